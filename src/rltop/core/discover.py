@@ -1,0 +1,150 @@
+"""Finding sources under the user's folders and grouping them into runs.
+
+A run is the folder that holds a trainer's files. Files in well-known sub-folders (a rollout dump
+folder, ``checkpoint-N/``, a W&B ``files/`` folder, ...) belong to the folder above them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+#: folders never worth descending into
+IGNORED_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    "site-packages",
+    ".cache",
+    ".ipynb_checkpoints",
+}
+
+#: names of files that could be a source, before looking inside (cheap filter for big trees)
+CANDIDATE_EXTS = (
+    ".jsonl",
+    ".json",
+    ".ndjson",
+    ".csv",
+    ".log",
+    ".out",
+    ".txt",
+    ".err",
+    ".parquet",
+    ".wandb",
+)
+CANDIDATE_MARKERS = ("tfevents",)
+
+#: sub-folders that belong to the run folder above them (checked from the file upwards)
+CONTAINER_DIRS: list[re.Pattern[str]] = [
+    re.compile(p)
+    for p in (
+        r"rollouts?",
+        r"rollout_data(_dir)?",
+        r"validation_data(_dir)?",
+        r"val(idation)?_rollouts?",
+        r"completions",
+        r"trajectories",
+        r"generations",
+        r"samples",
+        r"dumped_evals",
+        r"files",
+        r"checkpoint-\d+",
+        r"global_step_?\d+(_evals)?",
+        r"step_\d+",
+        r"iteration_\d+",
+        r"train",
+        r"eval",
+        r"val",
+        r"valid",
+        r"test",
+        r"episodes",
+    )
+]
+
+MAX_FILE_COUNT = 200_000  # stop walking after this many entries: say so instead of hanging
+
+
+@dataclass(frozen=True)
+class RunKey:
+    run_id: str  # absolute path of the run folder
+    name: str  # what users see: the folder relative to the path they gave
+    root: str
+
+
+def is_candidate(name: str) -> bool:
+    lower = name.lower()
+    return lower.endswith(CANDIDATE_EXTS) or any(m in lower for m in CANDIDATE_MARKERS)
+
+
+def walk(paths: list[str]) -> Iterator[str]:
+    """Candidate files under ``paths`` (files given directly are always yielded)."""
+    seen = 0
+    for top in paths:
+        if os.path.isfile(top):
+            yield os.path.abspath(top)
+            continue
+        stack = [os.path.abspath(top)]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    items = sorted(entries, key=lambda e: e.name)
+            except OSError:
+                continue  # vanished or unreadable: the follower reports unreadable files it knows
+            for entry in items:
+                seen += 1
+                if seen > MAX_FILE_COUNT:
+                    return
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in IGNORED_DIRS and not entry.name.startswith("."):
+                            stack.append(entry.path)
+                    elif entry.is_file() and is_candidate(entry.name):
+                        yield entry.path
+                except OSError:
+                    continue
+
+
+def run_of(path: str, roots: list[str]) -> RunKey:
+    """The run a file belongs to."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    root = _root_of(path, roots)
+    while folder != root and len(folder) > len(root) and _is_container(os.path.basename(folder)):
+        folder = os.path.dirname(folder)
+    name = (
+        os.path.relpath(folder, root)
+        if folder != root
+        else os.path.basename(root.rstrip(os.sep)) or root
+    )
+    if name == ".":
+        name = os.path.basename(folder) or folder
+    return RunKey(folder, name, root)
+
+
+def _is_container(name: str) -> bool:
+    lower = name.lower()
+    return any(p.fullmatch(lower) for p in CONTAINER_DIRS)
+
+
+def _root_of(path: str, roots: list[str]) -> str:
+    best = ""
+    for root in roots:
+        root = os.path.abspath(root)
+        if os.path.isfile(root):
+            root = os.path.dirname(root)
+        if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and len(root) > len(
+            best
+        ):
+            best = root
+    return best or os.path.dirname(path)

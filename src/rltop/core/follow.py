@@ -1,0 +1,268 @@
+"""The follower: discovers sources, reads their new bytes, parses them and feeds the store.
+
+Used the same way by the TUI (in a thread worker) and the headless commands (``read_all`` once, or
+``run`` forever). It only ever opens files for reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rltop.core import discover
+from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
+from rltop.core.formats.base import Parser
+from rltop.core.model import ParseResult, Skip
+from rltop.core.store import SourceInfo, Store
+from rltop.core.tail import FileTail
+
+log = logging.getLogger(__name__)
+
+#: bytes handled per source in one cycle, so metrics appear before a huge rollout file is done
+CYCLE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class Followed:
+    info: SourceInfo
+    parser: Parser
+    tail: FileTail
+
+
+class Follower:
+    """Finds and follows every source under ``paths``."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        store: Store | None = None,
+        *,
+        rescan_interval: float = 5.0,
+        poll_interval: float = 0.25,
+        force_polling: bool | None = None,
+        max_line: int | None = None,
+    ) -> None:
+        self.paths = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        self.store = store or Store()
+        self.rescan_interval = rescan_interval
+        self.poll_interval = poll_interval
+        self.force_polling = (
+            force_polling if force_polling is not None else bool(os.environ.get("RLTOP_POLL"))
+        )
+        self.max_line = max_line
+        self.followed: dict[str, Followed] = {}
+        self._unrecognized_size: dict[str, int] = {}
+        self._last_scan = 0.0
+        self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
+        self.watch_mode = "not started"
+        self._fresh: set[str] = set()  # sources added since the last read pass
+
+    # -- discovery ---------------------------------------------------------------------------
+    def scan(self) -> int:
+        """Look for new files; returns how many new sources were added."""
+        self._last_scan = time.monotonic()
+        added = 0
+        for path in discover.walk([p for p in self.paths if os.path.exists(p)]):
+            if path in self.followed:
+                continue
+            if self._consider(path):
+                added += 1
+        return added
+
+    def _consider(self, path: str) -> bool:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return False
+        if self._unrecognized_size.get(path) == size:
+            return False  # unchanged since we last said no
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+                if size > SNIFF_BYTES and path.lower().endswith(TEXT_LOG_EXTS):
+                    # console logs may start with pages of other output: look at the end too
+                    fh.seek(max(SNIFF_BYTES, size - SNIFF_BYTES))
+                    head += b"\n" + fh.read(SNIFF_BYTES)
+        except OSError as exc:
+            self.store.note_unrecognized(path, f"cannot read: {exc.strerror or exc}")
+            self._unrecognized_size[path] = size
+            return False
+        found: Sniffed = sniff(path, head)
+        if found.parser is None:
+            self.store.note_unrecognized(path, found.reason)
+            self._unrecognized_size[path] = size
+            return False
+        self._unrecognized_size.pop(path, None)
+        self._add(path, found.parser(path))
+        return True
+
+    def _add(self, path: str, parser: Parser) -> None:
+        key = discover.run_of(path, self.paths)
+        self.store.add_run(key.run_id, key.name, key.root)
+        info = SourceInfo(path=path, format=parser.format, kind=parser.kind, run_id=key.run_id)
+        self.store.add_source(info)
+        tail = FileTail(path) if self.max_line is None else FileTail(path, max_line=self.max_line)
+        self.followed[path] = Followed(info, parser, tail)
+        self._fresh.add(path)
+
+    # -- reading -----------------------------------------------------------------------------
+    def read_source(self, followed: Followed, budget: int = CYCLE_BYTES) -> tuple[bool, bool]:
+        """Read what is new in one source. Returns (store changed, more bytes waiting)."""
+        parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if parser.mode == "whole":
+            got = tail.read_whole()
+        elif parser.mode == "records":
+            got = tail.read_records(parser.consumed)
+        else:
+            got = tail.read_lines()
+        if got.error:
+            self.store.set_status(path, "error", got.error)
+            return False, False
+        if got.ended:
+            self.store.set_status(path, "ended")
+            return False, False
+        self.store.set_status(path, "following")
+        if got.reset and parser.mode != "whole":
+            parser.reset()
+        if not got.block and not got.reset and not got.skips:
+            return False, got.more
+        try:
+            if parser.mode == "whole":
+                result = parser.parse_whole(got.block)
+            else:
+                result = parser.feed(got.block, got.first_line)
+        except Exception as exc:  # a parser bug must not stop the follower: report and go on
+            log.exception("parser %s failed on %s", parser.format, path)
+            result = ParseResult(
+                skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
+            )
+        lines = got.block.count(b"\n") if parser.mode == "lines" else 0
+        changed = self.store.apply(
+            path, result, reset=got.reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
+        )
+        return changed or bool(result.skips or got.skips), got.more
+
+    def poll_once(self, paths: list[str] | None = None) -> bool:
+        """One pass over (some) sources, metrics first. Returns whether the store changed."""
+        changed = False
+        targets = [self.followed[p] for p in (paths or list(self.followed)) if p in self.followed]
+        targets.sort(key=lambda f: (f.info.kind != "metrics", f.info.path))
+        for followed in targets:
+            did, _more = self.read_source(followed)
+            changed |= did
+        return changed
+
+    def pending(self) -> list[str]:
+        """Sources with bytes not read yet (cheap stat)."""
+        return [p for p, f in self.followed.items() if f.tail.changed_on_disk()]
+
+    def read_all(self, on_progress: Callable[[], None] | None = None) -> None:
+        """Discover and read everything there is now (the headless ``check`` path)."""
+        self.scan()
+        self._drain(on_progress)
+
+    def _drain(
+        self, on_progress: Callable[[], None] | None = None, stop: threading.Event | None = None
+    ) -> None:
+        ordered = sorted(
+            self.followed.values(), key=lambda f: (f.info.kind != "metrics", f.info.path)
+        )
+        # metrics first, each source until it has nothing more; progress after each chunk
+        for followed in ordered:
+            while True:
+                if stop is not None and stop.is_set():
+                    return
+                did, more = self.read_source(followed)
+                if did and on_progress:
+                    on_progress()
+                if not more:
+                    break
+
+    # -- following ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
+        """Follow until ``stop`` is set, calling ``on_change`` after each store change."""
+        self.scan()
+        self._fresh.clear()
+        on_change()
+        self._drain(on_change, stop)
+        if stop.is_set():
+            return
+        if not self.force_polling:
+            try:
+                self._watch(stop, on_change)
+                return
+            except Exception as exc:  # inotify limits, unsupported filesystems: poll instead
+                log.warning("file watching unavailable (%s); polling instead", exc)
+        self._poll_loop(stop, on_change)
+
+    def _watch(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
+        import watchfiles
+
+        roots = [
+            p if os.path.isdir(p) else os.path.dirname(p) for p in self.paths if os.path.exists(p)
+        ]
+        if not roots:
+            self._poll_loop(stop, on_change)
+            return
+        self.watch_mode = "watchfiles"
+        # the default 1.6 s debounce is far too slow for a live monitor
+        for changes in watchfiles.watch(
+            *roots,
+            watch_filter=None,
+            debounce=50,
+            step=20,
+            stop_event=stop,
+            rust_timeout=1000,
+            yield_on_timeout=True,
+            raise_interrupt=False,
+            ignore_permission_denied=True,
+        ):
+            if stop.is_set():
+                return
+            touched: set[str] = set()
+            rescan = False
+            for _change, path in changes:
+                if path in self.followed:
+                    touched.add(path)
+                elif os.path.isdir(path):
+                    rescan = True
+                elif discover.is_candidate(os.path.basename(path)) and os.path.exists(path):
+                    if self._consider(path):
+                        touched.add(path)
+                        rescan = True
+            if rescan or time.monotonic() - self._last_scan > self.rescan_interval * 2:
+                self.scan()
+            touched |= self._fresh
+            self._fresh.clear()
+            if not changes:
+                # timeouts double as a safety net for events the watcher missed
+                touched.update(self.pending())
+            if touched and self._read_paths(touched, stop, on_change):
+                on_change()
+
+    def _read_paths(
+        self, paths: set[str], stop: threading.Event, on_change: Callable[[], None]
+    ) -> bool:
+        changed = False
+        for path in sorted(paths, key=lambda p: (self.followed[p].info.kind != "metrics", p)):
+            while not stop.is_set():
+                did, more = self.read_source(self.followed[path])
+                changed |= did
+                if not more:
+                    break
+                on_change()  # a long catch-up: show progress between chunks
+        return changed
+
+    def _poll_loop(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
+        self.watch_mode = "polling"
+        while not stop.wait(self.poll_interval):
+            if time.monotonic() - self._last_scan > self.rescan_interval:
+                self.scan()
+            pending = set(self.pending()) | self._fresh
+            self._fresh.clear()
+            if pending and self._read_paths(pending, stop, on_change):
+                on_change()

@@ -1,0 +1,116 @@
+"""Format sniffing: which parser reads a file, decided by its name and its first bytes.
+
+Each candidate is cheap to test: the name first, then at most ``SNIFF_BYTES`` of the head. A file
+that matches nothing gets a reason, so ``rltop sources`` can say why it was not read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rltop.core.formats.base import Parser, find_step, flatten, loads_json
+from rltop.core.formats.console import ANSI_RE, STEP_LINE_RE, VerlConsoleParser
+from rltop.core.formats.csv import OPENAI_COLUMNS, CsvMetricsParser, OpenAIResultsParser
+from rltop.core.formats.hf_state import TrainerStateParser
+from rltop.core.formats.jsonl import JsonlMetricsParser, TinkerMetricsParser, VerlFileLoggerParser
+from rltop.core.formats.rollouts import RolloutJsonlParser, has_rollout_keys
+
+SNIFF_BYTES = 64 * 1024
+
+TEXT_LOG_EXTS = (".log", ".out", ".txt", ".err")
+JSON_EXTS = (".jsonl", ".json", ".ndjson")
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    parser: type[Parser] | None
+    reason: str  # why it was (not) recognised, for ``rltop sources``
+
+
+#: extra sniffers added by optional format modules (TensorBoard, W&B, ...); each returns a
+#: Sniffed for files it owns, or None
+EXTRA_SNIFFERS: list[Callable[[str, bytes], Sniffed | None]] = []
+
+
+def register_sniffer(func: Callable[[str, bytes], Sniffed | None]) -> None:
+    EXTRA_SNIFFERS.append(func)
+
+
+def sniff(path: str, head: bytes) -> Sniffed:
+    """Pick the parser for ``path`` given its first bytes (may be empty for a new file)."""
+    name = os.path.basename(path)
+    lower = name.lower()
+    for extra in EXTRA_SNIFFERS:
+        found = extra(path, head)
+        if found is not None:
+            return found
+    if lower == "trainer_state.json" or (lower.endswith(".json") and b'"log_history"' in head):
+        return Sniffed(TrainerStateParser, "Hugging Face trainer_state.json (log_history)")
+    if lower.endswith(".csv"):
+        return _sniff_csv(head)
+    if lower.endswith(JSON_EXTS):
+        return _sniff_jsonl(path, head)
+    if lower.endswith(TEXT_LOG_EXTS) or "." not in name:
+        return _sniff_console(head)
+    return Sniffed(None, "not a metrics or rollouts file type")
+
+
+def _first_line(head: bytes) -> bytes | None:
+    for raw in head.split(b"\n")[:-1] if b"\n" in head else []:
+        if raw.strip():
+            return raw.strip()
+    return None
+
+
+def _sniff_jsonl(path: str, head: bytes) -> Sniffed:
+    line = _first_line(head)
+    if line is None:
+        if not head.strip():
+            return Sniffed(None, "empty so far")
+        return Sniffed(None, "no complete line yet")
+    try:
+        obj = loads_json(line)
+    except ValueError:
+        return Sniffed(None, "first line is not JSON")
+    if not isinstance(obj, dict):
+        return Sniffed(None, "first line is not a JSON object")
+    if has_rollout_keys(obj):
+        return Sniffed(RolloutJsonlParser, "rollouts (prompt/completion text with a reward)")
+    if isinstance(obj.get("data"), dict) and "step" in obj:
+        return Sniffed(VerlFileLoggerParser, "verl FileLogger ({step, data})")
+    flat = flatten(obj)
+    if find_step(flat) is None:
+        return Sniffed(None, "JSON lines without a step field")
+    if not any(isinstance(v, (int, float)) and k != "step" for k, v in flat.items()):
+        return Sniffed(None, "JSON lines with a step but no numbers")
+    if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
+        return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
+    return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+_CSV_STEP = re.compile(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
+
+
+def _sniff_csv(head: bytes) -> Sniffed:
+    line = _first_line(head) or head.strip()
+    if not line:
+        return Sniffed(None, "empty so far")
+    header = line.decode("utf-8", errors="replace")
+    if not _CSV_STEP.search(header):
+        return Sniffed(None, "CSV without a step column")
+    columns = {c.strip() for c in header.split(",")}
+    if columns & OPENAI_COLUMNS:
+        return Sniffed(OpenAIResultsParser, "OpenAI fine-tuning results CSV")
+    return Sniffed(CsvMetricsParser, "CSV metrics with a step column")
+
+
+def _sniff_console(head: bytes) -> Sniffed:
+    for raw in head.replace(b"\r", b"\n").split(b"\n"):
+        if b"step:" in raw and STEP_LINE_RE.search(
+            ANSI_RE.sub(b"", raw).decode("utf-8", "replace")
+        ):
+            return Sniffed(VerlConsoleParser, "verl console log (step:N - key:value lines)")
+    return Sniffed(None, "text without 'step:N - key:value' lines (yet)")

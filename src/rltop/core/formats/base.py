@@ -1,0 +1,170 @@
+"""The parser interface every format implements, and small helpers they share.
+
+A parser is created per file and may keep state (a CSV header, a partial record). The tailer
+decides *how* bytes reach it, from the parser's ``mode``:
+
+- ``"lines"``: ``feed(block, first_line)`` gets a block of complete lines (ending in ``\\n``).
+- ``"whole"``: ``parse_whole(data)`` gets the whole file each time it changes; its result replaces
+  everything this file produced before (``trainer_state.json`` is rewritten at every save).
+- ``"records"``: ``feed(block, first_line)`` gets raw new bytes and returns via ``consumed`` how many
+  it used; the rest is offered again with more data (binary record streams).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from rltop.core.model import ParseResult, Skip, clip_sample
+
+Mode = Literal["lines", "whole", "records"]
+
+STEP_KEYS: tuple[str, ...] = (
+    "step",
+    "global_step",
+    "_step",
+    "iteration",
+    "trainer/global_step",
+    "train/global_step",
+    "train/step",
+    "training_step",
+)
+
+
+class Parser:
+    """Base class: one instance per followed file."""
+
+    #: short format id shown to users, e.g. ``"verl-filelogger"``
+    format: ClassVar[str] = "unknown"
+    #: what the file holds: ``"metrics"`` or ``"rollouts"`` (a few hold both)
+    kind: ClassVar[str] = "metrics"
+    mode: ClassVar[Mode] = "lines"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.consumed = 0  # for "records" mode
+
+    def feed(self, block: bytes, first_line: int) -> ParseResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def parse_whole(self, data: bytes) -> ParseResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """The file was truncated or rewritten: forget per-file state."""
+        self.consumed = 0
+
+
+def loads_json(raw: bytes) -> Any:
+    """Parse one JSON document, accepting what Python's ``json`` writes (bare NaN/Infinity).
+
+    orjson is tried first for speed; the standard library handles NaN/Infinity and, after a
+    lossy decode, bytes that are not valid UTF-8. Raises ``ValueError`` when it is not JSON.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    text = raw.decode("utf-8", errors="replace")
+    return json.loads(text)
+
+
+def iter_lines(block: bytes, first_line: int):
+    """Yield ``(line_number, stripped_line)`` for non-blank lines of a block."""
+    lineno = first_line
+    for raw in block.split(b"\n"):
+        stripped = raw.strip()
+        if stripped:
+            yield lineno, stripped
+        lineno += 1
+
+
+def json_skip(lineno: int, raw: bytes, exc: Exception | None = None) -> Skip:
+    if b"\x00" in raw[:4096] or _looks_binary(raw):
+        return Skip("binary data, not a JSON line", lineno, clip_sample(raw))
+    reason = "malformed JSON"
+    if exc is not None:
+        reason = f"malformed JSON ({str(exc).splitlines()[0][:60]})"
+    return Skip(reason, lineno, clip_sample(raw))
+
+
+def _looks_binary(raw: bytes) -> bool:
+    head = raw[:512]
+    if not head:
+        return False
+    bad = sum(1 for b in head if b < 9 or (13 < b < 32))
+    return bad / len(head) > 0.1
+
+
+def flatten(
+    obj: dict[str, Any], prefix: str = "", out: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Flatten nested objects with ``/`` (``{"a": {"b": 1}}`` -> ``{"a/b": 1}``)."""
+    if out is None:
+        out = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flatten(value, name + "/", out)
+        else:
+            out[name] = value
+    return out
+
+
+_NUMPY_WRAP = re.compile(r"^(?:np\.)?(?:float|int|uint|bool)\d*\((.*)\)$|^tensor\((.*?)(?:,.*)?\)$")
+
+
+def metric_value(value: Any) -> float | str | None:
+    """Normalise one logged value: numbers (and bools) to float, strings kept, the rest dropped."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, str):
+        return value
+    return None  # lists and other structures are not metrics
+
+
+def parse_number_text(text: str) -> float | str | None:
+    """A value printed as text (console logs): ``0.5``, ``np.float64(0.5)``, ``nan``, ``True``."""
+    text = text.strip().rstrip(",")
+    if not text:
+        return None
+    m = _NUMPY_WRAP.match(text)
+    if m:
+        text = (m.group(1) or m.group(2) or "").strip()
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return 1.0 if lowered == "true" else 0.0
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def find_step(row: dict[str, Any]) -> int | None:
+    """The step of a flat row, from the first step-like key holding an integer-valued number."""
+    for key in STEP_KEYS:
+        if key in row:
+            value = row[key]
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return int(value)
+            if isinstance(value, str):
+                try:
+                    return int(float(value))
+                except ValueError:
+                    continue
+    return None

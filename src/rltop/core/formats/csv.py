@@ -1,0 +1,76 @@
+"""CSV results files: OpenAI fine-tuning ``step_metrics.csv`` and any CSV with a step column."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import ClassVar
+
+from rltop.core.formats.base import STEP_KEYS, Parser, parse_number_text
+from rltop.core.model import ParseResult, Skip, clip_sample
+
+OPENAI_COLUMNS = {
+    "train_loss",
+    "train_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+    "full_valid_loss",
+    "train_mean_reward",
+    "full_valid_mean_reward",
+}
+
+
+class CsvMetricsParser(Parser):
+    format: ClassVar[str] = "csv-metrics"
+    kind: ClassVar[str] = "metrics"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.header: list[str] | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.header = None
+
+    def feed(self, block: bytes, first_line: int) -> ParseResult:
+        result = ParseResult()
+        text = block.decode("utf-8", errors="replace")
+        lineno = first_line
+        for line in text.split("\n"):
+            here = lineno
+            lineno += 1
+            if not line.strip():
+                continue
+            cells = next(csv.reader(io.StringIO(line)))
+            if self.header is None:
+                self.header = [c.strip() for c in cells]
+                continue
+            if len(cells) != len(self.header):
+                result.skips.append(
+                    Skip(
+                        f"{len(cells)} cells, header has {len(self.header)}",
+                        here,
+                        clip_sample(line),
+                    )
+                )
+                continue
+            raw = dict(zip(self.header, cells))
+            step_key = next((k for k in STEP_KEYS if k in raw), None)
+            try:
+                step = int(float(raw[step_key])) if step_key else None
+            except ValueError:
+                step = None
+            if step is None:
+                result.skips.append(Skip("no numeric step cell", here, clip_sample(line)))
+                continue
+            row: dict = {"step": step}
+            for key, cell in raw.items():
+                if key == step_key or cell.strip() == "":
+                    continue  # empty cell: no validation at this step
+                row[key] = parse_number_text(cell)
+            result.metrics.append(row)
+        return result
+
+
+class OpenAIResultsParser(CsvMetricsParser):
+    format: ClassVar[str] = "openai-results-csv"

@@ -1,0 +1,62 @@
+"""Hugging Face Trainer / TRL ``trainer_state.json``: ``log_history`` rewritten at every save."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rltop.core.formats.base import Parser, loads_json, metric_value
+from rltop.core.model import ParseResult, Skip, clip_sample
+
+#: trainer_state fields worth showing as run info (not metrics)
+INFO_KEYS = (
+    "global_step",
+    "max_steps",
+    "num_train_epochs",
+    "logging_steps",
+    "save_steps",
+    "eval_steps",
+    "best_metric",
+    "best_model_checkpoint",
+    "train_batch_size",
+)
+
+
+class TrainerStateParser(Parser):
+    format: ClassVar[str] = "hf-trainer-state"
+    kind: ClassVar[str] = "metrics"
+    mode = "whole"
+
+    def parse_whole(self, data: bytes) -> ParseResult:
+        result = ParseResult()
+        if not data.strip():
+            return result
+        try:
+            state = loads_json(data)
+        except ValueError as exc:
+            # a save in progress leaves a half-written file: the next change re-reads it whole
+            result.skips.append(
+                Skip(f"incomplete or malformed JSON ({exc})"[:100], None, clip_sample(data))
+            )
+            return result
+        history = state.get("log_history") if isinstance(state, dict) else None
+        if not isinstance(history, list):
+            result.skips.append(Skip("no log_history list", None, ""))
+            return result
+        for index, entry in enumerate(history):
+            if not isinstance(entry, dict) or not isinstance(entry.get("step"), (int, float)):
+                result.skips.append(
+                    Skip(f"log_history[{index}] has no step", None, clip_sample(str(entry)))
+                )
+                continue
+            row: dict = {"step": int(entry["step"])}
+            for key, value in entry.items():
+                if key == "step":
+                    continue
+                norm = metric_value(value)
+                if norm is not None:
+                    row[key] = norm
+            result.metrics.append(row)
+        result.config = {
+            f"trainer_state/{k}": state[k] for k in INFO_KEYS if state.get(k) is not None
+        }
+        return result

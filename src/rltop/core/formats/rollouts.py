@@ -1,0 +1,334 @@
+"""Rollout dumps: one completion per line with its prompt, reward and step.
+
+Covers generic ``prompt/completion/reward/step`` JSONL and verl ``rollout_data_dir`` dumps
+(``<dir>/<global_step>.jsonl`` with ``input``, ``output``, ``gts``, ``score``, ``step`` and reward
+extras). Large blocks go through polars' own NDJSON reader (the ingest of a 480 MB dump must keep
+pace with ``polars.read_ndjson``); blocks it cannot take (NaN, nested messages, bad lines) fall back
+to a per-line reader that keeps every valid line and reports each bad one.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from typing import Any, ClassVar
+
+import orjson
+import polars as pl
+
+from rltop.core.formats.base import Parser, iter_lines, json_skip, loads_json
+from rltop.core.model import ParseResult, Skip, clip_sample
+
+PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
+COMPLETION_KEYS = (
+    "completion",
+    "output",
+    "response",
+    "output_response",
+    "generated_text",
+    "generation",
+)
+REWARD_KEYS = ("reward", "score", "total_reward", "rewards", "reward/total")
+STEP_KEYS = ("step", "global_step", "iteration", "training_step")
+GROUP_KEYS = ("prompt_id", "uid", "example_id", "group_id", "group", "prompt_index", "problem_id")
+TOKEN_KEYS = ("tokens", "num_tokens", "completion_tokens", "response_length", "response_tokens")
+MESSAGE_KEYS = ("messages", "conversation", "turns")
+TRUTH_KEYS = ("gts", "ground_truth", "answer", "target", "reference")
+
+CORE_SCHEMA: dict[str, pl.DataType] = {
+    "step": pl.Int64(),
+    "prompt": pl.String(),
+    "completion": pl.String(),
+    "reward": pl.Float64(),
+    "group": pl.String(),
+    "length": pl.Int64(),
+    "tokens": pl.Int64(),
+    "split": pl.String(),
+    "messages": pl.String(),
+    "extra": pl.String(),
+}
+
+_STEP_IN_NAME = re.compile(
+    r"(?:^|[_\-/])(?:global_step|step|iteration|completions)?[_\-]?(\d+)(?:\D|$)"
+)
+_VALID_PARTS = {
+    "val",
+    "valid",
+    "validation",
+    "validation_data",
+    "eval",
+    "evals",
+    "test",
+    "dumped_evals",
+}
+
+
+def step_from_path(path: str) -> int | None:
+    """``rollouts/40.jsonl`` -> 40, ``step_12/...`` -> 12, ``completions_00010.parquet`` -> 10."""
+    name = os.path.basename(path)
+    stem = name.split(".", 1)[0]
+    if stem.isdigit():
+        return int(stem)
+    for part in [stem, *reversed(os.path.dirname(path).split(os.sep)[-3:])]:
+        m = re.search(
+            r"(?:global_step|step|iteration|completions|train_data_step|val_data_step)[_\-]?(\d+)",
+            part,
+        )
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def split_from_path(path: str) -> str:
+    parts = {p.lower() for p in path.replace("\\", "/").split("/")[:-1]}
+    name = os.path.basename(path).lower()
+    if parts & _VALID_PARTS or name.startswith(("val_", "eval_", "validation")):
+        return "valid"
+    return "train"
+
+
+def has_rollout_keys(obj: dict[str, Any]) -> bool:
+    text = any(k in obj for k in PROMPT_KEYS + COMPLETION_KEYS + MESSAGE_KEYS)
+    reward = any(k in obj for k in REWARD_KEYS)
+    return text and reward
+
+
+def _text_of(value: Any) -> str | None:
+    """Prompt/completion text from a string or a list of chat messages."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = []
+        for msg in value:
+            if isinstance(msg, dict):
+                content = msg.get("content")
+                if isinstance(content, list):  # content parts
+                    content = " ".join(
+                        str(p.get("text", "")) for p in content if isinstance(p, dict)
+                    )
+                role = msg.get("role", "")
+                parts.append(f"[{role}] {content if content is not None else ''}".strip())
+            else:
+                parts.append(str(msg))
+        return "\n".join(parts)
+    return str(value)
+
+
+def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
+    for key in keys:
+        if key in obj and obj[key] is not None:
+            return key, obj[key]
+    return None, None
+
+
+def _to_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict):  # {"total": x} style
+        for key in ("total", "reward", "score"):
+            if key in value:
+                return _to_float(value[key])
+    return None
+
+
+def _to_int(value: Any) -> int | None:
+    f = _to_float(value)
+    if f is None or not math.isfinite(f):
+        return None
+    return int(f)
+
+
+def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str) -> dict[str, Any]:
+    """One logged rollout -> the store's rollout row (core columns plus scalar extras)."""
+    used: set[str] = set()
+    pkey, prompt = _first(obj, PROMPT_KEYS)
+    ckey, completion = _first(obj, COMPLETION_KEYS)
+    rkey, reward = _first(obj, REWARD_KEYS)
+    skey, step = _first(obj, STEP_KEYS)
+    gkey, group = _first(obj, GROUP_KEYS)
+    tkey, tokens = _first(obj, TOKEN_KEYS)
+    mkey, messages = _first(obj, MESSAGE_KEYS)
+    used.update(k for k in (pkey, ckey, rkey, skey, gkey, tkey, mkey) if k)
+
+    if messages is None and (isinstance(prompt, list) or isinstance(completion, list)):
+        messages = (prompt if isinstance(prompt, list) else []) + (
+            completion if isinstance(completion, list) else []
+        )
+    prompt_text = _text_of(prompt)
+    completion_text = _text_of(completion)
+    if prompt_text is None and isinstance(messages, list):
+        prompt_text = _text_of(
+            [m for m in messages if isinstance(m, dict) and m.get("role") != "assistant"][:2]
+        )
+    if completion_text is None and isinstance(messages, list):
+        completion_text = _text_of(
+            [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
+        )
+
+    step_value = _to_int(step)
+    row: dict[str, Any] = {
+        "step": step_value if step_value is not None else default_step,
+        "prompt": prompt_text,
+        "completion": completion_text,
+        "reward": _to_float(reward),
+        "group": str(group) if group is not None else prompt_text,
+        "length": len(completion_text) if completion_text is not None else None,
+        "tokens": _to_int(tokens),
+        "split": split,
+        "messages": orjson.dumps(messages, default=str).decode()
+        if isinstance(messages, list)
+        else None,
+        "extra": None,
+    }
+    extra: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in used:
+            continue
+        if key in TRUTH_KEYS:
+            extra["ground_truth"] = value
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            if key not in CORE_SCHEMA:
+                row[key] = value
+        else:
+            extra[key] = value
+    if extra:
+        row["extra"] = orjson.dumps(extra, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return row
+
+
+def rows_to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rollout rows -> a frame with the core schema; extras keep one type (string when mixed)."""
+    columns: dict[str, list[Any]] = {name: [] for name in CORE_SCHEMA}
+    for i, row in enumerate(rows):
+        for key in row:
+            if key not in columns:
+                columns[key] = [None] * i
+        for key, values in columns.items():
+            values.append(row.get(key))
+    series = []
+    for name, values in columns.items():
+        if name in CORE_SCHEMA:
+            series.append(pl.Series(name, values, dtype=CORE_SCHEMA[name], strict=False))
+        else:
+            series.append(_extra_series(name, values))
+    return pl.DataFrame(series)
+
+
+def _extra_series(name: str, values: list[Any]) -> pl.Series:
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {bool}:
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if kinds <= {int}:
+        return pl.Series(name, values, dtype=pl.Int64)
+    if kinds <= {int, float}:
+        return pl.Series(name, values, dtype=pl.Float64)
+    return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+class RolloutJsonlParser(Parser):
+    format: ClassVar[str] = "rollouts-jsonl"
+    kind: ClassVar[str] = "rollouts"
+
+    #: blocks at least this large try polars' NDJSON reader first
+    BULK_MIN_BYTES = 256 * 1024
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.default_step = step_from_path(path)
+        self.split = split_from_path(path)
+
+    def feed(self, block: bytes, first_line: int) -> ParseResult:
+        if len(block) >= self.BULK_MIN_BYTES:
+            frame = self._bulk(block)
+            if frame is not None:
+                return ParseResult(rollout_frame=frame)
+        return self._per_line(block, first_line)
+
+    def _per_line(self, block: bytes, first_line: int) -> ParseResult:
+        result = ParseResult()
+        rows = []
+        for lineno, raw in iter_lines(block, first_line):
+            try:
+                obj = loads_json(raw)
+            except ValueError as exc:
+                result.skips.append(json_skip(lineno, raw, exc))
+                continue
+            if not isinstance(obj, dict):
+                result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
+                continue
+            row = normalize_rollout(obj, self.default_step, self.split)
+            if row["step"] is None:
+                result.skips.append(
+                    Skip(
+                        "rollout without a step (none in the line or file name)",
+                        lineno,
+                        clip_sample(raw),
+                    )
+                )
+                continue
+            rows.append(row)
+        if rows:
+            result.rollout_frame = rows_to_frame(rows)
+        return result
+
+    def _bulk(self, block: bytes) -> pl.DataFrame | None:
+        """Read a large block with polars; None when it needs the careful per-line path."""
+        try:
+            raw = pl.read_ndjson(io.BytesIO(block), infer_schema_length=200)
+        except Exception:  # polars raises several error types for bad input; per-line path explains
+            return None
+        schema = raw.schema
+        if any(dtype.is_nested() for dtype in schema.values()):
+            return None
+        cols = set(schema)
+
+        def pick(keys: tuple[str, ...]) -> str | None:
+            return next((k for k in keys if k in cols), None)
+
+        pkey, ckey, rkey = pick(PROMPT_KEYS), pick(COMPLETION_KEYS), pick(REWARD_KEYS)
+        skey, gkey, tkey = pick(STEP_KEYS), pick(GROUP_KEYS), pick(TOKEN_KEYS)
+        if rkey is None or (pkey is None and ckey is None):
+            return None
+        if skey is None and self.default_step is None:
+            return None
+
+        def text(key: str | None) -> pl.Expr:
+            return pl.col(key).cast(pl.String) if key else pl.lit(None, dtype=pl.String)
+
+        step = (
+            pl.col(skey).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+            if skey
+            else pl.lit(None, pl.Int64)
+        )
+        if self.default_step is not None:
+            step = step.fill_null(self.default_step)
+        used = {k for k in (pkey, ckey, rkey, skey, gkey, tkey) if k}
+        frame = raw.select(
+            step.alias("step"),
+            text(pkey).alias("prompt"),
+            text(ckey).alias("completion"),
+            pl.col(rkey).cast(pl.Float64, strict=False).alias("reward"),
+            (text(gkey) if gkey else text(pkey)).alias("group"),
+            text(ckey).str.len_chars().cast(pl.Int64).alias("length"),
+            (pl.col(tkey).cast(pl.Int64, strict=False) if tkey else pl.lit(None, pl.Int64)).alias(
+                "tokens"
+            ),
+            pl.lit(self.split).alias("split"),
+            pl.lit(None, dtype=pl.String).alias("messages"),
+            pl.lit(None, dtype=pl.String).alias("extra"),
+            *[pl.col(c) for c in raw.columns if c not in used and c not in CORE_SCHEMA],
+        )
+        if frame["step"].null_count():
+            return None  # some lines lack a step: let the per-line path name them
+        return frame

@@ -1,0 +1,426 @@
+"""The store: per-run metric and rollout frames in polars, updated incrementally.
+
+Writers (the follower thread) call ``apply``; readers (UI, headless commands) call ``snapshot`` and
+get immutable frames they can use without locks. Every change bumps ``version`` so readers can tell
+at once whether anything moved.
+
+Metrics: every source's rows are kept in a ``raw`` frame (with source and arrival order), and a
+``canonical`` frame holds one row per step, each column taking the last non-null value logged for
+that step. An append whose steps are all new only appends to ``canonical``; an append that revisits
+steps recomputes ``canonical`` from its lowest step on. So reading a file in N chunks or at once
+gives the same frame.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from rltop.core.derive import rollout_step_stats
+from rltop.core.model import MetricRow, ParseResult, Skip
+
+META = ("_src", "_seq")
+MAX_CHUNKS = 64
+
+
+@dataclass
+class SourceInfo:
+    """One followed file and what reading it has produced so far."""
+
+    path: str
+    format: str
+    kind: str  # "metrics" | "rollouts"
+    run_id: str
+    lines_read: int = 0
+    rows: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    bytes_read: int = 0
+    status: str = "following"  # following | ended | error
+    error: str | None = None
+    skip_reasons: Counter = field(default_factory=Counter)
+    recent_skips: deque = field(default_factory=lambda: deque(maxlen=20))
+    last_update: float | None = None
+    resets: int = 0
+
+    def copy(self) -> SourceInfo:
+        new = SourceInfo(
+            **{k: v for k, v in self.__dict__.items() if k not in ("skip_reasons", "recent_skips")}
+        )
+        new.skip_reasons = Counter(self.skip_reasons)
+        new.recent_skips = deque(self.recent_skips, maxlen=20)
+        return new
+
+
+def rows_to_frame(
+    rows: list[MetricRow], src: int, seq0: int
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Metric rows -> a frame (step, _src, _seq, Float64 per numeric key) and the latest strings."""
+    n = len(rows)
+    steps = [0] * n
+    columns: dict[str, list[float | None]] = {}
+    texts: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        steps[i] = row["step"]
+        for key, value in row.items():
+            if key == "step":
+                continue
+            if type(value) is float:
+                col = columns.get(key)
+                if col is None:
+                    col = columns[key] = [None] * n
+                col[i] = value
+            elif isinstance(value, str):
+                texts[key] = value
+    data: dict[str, pl.Series] = {
+        "step": pl.Series("step", steps, dtype=pl.Int64),
+        "_src": pl.Series("_src", [src] * n, dtype=pl.UInt32),
+        "_seq": pl.Series("_seq", range(seq0, seq0 + n), dtype=pl.UInt64),
+    }
+    for key, values in columns.items():
+        data[key] = pl.Series(key, values, dtype=pl.Float64)
+    return pl.DataFrame(data), texts
+
+
+def merge_steps(raw: pl.DataFrame) -> pl.DataFrame:
+    """One row per step: for each column the last non-null value in (source, arrival) order."""
+    if raw.is_empty():
+        return raw.drop(META)
+    ordered = raw.sort(["step", "_src", "_seq"])
+    if ordered.get_column("step").n_unique() == ordered.height:
+        return ordered.drop(META)
+    metrics = [c for c in ordered.columns if c not in META and c != "step"]
+    return ordered.group_by("step", maintain_order=True).agg(
+        [pl.col(c).drop_nulls().last() for c in metrics]
+    )
+
+
+class MetricTable:
+    """All metric rows of one run, and their per-step merge."""
+
+    def __init__(self) -> None:
+        self.raw: pl.DataFrame | None = None
+        self.canonical: pl.DataFrame | None = None
+        self.texts: dict[str, str] = {}
+        self._seq = 0
+
+    def append(self, src: int, rows: list[MetricRow]) -> None:
+        if not rows:
+            return
+        batch, texts = rows_to_frame(rows, src, self._seq)
+        self._seq += len(rows)
+        self.texts.update(texts)
+        if self.raw is None or self.canonical is None:
+            self.raw = batch
+            self.canonical = merge_steps(batch)
+            return
+        self.raw = _concat(self.raw, batch)
+        first = batch.get_column("step").min()
+        last_known = self.canonical.get_column("step").max() if self.canonical.height else None
+        if last_known is None or first > last_known:
+            self.canonical = _concat(self.canonical, merge_steps(batch))
+        else:
+            keep = self.canonical.filter(pl.col("step") < first)
+            redo = merge_steps(self.raw.filter(pl.col("step") >= first))
+            self.canonical = _concat(keep, redo)
+
+    def drop_source(self, src: int) -> None:
+        if self.raw is None:
+            return
+        self.raw = self.raw.filter(pl.col("_src") != src)
+        self.canonical = merge_steps(self.raw)
+        # columns only that source had are now all null: drop them
+        self.canonical = self.canonical.select(
+            [
+                c
+                for c in self.canonical.columns
+                if c == "step" or self.canonical.get_column(c).null_count() < self.canonical.height
+            ]
+        )
+
+    def frame(self) -> pl.DataFrame:
+        if self.canonical is None:
+            return pl.DataFrame({"step": pl.Series([], dtype=pl.Int64)})
+        return self.canonical
+
+
+def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    if a.width == 0 or (a.is_empty() and a.width <= 1):
+        return b
+    out = pl.concat([a, b], how="diagonal_relaxed", rechunk=False)
+    if out.n_chunks() > MAX_CHUNKS:
+        out = out.rechunk()
+    return out
+
+
+class RolloutTable:
+    """All rollouts of one run (chunks of frames), and their per-step statistics."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, list[pl.DataFrame]] = {}  # by source
+        self.stats: pl.DataFrame | None = None
+        self._frame: pl.DataFrame | None = None
+        self.count = 0
+
+    def append(self, src: int, frame: pl.DataFrame) -> None:
+        if frame is None or frame.is_empty():
+            return
+        self.chunks.setdefault(src, []).append(frame)
+        self.count += frame.height
+        self._frame = None
+        steps = frame.get_column("step").unique()
+        self._update_stats(steps)
+
+    def drop_source(self, src: int) -> None:
+        dropped = self.chunks.pop(src, [])
+        if not dropped:
+            return
+        self.count -= sum(f.height for f in dropped)
+        self._frame = None
+        self.stats = None
+        if self.count:
+            self.stats = rollout_step_stats(self.frame())
+
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            parts = [f for chunks in self.chunks.values() for f in chunks]
+            if not parts:
+                self._frame = pl.DataFrame()
+            else:
+                self._frame = pl.concat(parts, how="diagonal_relaxed", rechunk=False)
+                if self._frame.n_chunks() > MAX_CHUNKS:
+                    self._frame = self._frame.rechunk()
+                    # keep the rechunked frame as the single chunk list so this cost is paid once
+                    self.chunks = {-1: [self._frame]}
+        return self._frame
+
+    def _update_stats(self, steps: pl.Series) -> None:
+        frame = self.frame()
+        touched = frame.filter(pl.col("step").is_in(steps.implode()))
+        fresh = rollout_step_stats(touched)
+        if self.stats is None or self.stats.is_empty():
+            self.stats = fresh
+            return
+        kept = self.stats.filter(~pl.col("step").is_in(steps.implode()))
+        self.stats = pl.concat([kept, fresh], how="diagonal_relaxed").sort("step")
+
+
+@dataclass
+class Run:
+    run_id: str
+    name: str
+    root: str
+    metrics: MetricTable = field(default_factory=MetricTable)
+    rollouts: RolloutTable = field(default_factory=RolloutTable)
+    config: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    last_update: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """An immutable view of one run for readers."""
+
+    run_id: str
+    name: str
+    root: str
+    version: int
+    metrics: pl.DataFrame  # step + one Float64 column per metric (logged and derived), by step
+    text_metrics: dict[str, str]
+    rollouts: pl.DataFrame
+    sources: tuple[SourceInfo, ...]
+    config: dict[str, Any]
+    last_update: float | None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [c for c in self.metrics.columns if c != "step"]
+
+    @property
+    def last_step(self) -> int | None:
+        if self.metrics.is_empty():
+            return None
+        return int(self.metrics.get_column("step").max())
+
+    def series(self, name: str) -> tuple[list[int], list[float]]:
+        """Steps and values of one metric, nulls left out (NaN kept: it is a finding)."""
+        if name not in self.metrics.columns:
+            return [], []
+        part = self.metrics.select("step", name).filter(pl.col(name).is_not_null())
+        return part.get_column("step").to_list(), part.get_column(name).to_list()
+
+    def latest(self, name: str) -> float | None:
+        steps, values = self.series(name)
+        return values[-1] if values else None
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    version: int
+    runs: tuple[RunSnapshot, ...]
+    sources: tuple[SourceInfo, ...]
+    unrecognized: tuple[tuple[str, str], ...]
+    last_update: float | None
+
+    @property
+    def files_followed(self) -> int:
+        return sum(1 for s in self.sources if s.status == "following")
+
+    @property
+    def lines_read(self) -> int:
+        return sum(s.lines_read for s in self.sources)
+
+    @property
+    def lines_skipped(self) -> int:
+        return sum(s.skipped for s in self.sources)
+
+    def run(self, run_id: str) -> RunSnapshot | None:
+        return next((r for r in self.runs if r.run_id == run_id), None)
+
+
+class Store:
+    """Thread-safe container of runs and sources."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.runs: dict[str, Run] = {}
+        self.sources: dict[str, SourceInfo] = {}
+        self._source_ids: dict[str, int] = {}
+        self.unrecognized: dict[str, str] = {}
+        self.version = 0
+        self.last_update: float | None = None
+        self._snap_cache: dict[str, tuple[int, RunSnapshot]] = {}
+
+    # -- writing -----------------------------------------------------------------------------
+    def add_run(self, run_id: str, name: str, root: str) -> None:
+        with self._lock:
+            if run_id not in self.runs:
+                self.runs[run_id] = Run(run_id, name, root)
+                self.version += 1
+
+    def add_source(self, info: SourceInfo) -> None:
+        with self._lock:
+            self.sources[info.path] = info
+            self._source_ids.setdefault(info.path, len(self._source_ids))
+            self.unrecognized.pop(info.path, None)
+            self.version += 1
+
+    def note_unrecognized(self, path: str, reason: str) -> None:
+        with self._lock:
+            if self.unrecognized.get(path) != reason:
+                self.unrecognized[path] = reason
+                self.version += 1
+
+    def set_status(self, path: str, status: str, error: str | None = None) -> None:
+        with self._lock:
+            info = self.sources.get(path)
+            if info and (info.status, info.error) != (status, error):
+                info.status, info.error = status, error
+                self.version += 1
+
+    def apply(
+        self,
+        path: str,
+        result: ParseResult,
+        *,
+        reset: bool = False,
+        lines: int = 0,
+        nbytes: int = 0,
+        extra_skips: list[Skip] | None = None,
+    ) -> bool:
+        """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data."""
+        with self._lock:
+            info = self.sources[path]
+            run = self.runs[info.run_id]
+            src = self._source_ids[path]
+            changed = False
+            if reset:
+                run.metrics.drop_source(src)
+                run.rollouts.drop_source(src)
+                info.rows = 0
+                info.resets += 1
+                changed = True
+            skips = list(result.skips) + list(extra_skips or [])
+            if result.metrics:
+                clean = [r for r in result.metrics if _finite_step(r)]
+                run.metrics.append(src, clean)
+                info.rows += len(clean)
+                changed = True
+            frame = result.rollout_frame
+            if frame is not None and frame.height:
+                run.rollouts.append(src, frame)
+                info.rows += frame.height
+                changed = True
+            if result.config:
+                run.config.update(result.config)
+                changed = True
+            for skip in skips:
+                info.skip_reasons[skip.reason] += 1
+                info.recent_skips.append(skip)
+            info.skipped += len(skips)
+            info.ignored += result.ignored
+            info.lines_read += lines
+            info.bytes_read += nbytes
+            if changed or skips or lines:
+                now = time.time()
+                info.last_update = now
+                self.last_update = now
+                if changed:
+                    run.version += 1
+                    run.last_update = now
+                self.version += 1
+            return changed
+
+    # -- reading -----------------------------------------------------------------------------
+    def snapshot(self) -> StoreSnapshot:
+        with self._lock:
+            runs = tuple(self._run_snapshot(run) for run in self.runs.values())
+            return StoreSnapshot(
+                version=self.version,
+                runs=runs,
+                sources=tuple(s.copy() for s in self.sources.values()),
+                unrecognized=tuple(sorted(self.unrecognized.items())),
+                last_update=self.last_update,
+            )
+
+    def _run_snapshot(self, run: Run) -> RunSnapshot:
+        sources = tuple(s.copy() for s in self.sources.values() if s.run_id == run.run_id)
+        cached = self._snap_cache.get(run.run_id)
+        if cached and cached[0] == run.version:
+            snap = cached[1]
+            return RunSnapshot(**{**snap.__dict__, "sources": sources})
+        metrics = run.metrics.frame()
+        stats = run.rollouts.stats
+        if stats is not None and not stats.is_empty():
+            logged = [c for c in stats.columns if c != "step" and c not in metrics.columns]
+            if metrics.width <= 1 and metrics.is_empty():
+                metrics = stats
+            else:
+                metrics = metrics.join(
+                    stats.select("step", *logged), on="step", how="full", coalesce=True
+                ).sort("step")
+        snap = RunSnapshot(
+            run_id=run.run_id,
+            name=run.name,
+            root=run.root,
+            version=run.version,
+            metrics=metrics,
+            text_metrics=dict(run.metrics.texts),
+            rollouts=run.rollouts.frame(),
+            sources=sources,
+            config=dict(run.config),
+            last_update=run.last_update,
+        )
+        self._snap_cache[run.run_id] = (run.version, snap)
+        return snap
+
+
+def _finite_step(row: MetricRow) -> bool:
+    step = row.get("step")
+    return isinstance(step, int) and not (isinstance(step, float) and math.isnan(step))

@@ -1,0 +1,211 @@
+"""Following one file: new bytes only, whole lines only, and the ways files change under us.
+
+- A half-written last line waits for its newline.
+- A file that shrank, or whose first bytes changed (verl's FileLogger reopens with "wb" when a run
+  restarts), is read again from the start; the caller drops what it had from that file.
+- A file that vanished is marked ended; what was read stays.
+- A line longer than ``max_line`` is skipped (counted), without holding it in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from rltop.core.model import Skip
+
+CHUNK = 32 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
+HEAD_FINGERPRINT = 256
+DEFAULT_MAX_LINE = 64 * 1024 * 1024
+
+
+@dataclass
+class TailRead:
+    """What one read of a file produced."""
+
+    block: bytes = b""  # complete lines (ends with b"\n"), or raw bytes for whole/records modes
+    first_line: int = 1  # 1-based number of the block's first line
+    reset: bool = False  # the file was truncated or rewritten: drop earlier data from it
+    ended: bool = False  # the file is gone
+    error: str | None = None  # could not be read (permission denied, ...)
+    skips: list[Skip] = field(default_factory=list)
+    more: bool = False  # more bytes are waiting (a read stopped at CHUNK)
+
+
+class FileTail:
+    """Reads a growing file incrementally. Never writes, never holds the file open between reads."""
+
+    def __init__(self, path: str, *, max_line: int = DEFAULT_MAX_LINE, chunk: int = CHUNK) -> None:
+        self.path = path
+        self.max_line = max_line
+        self.chunk = chunk
+        self.offset = 0  # bytes consumed (whole lines)
+        self.line = 1  # number of the next line
+        self.ino: int | None = None
+        self.head = b""  # first bytes, to notice a rewrite that is already longer than before
+        self.partial = b""  # bytes after the last newline, waiting for it
+        self.partial_start = 0
+        self.skipping_long = False  # inside an over-long line: drop bytes until its newline
+        self.ended = False
+        self.size = 0
+        self.mtime = 0.0
+
+    def _check_replaced(self, st: os.stat_result, fh) -> bool:
+        if self.ino is not None and st.st_ino != self.ino:
+            return True
+        if st.st_size < self.offset + len(self.partial):
+            return True
+        if self.head:
+            fh.seek(0)
+            if fh.read(len(self.head)) != self.head:
+                return True
+        return False
+
+    def _restart(self) -> None:
+        self.offset = 0
+        self.line = 1
+        self.head = b""
+        self.partial = b""
+        self.skipping_long = False
+
+    def changed_on_disk(self) -> bool:
+        """Cheap stat check used by the polling fallback."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return not self.ended
+        return st.st_size != self.size or st.st_mtime != self.mtime or st.st_ino != self.ino
+
+    def read_lines(self) -> TailRead:
+        """New complete lines since the last call."""
+        out = TailRead()
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, in every branch
+        except FileNotFoundError:
+            self.ended = True
+            out.ended = True
+            return out
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+            return out
+        try:
+            st = os.fstat(fh.fileno())
+            self.ended = False
+            if self._check_replaced(st, fh):
+                self._restart()
+                out.reset = True
+            self.ino = st.st_ino
+            self.size, self.mtime = st.st_size, st.st_mtime
+            pos = self.offset + len(self.partial)
+            if self.skipping_long:
+                pos = self.partial_start
+            fh.seek(pos)
+            data = fh.read(self.chunk)
+            out.more = pos + len(data) < st.st_size
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+            return out
+        finally:
+            fh.close()
+        if pos == 0 and data:
+            self.head = data[:HEAD_FINGERPRINT]
+        self._take(data, out)
+        return out
+
+    def _take(self, data: bytes, out: TailRead) -> None:
+        if self.skipping_long:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self.partial_start += len(data)
+                return
+            self.skipping_long = False
+            self.offset = self.partial_start + nl + 1
+            self.line += 1
+            data = data[nl + 1 :]
+        buf = self.partial + data if self.partial else data
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            self.partial = buf
+            self._check_long(out)
+            return
+        block = buf[: last_nl + 1]
+        self.partial = buf[last_nl + 1 :]
+        # over-long complete lines inside the block are dropped here, with a note
+        if self.max_line and len(block) > self.max_line:
+            block = self._drop_long_lines(block, out)
+        out.first_line = self.line
+        out.block = block
+        self.offset += last_nl + 1
+        self.line += buf.count(b"\n", 0, last_nl + 1)
+        self._check_long(out)
+
+    def _drop_long_lines(self, block: bytes, out: TailRead) -> bytes:
+        kept, start, lineno = [], 0, self.line
+        while start < len(block):
+            end = block.index(b"\n", start)
+            if end - start > self.max_line:
+                out.skips.append(
+                    Skip(
+                        f"line of {end - start:,} bytes is over the {self.max_line:,}-byte limit",
+                        lineno,
+                    )
+                )
+                kept.append(b"\n")  # keep numbering
+            else:
+                kept.append(block[start : end + 1])
+            start = end + 1
+            lineno += 1
+        return b"".join(kept)
+
+    def _check_long(self, out: TailRead) -> None:
+        if self.max_line and len(self.partial) > self.max_line:
+            out.skips.append(Skip(f"line over the {self.max_line:,}-byte limit", self.line))
+            self.skipping_long = True
+            self.partial_start = self.offset + len(self.partial)
+            self.partial = b""
+
+    def read_whole(self) -> TailRead:
+        """The whole file, when it changed since the last call (``block`` empty otherwise)."""
+        out = TailRead()
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.ended = True
+            out.ended = True
+            return out
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+            return out
+        if st.st_size == self.size and st.st_mtime == self.mtime and st.st_ino == self.ino:
+            return out
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+            return out
+        self.ended = False
+        self.ino, self.size, self.mtime = st.st_ino, st.st_size, st.st_mtime
+        out.block = data
+        out.reset = True
+        return out
+
+    def read_records(self, consumed: int) -> TailRead:
+        """Raw bytes after ``consumed`` (binary record streams parse and report what they used)."""
+        out = TailRead()
+        try:
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if (self.ino is not None and st.st_ino != self.ino) or st.st_size < consumed:
+                    out.reset = True
+                    consumed = 0
+                self.ino, self.size, self.mtime = st.st_ino, st.st_size, st.st_mtime
+                fh.seek(consumed)
+                out.block = fh.read(self.chunk)
+                out.more = consumed + len(out.block) < st.st_size
+        except FileNotFoundError:
+            self.ended = True
+            out.ended = True
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+        return out
