@@ -256,7 +256,7 @@ class RunSnapshot:
         return part.get_column("step").to_list(), part.get_column(name).to_list()
 
     def latest(self, name: str) -> float | None:
-        steps, values = self.series(name)
+        _steps, values = self.series(name)
         return values[-1] if values else None
 
 

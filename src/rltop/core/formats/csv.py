@@ -54,7 +54,7 @@ class CsvMetricsParser(Parser):
                     )
                 )
                 continue
-            raw = dict(zip(self.header, cells))
+            raw = dict(zip(self.header, cells, strict=True))
             step_key = next((k for k in STEP_KEYS if k in raw), None)
             try:
                 step = int(float(raw[step_key])) if step_key else None

@@ -1,0 +1,76 @@
+"""Command line: ``rltop [PATH ...]`` opens the dashboard; ``rltop <command>`` runs a command.
+
+Each command lives in ``rltop.commands.<name>`` with ``add_arguments(parser)`` and
+``run(args) -> int`` and is imported only when used, so ``rltop --help`` and the headless commands
+start fast and never import Textual unless they draw a screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rltop import __version__
+
+#: command name -> one-line help. Modules are ``rltop.commands.<name>``.
+COMMANDS: dict[str, str] = {
+    "demo": "follow a simulated GRPO run (no set-up, no network)",
+}
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rltop",
+        description="A live terminal monitor for RL and fine-tuning runs. "
+        "Give it the folders your trainer logs into; it finds the files itself.",
+        epilog="commands:\n"
+        + "\n".join(f"  rltop {name:<8} {text}" for name, text in COMMANDS.items())
+        + "\n\nrun 'rltop <command> --help' for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="folders or files to follow (default: .)",
+    )
+    parser.add_argument("--version", action="version", version=f"rltop {__version__}")
+    add_view_arguments(parser)
+    return parser
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the dashboard, shared by ``rltop`` and ``rltop demo``."""
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll files instead of watching them (NFS, some containers)",
+    )
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=None,
+        metavar="W",
+        help="EMA smoothing weight 0..0.99 for the chart (default 0.6)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        name = argv[0]
+        module = importlib.import_module(f"rltop.commands.{name}")
+        sub = argparse.ArgumentParser(prog=f"rltop {name}", description=COMMANDS[name])
+        module.add_arguments(sub)
+        args = sub.parse_args(argv[1:])
+        return int(module.run(args) or 0)
+    args = _main_parser().parse_args(argv)
+    from rltop.commands.view import run_view
+
+    return run_view(args.paths, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Commands of the ``rltop`` command line, one module each."""

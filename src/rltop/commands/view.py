@@ -1,0 +1,24 @@
+"""``rltop [PATH ...]``: the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def run_view(paths: list[str], args: argparse.Namespace, *, title: str | None = None) -> int:
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing and len(missing) == len(paths):
+        print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from rltop.ui.app import make_app
+
+    app = make_app(
+        paths,
+        poll=getattr(args, "poll", False),
+        smoothing=getattr(args, "smoothing", None),
+        title=title,
+    )
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,216 @@
+"""Metric names -> roles: one alias table for every trainer rltop reads.
+
+Each trainer names the same quantity differently (verl ``critic/score/mean``, TRL ``reward``,
+tinker ``env/all/reward/total``, OpenAI ``train_mean_reward``...). Rules, the dashboard's ordering
+and the best-checkpoint panel are written once against roles. Users extend the table in the config
+file (``[roles] reward = ["my/reward"]``); their names are tried first.
+
+Patterns are exact names, or globs with ``*`` (one or more path segments).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+
+#: role -> names in order of preference. The first name present in a run wins.
+ALIASES: dict[str, list[str]] = {
+    "reward": [
+        "critic/score/mean",
+        "critic/rewards/mean",
+        "reward",
+        "train/reward",
+        "env/all/reward/total",
+        "train_mean_reward",
+        "train/agg/all/*/reward/mean",
+        "rewards/mean",
+        "train/rewards/mean",
+        "reward/mean",
+        "episode_reward/mean",
+        "rollouts/reward_mean",
+    ],
+    "valid_reward": [
+        "val-core/*/reward/mean@*",
+        "val-core/*/acc/mean@*",
+        "val-aux/*/reward/mean@*",
+        "val/reward",
+        "eval_reward",
+        "test/env/all/reward/total",
+        "full_valid_mean_reward",
+        "valid_mean_reward",
+        "eval/*/reward",
+        "eval/reward",
+        "val-rollouts/reward_mean",
+    ],
+    "pass_at_k": [
+        "pass@k",
+        "train/pass@k",
+        "eval/*/pass@*",
+        "rollouts/pass@k",
+        "env/all/pass_rate",
+    ],
+    "max_at_k": ["max@k", "train/max@k", "rollouts/max@k"],
+    "train_loss": [
+        "train_loss",
+        "loss",
+        "train/loss",
+        "loss/train",
+        "optim/loss",
+        "train/sft_loss",
+    ],
+    "valid_loss": [
+        "full_valid_loss",
+        "valid_loss",
+        "eval_loss",
+        "eval/loss",
+        "val/loss",
+        "val_loss",
+        "validation/loss",
+    ],
+    "response_length": [
+        "response_length/mean",
+        "completions/mean_length",
+        "completion_length",
+        "completion_tokens_mean",
+        "env/all/ac_tokens_per_turn",
+        "rollouts/tokens_mean",
+        "rollouts/length_mean",
+    ],
+    "entropy": ["actor/entropy", "entropy", "optim/entropy", "loss/entropy", "train/entropy"],
+    "kl": [
+        "actor/ppo_kl",
+        "actor/kl_loss",
+        "kl",
+        "optim/kl_sample_train_v1",
+        "loss/kl_div",
+        "train/kl",
+        "rollout_corr/kl",
+    ],
+    "grader_errors": [
+        "train_other_error_count",
+        "other_error_count",
+        "grader/errors",
+        "reward/errors",
+    ],
+    "parse_errors": [
+        "train_sample_parse_error_count",
+        "sample_parse_error_count",
+        "parse_error_rate",
+    ],
+    "clip_ratio": [
+        "response_length/clip_ratio",
+        "completions/clipped_ratio",
+        "rollout/truncated_frac",
+    ],
+    "zero_variance": ["frac_reward_zero_std", "rollouts/zero_variance_frac"],
+    "grad_norm": [
+        "actor/grad_norm",
+        "grad_norm",
+        "optim/grad_norm",
+        "loss/grad_norm",
+        "critic/grad_norm",
+    ],
+    "learning_rate": ["actor/lr", "learning_rate", "optim/lr", "lr"],
+    "train_accuracy": ["train_accuracy", "train_mean_token_accuracy", "mean_token_accuracy"],
+    "valid_accuracy": [
+        "valid_mean_token_accuracy",
+        "full_valid_mean_token_accuracy",
+        "eval_mean_token_accuracy",
+    ],
+}
+
+#: roles shown first on the dashboard, in this order
+KEY_ROLES: tuple[str, ...] = (
+    "reward",
+    "valid_reward",
+    "pass_at_k",
+    "max_at_k",
+    "train_loss",
+    "valid_loss",
+    "response_length",
+    "entropy",
+    "kl",
+    "clip_ratio",
+    "zero_variance",
+    "grad_norm",
+)
+
+#: namespace order for the remaining metrics (the most telling groups first)
+NAMESPACE_ORDER: tuple[str, ...] = (
+    "critic",
+    "val-core",
+    "rollouts",
+    "val-rollouts",
+    "env",
+    "test",
+    "rewards",
+    "completions",
+    "response_length",
+    "actor",
+    "train",
+    "eval",
+    "val-aux",
+    "optim",
+    "loss",
+    "timing_s",
+    "time",
+    "perf",
+    "progress",
+)
+
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _match(pattern: str, name: str) -> bool:
+    if "*" not in pattern:
+        return pattern == name
+    regex = _compiled.get(pattern)
+    if regex is None:
+        regex = _compiled[pattern] = re.compile(fnmatch.translate(pattern))
+    return bool(regex.match(name))
+
+
+def aliases(extra: Mapping[str, Iterable[str]] | None = None) -> dict[str, list[str]]:
+    """The alias table with user additions (tried first)."""
+    table = {role: list(names) for role, names in ALIASES.items()}
+    for role, names in (extra or {}).items():
+        table[role] = list(names) + table.get(role, [])
+    return table
+
+
+def resolve(
+    names: Iterable[str], extra: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, str]:
+    """role -> the metric name that plays it in a run with these metric names."""
+    present = list(names)
+    out: dict[str, str] = {}
+    for role, patterns in aliases(extra).items():
+        for pattern in patterns:
+            hit = next((n for n in present if _match(pattern, n)), None)
+            if hit is not None:
+                out[role] = hit
+                break
+    return out
+
+
+def namespace(name: str) -> str:
+    """``critic/score/mean`` -> ``critic``; names without a slash share the ``""`` namespace."""
+    return name.split("/", 1)[0] if "/" in name else ""
+
+
+def order_metrics(
+    names: Iterable[str], extra: Mapping[str, Iterable[str]] | None = None
+) -> list[str]:
+    """Key RL metrics first (by role), then the rest grouped by namespace, names sorted within."""
+    names = list(names)
+    roles = resolve(names, extra)
+    key = [roles[r] for r in KEY_ROLES if r in roles]
+    seen = set(key)
+    key = list(dict.fromkeys(key))
+    rank = {ns: i for i, ns in enumerate(NAMESPACE_ORDER)}
+    rest = sorted(
+        (n for n in names if n not in seen),
+        key=lambda n: (rank.get(namespace(n), len(rank) if namespace(n) else -1), namespace(n), n),
+    )
+    return key + rest
