@@ -230,10 +230,13 @@ class Follower:
                     touched.add(path)
                 elif os.path.isdir(path):
                     rescan = True
-                elif discover.is_candidate(os.path.basename(path)) and os.path.exists(path):
-                    if self._consider(path):
-                        touched.add(path)
-                        rescan = True
+                elif (
+                    discover.is_candidate(os.path.basename(path))
+                    and os.path.exists(path)
+                    and self._consider(path)
+                ):
+                    touched.add(path)
+                    rescan = True
             if rescan or time.monotonic() - self._last_scan > self.rescan_interval * 2:
                 self.scan()
             touched |= self._fresh
