@@ -1,0 +1,1 @@
+"""The Textual interface: renders store snapshots, sends messages; no data logic here."""

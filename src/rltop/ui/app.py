@@ -1,0 +1,115 @@
+"""The rltop Textual app: owns the follower thread and hands store snapshots to the screens."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from rltop.core.follow import Follower
+from rltop.core.store import Store, StoreSnapshot
+from rltop.ui.messages import StoreChanged
+from rltop.ui.screens.dashboard import DashboardScreen
+from rltop.ui.screens.help import HelpScreen
+
+
+class RltopApp(App[int]):
+    """A live monitor of the runs found under ``paths``."""
+
+    TITLE = "rltop"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        poll: bool = False,
+        smoothing: float | None = None,
+        title: str | None = None,
+        follower: Follower | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = list(paths) or ["."]
+        self.store = follower.store if follower else Store()
+        self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
+        self.smoothing = 0.6 if smoothing is None else max(0.0, min(0.99, smoothing))
+        self.snapshot: StoreSnapshot | None = None
+        self.run_title = title
+        self._stop = threading.Event()
+        self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
+
+    @property
+    def watch_mode(self) -> str:
+        return self.follower.watch_mode
+
+    def on_mount(self) -> None:
+        if self.run_title:
+            self.title = self.run_title
+        self.dashboard = DashboardScreen(smoothing=self.smoothing)
+        self.push_screen(self.dashboard)
+        self._follow()
+
+    @work(thread=True, exclusive=True, name="follower", exit_on_error=False)
+    def _follow(self) -> None:
+        """Discover and follow files in a thread; the UI only ever sees snapshots."""
+        try:
+            self.follower.run(self._stop, self._store_changed)
+        except Exception as exc:  # the follower must never take the UI down with it
+            self.call_from_thread(
+                self.notify, f"file follower stopped: {exc}", severity="error", timeout=30
+            )
+
+    def _store_changed(self) -> None:
+        self.post_message(StoreChanged())  # thread-safe; bursts fold (StoreChanged.can_replace)
+
+    def on_store_changed(self, _message: StoreChanged) -> None:
+        snap = self.store.snapshot()
+        if self.snapshot is not None and snap.version == self.snapshot.version:
+            return
+        self.snapshot = snap
+        self.dashboard.show_snapshot(snap)
+        if self.screen is not self.dashboard and hasattr(self.screen, "show_snapshot"):
+            self.screen.show_snapshot(snap)
+        if self._first_frame_target:
+            self._check_first_frame(snap)
+
+    def _check_first_frame(self, snap: StoreSnapshot) -> None:
+        """Benchmark hook: exit once a frame shows every expected metric, noting the time."""
+        shown = max((len(r.metric_names) for r in snap.runs), default=0)
+        if shown >= self._first_frame_target:
+            self._first_frame_target = 0
+
+            def done() -> None:
+                path = os.environ.get("RLTOP_BENCH_FIRST_FRAME_FILE")
+                if path:
+                    with open(path, "w") as fh:
+                        fh.write(f"{time.time()}\n")
+                self.exit(0)
+
+            self.call_after_refresh(done)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        self._stop.set()
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+
+def make_app(paths: list[str], **kwargs) -> RltopApp:
+    """The one factory used by the command line and the tests."""
+    return RltopApp(paths, **kwargs)

@@ -1,0 +1,322 @@
+"""The dashboard: metric cards, the chart of the selected metrics, runs, and the status line."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from rltop.core import roles
+from rltop.core.numfmt import lower_is_better, trend
+from rltop.core.store import RunSnapshot, StoreSnapshot
+from rltop.ui.safe import clean
+from rltop.ui.widgets.chart import MetricChart, Series
+from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
+from rltop.ui.widgets.status import StatusLine, status_text
+
+SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
+
+
+def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
+    """Cards for a run: key RL metrics first, then by namespace; ``query`` filters names."""
+    names = run.metric_names
+    ordered = roles.order_metrics(names)
+    key = set(roles.resolve(names).values()) & {
+        n for r, n in roles.resolve(names).items() if r in roles.KEY_ROLES
+    }
+    matcher = _matcher(query)
+    role_of = {n: r for r, n in roles.resolve(names).items()}
+    cards = []
+    frame = run.metrics
+    for name in ordered:
+        if matcher and not matcher(name):
+            continue
+        column = frame.select("step", name).filter(pl.col(name).is_not_null())
+        values = column.get_column(name).tail(SPARK_POINTS).to_list()
+        steps = column.get_column("step")
+        cards.append(
+            Card(
+                name=name,
+                group="key metrics" if name in key else (roles.namespace(name) or "other"),
+                latest=values[-1] if values else None,
+                step=int(steps[-1]) if len(steps) else None,
+                delta=trend(values),
+                spark=values,
+                lower_better=lower_is_better(name, role_of.get(name)),
+            )
+        )
+    for name, value in sorted(run.text_metrics.items()):
+        if name in frame.columns or (matcher and not matcher(name)):
+            continue
+        cards.append(Card(name, "text values", value, None, None, [], False))
+    return cards
+
+
+def _matcher(query: str):
+    query = query.strip()
+    if not query:
+        return None
+    if len(query) > 2 and query.startswith("/") and query.endswith("/"):
+        try:
+            rx = re.compile(query[1:-1], re.IGNORECASE)
+            return lambda name: bool(rx.search(name))
+        except re.error:
+            pass
+    lowered = query.lower()
+    return lambda name: lowered in name.lower()
+
+
+class DashboardScreen(Screen):
+    """Everything about one run at a glance."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="dashboard.filter"),
+        Binding("plus,equals_sign", "smoothing(1)", "Smooth +", id="dashboard.smooth_more"),
+        Binding("minus", "smoothing(-1)", "Smooth -", id="dashboard.smooth_less"),
+        Binding("r", "next_run(1)", "Next run", id="dashboard.next_run"),
+        Binding("R", "next_run(-1)", "Prev run", show=False, id="dashboard.prev_run"),
+        Binding("x", "clear_chart", "Clear chart", show=False, id="dashboard.clear_chart"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="dashboard.clear_filter"),
+    ]
+
+    DEFAULT_CSS = """
+    DashboardScreen { layout: vertical; }
+    #title { height: 1; background: $primary-background; color: $text; padding: 0 1; }
+    #runs { height: 1; padding: 0 1; background: $panel; display: none; }
+    #runs.many { display: block; }
+    #body { layout: horizontal; height: 1fr; }
+    #body MetricGrid { width: 1fr; min-width: 28; height: 100%; }
+    #body MetricChart { width: 1fr; height: 100%; }
+    DashboardScreen.narrow #body { layout: vertical; }
+    DashboardScreen.narrow #body MetricGrid { width: 100%; height: 1fr; }
+    DashboardScreen.narrow #body MetricChart { width: 100%; height: 1fr; min-height: 8; }
+    #filter { display: none; height: 3; }
+    #filter.shown { display: block; }
+    #empty { display: none; height: 1fr; content-align: center middle; color: $text-muted; }
+    DashboardScreen.empty #empty { display: block; }
+    DashboardScreen.empty #body { display: none; }
+    """
+
+    def __init__(self, smoothing: float = 0.6) -> None:
+        super().__init__()
+        self.snapshot: StoreSnapshot | None = None
+        self.run_id: str | None = None
+        self.filter_text = ""
+        self.smoothing = smoothing
+        self.charted: dict[str, list[str]] = {}  # run -> pinned metrics
+        self.highlighted: str | None = None
+        self._shown: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static(id="runs")
+        yield Static("Looking for training logs…", id="empty")
+        with Container(id="body"):
+            yield MetricGrid(id="grid")
+            yield MetricChart(id="chart")
+        yield Input(
+            placeholder="filter metric names (text, or /regex/) — Enter keeps, Esc clears",
+            id="filter",
+        )
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(MetricGrid).focus()
+        self.set_class(True, "empty")
+        self._update_title()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "narrow")
+
+    # -- data ----------------------------------------------------------------------------------
+    @property
+    def run(self) -> RunSnapshot | None:
+        if self.snapshot is None:
+            return None
+        return self.snapshot.run(self.run_id) if self.run_id else None
+
+    def show_snapshot(self, snap: StoreSnapshot) -> None:
+        self.snapshot = snap
+        runs = [r for r in snap.runs if r.metric_names or r.text_metrics]
+        if (
+            self.run_id is None
+            or self.run is None
+            or not (self.run.metric_names or self.run.text_metrics)
+        ):
+            self.run_id = runs[0].run_id if runs else None
+        self.set_class(
+            self.run is None or not (self.run.metric_names or self.run.text_metrics), "empty"
+        )
+        self._update_empty(snap)
+        self._update_runs()
+        self._update_cards()
+        self._update_chart()
+        self._update_title()
+        self.query_one(StatusLine).update(
+            status_text(snap, watch_mode=getattr(self.app, "watch_mode", ""))
+        )
+
+    def _update_empty(self, snap: StoreSnapshot) -> None:
+        paths = getattr(self.app, "paths", [])
+        text = Text(
+            "Looking for training logs in "
+            + ", ".join(clean(p, keep_newlines=False) for p in paths)
+            + " …\n\n",
+            style="bold",
+        )
+        if snap.unrecognized:
+            text.append(
+                f"{len(snap.unrecognized)} file(s) seen but not recognised, e.g.\n", style="dim"
+            )
+            for path, reason in snap.unrecognized[:5]:
+                text.append(f"  {clean(path, keep_newlines=False)}: {reason}\n", style="dim")
+        text.append(
+            "\nrltop reads JSONL metrics, verl logs, trainer_state.json, results CSV and rollout dumps.\n"
+            "Try 'rltop demo' to see a live run.",
+            style="dim",
+        )
+        self.query_one("#empty", Static).update(text)
+
+    def _update_title(self) -> None:
+        run = self.run
+        title = Text()
+        title.append(self.app.title or "rltop", style="bold")
+        if run is not None:
+            title.append(" │ ")
+            title.append(clean(run.name, keep_newlines=False), style="bold")
+            if run.last_step is not None:
+                title.append(f"  step {run.last_step}")
+            formats = sorted({s.format for s in run.sources})
+            title.append("  " + ", ".join(formats), style="dim")
+            live = any(s.status == "following" for s in run.sources)
+            title.append("  ● live" if live else "  ○ ended", style="green" if live else "dim")
+            if run.rollouts.height:
+                title.append(f"  {run.rollouts.height:,} rollouts", style="dim")
+        title.append(f"  ema {self.smoothing:.2f}", style="dim")
+        if self.filter_text:
+            title.append(
+                f"  filter: {clean(self.filter_text, keep_newlines=False)}", style="italic"
+            )
+        self.query_one("#title", Static).update(title)
+
+    def _update_runs(self) -> None:
+        runs_bar = self.query_one("#runs", Static)
+        snap = self.snapshot
+        runs = [r for r in snap.runs if r.metric_names or r.text_metrics] if snap else []
+        runs_bar.set_class(len(runs) > 1, "many")
+        if len(runs) <= 1:
+            return
+        text = Text("runs (r): ", style="dim")
+        for i, run in enumerate(runs, 1):
+            style = "reverse bold" if run.run_id == self.run_id else ""
+            text.append(f" {i} {clean(run.name, keep_newlines=False)} ", style=style)
+            text.append(" ")
+        runs_bar.update(text)
+
+    def _update_cards(self) -> None:
+        run = self.run
+        grid = self.query_one(MetricGrid)
+        key = (
+            (run.run_id, run.version, self.filter_text, frozenset(self._charted())) if run else None
+        )
+        if key == self._shown:
+            return
+        self._shown = key
+        cards = build_cards(run, self.filter_text) if run else []
+        grid.set_cards(cards, set(self._charted()))
+        if self.highlighted is None and cards:
+            self.highlighted = cards[0].name
+
+    def _charted(self) -> list[str]:
+        return self.charted.get(self.run_id or "", [])
+
+    def _update_chart(self) -> None:
+        run = self.run
+        chart = self.query_one(MetricChart)
+        if run is None:
+            chart.show([], self.smoothing)
+            return
+        names = self._charted() or ([self.highlighted] if self.highlighted else [])
+        series = []
+        for name in names:
+            if name in run.metrics.columns:
+                steps, values = run.series(name)
+                series.append(Series(name, steps, values))
+        chart.show(series, self.smoothing)
+
+    # -- events --------------------------------------------------------------------------------
+    @on(MetricGrid.Highlighted)
+    def _highlighted(self, event: MetricGrid.Highlighted) -> None:
+        if event.name != self.highlighted:
+            self.highlighted = event.name
+            if not self._charted():
+                self._update_chart()
+
+    @on(MetricGrid.Toggled)
+    def _toggled(self, event: MetricGrid.Toggled) -> None:
+        pinned = self.charted.setdefault(self.run_id or "", [])
+        if event.name in pinned:
+            pinned.remove(event.name)
+        else:
+            pinned.append(event.name)
+        self._update_cards()
+        self._update_chart()
+
+    def action_clear_chart(self) -> None:
+        self.charted[self.run_id or ""] = []
+        self._update_cards()
+        self._update_chart()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._update_cards()
+        self._update_title()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#filter", Input).remove_class("shown")
+        self.query_one(MetricGrid).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.filter_text = ""
+        self._update_cards()
+        self._update_title()
+        self.query_one(MetricGrid).focus()
+
+    def action_smoothing(self, direction: int) -> None:
+        steps = SMOOTHING_STEPS
+        current = min(range(len(steps)), key=lambda i: abs(steps[i] - self.smoothing))
+        self.smoothing = steps[max(0, min(len(steps) - 1, current + direction))]
+        self._update_chart()
+        self._update_title()
+
+    def action_next_run(self, direction: int) -> None:
+        if self.snapshot is None:
+            return
+        runs = [r for r in self.snapshot.runs if r.metric_names or r.text_metrics]
+        if len(runs) < 2:
+            self.notify("Only one run found.", timeout=2)
+            return
+        ids = [r.run_id for r in runs]
+        index = ids.index(self.run_id) if self.run_id in ids else 0
+        self.run_id = ids[(index + direction) % len(ids)]
+        self.highlighted = None
+        self.show_snapshot(self.snapshot)

@@ -1,0 +1,68 @@
+"""``?``: every binding of the screen underneath, generated from the bindings themselves."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+
+def _key_label(key: str) -> str:
+    names = {
+        "question_mark": "?",
+        "slash": "/",
+        "escape": "Esc",
+        "enter": "Enter",
+        "space": "Space",
+        "plus": "+",
+        "minus": "-",
+        "equals_sign": "=",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+        "ctrl+c": "Ctrl+C",
+        "pageup": "PgUp",
+        "pagedown": "PgDn",
+    }
+    return "/".join(names.get(k.strip(), k.strip()) for k in key.split(","))
+
+
+def bindings_table(screen: Screen) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("action")
+    table.add_column("where", style="dim")
+    seen: set[tuple[str, str]] = set()
+    for node in [*reversed(screen.focus_chain), screen, screen.app]:
+        where = "global" if node is screen.app else type(node).__name__
+        for binding in getattr(node, "BINDINGS", []):
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            key = _key_label(binding.key)
+            if (key, binding.description) in seen:
+                continue
+            seen.add((key, binding.description))
+            table.add_row(key, Text(binding.description), where)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 76; max-width: 100%; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, target: Screen) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(Text("rltop keys", style="bold"))
+            yield Static(bindings_table(self.target))
+            yield Static(Text("Esc or ? closes this help.", style="dim"))

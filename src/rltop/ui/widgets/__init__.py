@@ -1,0 +1,1 @@
+"""Widgets of the rltop app: they render snapshots and post messages."""

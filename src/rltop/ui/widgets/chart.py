@@ -1,0 +1,89 @@
+"""The large chart: selected metrics against step, raw (faint) and EMA-smoothed, by plotext."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from textual_plotext import PlotextPlot
+
+from rltop.core.derive import ema
+
+COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "blue+", "red+", "white")
+
+
+@dataclass
+class Series:
+    label: str
+    steps: list[int]
+    values: list[float]
+    marks: list[int] = field(default_factory=list)  # steps to mark (warning onsets)
+
+
+def downsample(steps: list[int], values: list[float], points: int) -> tuple[list[int], list[float]]:
+    """Keep the shape of a long series in ``points`` points (bucket means; NaN dropped)."""
+    pairs = [
+        (s, v) for s, v in zip(steps, values, strict=False) if v is not None and math.isfinite(v)
+    ]
+    if len(pairs) <= points or points <= 0:
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    size = len(pairs) / points
+    out_s, out_v = [], []
+    for i in range(points):
+        part = pairs[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+        out_s.append(part[-1][0])
+        out_v.append(sum(v for _s, v in part) / len(part))
+    return out_s, out_v
+
+
+class MetricChart(PlotextPlot):
+    """Re-plots only when given new data or resized."""
+
+    DEFAULT_CSS = """
+    MetricChart { background: $surface; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.series: list[Series] = []
+        self.smoothing = 0.6
+        self.title_text = ""
+
+    def show(self, series: list[Series], smoothing: float, title: str = "") -> None:
+        self.series = series
+        self.smoothing = smoothing
+        self.title_text = title
+        self.replot()
+
+    def on_resize(self) -> None:
+        self.replot()
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        width = max(self.size.width, 20)
+        points = max(20, width * 2)
+        plt.xlabel("step")
+        if not self.series:
+            plt.title("select a metric: move with the arrows, Enter to chart it")
+            self.refresh()
+            return
+        for i, s in enumerate(self.series):
+            color = COLORS[i % len(COLORS)]
+            xs, ys = downsample(s.steps, s.values, points)
+            if not xs:
+                continue
+            if self.smoothing > 0 and len(ys) > 2:
+                smooth_src_x, smooth_src_y = downsample(
+                    s.steps, ema(s.values, self.smoothing), points
+                )
+                plt.plot(xs, ys, color="gray", marker="braille")
+                plt.plot(smooth_src_x, smooth_src_y, color=color, marker="braille", label=s.label)
+            else:
+                plt.plot(xs, ys, color=color, marker="braille", label=s.label)
+            for mark in s.marks:
+                plt.vline(mark, color="red")
+        suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
+        plt.title((self.title_text or ", ".join(s.label for s in self.series)) + suffix)
+        self.refresh()

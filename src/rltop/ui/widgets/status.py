@@ -1,0 +1,50 @@
+"""The status line: files followed, lines read and skipped (with the last reason), last update."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from rltop.core.store import StoreSnapshot
+from rltop.ui.safe import clean
+
+
+def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -> Text:
+    """Absolute times only: the line must not need a redraw every second while nothing changes."""
+    ended = sum(1 for s in snap.sources if s.status == "ended")
+    errors = [s for s in snap.sources if s.status == "error"]
+    text = Text()
+    text.append(f" {snap.files_followed} files followed", style="bold")
+    if ended:
+        text.append(f" · {ended} ended")
+    if errors:
+        text.append(
+            f" · {len(errors)} unreadable ({clean(errors[0].error or '', keep_newlines=False)})",
+            style="bold red",
+        )
+    text.append(f" · {snap.lines_read:,} lines")
+    skipped = snap.lines_skipped
+    if skipped:
+        reasons = {}
+        for s in snap.sources:
+            for reason, n in s.skip_reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        top = max(reasons, key=reasons.get) if reasons else ""
+        text.append(f" · {skipped:,} skipped", style="bold yellow")
+        if top:
+            text.append(f" ({clean(top, keep_newlines=False)[:40]})", style="yellow")
+    if snap.last_update:
+        text.append(" · updated " + time.strftime("%H:%M:%S", time.localtime(snap.last_update)))
+    if watch_mode == "polling":
+        text.append(" · polling")
+    if extra:
+        text.append(" · " + extra)
+    return text
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; color: $text-muted; }
+    """
