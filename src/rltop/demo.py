@@ -39,9 +39,9 @@ def make_answer(
     rng: random.Random, question: str, truth: int, correct: bool, verbosity: float
 ) -> str:
     nums = [int(t.strip(".,?")) for t in question.split() if t.strip(".,?").isdigit()]
-    a, b, c = (nums + [0, 0, 0])[:3]
+    a, b, c = ([*nums, 0, 0, 0])[:3]
     steps = [
-        f"{a} {''} to start.".replace("  ", " "),
+        f"Start with {a}.",
         f"The packs add {b} * {c} = {b * c}.",
         f"Giving away {c} leaves {a} + {b * c} - {c}.",
     ]

@@ -168,7 +168,7 @@ class MetricGrid(ScrollView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        _scroll_x, scroll_y = self.scroll_offset
         index = y + scroll_y
         width = self.scrollable_content_region.width
         base = self.rich_style
