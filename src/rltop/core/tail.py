@@ -90,8 +90,11 @@ class FileTail:
             return out
         try:
             st = os.fstat(fh.fileno())
+            came_back = (
+                self.ended
+            )  # deleted, then created again: a new file, even on the same inode
             self.ended = False
-            if self._check_replaced(st, fh):
+            if came_back or self._check_replaced(st, fh):
                 self._restart()
                 out.reset = True
             self.ino = st.st_ino
