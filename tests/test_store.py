@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -58,7 +59,7 @@ def _store_from_chunks(data: bytes, parser_cls, cuts: list[int]) -> Store:
     parser = parser_cls("f")
     lines = data.splitlines(keepends=True)
     bounds = [0, *cuts, len(lines)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         block = b"".join(lines[a:b])
         if block:
             store.apply("f", parser.feed(block, a + 1), lines=b - a)
