@@ -14,6 +14,7 @@ import json
 import math
 import random
 import threading
+import zlib
 from pathlib import Path
 
 SYSTEM = (
@@ -99,7 +100,7 @@ class DemoRun:
         for p in range(self.prompts_per_step):
             question, truth = self.pool[(step * self.prompts_per_step + p) % len(self.pool)]
             # prompt difficulty: some prompts are solved much more often than others
-            ease = 0.6 + 0.8 * ((hash(question) % 100) / 100)
+            ease = 0.6 + 0.8 * ((zlib.crc32(question.encode()) % 100) / 100)
             solved = False
             for _ in range(self.group_size):
                 correct = rng.random() < min(0.98, skill * ease)

@@ -30,11 +30,9 @@ def _key_label(key: str) -> str:
     return "/".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
 
-def bindings_table(screen: Screen) -> Table:
-    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    table.add_column("key", style="bold", no_wrap=True)
-    table.add_column("action")
-    table.add_column("where", style="dim")
+def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
+    """(keys, what it does, where it works) for every described binding in reach of ``screen``."""
+    rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for node in [*reversed(screen.focus_chain), screen, screen.app]:
         where = "global" if node is screen.app else type(node).__name__
@@ -45,7 +43,17 @@ def bindings_table(screen: Screen) -> Table:
             if (key, binding.description) in seen:
                 continue
             seen.add((key, binding.description))
-            table.add_row(key, Text(binding.description), where)
+            rows.append((key, binding.description, where))
+    return rows
+
+
+def bindings_table(screen: Screen) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("action")
+    table.add_column("where", style="dim")
+    for key, description, where in binding_rows(screen):
+        table.add_row(key, Text(description), where)
     return table
 
 
@@ -60,6 +68,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, target: Screen) -> None:
         super().__init__()
         self.target = target
+        self.rows = binding_rows(target)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():

@@ -11,6 +11,11 @@ from rltop.core.store import StoreSnapshot
 from rltop.ui.safe import clean
 
 
+def clock(timestamp: float) -> str:
+    """Wall-clock time of an update (a seam for deterministic snapshot tests)."""
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
 def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -> Text:
     """Absolute times only: the line must not need a redraw every second while nothing changes."""
     ended = sum(1 for s in snap.sources if s.status == "ended")
@@ -36,7 +41,7 @@ def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -
         if top:
             text.append(f" ({clean(top, keep_newlines=False)[:40]})", style="yellow")
     if snap.last_update:
-        text.append(" · updated " + time.strftime("%H:%M:%S", time.localtime(snap.last_update)))
+        text.append(" · updated " + clock(snap.last_update))
     if watch_mode == "polling":
         text.append(" · polling")
     if extra:

@@ -1,0 +1,31 @@
+"""SVG snapshots of the dashboard layout at 80×24 (SSH laptop) and 160×48 (wide monitor)."""
+
+from __future__ import annotations
+
+import pytest
+from uihelp import demo_folder, loaded, wait_for
+
+from rltop.ui import widgets
+from rltop.ui.app import make_app
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch):
+    import rltop.ui.widgets.status as status
+
+    monkeypatch.setattr(status, "clock", lambda _ts: "12:00:00")
+    assert widgets
+
+
+def _run_before(app):
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, loaded(app))
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_dashboard_layout(snap_compare, tmp_path, size):
+    app = make_app([str(demo_folder(tmp_path))])
+    assert snap_compare(app, terminal_size=size, run_before=_run_before(app))

@@ -1,0 +1,28 @@
+"""Helpers for pilot tests: wait for the follower thread, make deterministic runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rltop.demo import DemoRun
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    """Pause the pilot until ``predicate()`` holds (bounded)."""
+    waited = 0.0
+    while not predicate():
+        if waited >= timeout:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+        waited += 0.05
+    await pilot.pause(0.05)
+
+
+def demo_folder(root: Path, steps: int = 60) -> Path:
+    demo = DemoRun(root, seed=3)
+    demo.prefill(steps)
+    return root
+
+
+def loaded(app, runs: int = 1):
+    return lambda: app.snapshot is not None and len([r for r in app.snapshot.runs if r.metric_names]) >= runs
