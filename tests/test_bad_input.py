@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from conftest import read_snapshot
 from rltop.core.follow import Follower
+
+from conftest import read_snapshot
 
 
 def _only_run(snap):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from uihelp import demo_folder, loaded, wait_for
 
 from rltop.ui import widgets
 from rltop.ui.app import make_app
+
+from uihelp import demo_folder, loaded, wait_for
 
 
 @pytest.fixture(autouse=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from uihelp import demo_folder, loaded, wait_for
-
 from rltop.ui.app import make_app
 from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
 from rltop.ui.widgets.chart import MetricChart
 from rltop.ui.widgets.metric_grid import MetricGrid
+
+from uihelp import demo_folder, loaded, wait_for
 
 
 async def test_dashboard_shows_the_demo_run_key_metrics_first(tmp_path):
