@@ -141,8 +141,12 @@ class Follower:
                 skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
             )
         lines = got.block.count(b"\n") if parser.mode == "lines" else 0
+        reset = got.reset
+        if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
+            # a whole-file source caught mid-save: keep what it gave before, try again next change
+            reset = False
         changed = self.store.apply(
-            path, result, reset=got.reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
+            path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
         )
         return changed or bool(result.skips or got.skips), got.more
 
