@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import read_snapshot
 from rltop.core.follow import Follower
+
+from conftest import read_snapshot
 
 
 def _state(steps: list[int]) -> str:
