@@ -28,11 +28,10 @@ def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
     """Cards for a run: key RL metrics first, then by namespace; ``query`` filters names."""
     names = run.metric_names
     ordered = roles.order_metrics(names)
-    key = set(roles.resolve(names).values()) & {
-        n for r, n in roles.resolve(names).items() if r in roles.KEY_ROLES
-    }
+    resolved = roles.resolve(names)
+    key = {n for r, n in resolved.items() if r in roles.KEY_ROLES}
     matcher = _matcher(query)
-    role_of = {n: r for r, n in roles.resolve(names).items()}
+    role_of = {n: r for r, n in resolved.items()}
     cards = []
     frame = run.metrics
     for name in ordered:
