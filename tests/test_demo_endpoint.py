@@ -60,9 +60,10 @@ async def test_answers_with_the_logged_completion_at_the_newest_step(demo) -> No
 
     row = json.loads(logged[0])
     question = row["input"].split("\nuser\n", 1)[1].removesuffix("\nassistant\n")
-    async with ChatClient(endpoint.url, api_key=None) as client, client.stream_chat(
-        [{"role": "user", "content": question}], "demo-grpo-step-12"
-    ) as stream:
+    async with (
+        ChatClient(endpoint.url, api_key=None) as client,
+        client.stream_chat([{"role": "user", "content": question}], "demo-grpo-step-12") as stream,
+    ):
         events = await asyncio.wait_for(_all(stream), LIMIT)
     done = events[-1]
     assert isinstance(done, DoneEvent), done

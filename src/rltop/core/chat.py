@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -131,9 +131,9 @@ class ErrorEvent:
     status: int | None = None
 
 
-ChatEvent = Union[
-    RoleEvent, ContentDelta, ReasoningDelta, ToolCallDelta, UsageEvent, DoneEvent, ErrorEvent
-]
+ChatEvent = (
+    RoleEvent | ContentDelta | ReasoningDelta | ToolCallDelta | UsageEvent | DoneEvent | ErrorEvent
+)
 
 
 class ChatError(Exception):
@@ -1106,7 +1106,7 @@ def shared_system_prompt(
     messages = tail["messages"].to_list() if "messages" in tail.columns else [None] * len(prompts)
     counts: dict[str, int] = {}
     seen = 0
-    for prompt, msgs in zip(prompts, messages):
+    for prompt, msgs in zip(prompts, messages, strict=True):
         if prompt is None and msgs is None:
             continue
         seen += 1
