@@ -42,7 +42,8 @@ CANDIDATE_EXTS = (
     ".parquet",
     ".wandb",
 )
-CANDIDATE_MARKERS = ("tfevents",)
+#: ``config.yaml``: a W&B run's config (``files/config.yaml``); others are listed as not read
+CANDIDATE_MARKERS = ("tfevents", "config.yaml")
 
 #: sub-folders that belong to the run folder above them (checked from the file upwards)
 CONTAINER_DIRS: list[re.Pattern[str]] = [
@@ -68,6 +69,10 @@ CONTAINER_DIRS: list[re.Pattern[str]] = [
         r"valid",
         r"test",
         r"episodes",
+        # prime-rl rollouts/step_N/{train,eval}/{all,effective}/; Keras' TensorBoard logs/validation/
+        r"all",
+        r"effective",
+        r"validation",
     )
 ]
 

@@ -70,10 +70,14 @@ def _sniff_jsonl(path: str, head: bytes) -> Sniffed:
     if line is None:
         if not head.strip():
             return Sniffed(None, "empty so far")
+        if path.lower().endswith(".json"):
+            return _json_document_reason(head)
         return Sniffed(None, "no complete line yet")
     try:
         obj = loads_json(line)
     except ValueError:
+        if path.lower().endswith(".json"):
+            return _json_document_reason(head)
         return Sniffed(None, "first line is not JSON")
     if not isinstance(obj, dict):
         return Sniffed(None, "first line is not a JSON object")
@@ -89,6 +93,18 @@ def _sniff_jsonl(path: str, head: bytes) -> Sniffed:
     if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
         return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
     return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+def _json_document_reason(head: bytes) -> Sniffed:
+    """Why a ``.json`` document (not JSON lines, not trainer_state.json) is not read."""
+    try:
+        doc = loads_json(head)
+    except ValueError:
+        return Sniffed(None, "JSON document (not JSON lines), not a metric stream")
+    if isinstance(doc, dict):
+        keys = ", ".join(list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
+        return Sniffed(None, f"JSON document, not a metric stream (keys: {keys})")
+    return Sniffed(None, "JSON document, not a metric stream")
 
 
 _CSV_STEP = re.compile(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
@@ -114,3 +130,23 @@ def _sniff_console(head: bytes) -> Sniffed:
         ):
             return Sniffed(VerlConsoleParser, "verl console log (step:N - key:value lines)")
     return Sniffed(None, "text without 'step:N - key:value' lines (yet)")
+
+
+def _register_trainer_formats() -> None:
+    """Trainer-specific readers (issue #6); optional packages are imported only when used."""
+    from rltop.core.formats import (
+        art,
+        nemo_skyrl,
+        parquet,
+        prime_rl,
+        tensorboard,
+        tinker_logtree,
+        wandb,
+    )
+
+    for module in (tensorboard, wandb, parquet, tinker_logtree, nemo_skyrl, prime_rl, art):
+        if module.sniff not in EXTRA_SNIFFERS:
+            register_sniffer(module.sniff)
+
+
+_register_trainer_formats()

@@ -1,0 +1,380 @@
+"""Weights & Biases run folders: history from ``run-<id>.wandb``, config from ``files/config.yaml``.
+
+A run folder (``wandb/run-<date>-<id>/``, ``wandb/offline-run-<date>-<id>/``, ``latest-run``) holds
+the transaction log ``run-<id>.wandb`` that W&B writes while the run goes, online or offline. It is
+a LevelDB log: a 7-byte header (``:W&B``, magic 0xBEE1, version 0), then 32 KiB blocks of chunks
+``crc32 (u32, zlib's, seeded with the chunk type) | length (u16) | type (u8: FULL, FIRST, MIDDLE,
+LAST) | data``; a logical record is a FULL chunk or FIRST, MIDDLE*, LAST, and is a serialized
+``wandb.proto.wandb_internal_pb2.Record``. History rows are ``Record.history`` items
+``{key | nested_key, value_json}``; ``Record.config`` and ``Record.run`` carry the run config.
+
+The parser runs in ``records`` mode and consumes only complete logical records, so a record that
+is half written is read again once the rest arrives, and the file is never re-read. The protobuf
+classes come from the ``wandb`` package, an optional extra (``rltop[wandb]``), imported lazily.
+
+Other files of the run folder are named for ``rltop sources`` (summary, metadata, debug logs);
+``files/output.log`` is read by the verl console parser when it holds ``step:N - key:value`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import zlib
+from typing import Any, ClassVar
+
+from rltop.core.formats.base import Parser, flatten, loads_json, metric_value
+from rltop.core.model import ParseResult, Skip, clip_sample
+
+INSTALL_HINT = "install rltop[wandb]"
+
+HEADER_IDENT = b":W&B"
+HEADER_MAGIC = 0xBEE1
+HEADER_LEN = 7  # ident (4) + magic (u16) + version (u8); also the chunk header length
+BLOCK_LEN = 32768
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+_TYPE_CRC = [zlib.crc32(bytes([t])) & 0xFFFFFFFF for t in range(LAST + 1)]
+
+RUN_DIR_RE = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-[a-z0-9]+$|^latest-run$")
+#: config keys W&B adds for itself
+_INTERNAL_CONFIG = ("_wandb",)
+
+
+def wandb_available() -> bool:
+    """Whether the optional ``wandb`` package's protobuf classes can be imported."""
+    try:
+        from wandb.proto import wandb_internal_pb2  # noqa: F401
+    except Exception:  # ImportError, or a protobuf version clash
+        return False
+    return True
+
+
+def chunk(data: bytes, kind: int) -> bytes:
+    """One LevelDB log chunk (header + data), as W&B writes it."""
+    crc = zlib.crc32(data, _TYPE_CRC[kind]) & 0xFFFFFFFF
+    return struct.pack("<IHB", crc, len(data), kind) + data
+
+
+def file_header() -> bytes:
+    return struct.pack("<4sHB", HEADER_IDENT, HEADER_MAGIC, 0)
+
+
+def frame_records(records: list[bytes], start: int = 0) -> bytes:
+    """Frame serialized records as W&B's writer does, the file being ``start`` bytes long so far.
+
+    Used by tests (and by anyone who wants to write a ``.wandb`` file without the wandb service).
+    """
+    out = bytearray()
+    index = start
+    if start == 0:
+        out += file_header()
+        index = HEADER_LEN
+    for data in records:
+        left = BLOCK_LEN - index % BLOCK_LEN
+        if left < HEADER_LEN:  # no room for a chunk header: pad the block with zeros
+            out += b"\x00" * left
+            index += left
+            left = BLOCK_LEN
+        if len(data) + HEADER_LEN <= left:
+            out += chunk(data, FULL)
+            index += HEADER_LEN + len(data)
+            continue
+        used, kind = 0, FIRST
+        while True:  # FIRST fills this block, MIDDLEs fill whole blocks, LAST ends the record
+            room = BLOCK_LEN - index % BLOCK_LEN - HEADER_LEN
+            part = data[used : used + room]
+            used += len(part)
+            if kind != FIRST and used >= len(data):
+                kind = LAST
+            out += chunk(part, kind)
+            index += HEADER_LEN + len(part)
+            if kind == LAST:
+                break
+            kind = MIDDLE
+    return bytes(out)
+
+
+def is_run_dir(folder: str) -> bool:
+    """A W&B run folder: named like one, or holding a ``run-<id>.wandb`` file."""
+    if RUN_DIR_RE.match(os.path.basename(folder.rstrip(os.sep))):
+        return True
+    try:
+        return any(n.endswith(".wandb") for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return loads_json(text.encode())
+    except ValueError:
+        return text
+
+
+class WandbParser(Parser):
+    """History rows and config from a ``run-<id>.wandb`` transaction log."""
+
+    format: ClassVar[str] = "wandb"
+    kind: ClassVar[str] = "metrics"
+    mode = "records"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._record_cls: Any = None
+        self._steps_seen = -1
+
+    def reset(self) -> None:
+        super().reset()
+        self._steps_seen = -1
+
+    def feed(self, block: bytes, first_line: int) -> ParseResult:
+        result = ParseResult()
+        if self._record_cls is None:
+            from wandb.proto import wandb_internal_pb2
+
+            self._record_cls = wandb_internal_pb2.Record
+        base = self.consumed  # file offset of block[0]
+        pos = 0
+        if base == 0:
+            if len(block) < HEADER_LEN:
+                return result
+            ident, magic, version = struct.unpack_from("<4sHB", block, 0)
+            if ident != HEADER_IDENT or magic != HEADER_MAGIC:
+                result.skips.append(Skip("no W&B header (:W&B): not a W&B transaction log"))
+                self.consumed = len(block)
+                return result
+            if version != 0:
+                result.skips.append(
+                    Skip(f"W&B log version {version}: read as version 0, may be misread")
+                )
+            pos = HEADER_LEN
+        done = pos  # end of the last complete logical record
+        pending: list[bytes] = []  # chunks of a record spread over FIRST/MIDDLE chunks
+        end = len(block)
+        while True:
+            offset = (base + pos) % BLOCK_LEN
+            left = BLOCK_LEN - offset
+            if left < HEADER_LEN:  # block trailer (zeros)
+                if pos + left > end:
+                    break
+                pos += left
+                if not pending:
+                    done = pos
+                continue
+            if end - pos < HEADER_LEN:
+                break
+            crc, length, kind = struct.unpack_from("<IHB", block, pos)
+            if kind == 0 and length == 0:  # zero padding up to the end of the block
+                if pos + left > end:
+                    break
+                pos += left
+                if not pending:
+                    done = pos
+                continue
+            if pos + HEADER_LEN + length > end:
+                break  # chunk still being written
+            if kind > LAST or length > left - HEADER_LEN:
+                result.skips.append(
+                    Skip(
+                        f"damaged W&B log chunk at byte {base + pos:,}; the rest of the file "
+                        "is not read"
+                    )
+                )
+                done = end
+                pending = []
+                break
+            data = block[pos + HEADER_LEN : pos + HEADER_LEN + length]
+            chunk_at = base + pos
+            pos += HEADER_LEN + length
+            if zlib.crc32(data, _TYPE_CRC[kind]) & 0xFFFFFFFF != crc:
+                result.skips.append(Skip(f"W&B log chunk checksum mismatch at byte {chunk_at:,}"))
+                pending = []
+                done = pos
+                continue
+            if kind == FULL:
+                pending = []
+                self._record(data, result)
+                done = pos
+            elif kind == FIRST:
+                pending = [data]
+            elif kind == MIDDLE:
+                if pending:
+                    pending.append(data)
+            else:  # LAST
+                if pending:
+                    pending.append(data)
+                    self._record(b"".join(pending), result)
+                pending = []
+                done = pos
+        self.consumed = base + done
+        return result
+
+    def _record(self, data: bytes, result: ParseResult) -> None:
+        record = self._record_cls()
+        try:
+            record.ParseFromString(data)
+        except Exception as exc:  # protobuf DecodeError
+            result.skips.append(Skip(f"not a W&B Record ({type(exc).__name__})"))
+            return
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
+            row = self._history(record.history)
+            if row is None:
+                result.skips.append(
+                    Skip("history row without a step", None, clip_sample(str(record.history)))
+                )
+            else:
+                result.metrics.append(row)
+        elif kind == "config":
+            result.config.update(_config_items(record.config.update))
+        elif kind == "run":
+            run = record.run
+            result.config.update(_config_items(run.config.update))
+            for key, value in (
+                ("wandb/project", run.project),
+                ("wandb/run_id", run.run_id),
+                ("wandb/name", run.display_name),
+                ("wandb/group", run.run_group),
+            ):
+                if value:
+                    result.config[key] = value
+        else:
+            result.ignored += 1  # stats, output, summary, telemetry, files, ...
+
+    def _history(self, history: Any) -> dict[str, Any] | None:
+        values: dict[str, Any] = {}
+        for item in history.item:
+            key = "/".join(item.nested_key) if item.nested_key else item.key
+            value = _json_value(item.value_json)
+            if isinstance(value, dict):
+                if "_type" in value:
+                    continue  # media, tables, histograms: not metrics
+                for sub, subvalue in flatten(value, key + "/").items():
+                    values[sub] = subvalue
+            else:
+                values[key] = value
+        step_value = values.pop("_step", None)
+        step: int | None = None
+        if isinstance(step_value, (int, float)) and not isinstance(step_value, bool):
+            step = int(step_value)
+        elif history.HasField("step"):
+            step = int(history.step.num)
+        if step is None:
+            return None
+        row: dict[str, Any] = {"step": step}
+        for key, value in values.items():
+            norm = metric_value(value)
+            if norm is not None:
+                row[key] = norm
+        return row
+
+
+def _config_items(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key = "/".join(item.nested_key) if item.nested_key else item.key
+        if key in _INTERNAL_CONFIG or key.startswith("_wandb"):
+            continue
+        value = _json_value(item.value_json)
+        if isinstance(value, dict) and (
+            set(value) == {"value"} or ("value" in value and "desc" in value)
+        ):
+            value = value["value"]
+        if isinstance(value, dict):
+            out.update(flatten(value, key + "/"))
+        else:
+            out[key] = value
+    return out
+
+
+class WandbConfigParser(Parser):
+    """``files/config.yaml`` of a W&B run: ``key: {value: ...}`` entries into the run config."""
+
+    format: ClassVar[str] = "wandb-config"
+    kind: ClassVar[str] = "metrics"
+    mode = "whole"
+
+    def parse_whole(self, data: bytes) -> ParseResult:
+        result = ParseResult()
+        if not data.strip():
+            return result
+        try:
+            import yaml
+        except ImportError:
+            result.skips.append(Skip(f"reading config.yaml needs PyYAML ({INSTALL_HINT})"))
+            return result
+        try:
+            doc = yaml.safe_load(data)
+        except Exception as exc:  # yaml.YAMLError, half-written file
+            result.skips.append(Skip(f"malformed YAML ({type(exc).__name__})", None))
+            return result
+        if not isinstance(doc, dict):
+            result.skips.append(Skip("config.yaml is not a mapping"))
+            return result
+        for key, entry in doc.items():
+            key = str(key)
+            if key.startswith("_wandb") or key == "wandb_version":
+                continue
+            value = entry.get("value") if isinstance(entry, dict) and "value" in entry else entry
+            if isinstance(value, dict):
+                result.config.update(flatten(value, key + "/"))
+            else:
+                result.config[key] = value
+        return result
+
+
+_available: bool | None = None
+
+#: files of a run folder's ``files/`` that are not read, and why
+_RUN_FILE_REASONS = {
+    "wandb-summary.json": "W&B summary: final values only; the history is read from run-<id>.wandb",
+    "wandb-metadata.json": "W&B system metadata (host, GPUs, git), not metrics",
+    "requirements.txt": "W&B copy of the run's pip requirements, not metrics",
+    "conda-environment.yaml": "W&B copy of the run's conda environment, not metrics",
+    "diff.patch": "W&B copy of the uncommitted code changes, not metrics",
+}
+
+
+def sniff(path: str, head: bytes):
+    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
+    from rltop.core.formats import Sniffed, _sniff_console
+    from rltop.core.formats.console import VerlConsoleParser
+
+    global _available
+    name = os.path.basename(path)
+    lower = name.lower()
+    folder = os.path.dirname(path)
+    if lower.endswith(".wandb"):
+        if head and not head.startswith(HEADER_IDENT[: len(head)]):
+            return Sniffed(None, "a .wandb file without the :W&B header: not a W&B log")
+        if _available is None:
+            _available = wandb_available()
+        if not _available:
+            return Sniffed(None, f"W&B run transaction log: {INSTALL_HINT}")
+        return Sniffed(WandbParser, "W&B run transaction log (history, config)")
+    parent = os.path.basename(folder)
+    if parent == "files" and is_run_dir(os.path.dirname(folder)):
+        if lower == "config.yaml":
+            return Sniffed(WandbConfigParser, "W&B run config (files/config.yaml)")
+        if lower in _RUN_FILE_REASONS:
+            return Sniffed(None, _RUN_FILE_REASONS[lower])
+        if lower == "output.log":
+            found = _sniff_console(head)
+            if found.parser is not None:
+                return Sniffed(VerlConsoleParser, "W&B console capture with verl step lines")
+            return Sniffed(
+                None,
+                "W&B console capture without verl 'step:N - key:value' lines "
+                "(the metrics are read from run-<id>.wandb)",
+            )
+        return None
+    if lower.endswith(".log") and (
+        (parent == "logs" and is_run_dir(os.path.dirname(folder)))
+        or (parent == "wandb" and lower.startswith("debug"))
+    ):
+        return Sniffed(None, "W&B debug log, not metrics")
+    if lower == "config.yaml":
+        return Sniffed(None, "YAML config outside a W&B run folder (not read)")
+    return None
