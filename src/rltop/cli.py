@@ -16,6 +16,7 @@ from rltop import __version__
 #: command name -> one-line help. Modules are ``rltop.commands.<name>``.
 COMMANDS: dict[str, str] = {
     "demo": "follow a simulated GRPO run (no set-up, no network)",
+    "sources": "list the files found, how each was read, and why others were not",
 }
 
 
