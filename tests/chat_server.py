@@ -23,6 +23,7 @@ empty          role chunk, finish chunk, usage of 0 tokens, [DONE]
 tools          only tool-call deltas, finish_reason tool_calls
 mid-error      some content, then ``data: {"error": ...}`` and [DONE]
 endless        a token every 20 ms until the client goes away (records the disconnect)
+evil           Rich markup and terminal escape sequences (OSC 52 clipboard write, colours, title)
 anything else  404 with vLLM's "The model `x` does not exist." body
 =============  ==================================================================================
 """
@@ -63,6 +64,7 @@ BEHAVIOURS = {
     "tools",
     "mid-error",
     "endless",
+    "evil",
 }
 
 
@@ -71,8 +73,8 @@ class ChatTestServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.stopping = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.disconnected = threading.Event()
@@ -276,6 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif behaviour == "empty":
             pieces = []
+        elif behaviour == "evil":
+            pieces = [
+                "[bold red]not bold[/bold red] ",
+                "\x1b]52;c;ZXZpbA==\x07",
+                "\x1b[31mred\x1b[0m ",
+                "\x1b]0;owned\x07done",
+            ]
         elif behaviour == "tools":
             pieces = []
             finish = "tool_calls"
@@ -335,9 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def running_chat_server() -> Iterator[ChatTestServer]:
-    """A started server on a free loopback port, stopped on exit."""
-    server = ChatTestServer().start()
+def running_chat_server(port: int = 0) -> Iterator[ChatTestServer]:
+    """A started server on a free (or the given) loopback port, stopped on exit."""
+    server = ChatTestServer(port).start()
     try:
         yield server
     finally:

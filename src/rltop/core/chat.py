@@ -575,8 +575,10 @@ class ChatClient:
         first_token_timeout: float = 60.0,
         stall_timeout: float = 30.0,
         request_timeout: float = 10.0,
+        endpoint_source: str = "argument",
     ) -> None:
         self.base_url = normalize_base_url(base_url)
+        self.endpoint_source = endpoint_source
         self._key = _Secret(api_key_from_env() if api_key is _FROM_ENV else api_key)
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
@@ -628,7 +630,7 @@ class ChatClient:
             )
         except httpx.HTTPError as exc:
             kind, reason = describe_transport_error(exc, url)
-            endpoint = Endpoint(self.base_url, "argument")
+            endpoint = Endpoint(self.base_url, self.endpoint_source)
             raise ChatError(kind, no_endpoint_message(endpoint, reason)) from None
         if response.status_code >= 400:
             kind, message = describe_http_error(

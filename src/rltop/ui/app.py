@@ -26,6 +26,7 @@ class RltopApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("c", "chat", "Chat", id="app.chat"),
     ]
 
     def __init__(
@@ -101,6 +102,16 @@ class RltopApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))
+
+    def action_chat(self) -> None:
+        """Chat with the checkpoint being trained; one screen, kept with its history."""
+        from rltop.ui.chat import ChatScreen, open_chat
+
+        if isinstance(self.screen, ChatScreen):
+            return
+        if not self.is_screen_installed("chat"):
+            self.install_screen(open_chat(self), name="chat")
+        self.push_screen("chat")
 
     async def action_quit(self) -> None:
         self._stop.set()

@@ -1,0 +1,546 @@
+"""``c``: chat with the checkpoint being trained, streaming into the view as tokens arrive.
+
+Each answer is its own small widget; a token appends to that widget's ``Text`` and schedules one
+redraw of it (coalesced to ~30 per second), so a long conversation is never re-rendered per chunk.
+The stream runs in an async Textual worker over the async client; cancelling the worker (Esc)
+closes the HTTP stream. Everything the model or the server writes goes through
+:mod:`rltop.ui.safe` before it is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Collapsible, Footer, Input, Select, Static
+
+from rltop.ui.safe import clean, safe_text
+
+if TYPE_CHECKING:
+    from rltop.core.chat import ChatClient, Conversation, Endpoint, ModelInfo, Turn
+
+REDRAW_EVERY = 1 / 30  # seconds: at most this often per answer while tokens stream
+
+
+class StreamingText(Static):
+    """Text that grows by appending; redraws at most ~30 times a second."""
+
+    DEFAULT_CSS = "StreamingText { height: auto; }"
+
+    def __init__(self, style: str = "", **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.text = Text(style=style)
+        self._pending = False
+
+    def append(self, piece: str, style: str = "") -> None:
+        self.text.append_text(safe_text(piece, style))
+        if not self._pending:
+            self._pending = True
+            self.set_timer(REDRAW_EVERY, self._flush)
+
+    def _flush(self) -> None:
+        self._pending = False
+        self.update(self.text)
+        screen = self.screen
+        if isinstance(screen, ChatScreen):
+            screen.follow_tail()
+
+    def flush_now(self) -> None:
+        self._pending = False
+        self.update(self.text)
+
+    @property
+    def plain(self) -> str:
+        return self.text.plain
+
+
+class AnswerView(Vertical):
+    """One answer: the model id that wrote it, folded reasoning, the text, and its numbers."""
+
+    DEFAULT_CSS = """
+    AnswerView { height: auto; margin: 0 0 1 0; padding: 0 1; border-left: thick $accent; }
+    AnswerView .head { color: $text-muted; }
+    AnswerView Collapsible { display: none; border: none; padding: 0; margin: 0; }
+    AnswerView.thinking Collapsible { display: block; }
+    AnswerView Collapsible StreamingText { color: $text-muted; }
+    AnswerView .stats { color: $text-muted; }
+    AnswerView .problem { color: $warning; }
+    AnswerView.failed .problem { color: $error; }
+    """
+
+    def __init__(self, turn: Turn, *, demo: bool = False) -> None:
+        super().__init__()
+        self.turn = turn
+        self.demo = demo
+        self.body = StreamingText(classes="body")
+        self.reasoning = StreamingText()
+        self.fold = Collapsible(self.reasoning, title="thinking…", collapsed=True)
+        self.stats = Static("", classes="stats")
+        self.problem = Static("", classes="problem")
+        self._leading = True  # strip the newline models put right after </think>
+
+    def compose(self) -> ComposeResult:
+        head = Text("◆ ", style="bold")
+        head.append_text(safe_text(self.turn.model or "?", "bold", keep_newlines=False))
+        if self.demo:
+            head.append("  demo model (answers from the demo run's rollouts)", style="italic")
+        yield Static(head, classes="head")
+        yield self.fold
+        yield self.body
+        yield self.stats
+        yield self.problem
+
+    def add_content(self, piece: str) -> None:
+        if self._leading:
+            piece = piece.lstrip("\n")
+            if not piece:
+                return
+            self._leading = False
+        self.body.append(piece)
+
+    def add_reasoning(self, piece: str) -> None:
+        self.add_class("thinking")
+        self.reasoning.append(piece)
+        self.fold.title = f"thinking · {len(self.reasoning.plain)} chars"
+
+    def add_tool_call(self, text: str) -> None:
+        self.body.append(text, "italic")
+
+    def show_status(self, text: Text) -> None:
+        self.stats.update(text)
+
+    def finish(self, stats_line: Text, problem: Text | None, failed: bool) -> None:
+        self.body.flush_now()
+        self.reasoning.flush_now()
+        if self.reasoning.plain:
+            self.fold.title = f"thinking · {len(self.reasoning.plain)} chars (Enter/click to open)"
+        self.stats.update(stats_line)
+        self.problem.update(problem or "")
+        self.set_class(failed, "failed")
+
+
+def stats_line(model: str, stats: Any | None, *, streaming: bool = False) -> Text:
+    """``ckpt-step-120 · TTFT 0.21 s · 48.3 tok/s · 212 tokens`` (numbers only when known)."""
+    text = Text()
+    if stats is None:
+        text.append("waiting for the first token…" if streaming else "")
+        return text
+    parts = []
+    if stats.ttft is not None:
+        parts.append(f"TTFT {stats.ttft:.2f} s")
+    elif streaming:
+        parts.append("waiting for the first token…")
+    if stats.tokens_per_s is not None:
+        parts.append(f"{stats.tokens_per_s:.1f} tok/s")
+    if stats.completion_tokens:
+        counted = "" if stats.tokens_from_usage else " (counted)"
+        parts.append(f"{stats.completion_tokens} tokens{counted}")
+    if stats.finish_reason and stats.finish_reason != "stop":
+        parts.append(f"finish: {clean(stats.finish_reason, keep_newlines=False)}")
+    text.append(" · ".join(parts))
+    return text
+
+
+class ChatScreen(Screen):
+    """Chat with the endpoint's current checkpoint; the dashboard keeps following logs meanwhile."""
+
+    BINDINGS = [
+        Binding("escape", "escape", "Stop / back", id="chat.escape"),
+        Binding("ctrl+r", "retry", "Retry", id="chat.retry"),
+        Binding("ctrl+o", "next_model", "Next model", id="chat.next_model"),
+        Binding("ctrl+t", "settings", "Settings", id="chat.settings"),
+        Binding("ctrl+l", "new_chat", "New chat", id="chat.new"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatScreen { layout: vertical; }
+    #chat-bar { height: 3; }
+    #chat-where { width: 1fr; height: 3; padding: 1 1 0 1; background: $panel; }
+    #chat-model { width: 48; }
+    #chat-settings { height: auto; display: none; padding: 0 1; background: $panel; }
+    #chat-settings.shown { display: block; }
+    #chat-settings Horizontal { height: auto; }
+    #chat-settings Input { width: 1fr; }
+    #chat-settings Static { height: 1; color: $text-muted; }
+    #conversation { height: 1fr; padding: 0 1; }
+    #conversation .user { margin: 0 0 1 0; padding: 0 1; border-left: thick $primary; }
+    #conversation .notice { margin: 0 0 1 0; color: $text-muted; }
+    #conversation .notice.error { color: $error; }
+    #chat-input { dock: bottom; margin-bottom: 1; }
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        config: Any = None,
+        system_prompt: str | None = None,
+        first_token_timeout: float = 60.0,
+        stall_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        from rltop.core.chat import Conversation
+
+        self.explicit_endpoint = endpoint
+        self.config = config
+        self.conversation: Conversation = Conversation(system_prompt=system_prompt)
+        self.timeouts = {
+            "first_token_timeout": first_token_timeout,
+            "stall_timeout": stall_timeout,
+            "connect_timeout": connect_timeout,
+        }
+        self.endpoint: Endpoint | None = None
+        self.client: ChatClient | None = None
+        self.models: list[ModelInfo] = []
+        self.model: str | None = None
+        self.current: AnswerView | None = None
+        self.streaming = False
+        self.connect_error: str | None = None
+        self._system_prompt_edited = False
+
+    # -- layout --------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chat-bar"):
+            yield Static("chat: looking for an endpoint…", id="chat-where")
+            yield Select([], prompt="model", allow_blank=True, id="chat-model")
+        with Vertical(id="chat-settings"):
+            yield Static("system prompt (empty: none)")
+            yield Input(self.conversation.system_prompt or "", id="chat-system")
+            with Horizontal():
+                yield Input(
+                    str(self.conversation.temperature), placeholder="temperature", id="chat-temp"
+                )
+                yield Input(
+                    str(self.conversation.max_tokens), placeholder="max tokens", id="chat-max"
+                )
+        yield VerticalScroll(id="conversation")
+        yield Input(placeholder="Ask the checkpoint… (Enter sends, Esc stops)", id="chat-input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#chat-input", Input).focus()
+        self._connect()
+
+    def on_screen_resume(self) -> None:
+        """Before the first question, follow the run's shared system prompt as rollouts arrive."""
+        if self.conversation.turns or self._system_prompt_edited:
+            return
+        prompt = default_system_prompt(self.app)
+        if prompt and prompt != self.conversation.system_prompt:
+            self.conversation.system_prompt = prompt
+            self.query_one("#chat-system", Input).value = prompt
+            self._show_where()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_node(self)
+        if self.client is not None:
+            client, self.client = self.client, None
+            self.app.call_later(client.aclose)
+
+    # -- endpoint and models -------------------------------------------------------------------
+    @work(exclusive=True, group="chat-connect", exit_on_error=False)
+    async def _connect(self) -> None:
+        """Find the endpoint and list its models; say plainly when nothing answers."""
+        from rltop.core.chat import ChatClient, ChatError, pick_current_model, resolve_endpoint
+
+        self.endpoint = endpoint = resolve_endpoint(self.explicit_endpoint, config=self.config)
+        if self.client is None or self.client.base_url != endpoint.url:
+            if self.client is not None:
+                await self.client.aclose()
+            self.client = ChatClient(endpoint.url, endpoint_source=endpoint.source, **self.timeouts)
+        self._show_where()
+        try:
+            models = await self.client.list_models()
+        except ChatError as exc:
+            message = exc.message
+            self.connect_error = message
+            self.add_notice(message + " Press Ctrl+R to try again.", error=True)
+            self._show_where()
+            return
+        self.connect_error = None
+        self.models = models
+        if not models:
+            self.add_notice("The endpoint lists no models.", error=True)
+            return
+        current = pick_current_model(models)
+        keep = self.model if self.model in {m.id for m in models} else None
+        self.model = keep or (current.id if current else models[0].id)
+        self._fill_models(current.id if current else None)
+        self._show_where()
+
+    def _fill_models(self, newest: str | None) -> None:
+        select = self.query_one("#chat-model", Select)
+        options = []
+        for info in self.models:
+            label = safe_text(info.id, keep_newlines=False)
+            if info.id == newest:
+                label.append("  newest", style="bold")
+            if info.is_demo:
+                label.append("  demo", style="italic")
+            options.append((label, info.id))
+        select.set_options(options)
+        if self.model is not None:
+            select.value = self.model
+
+    @on(Select.Changed, "#chat-model")
+    def _model_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.model = event.value
+            self._show_where()
+
+    def _show_where(self) -> None:
+        text = Text()
+        if self.endpoint is None:
+            text.append("chat: looking for an endpoint…")
+        else:
+            text.append("chat ", style="bold")
+            text.append_text(safe_text(self.endpoint.url, keep_newlines=False))
+            if self.endpoint.source != "argument":
+                text.append(f" ({self.endpoint.source})", style="dim")
+            if self.connect_error:
+                text.append("  not answering", style="bold red")
+            elif self.model:
+                text.append("  → ")
+                text.append_text(safe_text(self.model, "bold", keep_newlines=False))
+            text.append(
+                f"  T={self.conversation.temperature:g} max={self.conversation.max_tokens}",
+                style="dim",
+            )
+            if self.conversation.system_prompt:
+                text.append("  system prompt set", style="dim")
+        self.query_one("#chat-where", Static).update(text)
+
+    def model_info(self, model_id: str | None) -> ModelInfo | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+    # -- conversation view ---------------------------------------------------------------------
+    @property
+    def log_view(self) -> VerticalScroll:
+        return self.query_one("#conversation", VerticalScroll)
+
+    def follow_tail(self) -> None:
+        """Keep the newest text in view unless the user scrolled up to read."""
+        log = self.log_view
+        if log.max_scroll_y - log.scroll_y <= 3:
+            log.scroll_end(animate=False, immediate=False)
+
+    def add_notice(self, message: str, *, error: bool = False) -> Static:
+        notice = Static(safe_text(message), classes="notice error" if error else "notice")
+        self.log_view.mount(notice)
+        self.log_view.scroll_end(animate=False)
+        return notice
+
+    def _add_user(self, text: str) -> None:
+        bubble = Text("you  ", style="bold")
+        bubble.append_text(safe_text(text))
+        self.log_view.mount(Static(bubble, classes="user"))
+
+    # -- sending -------------------------------------------------------------------------------
+    @on(Input.Submitted, "#chat-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.streaming:
+            self.app.bell()
+            return
+        event.input.value = ""
+        self.send(text)
+
+    def send(self, text: str) -> None:
+        """Ask ``text`` as the next user turn."""
+        self.conversation.add_user(text)
+        self._add_user(text)
+        self._ask()
+
+    def _ask(self) -> None:
+        if self.client is None or self.model is None:
+            message = self.connect_error or "No model to ask yet (the endpoint is being probed)."
+            self.add_notice(message + " Press Ctrl+R to try again.", error=True)
+            return
+        turn = self.conversation.begin_answer(self.model)
+        info = self.model_info(self.model)
+        view = AnswerView(turn, demo=bool(info and info.is_demo))
+        self.current = view
+        self.log_view.mount(view)
+        self.log_view.scroll_end(animate=False)
+        view.show_status(stats_line(self.model, None, streaming=True))
+        self.streaming = True
+        self._stream(turn, view)
+
+    @work(exclusive=True, group="chat-stream", exit_on_error=False)
+    async def _stream(self, turn: Turn, view: AnswerView) -> None:
+        """Stream one answer into ``view``; Esc cancels this worker, which closes the stream."""
+        from rltop.core.chat import (
+            ContentDelta,
+            DoneEvent,
+            ErrorEvent,
+            ReasoningDelta,
+            ToolCallDelta,
+        )
+
+        assert self.client is not None
+        convo = self.conversation
+        messages = convo.messages()
+        stream = self.client.stream_chat(
+            messages, turn.model or "", temperature=convo.temperature, max_tokens=convo.max_tokens
+        )
+        last_status = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            async with stream:
+                async for event in stream:
+                    turn.absorb(event)
+                    if isinstance(event, ContentDelta):
+                        view.add_content(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        view.add_reasoning(event.text)
+                    elif isinstance(event, ToolCallDelta):
+                        if event.name:
+                            view.add_tool_call(f"\n[tool call] {event.name}(")
+                        if event.arguments:
+                            view.add_tool_call(event.arguments)
+                    elif isinstance(event, DoneEvent):
+                        problem = "; ".join(event.stats.warnings) or None
+                        if event.stats.tool_calls:
+                            view.add_tool_call(")")
+                        view.finish(
+                            stats_line(turn.model or "", event.stats),
+                            safe_text("⚠ " + problem) if problem else None,
+                            failed=False,
+                        )
+                    elif isinstance(event, ErrorEvent):
+                        view.finish(
+                            stats_line(turn.model or "", event.stats),
+                            safe_text("✖ " + event.message + "  (Ctrl+R retries)"),
+                            failed=True,
+                        )
+                    if loop.time() - last_status > 0.25 and not turn.done:
+                        last_status = loop.time()
+                        view.show_status(stats_line(turn.model or "", stream.stats, streaming=True))
+        except asyncio.CancelledError:
+            turn.stats = stream.stats
+            turn.error = "stopped"
+            turn.done = True
+            view.finish(
+                stats_line(turn.model or "", stream.stats),
+                safe_text("■ stopped (Esc). The text so far is kept; Ctrl+R asks again."),
+                failed=True,
+            )
+            raise
+        finally:
+            self.streaming = False
+            self.follow_tail()
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_escape(self) -> None:
+        if self.streaming:
+            self.workers.cancel_group(self, "chat-stream")
+        else:
+            self.app.pop_screen()
+
+    def action_retry(self) -> None:
+        """Ask the last question again (after a failure, a stop, or to sample anew)."""
+        if self.streaming:
+            return
+        if self.client is None or self.model is None:
+            self.add_notice("Trying the endpoint again…")
+            self._connect()
+            return
+        if self.conversation.last_user_text is None:
+            return
+        last = self.conversation.turns[-1]
+        if last.role == "assistant" and last.error is None:
+            # a fine answer: ask again as a new sample, keeping the old one in view
+            self.conversation.turns.pop()
+        else:
+            self.conversation.drop_failed_answer()
+        self._ask()
+
+    def action_next_model(self) -> None:
+        if not self.models or self.streaming:
+            return
+        ids = [m.id for m in self.models]
+        at = ids.index(self.model) if self.model in ids else -1
+        self.model = ids[(at + 1) % len(ids)]
+        self.query_one("#chat-model", Select).value = self.model
+        self._show_where()
+
+    def action_settings(self) -> None:
+        settings = self.query_one("#chat-settings")
+        shown = settings.toggle_class("shown").has_class("shown")
+        if shown:
+            self.query_one("#chat-system", Input).focus()
+        else:
+            self.query_one("#chat-input", Input).focus()
+
+    def action_new_chat(self) -> None:
+        if self.streaming:
+            return
+        self.conversation.clear()
+        self.log_view.remove_children()
+
+    @on(Input.Changed, "#chat-system")
+    def _system_changed(self, event: Input.Changed) -> None:
+        if (event.value.strip() or None) != self.conversation.system_prompt:
+            self._system_prompt_edited = True
+        self.conversation.system_prompt = event.value.strip() or None
+        self._show_where()
+
+    @on(Input.Changed, "#chat-temp")
+    def _temperature_changed(self, event: Input.Changed) -> None:
+        try:
+            value = float(event.value)
+        except ValueError:
+            return
+        if 0 <= value <= 5:
+            self.conversation.temperature = value
+            self._show_where()
+
+    @on(Input.Changed, "#chat-max")
+    def _max_changed(self, event: Input.Changed) -> None:
+        try:
+            value = int(event.value)
+        except ValueError:
+            return
+        if value > 0:
+            self.conversation.max_tokens = value
+            self._show_where()
+
+    @on(Input.Submitted, "#chat-system,#chat-temp,#chat-max")
+    def _settings_done(self, _event: Input.Submitted) -> None:
+        self.query_one("#chat-settings").remove_class("shown")
+        self.query_one("#chat-input", Input).focus()
+
+
+def default_system_prompt(app: Any) -> str | None:
+    """The system prompt the shown run's rollouts share (the chat's default), if any."""
+    from rltop.core.chat import shared_system_prompt
+
+    snapshot = getattr(app, "snapshot", None)
+    if snapshot is None:
+        return None
+    dashboard = getattr(app, "dashboard", None)
+    run = getattr(dashboard, "run", None)
+    runs = [run] if run is not None else []
+    runs += [r for r in snapshot.runs if r is not run]
+    for candidate in runs:
+        rollouts = getattr(candidate, "rollouts", None)
+        if rollouts is not None and rollouts.height:
+            return shared_system_prompt(rollouts)
+    return None
+
+
+def open_chat(app: Any, **kwargs: Any) -> ChatScreen:
+    """The chat screen for ``app``: its endpoint setting and the run's shared system prompt."""
+    kwargs.setdefault("endpoint", getattr(app, "chat_endpoint", None))
+    kwargs.setdefault("config", getattr(app, "chat_config", None))
+    kwargs.setdefault("system_prompt", default_system_prompt(app))
+    return ChatScreen(**kwargs)

@@ -1,0 +1,227 @@
+"""Pilot tests of the chat pane against the loopback test server and the demo endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rltop.core.demo_endpoint import start_demo_endpoint
+from rltop.demo import SYSTEM
+from rltop.ui.app import make_app
+from rltop.ui.chat import AnswerView, ChatScreen
+from rltop.ui.screens.dashboard import DashboardScreen
+
+from chat_server import ChatTestServer, free_port, running_chat_server
+from uihelp import demo_folder, loaded, wait_for
+
+SIZE = (110, 36)
+
+
+@pytest.fixture
+def server() -> Iterator[ChatTestServer]:
+    with running_chat_server() as srv:
+        srv.delay = 3.0
+        yield srv
+
+
+def app_for(tmp_path: Path, endpoint: str, **kwargs):
+    app = make_app([str(tmp_path)], **kwargs)
+    app.chat_endpoint = endpoint
+    return app
+
+
+async def open_chat(pilot, app) -> ChatScreen:
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+    screen: ChatScreen = app.screen
+    await wait_for(pilot, lambda: screen.model is not None or screen.connect_error is not None)
+    return screen
+
+
+async def ask(pilot, screen: ChatScreen, text: str) -> AnswerView:
+    before = len(screen.query(AnswerView))
+    screen.query_one("#chat-input").value = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: len(screen.query(AnswerView)) > before)
+    return list(screen.query(AnswerView))[-1]
+
+
+async def answered(pilot, view: AnswerView) -> None:
+    await wait_for(pilot, lambda: view.turn.done)
+    await pilot.pause(0.1)
+
+
+def shown(widget) -> str:
+    return str(widget.render())
+
+
+async def test_c_opens_chat_streams_an_answer_labelled_with_the_newest_model(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        assert screen.model == "ckpt-step-120"  # the newest by step (equal ``created``)
+        assert "ckpt-step-120" in shown(screen.query_one("#chat-where"))
+        view = await ask(pilot, screen, "hi there")
+        await answered(pilot, view)
+        assert view.body.plain == "Hello from ckpt-step-120. You said: hi there"
+        assert "ckpt-step-120" in shown(view.query_one(".head"))
+        stats = shown(view.stats)
+        assert "TTFT" in stats and "tok/s" in stats and "7 tokens" in stats
+        # the conversation keeps its history: the second request carries the first answer
+        view2 = await ask(pilot, screen, "again")
+        await answered(pilot, view2)
+        sent = server.requests[-1]["body"]["messages"]
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+        assert sent[1]["content"] == view.body.plain
+
+
+async def test_think_is_folded(tmp_path: Path, server: ChatTestServer) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "think"
+        view = await ask(pilot, screen, "2+2?")
+        await answered(pilot, view)
+        assert view.body.plain == "The answer is 4."
+        assert view.reasoning.plain == "Two plus two is four."
+        assert view.fold.collapsed and view.has_class("thinking")
+        assert "thinking" in view.fold.title
+
+
+async def test_esc_stops_the_stream_then_leaves_and_history_stays(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "endless"
+        view = await ask(pilot, screen, "go on forever")
+        await wait_for(pilot, lambda: len(view.turn.content) > 10)
+        assert screen.streaming
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.streaming)
+        assert await asyncio.to_thread(server.disconnected.wait, 3.0)
+        assert view.turn.error == "stopped" and view.turn.content.startswith(" tok")
+        assert "stopped" in shown(view.problem)
+        assert isinstance(app.screen, ChatScreen)  # the first Esc only stopped the stream
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert app.screen is screen and len(screen.query(AnswerView)) == 1
+
+
+async def test_switch_models_each_answer_labelled(tmp_path: Path, server: ChatTestServer) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        first = await ask(pilot, screen, "one")
+        await answered(pilot, first)
+        await pilot.press("ctrl+o")  # after the newest (last listed) comes the first: base
+        assert screen.model == "base"
+        second = await ask(pilot, screen, "two")
+        await answered(pilot, second)
+        assert first.turn.model == "ckpt-step-120" and second.turn.model == "base"
+        assert "base" in shown(second.query_one(".head"))
+        assert server.requests[-1]["body"]["model"] == "base"
+
+
+async def test_no_endpoint_says_so_and_retry_finds_it(tmp_path: Path) -> None:
+    port = free_port()
+    app = app_for(tmp_path, f"http://127.0.0.1:{port}/v1")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        assert screen.connect_error and "No chat endpoint answers" in screen.connect_error
+        notices = [shown(n) for n in screen.query(".notice")]
+        assert any("connection refused" in n and "Ctrl+R" in n for n in notices)
+        assert "not answering" in shown(screen.query_one("#chat-where"))
+        # the UI stays responsive: typing a question explains rather than hangs
+        screen.query_one("#chat-input").value = "hello?"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert len(screen.query(".notice")) == 2
+        # a server appears on that port; Ctrl+R finds it
+        with running_chat_server(port):
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: screen.model is not None)
+            assert screen.connect_error is None
+            assert screen.model == "ckpt-step-120"
+
+
+async def test_server_error_is_shown_text_kept_and_retry_works(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "mid-error"
+        view = await ask(pilot, screen, "hi")
+        await answered(pilot, view)
+        assert view.has_class("failed")
+        assert "engine dead" in shown(view.problem) and "Ctrl+R" in shown(view.problem)
+        assert view.body.plain == "Hello from mid-error."
+        screen.model = "ckpt-step-40"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 2)
+        retry = list(screen.query(AnswerView))[-1]
+        await answered(pilot, retry)
+        assert retry.turn.error is None and retry.turn.model == "ckpt-step-40"
+        sent = server.requests[-1]["body"]["messages"]
+        assert sent == [{"role": "user", "content": "hi"}]  # the failed answer is not resent
+
+
+async def test_untrusted_text_is_inert(tmp_path: Path, server: ChatTestServer) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "evil"
+        view = await ask(pilot, screen, "[link=file:///etc/passwd]x[/link]")
+        await answered(pilot, view)
+        text = view.body.text
+        assert "[bold red]not bold[/bold red]" in text.plain  # markup shown literally
+        assert "\x1b" not in text.plain and "\x07" not in text.plain
+        assert not any("bold" in str(span.style) for span in text.spans)
+        user = [w for w in screen.query(".user")][-1]
+        assert "[link=file:///etc/passwd]" in shown(user)
+
+
+async def test_settings_and_the_runs_system_prompt(tmp_path: Path, server: ChatTestServer) -> None:
+    app = app_for(demo_folder(tmp_path, steps=5), server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, lambda: any(r.rollouts.height for r in app.snapshot.runs))
+        screen = await open_chat(pilot, app)
+        shared = SYSTEM.removeprefix("system\n")
+        assert screen.conversation.system_prompt == shared
+        await pilot.press("ctrl+t")
+        temperature = screen.query_one("#chat-temp")
+        temperature.value = "0.1"
+        screen.query_one("#chat-max").value = "32"
+        await pilot.pause(0.05)
+        screen.query_one("#chat-input").focus()
+        view = await ask(pilot, screen, "hi")
+        await answered(pilot, view)
+        body = server.requests[-1]["body"]
+        assert body["temperature"] == 0.1 and body["max_tokens"] == 32
+        assert body["messages"][0] == {"role": "system", "content": shared}
+
+
+async def test_chat_with_the_demo_endpoint(tmp_path: Path) -> None:
+    folder = demo_folder(tmp_path, steps=8)
+    endpoint = start_demo_endpoint(folder / "demo-grpo" / "rollouts", word_delay=0.001)
+    try:
+        app = app_for(folder, endpoint.url)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_chat(pilot, app)
+            assert screen.model == "demo-grpo-step-8"
+            view = await ask(pilot, screen, "How many apples does Ava have now?")
+            await answered(pilot, view)
+            assert view.turn.error is None and view.body.plain
+            assert "demo model" in shown(view.query_one(".head"))
+    finally:
+        endpoint.stop()
