@@ -470,3 +470,25 @@ def test_shared_system_prompt_of_the_demo_run(tmp_path) -> None:
     runs = [r for r in follower.store.snapshot().runs if r.rollouts is not None]
     assert runs
     assert shared_system_prompt(runs[0].rollouts) == SYSTEM.removeprefix("system\n")
+
+
+def test_prompt_messages_from_logged_prompts() -> None:
+    from rltop.core.chat import prompt_messages
+
+    verl = "system\nBe exact.\nuser\nWhat is 2+2?\nassistant\n"
+    assert prompt_messages(verl) == [
+        {"role": "system", "content": "Be exact."},
+        {"role": "user", "content": "What is 2+2?"},
+    ]
+    chatml = (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert prompt_messages(chatml) == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q?"},
+    ]
+    assert prompt_messages("[user] Q\nmore") == [{"role": "user", "content": "Q\nmore"}]
+    assert prompt_messages("plain q") == [{"role": "user", "content": "plain q"}]
+    assert prompt_messages(None) == []
+    logged = '[{"role":"user","content":"u"},{"role":"assistant","content":"logged answer"}]'
+    assert prompt_messages("ignored", logged) == [{"role": "user", "content": "u"}]

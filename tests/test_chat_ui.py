@@ -11,7 +11,7 @@ import pytest
 from rltop.core.demo_endpoint import start_demo_endpoint
 from rltop.demo import SYSTEM
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, ChatScreen
+from rltop.ui.chat import AnswerView, ChatScreen, LoggedAnswer, replay_rollout
 from rltop.ui.screens.dashboard import DashboardScreen
 
 from chat_server import ChatTestServer, free_port, running_chat_server
@@ -225,3 +225,30 @@ async def test_chat_with_the_demo_endpoint(tmp_path: Path) -> None:
             assert "demo model" in shown(view.query_one(".head"))
     finally:
         endpoint.stop()
+
+
+async def test_replay_shows_the_logged_answer_beside_the_new_one(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(demo_folder(tmp_path, steps=3), server.url)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, lambda: any(r.rollouts.height for r in app.snapshot.runs))
+        run = next(r for r in app.snapshot.runs if r.rollouts.height)
+        row = run.rollouts.row(0, named=True)
+        screen = replay_rollout(app, row)  # from the dashboard: opens the chat, then replays
+        await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 1)
+        view = screen.query_one(AnswerView)
+        await answered(pilot, view)
+        logged = screen.query_one(LoggedAnswer)
+        assert logged.step == row["step"] and logged.reward == row["reward"]
+        assert logged.content == row["completion"].split("</think>", 1)[1].lstrip("\n")
+        assert view.parent is logged.parent  # side by side
+        assert logged.region.y == view.region.y and logged.region.x < view.region.x
+        sent = server.requests[-1]["body"]["messages"]
+        question = row["prompt"].split("\nuser\n", 1)[1].removesuffix("\nassistant\n")
+        assert sent == [
+            {"role": "system", "content": SYSTEM.removeprefix("system\n")},
+            {"role": "user", "content": question},
+        ]
+        assert view.body.plain == f"Hello from ckpt-step-120. You said: {question}"

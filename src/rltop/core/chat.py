@@ -1119,3 +1119,63 @@ def shared_system_prompt(
         return None
     best, n = max(counts.items(), key=lambda item: item[1])
     return best if n / seen >= min_share else None
+
+
+# -- replaying a logged rollout ----------------------------------------------------------------
+_CHATML_TURN = re.compile(r"<\|?im_start\|?>\s*(\w+)\s*\n(.*?)(?:<\|?im_end\|?>|\Z)", re.DOTALL)
+_LLAMA_TURN = re.compile(
+    r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?:<\|eot_id\|>|\Z)", re.DOTALL
+)
+_PLAIN_ROLE = re.compile(r"^(system|user|assistant|human)$", re.MULTILINE)
+_BRACKET_ROLE = re.compile(r"^\[(system|user|assistant|tool|human)\] ?", re.MULTILINE)
+
+
+def prompt_messages(prompt: str | None, messages: str | None = None) -> list[dict[str, str]]:
+    """A logged prompt as chat messages to send again (the answer the run logged is left out).
+
+    Reads the store's ``messages`` JSON when present, else ChatML / Llama 3 template text, verl's
+    decoded ``system\\n…\\nuser\\n…\\nassistant\\n`` text, or ``[role] text`` lines; anything else
+    is one user message.
+    """
+    out: list[dict[str, str]] = []
+    if messages:
+        try:
+            parsed = json.loads(messages)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            for msg in parsed:
+                if isinstance(msg, dict) and isinstance(msg.get("role"), str):
+                    content = msg.get("content")
+                    if isinstance(content, list):
+                        content = " ".join(
+                            str(p.get("text", "")) for p in content if isinstance(p, dict)
+                        )
+                    out.append({"role": msg["role"], "content": str(content or "")})
+    text = prompt or ""
+    if not out:
+        for pattern in (_CHATML_TURN, _LLAMA_TURN):
+            found = pattern.findall(text)
+            if found:
+                out = [{"role": role, "content": body.strip()} for role, body in found]
+                break
+    if not out and _BRACKET_ROLE.match(text):
+        parts = _BRACKET_ROLE.split(text)[1:]
+        out = [
+            {"role": role, "content": body.strip()}
+            for role, body in zip(parts[::2], parts[1::2], strict=True)
+        ]
+    if not out and re.match(r"\A\s*system\n", text):
+        parts = _PLAIN_ROLE.split(text.strip())[1:]
+        out = [
+            {"role": role, "content": body.strip()}
+            for role, body in zip(parts[::2], parts[1::2], strict=True)
+        ]
+    for msg in out:
+        if msg["role"] == "human":
+            msg["role"] = "user"
+    while out and out[-1]["role"] == "assistant":
+        out.pop()  # the generation prompt, or the logged answer itself
+    if not any(m["role"] == "user" for m in out):
+        return [{"role": "user", "content": text.strip()}] if text.strip() else []
+    return out

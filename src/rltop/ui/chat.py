@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Collapsible, Footer, Input, Select, Static
 
 from rltop.ui.safe import clean, safe_text
@@ -125,6 +126,43 @@ class AnswerView(Vertical):
         self.set_class(failed, "failed")
 
 
+class LoggedAnswer(Vertical):
+    """The completion the run logged for a replayed prompt, with its step and reward."""
+
+    DEFAULT_CSS = """
+    LoggedAnswer { height: auto; margin: 0 1 1 0; padding: 0 1; border-left: thick $secondary; }
+    LoggedAnswer .head { color: $text-muted; }
+    LoggedAnswer Collapsible { border: none; padding: 0; margin: 0; }
+    LoggedAnswer Collapsible Static { color: $text-muted; }
+    """
+
+    def __init__(self, completion: str, *, reward: float | None, step: int | None) -> None:
+        super().__init__()
+        from rltop.core.chat import ThinkSplitter
+
+        splitter = ThinkSplitter()
+        parts = splitter.feed(completion) + splitter.flush()
+        self.content = "".join(t for kind, t in parts if kind == "content").lstrip("\n")
+        self.reasoning = "".join(t for kind, t in parts if kind == "reasoning")
+        self.reward = reward
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        head = Text("◇ logged", style="bold")
+        if self.step is not None:
+            head.append(f" at step {self.step}")
+        if self.reward is not None:
+            head.append(f" · reward {self.reward:g}")
+        yield Static(head, classes="head")
+        if self.reasoning:
+            yield Collapsible(
+                Static(safe_text(self.reasoning)),
+                title=f"thinking · {len(self.reasoning)} chars",
+                collapsed=True,
+            )
+        yield Static(safe_text(self.content or "(empty)"), classes="body")
+
+
 def stats_line(model: str, stats: Any | None, *, streaming: bool = False) -> Text:
     """``ckpt-step-120 · TTFT 0.21 s · 48.3 tok/s · 212 tokens`` (numbers only when known)."""
     text = Text()
@@ -172,6 +210,8 @@ class ChatScreen(Screen):
     #conversation .user { margin: 0 0 1 0; padding: 0 1; border-left: thick $primary; }
     #conversation .notice { margin: 0 0 1 0; color: $text-muted; }
     #conversation .notice.error { color: $error; }
+    #conversation .replay { height: auto; }
+    #conversation .replay > * { width: 1fr; }
     #chat-input { dock: bottom; margin-bottom: 1; }
     """
 
@@ -204,6 +244,7 @@ class ChatScreen(Screen):
         self.streaming = False
         self.connect_error: str | None = None
         self._system_prompt_edited = False
+        self._pending_replay: tuple | None = None
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -274,6 +315,10 @@ class ChatScreen(Screen):
         self.model = keep or (current.id if current else models[0].id)
         self._fill_models(current.id if current else None)
         self._show_where()
+        if self._pending_replay is not None:
+            prompt, completion, reward, step, messages = self._pending_replay
+            self._pending_replay = None
+            self.replay(prompt, completion=completion, reward=reward, step=step, messages=messages)
 
     def _fill_models(self, newest: str | None) -> None:
         select = self.query_one("#chat-model", Select)
@@ -360,20 +405,71 @@ class ChatScreen(Screen):
         self._add_user(text)
         self._ask()
 
-    def _ask(self) -> None:
+    def _ask(self, parent: Widget | None = None) -> AnswerView | None:
         if self.client is None or self.model is None:
             message = self.connect_error or "No model to ask yet (the endpoint is being probed)."
             self.add_notice(message + " Press Ctrl+R to try again.", error=True)
-            return
+            return None
         turn = self.conversation.begin_answer(self.model)
         info = self.model_info(self.model)
         view = AnswerView(turn, demo=bool(info and info.is_demo))
         self.current = view
-        self.log_view.mount(view)
+        (parent or self.log_view).mount(view)
         self.log_view.scroll_end(animate=False)
         view.show_status(stats_line(self.model, None, streaming=True))
         self.streaming = True
         self._stream(turn, view)
+        return view
+
+    # -- replay --------------------------------------------------------------------------------
+    def replay(
+        self,
+        prompt: str | None,
+        *,
+        completion: str | None = None,
+        reward: float | None = None,
+        step: int | None = None,
+        messages: str | None = None,
+    ) -> None:
+        """Send a logged rollout's prompt to the current checkpoint, the logged answer beside.
+
+        The conversation starts afresh from the rollout's messages (its system prompt included),
+        so follow-up questions continue from there.
+        """
+        if self.client is None or self.model is None:
+            self._pending_replay = (prompt, completion, reward, step, messages)
+            if self.connect_error:
+                self.add_notice(self.connect_error + " Press Ctrl+R to try again.", error=True)
+            return
+        from rltop.core.chat import Turn, prompt_messages
+
+        sent = prompt_messages(prompt, messages)
+        if not sent:
+            self.add_notice("This rollout has no prompt to send.", error=True)
+            return
+        self.workers.cancel_group(self, "chat-stream")
+        convo = self.conversation
+        convo.clear()
+        system = [m["content"] for m in sent if m["role"] == "system"]
+        if system:
+            convo.system_prompt = system[0]
+            self._system_prompt_edited = True
+            self.query_one("#chat-system", Input).value = system[0]
+        for msg in sent:
+            if msg["role"] != "system":
+                convo.turns.append(Turn(msg["role"], msg["content"], model="(logged)", done=True))
+        where = "replay of a logged rollout"
+        if step is not None:
+            where += f" from step {step}"
+        if reward is not None:
+            where += f", reward {reward:g}"
+        self.add_notice(f"── {where} ──")
+        self._add_user(convo.last_user_text or "")
+        pair = Horizontal(classes="replay")
+        self.log_view.mount(pair)
+        pair.mount(LoggedAnswer(completion or "", reward=reward, step=step))
+        self._ask(parent=pair)
+        self._show_where()
 
     @work(exclusive=True, group="chat-stream", exit_on_error=False)
     async def _stream(self, turn: Turn, view: AnswerView) -> None:
@@ -436,7 +532,8 @@ class ChatScreen(Screen):
             )
             raise
         finally:
-            self.streaming = False
+            if self.current is view:  # a replay may already have started the next answer
+                self.streaming = False
             self.follow_tail()
 
     # -- actions -------------------------------------------------------------------------------
@@ -544,3 +641,22 @@ def open_chat(app: Any, **kwargs: Any) -> ChatScreen:
     kwargs.setdefault("config", getattr(app, "chat_config", None))
     kwargs.setdefault("system_prompt", default_system_prompt(app))
     return ChatScreen(**kwargs)
+
+
+def replay_rollout(app: Any, row: Any) -> ChatScreen:
+    """Open the chat and replay one rollout (a row of the store's rollout frame, as a mapping).
+
+    For the rollout detail view: one key sends ``row["prompt"]`` to the current checkpoint and
+    shows ``row["completion"]`` (with its reward and step) beside the new answer.
+    """
+    if not isinstance(app.screen, ChatScreen):
+        app.action_chat()
+    screen = app.get_screen("chat")
+    screen.replay(
+        row.get("prompt"),
+        completion=row.get("completion"),
+        reward=row.get("reward"),
+        step=row.get("step"),
+        messages=row.get("messages"),
+    )
+    return screen
