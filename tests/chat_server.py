@@ -9,6 +9,7 @@ Behaviour is chosen by the model name (or an ``X-Misbehave`` header):
 =============  ==================================================================================
 ckpt-*, base   a normal answer: "Hello from <model>. You said: <last user message>" word by word
 think          ``<think>`` reasoning in the content, tags split across chunks
+r1             R1-style: the template opened ``<think>``, so only ``</think>`` arrives
 reasoning      ``reasoning_content`` deltas (vLLM's reasoning parser), then content
 no-usage       a normal answer without the usage chunk
 slow-first     role chunk, then nothing for ``delay`` seconds before the content
@@ -50,6 +51,7 @@ MODELS = [
 ]
 BEHAVIOURS = {
     "think",
+    "r1",
     "reasoning",
     "no-usage",
     "slow-first",
@@ -264,6 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         if behaviour == "think":
             pieces = ["<th", "ink>Two plus", " two is four.</thi", "nk>The answer", " is 4."]
+        elif behaviour == "r1":
+            pieces = ["Two plus", " two is four.</th", "ink>\n\nThe answer", " is 4."]
         elif behaviour == "reasoning":
             for piece in ["Adding", " two", " and two."]:
                 self._data(self._chunk(model, {"reasoning_content": piece}))

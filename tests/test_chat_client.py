@@ -406,6 +406,35 @@ def test_think_splitter_every_cut() -> None:
     assert splitter.flush() == [("content", "<thi")]
 
 
+def test_think_splitter_close_without_open_recasts() -> None:
+    text = "r1 r2</think>ans <think>x</think> y"
+    for cut in range(len(text) + 1):
+        splitter = ThinkSplitter()
+        parts = splitter.feed(text[:cut]) + splitter.feed(text[cut:]) + splitter.flush()
+        kinds = [k for k, t in parts if t or k == "recast"]
+        assert kinds.count("recast") == 1, cut
+        before = "".join(t for k, t in parts[: parts.index(("recast", ""))])
+        after = parts[parts.index(("recast", "")) + 1 :]
+        assert before == "r1 r2", cut
+        # after the first tag, tags work as usual
+        assert "".join(t for k, t in after if k == "content") == "ans  y", cut
+        assert "".join(t for k, t in after if k == "reasoning") == "x", cut
+
+
+async def test_r1_style_stream_moves_text_into_reasoning(server: ChatTestServer) -> None:
+    async with client_for(server) as client:
+        events = await collect(client, "r1")
+    stats = final(events).stats
+    assert stats.reasoning == "Two plus two is four."
+    assert stats.content == "\n\nThe answer is 4."
+    recast = [e for e in events if isinstance(e, chat.ContentWasReasoning)]
+    assert recast == [chat.ContentWasReasoning("Two plus two is four.")]
+    turn = chat.Turn("assistant")
+    for event in events:
+        turn.absorb(event)
+    assert (turn.reasoning, turn.content) == (stats.reasoning, stats.content)
+
+
 def test_sse_decoder() -> None:
     decoder = SSEDecoder()
     events = decoder.feed(b'data: {"a":1}\r\n\r\n: keep-alive\n\nevent: x\ndata: li')

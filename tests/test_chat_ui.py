@@ -93,6 +93,20 @@ async def test_think_is_folded(tmp_path: Path, server: ChatTestServer) -> None:
         assert "thinking" in view.fold.title
 
 
+async def test_r1_style_reasoning_is_folded_after_the_fact(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "r1"
+        view = await ask(pilot, screen, "2+2?")
+        await answered(pilot, view)
+        assert view.body.plain == "The answer is 4."
+        assert view.reasoning.plain == "Two plus two is four."
+        assert view.has_class("thinking")
+
+
 async def test_esc_stops_the_stream_then_leaves_and_history_stays(
     tmp_path: Path, server: ChatTestServer
 ) -> None:

@@ -60,6 +60,16 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ContentWasReasoning:
+    """The answer text so far (``text``) was reasoning after all: move it into the fold.
+
+    Sent when ``</think>`` arrives without a ``<think>`` (the template opened it in the prompt).
+    """
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ToolCallDelta:
     """A piece of a tool call: ``index`` says which call; name and arguments arrive in pieces."""
 
@@ -132,7 +142,14 @@ class ErrorEvent:
 
 
 ChatEvent = (
-    RoleEvent | ContentDelta | ReasoningDelta | ToolCallDelta | UsageEvent | DoneEvent | ErrorEvent
+    RoleEvent
+    | ContentDelta
+    | ReasoningDelta
+    | ContentWasReasoning
+    | ToolCallDelta
+    | UsageEvent
+    | DoneEvent
+    | ErrorEvent
 )
 
 
@@ -415,31 +432,44 @@ def describe_http_error(
 
 # -- streaming helpers -------------------------------------------------------------------------
 class ThinkSplitter:
-    """Splits streamed content into answer and ``<think>`` reasoning, tags cut across chunks."""
+    """Splits streamed content into answer and ``<think>`` reasoning, tags cut across chunks.
+
+    Templates of R1-style models (DeepSeek-R1 distills, Qwen3) put ``<think>`` in the prompt, so
+    the output starts inside the reasoning and only ``</think>`` shows. A ``</think>`` before any
+    ``<think>`` therefore yields a ``("recast", "")`` marker: the text so far was reasoning.
+    """
 
     OPEN = "<think>"
     CLOSE = "</think>"
 
     def __init__(self) -> None:
         self.thinking = False
+        self.seen_tag = False
         self._pending = ""
 
     def feed(self, text: str) -> list[tuple[str, str]]:
-        """[(``"content"`` | ``"reasoning"``, text), ...] for what can be decided now."""
+        """[(``"content"`` | ``"reasoning"`` | ``"recast"``, text), ...] decidable now."""
         out: list[tuple[str, str]] = []
         buf = self._pending + text
         self._pending = ""
         while buf:
-            tag = self.CLOSE if self.thinking else self.OPEN
+            tags = [self.CLOSE] if self.thinking else [self.OPEN]
+            if not self.seen_tag:
+                tags = [self.OPEN, self.CLOSE]
             kind = "reasoning" if self.thinking else "content"
-            at = buf.find(tag)
-            if at >= 0:
+            found = [(buf.find(tag), tag) for tag in tags if buf.find(tag) >= 0]
+            if found:
+                at, tag = min(found)
                 if at:
                     out.append((kind, buf[:at]))
                 buf = buf[at + len(tag) :]
-                self.thinking = not self.thinking
+                if tag == self.CLOSE and not self.thinking:
+                    out.append(("recast", ""))
+                else:
+                    self.thinking = not self.thinking
+                self.seen_tag = True
                 continue
-            keep = _partial_suffix(buf, tag)
+            keep = max(_partial_suffix(buf, tag) for tag in tags)
             if len(buf) > keep:
                 out.append((kind, buf[: len(buf) - keep]))
             self._pending = buf[len(buf) - keep :]
@@ -725,7 +755,11 @@ class ChatClient:
 
         def text_events(text: str) -> list[ChatEvent]:
             parts = splitter.feed(text) if splitter else [("content", text)]
-            return [_text_event(kind, piece, stats) for kind, piece in parts if piece]
+            return [
+                _text_event(kind, piece, stats)
+                for kind, piece in parts
+                if piece or kind == "recast"
+            ]
 
         try:
             try:
@@ -941,6 +975,10 @@ class ChatClient:
 
 
 def _text_event(kind: str, text: str, stats: StreamStats) -> ChatEvent:
+    if kind == "recast":
+        moved, stats.content = stats.content, ""
+        stats.reasoning += moved
+        return ContentWasReasoning(moved)
     if kind == "reasoning":
         stats.reasoning += text
         return ReasoningDelta(text)
@@ -986,6 +1024,9 @@ class Turn:
             self.content += event.text
         elif isinstance(event, ReasoningDelta):
             self.reasoning += event.text
+        elif isinstance(event, ContentWasReasoning):
+            self.reasoning += self.content
+            self.content = ""
         elif isinstance(event, (DoneEvent, ErrorEvent)):
             self.stats = event.stats
             self.model = event.stats.model or self.model

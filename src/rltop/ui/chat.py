@@ -110,6 +110,15 @@ class AnswerView(Vertical):
         self.reasoning.append(piece)
         self.fold.title = f"thinking · {len(self.reasoning.plain)} chars"
 
+    def recast_as_reasoning(self) -> None:
+        """The text shown so far was reasoning (``</think>`` came without ``<think>``)."""
+        moved = self.body.plain
+        self.body.text = Text()
+        self.body.flush_now()
+        self._leading = True
+        if moved:
+            self.add_reasoning(moved)
+
     def add_tool_call(self, text: str) -> None:
         self.body.append(text, "italic")
 
@@ -476,6 +485,7 @@ class ChatScreen(Screen):
         """Stream one answer into ``view``; Esc cancels this worker, which closes the stream."""
         from rltop.core.chat import (
             ContentDelta,
+            ContentWasReasoning,
             DoneEvent,
             ErrorEvent,
             ReasoningDelta,
@@ -498,6 +508,8 @@ class ChatScreen(Screen):
                         view.add_content(event.text)
                     elif isinstance(event, ReasoningDelta):
                         view.add_reasoning(event.text)
+                    elif isinstance(event, ContentWasReasoning):
+                        view.recast_as_reasoning()
                     elif isinstance(event, ToolCallDelta):
                         if event.name:
                             view.add_tool_call(f"\n[tool call] {event.name}(")
