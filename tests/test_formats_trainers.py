@@ -500,3 +500,16 @@ def test_trajectory_file_growing_is_followed(tmp_path: Path):
     (run,) = follower.store.snapshot().runs
     assert run.rollouts.height == 3
     assert sorted(run.rollouts.get_column("group").unique().to_list()) == ["group 1", "group 2"]
+
+
+def test_art_found_from_the_project_folder(tmp_path: Path):
+    """ART logs into a hidden .art/ folder: it is searched, other hidden folders are not."""
+    _jsonl(
+        tmp_path / ".art" / "p" / "models" / "m" / "history.jsonl",
+        [{"step": 1, "train/reward": 1.0}],
+    )
+    _jsonl(tmp_path / ".secret" / "metrics.jsonl", [{"step": 1, "loss": 1.0}])
+    snap = read_snapshot(tmp_path)
+    (run,) = snap.runs
+    assert run.name == ".art/p/models/m"
+    assert run.latest("train/reward") == 1.0

@@ -121,7 +121,7 @@ def _shown(path: str, roots: list[str]) -> str:
 
 def _all_files(paths: list[str]):
     """Every file under the paths, skipping the folders the discovery never enters."""
-    from rltop.core.discover import IGNORED_DIRS, MAX_FILE_COUNT
+    from rltop.core.discover import HIDDEN_DIRS_FOLLOWED, IGNORED_DIRS, MAX_FILE_COUNT
 
     seen = 0
     for top in paths:
@@ -129,7 +129,11 @@ def _all_files(paths: list[str]):
             yield os.path.abspath(top)
             continue
         for folder, dirs, files in os.walk(top):
-            dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS and not d.startswith("."))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if d not in IGNORED_DIRS and (not d.startswith(".") or d in HIDDEN_DIRS_FOLLOWED)
+            )
             for name in sorted(files):
                 seen += 1
                 if seen > MAX_FILE_COUNT:

@@ -29,6 +29,9 @@ IGNORED_DIRS = {
     ".ipynb_checkpoints",
 }
 
+#: hidden folders that trainers log into (OpenPipe ART: ``.art/<project>/models/<model>/``)
+HIDDEN_DIRS_FOLLOWED = {".art"}
+
 #: names of files that could be a source, before looking inside (cheap filter for big trees)
 CANDIDATE_EXTS = (
     ".jsonl",
@@ -112,7 +115,9 @@ def walk(paths: list[str]) -> Iterator[str]:
                     return
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in IGNORED_DIRS and not entry.name.startswith("."):
+                        if entry.name not in IGNORED_DIRS and (
+                            not entry.name.startswith(".") or entry.name in HIDDEN_DIRS_FOLLOWED
+                        ):
                             stack.append(entry.path)
                     elif entry.is_file() and is_candidate(entry.name):
                         yield entry.path
