@@ -24,6 +24,7 @@ empty          role chunk, finish chunk, usage of 0 tokens, [DONE]
 tools          only tool-call deltas, finish_reason tool_calls
 mid-error      some content, then ``data: {"error": ...}`` and [DONE]
 endless        a token every 20 ms until the client goes away (records the disconnect)
+long           4000 content deltas as fast as the socket takes them (drawing cost)
 evil           Rich markup and terminal escape sequences (OSC 52 clipboard write, colours, title)
 anything else  404 with vLLM's "The model `x` does not exist." body
 =============  ==================================================================================
@@ -67,6 +68,7 @@ BEHAVIOURS = {
     "mid-error",
     "endless",
     "evil",
+    "long",
 }
 
 
@@ -89,6 +91,10 @@ class ChatTestServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v1"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, Esc) are part of the tests, not errors to print."""
+        self.disconnected.set()
+
     def start(self) -> ChatTestServer:
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -107,6 +113,11 @@ class ChatTestServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ChatTestServer
+
+    def setup(self) -> None:
+        super().setup()
+        # small SSE writes must leave at once (as uvicorn does), not wait for delayed ACKs
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -282,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif behaviour == "empty":
             pieces = []
+        elif behaviour == "long":
+            pieces = [f" word{i}" + ("\n" if i % 25 == 24 else "") for i in range(4000)]
         elif behaviour == "evil":
             pieces = [
                 "[bold red]not bold[/bold red] ",

@@ -266,3 +266,30 @@ async def test_replay_shows_the_logged_answer_beside_the_new_one(
             {"role": "user", "content": question},
         ]
         assert view.body.plain == f"Hello from ckpt-step-120. You said: {question}"
+
+
+async def test_a_long_fast_answer_arrives_whole_and_the_loop_stays_free(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.model = "long"
+        lags: list[float] = []
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            loop = asyncio.get_running_loop()
+            while not stop.is_set():
+                start = loop.time()
+                await asyncio.sleep(0.01)
+                lags.append(loop.time() - start - 0.01)
+
+        task = asyncio.create_task(probe())
+        view = await ask(pilot, screen, "go")
+        await wait_for(pilot, lambda: view.turn.done, timeout=20)
+        stop.set()
+        await task
+        assert view.body.plain.count(" word") == 4000 and view.turn.stats.completion_tokens == 4000
+        # 4000 deltas, drawn ~30 times a second: the event loop is never held for long
+        assert max(lags) < 0.5
