@@ -513,3 +513,72 @@ def test_art_found_from_the_project_folder(tmp_path: Path):
     (run,) = snap.runs
     assert run.name == ".art/p/models/m"
     assert run.latest("train/reward") == 1.0
+
+
+def _v1_episode(step: int, group: str, score: float, answer: str) -> dict:
+    """A verifiers v1 ``Episode.to_record()`` as prime-rl's file monitor writes it."""
+    nodes = [
+        {"parent": None, "message": {"role": "system", "content": "Use tools."}, "sampled": False},
+        {"parent": 0, "message": {"role": "user", "content": "6*7?"}, "sampled": False},
+        {
+            "parent": 1,
+            "message": {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+            "sampled": True,
+        },
+        {
+            "parent": 2,
+            "message": {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+            "sampled": False,
+        },
+        {"parent": 3, "message": {"role": "assistant", "content": answer}, "sampled": True},
+    ]
+    return {
+        "id": f"ep-{group}-{answer}",
+        "env": {"id": "math"},
+        "task": {"type": "math", "data": {"question": "6*7?"}, "key": f"task-{group}"},
+        "group": {"id": group},
+        "run": {"type": "train", "id": "r1", "work": {"type": "train", "step": step}},
+        "ok": True,
+        "traces": [
+            {
+                "version": 1,
+                "task": {"type": "math", "data": {}},
+                "agent": {"name": "solver", "config": {}},
+                "nodes": nodes,
+                "calls": [
+                    {"node": 2, "usage": {"input_tokens": 20, "output_tokens": 7}},
+                    {"node": 4, "usage": {"input_tokens": 40, "output_tokens": 3}},
+                ],
+                "rewards": {"correct": {"score": score, "weight": 1.0}, "format": None},
+                "metrics": {"turns": 2.0},
+                "stop_condition": "done",
+                "ok": True,
+            }
+        ],
+    }
+
+
+def test_prime_rl_v1_episode_records(tmp_path: Path):
+    out = tmp_path / "out"
+    _jsonl(
+        out / "rollouts" / "step_3" / "train" / "all" / "traces.jsonl",
+        [
+            _v1_episode(3, "g1", 1.0, "42"),
+            _v1_episode(3, "g1", 0.0, "41"),
+            _v1_episode(3, "g2", 0.0, "0"),
+        ],
+    )
+    (run,) = read_snapshot(tmp_path).runs
+    assert run.name == "out"
+    rows = run.rollouts.sort("group", "reward")
+    assert rows.get_column("step").to_list() == [3, 3, 3]
+    assert rows.get_column("group").to_list() == ["g1", "g1", "g2"]
+    assert rows.get_column("reward").to_list() == [0.0, 1.0, 0.0]
+    best = rows.row(1, named=True)
+    assert best["prompt"] == "[system] Use tools.\n[user] 6*7?"
+    assert best["completion"].splitlines()[-1] == "[assistant] 42"
+    assert '→ search({"q": "weather"})' in best["completion"]
+    assert best["tokens"] == 10 and best["correct"] == 1.0 and best["turns"] == 2.0
+    assert best["agent"] == "solver" and best["stop_condition"] == "done"
+    assert len(orjson.loads(best["messages"])) == 5
+    assert run.latest("rollouts/pass@k") == 0.5
