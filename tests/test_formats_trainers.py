@@ -582,3 +582,36 @@ def test_prime_rl_v1_episode_records(tmp_path: Path):
     assert best["agent"] == "solver" and best["stop_condition"] == "done"
     assert len(orjson.loads(best["messages"])) == 5
     assert run.latest("rollouts/pass@k") == 0.5
+
+
+def test_trl_reward_functions_named_by_trainer_state(tmp_path: Path, fixtures: Path):
+    """Numeric extras logged beside the reward functions are not summed into the reward."""
+    out = tmp_path / "out"
+    (out / "completions").mkdir(parents=True)
+    (out / "checkpoint-5").mkdir()
+    state = {"log_history": [{"step": 5, "rewards/correct/mean": 0.5, "rewards/fmt/mean": 1.0}]}
+    (out / "checkpoint-5" / "trainer_state.json").write_text(json.dumps(state))
+    pl.DataFrame(
+        {
+            "step": [5, 5],
+            "prompt": ["p", "p"],
+            "completion": ["a", "b"],
+            "correct": [1.0, 0.0],
+            "fmt": [1.0, 1.0],
+            "num_digits": [3.0, 4.0],  # an extra a reward function logged
+            "advantage": [0.5, -0.5],
+        }
+    ).write_parquet(out / "completions" / "completions_00005.parquet")
+    (run,) = read_snapshot(out).runs
+    rows = run.rollouts.sort("completion")
+    assert rows.get_column("reward").to_list() == [2.0, 1.0]
+    assert rows.get_column("num_digits").to_list() == [3.0, 4.0]
+    # the real TRL fixture names its five reward functions the same way
+    from rltop.core.formats.parquet import reward_function_names
+
+    shutil_dir = tmp_path / "trl"
+    shutil_dir.mkdir()
+    (shutil_dir / "trainer_state.json").write_bytes(
+        (fixtures / "trl" / "trainer_state_grpo_chaos_economy.json").read_bytes()
+    )
+    assert len(reward_function_names(str(shutil_dir))) == 5

@@ -100,9 +100,22 @@ class ParquetRolloutParser(Parser):
 
 
 class TrlCompletionsParser(ParquetRolloutParser):
-    """``completions/completions_{step:05d}.parquet`` from TRL's trainers."""
+    """``completions/completions_{step:05d}.parquet`` from TRL's trainers.
+
+    The table holds the reward functions' columns and the extras reward functions log, side by
+    side. The functions' names are taken from ``rewards/<name>/mean`` in the run's
+    ``trainer_state.json`` when there is one; otherwise every numeric column is a reward function.
+    """
 
     format: ClassVar[str] = "trl-completions"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._funcs: set[str] = set()
+
+    def parse_whole(self, data: bytes) -> ParseResult:
+        self._funcs = reward_function_names(os.path.dirname(os.path.dirname(self.path)))
+        return super().parse_whole(data)
 
     def row(self, obj: dict[str, Any]) -> dict[str, Any]:
         if obj.get("reward") is None:
@@ -110,12 +123,44 @@ class TrlCompletionsParser(ParquetRolloutParser):
                 v
                 for k, v in obj.items()
                 if k not in TRL_NON_REWARD
+                and (not self._funcs or k in self._funcs)
                 and isinstance(v, (int, float))
                 and not isinstance(v, bool)
             ]
             if funcs:
                 obj = {**obj, "reward": float(sum(v for v in funcs if v == v))}  # NaN: skipped
         return super().row(obj)
+
+
+def reward_function_names(output_dir: str) -> set[str]:
+    """``<name>`` of ``rewards/<name>/mean`` (or older ``rewards/<name>``) in trainer_state.json."""
+    import glob
+    import re
+
+    from rltop.core.formats.base import loads_json
+
+    candidates = [os.path.join(output_dir, "trainer_state.json")]
+    candidates += sorted(
+        glob.glob(os.path.join(glob.escape(output_dir), "checkpoint-*", "trainer_state.json")),
+        key=lambda p: int(re.sub(r"\D", "", os.path.basename(os.path.dirname(p))) or 0),
+        reverse=True,
+    )
+    for path in candidates:
+        try:
+            with open(path, "rb") as fh:
+                state = loads_json(fh.read())
+        except (OSError, ValueError):
+            continue
+        names: set[str] = set()
+        for entry in state.get("log_history") or [] if isinstance(state, dict) else []:
+            if isinstance(entry, dict):
+                for key in entry:
+                    m = re.fullmatch(r"rewards/(.+?)(?:/(?:mean|std))?", key)
+                    if m:
+                        names.add(m.group(1))
+        if names:
+            return names
+    return set()
 
 
 class ArtTrajectoryParquetParser(ParquetRolloutParser):
