@@ -234,3 +234,24 @@ def test_without_the_package_says_which_extra(monkeypatch, tmp_path: Path, fixtu
     assert (
         dict(snap.unrecognized)[str(copy)] == "TensorBoard event file: install rltop[tensorboard]"
     )
+
+
+def test_a_frame_larger_than_one_read_is_stepped_over(tmp_path: Path):
+    """A graph or image frame bigger than the tailer's read must not stall the file."""
+    big = event_pb2.Event(step=0, graph_def=b"g" * (2 << 20))
+    path = tmp_path / "events.out.tfevents.4.host"
+    data = (
+        frame_record(_simple_event(1, loss=1.0).SerializeToString())
+        + frame_record(big.SerializeToString())
+        + frame_record(_simple_event(2, loss=0.5).SerializeToString())
+    )
+    path.write_bytes(data)
+    follower = Follower([str(tmp_path)], force_polling=True)
+    follower.scan()
+    followed = follower.followed[str(path)]
+    followed.tail.chunk = 1 << 20  # reads smaller than the big frame
+    for _ in range(5):
+        follower.poll_once()
+    assert followed.parser.consumed == len(data)
+    run = follower.store.snapshot().runs[0]
+    assert run.series("loss") == ([1, 2], [1.0, 0.5])

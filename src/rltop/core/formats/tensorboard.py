@@ -27,6 +27,8 @@ FOOTER = 4
 MAX_RECORD = 1 << 31
 #: data crcs of larger frames (graphs, images: never metrics) are not checked (pure-Python crc)
 CHECK_DATA_CRC_BELOW = 64 * 1024
+#: frames this large that do not fit in the bytes offered are stepped over once complete on disk
+SKIP_UNREAD_ABOVE = 1 << 20
 #: event files inside these folders are one of Keras' per-split writers: tags get the folder name
 SPLIT_DIRS = {"train", "validation", "eval", "val", "valid", "test"}
 
@@ -126,6 +128,11 @@ class TensorBoardParser(Parser):
                 break
             frame_end = pos + HEADER + length + FOOTER
             if frame_end > end:
+                if length >= SKIP_UNREAD_ABOVE and self._on_disk(self.consumed + frame_end):
+                    # a big frame (graph, image) longer than one read: never a scalar, so step
+                    # over it on disk instead of waiting for a read that could hold it whole
+                    result.ignored += 1
+                    pos = frame_end
                 break  # a frame still being written: wait for the rest
             data = block[pos + HEADER : pos + HEADER + length]
             pos = frame_end
@@ -138,6 +145,12 @@ class TensorBoardParser(Parser):
         self.consumed += pos
         result.metrics.extend(rows[step] for step in sorted(rows))
         return result
+
+    def _on_disk(self, end_offset: int) -> bool:
+        try:
+            return os.path.getsize(self.path) >= end_offset
+        except OSError:
+            return False
 
     def _event(self, data: bytes, rows: dict[int, dict[str, Any]], result: ParseResult) -> None:
         event = self._event_cls()
