@@ -3,6 +3,7 @@
 Rollouts that share a prompt at one step form a group (k completions). From the groups:
 ``pass@k`` (share of groups with any reward > 0), ``max@k`` (mean over groups of the best reward),
 the share of groups whose rewards are all equal (no advantage signal), mean reward and length.
+Per-dimension scores (``score/<dimension>`` columns of episode logs) become ``scores/<dimension>``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,15 @@ def _stats(part: pl.DataFrame, prefix: str) -> pl.DataFrame:
         pl.col("zero_var").mean().alias(prefix + "zero_variance_frac"),
         pl.col("k").median().alias(prefix + "group_size"),
     )
+    # per-dimension scores (episode logs' ``score/<dimension>``) -> ``scores/<dimension>`` means
+    score_prefix = "val-scores/" if prefix == VALID_DERIVED_PREFIX else "scores/"
+    scores = [
+        pl.col(c).cast(pl.Float64).mean().alias(score_prefix + c[len("score/") :])
+        for c, dtype in part.schema.items()
+        if c.startswith("score/") and dtype.is_numeric()
+    ]
     per_row = part.group_by("step").agg(
+        *scores,
         reward.mean().alias(prefix + "reward_mean"),
         pl.col("length").mean().alias(prefix + "length_mean"),
         pl.col("tokens").mean().alias(prefix + "tokens_mean"),

@@ -136,6 +136,7 @@ def _register_trainer_formats() -> None:
     """Trainer-specific readers (issue #6); optional packages are imported only when used."""
     from rltop.core.formats import (
         art,
+        episodes,
         nemo_skyrl,
         parquet,
         prime_rl,
@@ -144,7 +145,16 @@ def _register_trainer_formats() -> None:
         wandb,
     )
 
-    for module in (tensorboard, wandb, parquet, tinker_logtree, nemo_skyrl, prime_rl, art):
+    for module in (
+        tensorboard,
+        wandb,
+        parquet,
+        tinker_logtree,
+        nemo_skyrl,
+        prime_rl,
+        art,
+        episodes,
+    ):
         if module.sniff not in EXTRA_SNIFFERS:
             register_sniffer(module.sniff)
 

@@ -1,0 +1,104 @@
+"""Rollout queries: parsing, filters, text, sort, paging, highlights, clear errors."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from rltop.core.search import (
+    QueryError,
+    iter_matches,
+    match_spans,
+    page,
+    parse_query,
+    search,
+    sortable_columns,
+)
+
+
+@pytest.fixture
+def frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "step": [1, 2, 3, 40, 120],
+            "prompt": ["What is 2+2?", "Hello world", "x", "refund please", None],
+            "completion": ["<think>hm</think> 4", "bar", "The Answer is 42", "baz", "qux"],
+            "reward": [0.1, 1.0, 0.5, None, 0.0],
+            "group": ["a", "b", "c", "d", "e"],
+            "length": [20, 3, 2500, 3, 3],
+            "acc": [True, False, True, None, False],
+            "scenario": ["refund_desk", "math", "math", "refund_desk", "math"],
+        }
+    )
+
+
+def rows(frame, text, **kw):
+    return search(frame, parse_query(text, dict(frame.schema)), **kw).to_list()
+
+
+def test_filters(frame):
+    assert rows(frame, "reward<0.2") == [4, 0]  # newest step first by default
+    assert rows(frame, "reward>=1") == [1]
+    assert rows(frame, "step=40") == [3]
+    assert rows(frame, "step>100") == [4]
+    assert rows(frame, "len>2000") == [2]
+    assert rows(frame, "acc=true") == [2, 0]
+    assert rows(frame, "acc=false step<100") == [1]
+    assert rows(frame, "scenario=refund_desk") == [3, 0]
+    assert rows(frame, "scenario!=refund_desk") == [4, 2, 1]
+    assert rows(frame, "scenario~fund") == [3, 0]
+
+
+def test_text_substring_smart_case_and_regex(frame):
+    assert rows(frame, "answer") == [2]  # lower case: any case
+    assert rows(frame, "Answer") == [2]
+    assert rows(frame, "ANSWER") == []  # a capital letter: exact case
+    assert rows(frame, "2+2") == [0]  # plain text, not a regex
+    assert rows(frame, "/H[ea]llo/") == [1]
+    assert rows(frame, "/h[ea]llo/") == []  # a regex keeps its case unless /.../i
+    assert rows(frame, "/HELLO/i") == [1]
+    assert rows(frame, "refund reward<1") == []  # AND: step 40 has no reward
+    assert rows(frame, "refund") == [3]
+    assert rows(frame, '"x=5"') == []
+
+
+def test_sort(frame):
+    assert rows(frame, "sort:reward") == [4, 0, 2, 1, 3]  # nulls last
+    assert rows(frame, "sort:-reward") == [1, 2, 0, 4, 3]
+    assert rows(frame, "sort:len") == [1, 3, 4, 0, 2]
+    assert rows(frame, "", default_sort=("step", False)) == [0, 1, 2, 3, 4]
+    assert "reward" in sortable_columns(frame) and "prompt" not in sortable_columns(frame)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rewrd<0.2", "unknown column 'rewrd'"),
+        ("reward<abc", "reward is a number"),
+        ("/(unclosed/", "bad regular expression"),
+        ('"open quote', "unbalanced quotes"),
+        ("acc=maybe", "true/false"),
+        ("sort:nothing", "cannot sort by 'nothing'"),
+        ("reward<", "has no value"),
+    ],
+)
+def test_invalid_queries_say_why(frame, text, message):
+    with pytest.raises(QueryError, match=message.replace("(", r"\(")):
+        parse_query(text, dict(frame.schema)).filter_expr(dict(frame.schema))
+
+
+def test_batches_come_in_sort_order_and_pages(frame):
+    query = parse_query("a", dict(frame.schema))
+    parts = [p.to_list() for p in iter_matches(frame, query, batch=2)]
+    assert parts == [[3], [2, 1], [0]]  # batches of 2 rows, newest step first
+    found = search(frame, query)
+    shown = page(frame, found, 1, 1)
+    assert shown.get_column("_row").to_list() == [2]
+    assert search(frame, query, limit=1).to_list() == [3]
+
+
+def test_match_spans():
+    q = parse_query("answer")
+    assert match_spans("The Answer, answer", q) == [(4, 10), (12, 18)]
+    assert match_spans("AbAb", parse_query("/b/i")) == [(1, 2), (3, 4)]
+    assert match_spans("abc", parse_query("reward<1")) == []
