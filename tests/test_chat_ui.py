@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rltop.core.demo_endpoint import start_demo_endpoint
-from rltop.demo import SYSTEM
+from rltop.demo import SYSTEM, DemoRun
 from rltop.ui.app import make_app
 from rltop.ui.chat import AnswerView, ChatScreen, LoggedAnswer, replay_rollout
 from rltop.ui.screens.dashboard import DashboardScreen
@@ -84,7 +84,7 @@ async def test_think_is_folded(tmp_path: Path, server: ChatTestServer) -> None:
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "think"
+        screen.use_model("think")
         view = await ask(pilot, screen, "2+2?")
         await answered(pilot, view)
         assert view.body.plain == "The answer is 4."
@@ -99,7 +99,7 @@ async def test_r1_style_reasoning_is_folded_after_the_fact(
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "r1"
+        screen.use_model("r1")
         view = await ask(pilot, screen, "2+2?")
         await answered(pilot, view)
         assert view.body.plain == "The answer is 4."
@@ -113,7 +113,7 @@ async def test_esc_stops_the_stream_then_leaves_and_history_stays(
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "endless"
+        screen.use_model("endless")
         view = await ask(pilot, screen, "go on forever")
         await wait_for(pilot, lambda: len(view.turn.content) > 10)
         assert screen.streaming
@@ -173,13 +173,13 @@ async def test_server_error_is_shown_text_kept_and_retry_works(
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "mid-error"
+        screen.use_model("mid-error")
         view = await ask(pilot, screen, "hi")
         await answered(pilot, view)
         assert view.has_class("failed")
         assert "engine dead" in shown(view.problem) and "Ctrl+R" in shown(view.problem)
         assert view.body.plain == "Hello from mid-error."
-        screen.model = "ckpt-step-40"
+        screen.use_model("ckpt-step-40")
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 2)
         retry = list(screen.query(AnswerView))[-1]
@@ -193,7 +193,7 @@ async def test_untrusted_text_is_inert(tmp_path: Path, server: ChatTestServer) -
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "evil"
+        screen.use_model("evil")
         view = await ask(pilot, screen, "[link=file:///etc/passwd]x[/link]")
         await answered(pilot, view)
         text = view.body.text
@@ -225,11 +225,12 @@ async def test_settings_and_the_runs_system_prompt(tmp_path: Path, server: ChatT
         assert body["messages"][0] == {"role": "system", "content": shared}
 
 
-async def test_chat_with_the_demo_endpoint(tmp_path: Path) -> None:
-    folder = demo_folder(tmp_path, steps=8)
-    endpoint = start_demo_endpoint(folder / "demo-grpo" / "rollouts", word_delay=0.001)
+async def test_chat_with_the_demo_endpoint_follows_the_newest_checkpoint(tmp_path: Path) -> None:
+    run = DemoRun(tmp_path, seed=3)
+    run.prefill(8)
+    endpoint = start_demo_endpoint(run.rollout_dir, word_delay=0.001)
     try:
-        app = app_for(folder, endpoint.url)
+        app = app_for(tmp_path, endpoint.url)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_chat(pilot, app)
             assert screen.model == "demo-grpo-step-8"
@@ -237,8 +238,41 @@ async def test_chat_with_the_demo_endpoint(tmp_path: Path) -> None:
             await answered(pilot, view)
             assert view.turn.error is None and view.body.plain
             assert "demo model" in shown(view.query_one(".head"))
+            run.prefill(1)  # training moves on: the chat follows the new checkpoint
+            screen._refresh_models()
+            await wait_for(pilot, lambda: screen.model == "demo-grpo-step-9")
+            screen.use_model("demo-grpo-base")  # a model the user picks stays picked
+            run.prefill(1)
+            screen._refresh_models()
+            await wait_for(pilot, lambda: "demo-grpo-step-10" in [m.id for m in screen.models])
+            assert screen.model == "demo-grpo-base"
     finally:
         endpoint.stop()
+
+
+async def test_compare_current_and_base_side_by_side(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_chat(pilot, app)
+        first = await ask(pilot, screen, "hi there")
+        await answered(pilot, first)
+        assert screen.compare_model() == "base"
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 3)
+        current, base = list(screen.query(AnswerView))[1:]
+        await answered(pilot, current)
+        await answered(pilot, base)
+        assert current.body.plain == "Hello from ckpt-step-120. You said: hi there"
+        assert base.body.plain == "Hello from base. You said: hi there"
+        assert current.parent is base.parent and current.region.y == base.region.y
+        # the history keeps the current model's answer, once
+        assert [(t.role, t.model) for t in screen.conversation.turns] == [
+            ("user", None),
+            ("assistant", "ckpt-step-120"),
+        ]
+        assert {r["body"]["model"] for r in server.requests[-2:]} == {"ckpt-step-120", "base"}
 
 
 async def test_replay_shows_the_logged_answer_beside_the_new_one(
@@ -274,7 +308,7 @@ async def test_a_long_fast_answer_arrives_whole_and_the_loop_stays_free(
     app = app_for(tmp_path, server.url)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot, app)
-        screen.model = "long"
+        screen.use_model("long")
         lags: list[float] = []
         stop = asyncio.Event()
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rltop.core.chat import ChatClient, Conversation, Endpoint, ModelInfo, Turn
 
 REDRAW_EVERY = 1 / 30  # seconds: at most this often per answer while tokens stream
+MODELS_EVERY = 30.0  # seconds between looks at the endpoint's model list
 
 
 class StreamingText(Static):
@@ -201,6 +202,7 @@ class ChatScreen(Screen):
         Binding("escape", "escape", "Stop / back", id="chat.escape"),
         Binding("ctrl+r", "retry", "Retry", id="chat.retry"),
         Binding("ctrl+o", "next_model", "Next model", id="chat.next_model"),
+        Binding("ctrl+b", "compare", "Compare", id="chat.compare"),
         Binding("ctrl+t", "settings", "Settings", id="chat.settings"),
         Binding("ctrl+l", "new_chat", "New chat", id="chat.new"),
     ]
@@ -250,8 +252,10 @@ class ChatScreen(Screen):
         self.models: list[ModelInfo] = []
         self.model: str | None = None
         self.current: AnswerView | None = None
-        self.streaming = False
         self.connect_error: str | None = None
+        self.model_pinned = False  # the user chose a model: stop following the newest
+        self._live: set[AnswerView] = set()
+        self._looked = False  # the endpoint was asked at least once (answer or failure)
         self._system_prompt_edited = False
         self._pending_replay: tuple | None = None
 
@@ -274,12 +278,24 @@ class ChatScreen(Screen):
         yield Input(placeholder="Ask the checkpoint… (Enter sends, Esc stops)", id="chat-input")
         yield Footer()
 
+    @property
+    def streaming(self) -> bool:
+        return bool(self._live)
+
     def on_mount(self) -> None:
         self.query_one("#chat-input", Input).focus()
         self._connect()
+        # training adds checkpoints: look again now and then (and on every return to the chat)
+        self.set_interval(MODELS_EVERY, self._refresh_models)
+
+    def _refresh_models(self) -> None:
+        if not self.streaming and self.client is not None and self.connect_error is None:
+            self._connect(quiet=True)
 
     def on_screen_resume(self) -> None:
-        """Before the first question, follow the run's shared system prompt as rollouts arrive."""
+        """Look for new checkpoints; before the first question, follow the run's system prompt."""
+        if self._looked:  # not on the first push: on_mount is looking already
+            self._connect(quiet=self.connect_error is None)
         if self.conversation.turns or self._system_prompt_edited:
             return
         prompt = default_system_prompt(self.app)
@@ -288,16 +304,19 @@ class ChatScreen(Screen):
             self.query_one("#chat-system", Input).value = prompt
             self._show_where()
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         self.workers.cancel_node(self)
         if self.client is not None:
             client, self.client = self.client, None
-            self.app.call_later(client.aclose)
+            await client.aclose()
 
     # -- endpoint and models -------------------------------------------------------------------
     @work(exclusive=True, group="chat-connect", exit_on_error=False)
-    async def _connect(self) -> None:
-        """Find the endpoint and list its models; say plainly when nothing answers."""
+    async def _connect(self, quiet: bool = False) -> None:
+        """Find the endpoint and list its models; say plainly when nothing answers.
+
+        Follows the newest checkpoint unless the user picked a model that is still served.
+        """
         from rltop.core.chat import ChatClient, ChatError, pick_current_model, resolve_endpoint
 
         self.endpoint = endpoint = resolve_endpoint(self.explicit_endpoint, config=self.config)
@@ -309,18 +328,26 @@ class ChatScreen(Screen):
         try:
             models = await self.client.list_models()
         except ChatError as exc:
+            self._looked = True
             message = exc.message
             self.connect_error = message
-            self.add_notice(message + " Press Ctrl+R to try again.", error=True)
+            if not quiet:
+                self.add_notice(message + " Press Ctrl+R to try again.", error=True)
             self._show_where()
             return
+        self._looked = True
         self.connect_error = None
         self.models = models
         if not models:
             self.add_notice("The endpoint lists no models.", error=True)
             return
         current = pick_current_model(models)
-        keep = self.model if self.model in {m.id for m in models} else None
+        served = {m.id for m in models}
+        keep = (
+            self.model if self.model in served and (self.model_pinned or self.streaming) else None
+        )
+        if keep is None:
+            self.model_pinned = False
         self.model = keep or (current.id if current else models[0].id)
         self._fill_models(current.id if current else None)
         self._show_where()
@@ -339,15 +366,25 @@ class ChatScreen(Screen):
             if info.is_demo:
                 label.append("  demo", style="italic")
             options.append((label, info.id))
-        select.set_options(options)
-        if self.model is not None:
-            select.value = self.model
+        with select.prevent(Select.Changed):  # only the user's own picks come back as Changed
+            select.set_options(options)
+            if self.model is not None:
+                select.value = self.model
 
     @on(Select.Changed, "#chat-model")
     def _model_picked(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            self.model = event.value
-            self._show_where()
+        if isinstance(event.value, str) and event.value != self.model:
+            self.use_model(event.value)
+
+    def use_model(self, model_id: str) -> None:
+        """Ask ``model_id`` from now on (and stop following the newest checkpoint)."""
+        self.model = model_id
+        self.model_pinned = True
+        select = self.query_one("#chat-model", Select)
+        if model_id in {m.id for m in self.models} and select.value != model_id:
+            with select.prevent(Select.Changed):
+                select.value = model_id
+        self._show_where()
 
     def _show_where(self) -> None:
         text = Text()
@@ -419,16 +456,58 @@ class ChatScreen(Screen):
             message = self.connect_error or "No model to ask yet (the endpoint is being probed)."
             self.add_notice(message + " Press Ctrl+R to try again.", error=True)
             return None
+        messages = self.conversation.messages()
         turn = self.conversation.begin_answer(self.model)
-        info = self.model_info(self.model)
-        view = AnswerView(turn, demo=bool(info and info.is_demo))
+        view = self._answer_view(turn, parent)
         self.current = view
+        self._stream(turn, view, messages)
+        return view
+
+    def _answer_view(self, turn: Turn, parent: Widget | None) -> AnswerView:
+        info = self.model_info(turn.model)
+        view = AnswerView(turn, demo=bool(info and info.is_demo))
         (parent or self.log_view).mount(view)
         self.log_view.scroll_end(animate=False)
-        view.show_status(stats_line(self.model, None, streaming=True))
-        self.streaming = True
-        self._stream(turn, view)
+        view.show_status(stats_line(turn.model or "", None, streaming=True))
+        self._live.add(view)
         return view
+
+    # -- compare -------------------------------------------------------------------------------
+    def compare_model(self) -> str | None:
+        """The model to compare the current one with: its base if served, else a step-less one."""
+        current = self.model_info(self.model)
+        others = [m for m in self.models if m.id != self.model]
+        if not others:
+            return None
+        if current is not None:
+            for ref in (current.parent, current.root):
+                if ref and ref != current.id and any(m.id == ref for m in others):
+                    return ref
+        stepless = [m for m in others if m.step is None]
+        return (stepless or others)[0].id
+
+    def action_compare(self) -> None:
+        """Ask the last question to the current model and its base, side by side."""
+        if self.streaming or self.client is None or self.model is None:
+            return
+        if self.conversation.last_user_text is None:
+            self.add_notice("Ask something first; Ctrl+B then asks it to two models side by side.")
+            return
+        other = self.compare_model()
+        if other is None:
+            self.add_notice("The endpoint serves only one model: nothing to compare with.")
+            return
+        from rltop.core.chat import Turn
+
+        if self.conversation.turns[-1].role == "assistant":
+            self.conversation.turns.pop()  # its view stays; the pair below answers anew
+        self.add_notice(f"── compare: {clean(self.model)} vs {clean(other)} ──")
+        pair = Horizontal(classes="replay")
+        self.log_view.mount(pair)
+        messages = self.conversation.messages()
+        self._ask(parent=pair)
+        side = Turn("assistant", model=other)  # shown, not part of the conversation's history
+        self._stream_side(side, self._answer_view(side, pair), messages)
 
     # -- replay --------------------------------------------------------------------------------
     def replay(
@@ -457,6 +536,7 @@ class ChatScreen(Screen):
             self.add_notice("This rollout has no prompt to send.", error=True)
             return
         self.workers.cancel_group(self, "chat-stream")
+        self.workers.cancel_group(self, "chat-compare")
         convo = self.conversation
         convo.clear()
         system = [m["content"] for m in sent if m["role"] == "system"]
@@ -481,8 +561,16 @@ class ChatScreen(Screen):
         self._show_where()
 
     @work(exclusive=True, group="chat-stream", exit_on_error=False)
-    async def _stream(self, turn: Turn, view: AnswerView) -> None:
+    async def _stream(self, turn: Turn, view: AnswerView, messages: list[dict]) -> None:
         """Stream one answer into ``view``; Esc cancels this worker, which closes the stream."""
+        await self._run_stream(turn, view, messages)
+
+    @work(exclusive=True, group="chat-compare", exit_on_error=False)
+    async def _stream_side(self, turn: Turn, view: AnswerView, messages: list[dict]) -> None:
+        """The second answer of a comparison, streamed at the same time."""
+        await self._run_stream(turn, view, messages)
+
+    async def _run_stream(self, turn: Turn, view: AnswerView, messages: list[dict]) -> None:
         from rltop.core.chat import (
             ContentDelta,
             ContentWasReasoning,
@@ -494,7 +582,6 @@ class ChatScreen(Screen):
 
         assert self.client is not None
         convo = self.conversation
-        messages = convo.messages()
         stream = self.client.stream_chat(
             messages, turn.model or "", temperature=convo.temperature, max_tokens=convo.max_tokens
         )
@@ -544,14 +631,14 @@ class ChatScreen(Screen):
             )
             raise
         finally:
-            if self.current is view:  # a replay may already have started the next answer
-                self.streaming = False
+            self._live.discard(view)
             self.follow_tail()
 
     # -- actions -------------------------------------------------------------------------------
     def action_escape(self) -> None:
         if self.streaming:
             self.workers.cancel_group(self, "chat-stream")
+            self.workers.cancel_group(self, "chat-compare")
         else:
             self.app.pop_screen()
 
@@ -578,9 +665,7 @@ class ChatScreen(Screen):
             return
         ids = [m.id for m in self.models]
         at = ids.index(self.model) if self.model in ids else -1
-        self.model = ids[(at + 1) % len(ids)]
-        self.query_one("#chat-model", Select).value = self.model
-        self._show_where()
+        self.use_model(ids[(at + 1) % len(ids)])
 
     def action_settings(self) -> None:
         settings = self.query_one("#chat-settings")
