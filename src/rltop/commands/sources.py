@@ -181,7 +181,7 @@ def render(report: dict[str, Any], *, show_all: bool = False) -> str:
             status = "" if src["status"] == "following" else f"  [{src['status']}]"
             if src["error"]:
                 status += f" {src['error']}"
-            counts = f"{src['rows']} rows"
+            counts = "run config" if src["kind"] == "config" else f"{src['rows']} rows"
             if src["skipped"]:
                 counts += f", {src['skipped']} skipped"
             if src["ignored"]:

@@ -293,7 +293,7 @@ class WandbConfigParser(Parser):
     """``files/config.yaml`` of a W&B run: ``key: {value: ...}`` entries into the run config."""
 
     format: ClassVar[str] = "wandb-config"
-    kind: ClassVar[str] = "metrics"
+    kind: ClassVar[str] = "config"  # run configuration only: no rows
     mode = "whole"
 
     def parse_whole(self, data: bytes) -> ParseResult:
