@@ -273,14 +273,17 @@ def test_a_run_written_offline_by_wandb(tmp_path: Path):
         "WANDB_DISABLE_GIT": "true",
         "WANDB_CONSOLE": "off",
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip("wandb did not finish an offline run within 120 s here")
     if proc.returncode != 0:
         pytest.skip(f"wandb could not write an offline run here: {proc.stderr[-300:]}")
     snap = read_snapshot(tmp_path / "wandb")
