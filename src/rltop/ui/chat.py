@@ -91,7 +91,7 @@ class AnswerView(Vertical):
         head = Text("◆ ", style="bold")
         head.append_text(safe_text(self.turn.model or "?", "bold", keep_newlines=False))
         if self.demo:
-            head.append("  demo model (answers from the demo run's rollouts)", style="italic")
+            head.append("  demo model", style="italic")
         yield Static(head, classes="head")
         yield self.fold
         yield self.body
@@ -216,7 +216,6 @@ class ChatScreen(Screen):
     #chat-settings.shown { display: block; }
     #chat-settings Horizontal { height: auto; }
     #chat-settings Input { width: 1fr; }
-    #chat-settings Static { height: 1; color: $text-muted; }
     #conversation { height: 1fr; padding: 0 1; }
     #conversation .user { margin: 0 0 1 0; padding: 0 1; border-left: thick $primary; }
     #conversation .notice { margin: 0 0 1 0; color: $text-muted; }
@@ -265,15 +264,18 @@ class ChatScreen(Screen):
             yield Static("chat: looking for an endpoint…", id="chat-where")
             yield Select([], prompt="model", allow_blank=True, id="chat-model")
         with Vertical(id="chat-settings"):
-            yield Static("system prompt (empty: none)")
-            yield Input(self.conversation.system_prompt or "", id="chat-system")
+            system = Input(
+                self.conversation.system_prompt or "", placeholder="none", id="chat-system"
+            )
+            system.border_title = "system prompt"
+            yield system
             with Horizontal():
-                yield Input(
-                    str(self.conversation.temperature), placeholder="temperature", id="chat-temp"
-                )
-                yield Input(
-                    str(self.conversation.max_tokens), placeholder="max tokens", id="chat-max"
-                )
+                temperature = Input(str(self.conversation.temperature), id="chat-temp")
+                temperature.border_title = "temperature"
+                yield temperature
+                max_tokens = Input(str(self.conversation.max_tokens), id="chat-max")
+                max_tokens.border_title = "max tokens"
+                yield max_tokens
         yield VerticalScroll(id="conversation")
         yield Input(placeholder="Ask the checkpoint… (Enter sends, Esc stops)", id="chat-input")
         yield Footer()
@@ -405,7 +407,7 @@ class ChatScreen(Screen):
                 style="dim",
             )
             if self.conversation.system_prompt:
-                text.append("  system prompt set", style="dim")
+                text.append(" system ✓", style="dim")
         self.query_one("#chat-where", Static).update(text)
 
     def model_info(self, model_id: str | None) -> ModelInfo | None:
