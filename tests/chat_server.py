@@ -24,6 +24,7 @@ empty          role chunk, finish chunk, usage of 0 tokens, [DONE]
 tools          only tool-call deltas, finish_reason tool_calls
 mid-error      some content, then ``data: {"error": ...}`` and [DONE]
 endless        a token every 20 ms until the client goes away (records the disconnect)
+no-stream      ignores ``stream: true`` and answers with one JSON ``chat.completion``
 long           4000 content deltas as fast as the socket takes them (drawing cost)
 evil           Rich markup and terminal escape sequences (OSC 52 clipboard write, colours, title)
 anything else  404 with vLLM's "The model `x` does not exist." body
@@ -69,6 +70,7 @@ BEHAVIOURS = {
     "endless",
     "evil",
     "long",
+    "no-stream",
 }
 
 
@@ -255,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        if not body.get("stream"):
+        if not body.get("stream") or behaviour == "no-stream":
             text = f"Hello from {model}. You said: {last}"
             self._json(
                 200,
@@ -263,7 +265,14 @@ class _Handler(BaseHTTPRequestHandler):
                     "id": "chatcmpl-test",
                     "object": "chat.completion",
                     "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
                 },
             )
             return

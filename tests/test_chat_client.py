@@ -280,6 +280,24 @@ async def test_tool_call_only_answer(server: ChatTestServer) -> None:
     assert "the answer is only tool calls" in done.stats.warnings
 
 
+async def test_server_that_does_not_stream(server: ChatTestServer) -> None:
+    async with client_for(server) as client:
+        events = await collect(client, "no-stream")
+    done = final(events)
+    assert isinstance(done, DoneEvent)
+    assert done.stats.content == "Hello from no-stream. You said: hi there"
+    assert done.stats.completion_tokens == 7 and done.stats.finish_reason == "stop"
+    assert any("one piece" in w for w in done.stats.warnings)
+
+
+def test_urls_never_show_credentials_and_loopback_skips_proxies() -> None:
+    assert chat.display_url("http://me:pw@127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    client = ChatClient("http://me:pw@127.0.0.1:9/v1", api_key=None)
+    assert "pw" not in repr(client)
+    assert chat.is_loopback("http://localhost:8000/v1") and chat.is_loopback("http://[::1]:1/v1")
+    assert not chat.is_loopback("http://gpu-box:8000/v1")
+
+
 class _Misbehaving(ChatClient):
     def _headers(self) -> dict[str, str]:
         return {**super()._headers(), "X-Misbehave": "crash"}

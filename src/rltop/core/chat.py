@@ -187,6 +187,20 @@ def normalize_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def display_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages and the screen."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def is_loopback(url: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: such requests never go through a proxy."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def resolve_endpoint(
     explicit: str | None = None,
     *,
@@ -226,7 +240,7 @@ def no_endpoint_message(endpoint: Endpoint, reason: str) -> str:
         f"with --endpoint URL or {ENDPOINT_ENV}."
     )
     where = "" if endpoint.source == "default" else f" (from {endpoint.source})"
-    return f"No chat endpoint answers at {endpoint.url}{where}: {reason}. {how}"
+    return f"No chat endpoint answers at {display_url(endpoint.url)}{where}: {reason}. {how}"
 
 
 async def find_endpoint(
@@ -243,7 +257,9 @@ async def find_endpoint(
     """
     endpoint = resolve_endpoint(explicit, config=config, env=env)
     try:
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with httpx.AsyncClient(
+            timeout=timeout, trust_env=not is_loopback(endpoint.url)
+        ) as http:
             await http.get(endpoint.url + "/models")
     except httpx.HTTPError as exc:
         _kind, reason = describe_transport_error(exc, endpoint.url)
@@ -617,7 +633,7 @@ class ChatClient:
         self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"ChatClient({self.base_url!r}, api_key={self._key!r})"
+        return f"ChatClient({display_url(self.base_url)!r}, api_key={self._key!r})"
 
     @property
     def has_api_key(self) -> bool:
@@ -629,7 +645,10 @@ class ChatClient:
             timeout = httpx.Timeout(
                 connect=self.connect_timeout, read=None, write=self.request_timeout, pool=5.0
             )
-            self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
+            # proxies from the environment, but never for a server on this machine
+            self._http = httpx.AsyncClient(
+                timeout=timeout, trust_env=not is_loopback(self.base_url)
+            )
         return self._http
 
     def _headers(self) -> dict[str, str]:
@@ -675,11 +694,12 @@ class ChatClient:
             data = response.json()
         except ValueError:
             raise ChatError(
-                "bad_response", f"{url} did not answer with JSON: {_short(response.text)}"
+                "bad_response",
+                f"{display_url(url)} did not answer with JSON: {_short(response.text)}",
             ) from None
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
-            raise ChatError("bad_response", f"{url} did not list models")
+            raise ChatError("bad_response", f"{display_url(url)} did not list models")
         return [m for m in (_model_from_json(i) for i in items if isinstance(i, dict)) if m]
 
     # -- chat ----------------------------------------------------------------------------------
@@ -776,7 +796,7 @@ class ChatClient:
                 return
             except httpx.HTTPError as exc:
                 kind, reason = describe_transport_error(exc, url)
-                yield fail(kind, f"Cannot reach {self.base_url}: {reason}.")
+                yield fail(kind, f"Cannot reach {display_url(self.base_url)}: {reason}.")
                 return
 
             if response.status_code >= 400:
@@ -797,6 +817,7 @@ class ChatClient:
             content_type = response.headers.get("content-type", "")
             chunks = response.aiter_bytes().__aiter__()
             not_sse = "text/event-stream" not in content_type
+            whole = bytearray()
             while True:
                 now = time.perf_counter()
                 waiting_first = stats._first_token_at is None
@@ -828,7 +849,7 @@ class ChatClient:
                     )
                     return
                 if not_sse:
-                    decoder.feed(chunk)  # read on; judged below from the whole body
+                    whole.extend(chunk)  # read on; judged below from the whole body
                     continue
                 for data in decoder.feed(chunk):
                     for event in self._handle_data(data, stats, decoder, text_events, token_seen):
@@ -841,10 +862,26 @@ class ChatClient:
                 if stats.saw_done:
                     break
 
+            if not_sse and "json" in content_type:
+                # a server that ignores ``stream: true`` and answers in one piece
+                for event in self._whole_answer(bytes(whole), stats, text_events, token_seen):
+                    if isinstance(event, ErrorEvent):
+                        yield fail(event.kind, event.message, event.status)
+                        return
+                    yield event
+                if splitter:
+                    for kind, piece in splitter.flush():
+                        yield _text_event(kind, piece, stats)
+                stats.warnings.append("the server answered in one piece (it does not stream)")
+                if not stats.content and not stats.tool_calls:
+                    stats.warnings.append("the model returned an empty completion")
+                finish()
+                yield DoneEvent(stats)
+                return
             if not_sse:
                 yield fail(
                     "bad_response",
-                    f"{url} answered with {content_type or 'no content type'}, not an event "
+                    f"{display_url(url)} answered with {content_type or 'no content type'}, not an event "
                     "stream. Is this an OpenAI-compatible server?",
                 )
                 return
@@ -883,6 +920,44 @@ class ChatClient:
         finally:
             if response is not None:
                 await response.aclose()
+
+    def _whole_answer(
+        self, body: bytes, stats: StreamStats, text_events: Any, token_seen: Any
+    ) -> list[ChatEvent]:
+        """Events from a non-streamed ``chat.completion`` body, as if it had streamed."""
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return [
+                ErrorEvent(
+                    "bad_response",
+                    f"The answer is not valid JSON: {_short(body.decode('utf-8', 'replace'))}",
+                    stats,
+                )
+            ]
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            return [
+                ErrorEvent(
+                    "bad_response",
+                    f"The answer is not a chat completion: {server_message(body)}",
+                    stats,
+                )
+            ]
+        chunk: dict[str, Any] = {
+            "model": obj.get("model"),
+            "usage": obj.get("usage"),
+            "choices": [],
+        }
+        for choice in obj["choices"][:1]:
+            if isinstance(choice, dict):
+                message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+                chunk["choices"].append(
+                    {"delta": message, "finish_reason": choice.get("finish_reason")}
+                )
+        decoder = SSEDecoder()
+        events = self._handle_data(json.dumps(chunk), stats, decoder, text_events, token_seen)
+        stats.saw_done = True
+        return events
 
     def _handle_data(
         self,
