@@ -56,6 +56,13 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="W",
         help="EMA smoothing weight 0..0.99 for the chart (default 0.6)",
     )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible server of the checkpoint, for the chat pane (e.g. "
+        "http://gpu-box:8000/v1; default: $RLTOP_ENDPOINT, else http://127.0.0.1:8000/v1)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

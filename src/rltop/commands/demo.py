@@ -36,11 +36,18 @@ def run(args: argparse.Namespace) -> int:
     demo = DemoRun(root, steps=args.steps, interval=args.interval, seed=args.seed)
     demo.prefill(min(args.prefill, args.steps))
     demo.start()
+    from rltop.core.demo_endpoint import start_demo_endpoint
+
+    # a toy OpenAI-compatible model on loopback that answers from the demo's own rollouts
+    endpoint = start_demo_endpoint(demo.rollout_dir)
     try:
         from rltop.commands.view import run_view
 
-        return run_view([str(root)], args, title="rltop demo")
+        return run_view(
+            [str(root)], args, title="rltop demo", endpoint=args.endpoint or endpoint.url
+        )
     finally:
+        endpoint.stop()
         demo.stop()
         if not args.dir:
             shutil.rmtree(root, ignore_errors=True)

@@ -7,7 +7,13 @@ import os
 import sys
 
 
-def run_view(paths: list[str], args: argparse.Namespace, *, title: str | None = None) -> int:
+def run_view(
+    paths: list[str],
+    args: argparse.Namespace,
+    *,
+    title: str | None = None,
+    endpoint: str | None = None,
+) -> int:
     missing = [p for p in paths if not os.path.exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
@@ -20,5 +26,7 @@ def run_view(paths: list[str], args: argparse.Namespace, *, title: str | None = 
         smoothing=getattr(args, "smoothing", None),
         title=title,
     )
+    # the chat pane reads this; the flag wins over $RLTOP_ENDPOINT and the config file
+    app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
     app.run()
     return app.return_code or 0
