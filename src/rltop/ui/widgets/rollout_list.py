@@ -1,0 +1,295 @@
+"""The rollout list: one line per rollout (step, reward, group, length, prompt │ completion).
+
+Drawn with Textual's line API over a polars frame and a series of row positions (the query's
+result in sort order): only the visible page is ever turned into Python objects, so 200,000
+rows scroll as fast as 20. Rows whose text lives on disk are read back for the visible page only.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import polars as pl
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from rltop.core.numfmt import fmt_value
+from rltop.core.search import RolloutQuery, match_spans
+from rltop.ui.safe import clean
+
+ROLE_LINES = {"system", "user", "assistant", "<|im_start|>system", "<|im_start|>user", "human"}
+LIST_COLUMNS = ("step", "reward", "group", "length", "prompt", "completion")
+
+
+def first_line(text: str | None, query: RolloutQuery | None = None, width: int = 200) -> str:
+    """The first meaningful line of ``text`` (role markers skipped), or the text around a match."""
+    if not text:
+        return ""
+    if query is not None and query.has_text:
+        spans = match_spans(text[:200_000], query, limit=1)
+        if spans:
+            start = spans[0][0]
+            line_start = text.rfind("\n", 0, start) + 1
+            if start - line_start > width // 3:
+                line_start = max(line_start, start - width // 3)
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            return ("…" if line_start > 0 else "") + text[line_start : min(end, line_start + width)]
+    for line in text[:20_000].split("\n"):
+        stripped = line.strip()
+        if stripped and stripped.lower() not in ROLE_LINES:
+            return stripped[:width]
+    return text[:width].replace("\n", " ")
+
+
+def short_group(group: str | None) -> str:
+    """A short, stable label for a group: its id, or a hash of a long prompt text."""
+    if group is None:
+        return ""
+    if len(group) <= 8 and group.isprintable():
+        return group
+    return "#" + format(zlib.crc32(group.encode("utf-8", "replace")) & 0xFFFFFF, "06x")
+
+
+class RolloutList(ScrollView, can_focus=True):
+    """Virtual list of rollouts with a keyboard cursor."""
+
+    BINDINGS = [
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("enter", "open", "Open", id="rollouts.open"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "rollout-list--cursor",
+        "rollout-list--match",
+        "rollout-list--dim",
+        "rollout-list--good",
+        "rollout-list--bad",
+        "rollout-list--header",
+    }
+
+    DEFAULT_CSS = """
+    RolloutList { background: $surface; overflow-x: hidden; }
+    RolloutList > .rollout-list--cursor { background: $boost; text-style: reverse; }
+    RolloutList > .rollout-list--match { background: $warning 40%; text-style: bold; }
+    RolloutList > .rollout-list--dim { color: $text-muted; }
+    RolloutList > .rollout-list--good { color: $success; }
+    RolloutList > .rollout-list--bad { color: $error; }
+    RolloutList > .rollout-list--header { color: $accent; text-style: bold; }
+    """
+
+    cursor: reactive[int] = reactive(0)
+
+    class Opened(Message):
+        """Enter on a rollout: open its detail view."""
+
+        def __init__(self, row: int) -> None:
+            self.row = row
+            super().__init__()
+
+    class Moved(Message):
+        def __init__(self, index: int) -> None:
+            self.index = index
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.frame: pl.DataFrame = pl.DataFrame()
+        self.positions: pl.Series = pl.Series("_row", [], dtype=pl.UInt32)
+        self.search_query: RolloutQuery | None = None
+        self.loader: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+        self._cache: dict[int, dict] = {}
+        self._cache_key: tuple | None = None
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_rows(
+        self,
+        frame: pl.DataFrame,
+        positions: pl.Series,
+        query: RolloutQuery | None,
+        *,
+        keep_row: int | None = None,
+    ) -> None:
+        """Show ``positions`` of ``frame``; the cursor stays on ``keep_row`` when still listed."""
+        self.frame = frame
+        self.positions = positions
+        self.search_query = query
+        self._cache = {}
+        self.virtual_size = Size(self.scrollable_content_region.width, len(positions) + 1)
+        index = 0
+        if keep_row is not None and len(positions):
+            found = (positions == keep_row).arg_true()
+            if len(found):
+                index = int(found[0])
+        self.set_reactive(RolloutList.cursor, min(index, max(0, len(positions) - 1)))
+        self._scroll_cursor_visible()
+        self.refresh()
+
+    @property
+    def count(self) -> int:
+        return len(self.positions)
+
+    @property
+    def current_row(self) -> int | None:
+        if 0 <= self.cursor < len(self.positions):
+            return int(self.positions[self.cursor])
+        return None
+
+    def _rows(self, start: int, stop: int) -> None:
+        """Fill the cache with list rows ``start .. stop`` (a page at a time)."""
+        stop = min(stop, len(self.positions))
+        missing = [i for i in range(start, stop) if i not in self._cache]
+        if not missing:
+            return
+        lo, hi = missing[0], missing[-1] + 1
+        pos = self.positions.slice(lo, hi - lo)
+        cols = [c for c in LIST_COLUMNS if c in self.frame.columns]
+        cols += [c for c in ("_path", "_offset", "_len") if c in self.frame.columns]
+        part = self.frame.select(cols)[pos]
+        if self.loader is not None and "_path" in part.columns:
+            part = self.loader(part)
+        for i, row in enumerate(part.iter_rows(named=True), lo):
+            self._cache[i] = row
+        if len(self._cache) > 2000:
+            keep = range(max(0, lo - 200), hi + 200)
+            self._cache = {k: v for k, v in self._cache.items() if k in keep}
+
+    # -- drawing -------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        _sx, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            header = Text(
+                f"  {'step':>6} {'reward':>7} {'group':<7} {'length':>7}  prompt │ completion",
+                style=self.get_component_rich_style("rollout-list--header"),
+            )
+            return self._strip(header, width, base)
+        index = y - 1 + scroll_y
+        if index >= len(self.positions):
+            return Strip.blank(width, base)
+        height = self.scrollable_content_region.height
+        self._rows(max(0, scroll_y - 5), scroll_y + height + 5)
+        row = self._cache.get(index)
+        if row is None:
+            return Strip.blank(width, base)
+        return self._strip(self._line(row, width, index == self.cursor), width, base)
+
+    def _strip(self, text: Text, width: int, base: Style) -> Strip:
+        text.truncate(width, overflow="ellipsis")
+        segments = [
+            Segment(s.text, base + s.style if s.style else base)
+            for s in text.render(self.app.console)
+            if s.text != "\n"
+        ]
+        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+
+    def _line(self, row: dict, width: int, selected: bool) -> Text:
+        dim = self.get_component_rich_style("rollout-list--dim")
+        reward = row.get("reward")
+        if reward is None:
+            reward_style = dim
+        elif reward > 0:
+            reward_style = self.get_component_rich_style("rollout-list--good")
+        else:
+            reward_style = self.get_component_rich_style("rollout-list--bad")
+        text = Text(no_wrap=True)
+        text.append("▶ " if selected else "  ")
+        text.append(f"{row.get('step', ''):>6} ")
+        text.append(f"{fmt_value(reward) if reward is not None else '—':>7} ", style=reward_style)
+        text.append(f"{clean(short_group(row.get('group')), keep_newlines=False):<7} ", style=dim)
+        length = row.get("length")
+        text.append(f"{length if length is not None else '':>7}  ", style=dim)
+        room = max(10, width - text.cell_len)
+        prompt, completion = row.get("prompt"), row.get("completion")
+        if prompt is None and completion is None and row.get("_path"):
+            text.append("(on disk)", style=dim)
+            return self._cursor(text, selected)
+        p_room = max(8, room * 2 // 5)
+        p = clean(first_line(prompt, self.search_query, p_room * 2), keep_newlines=False)
+        c = clean(first_line(completion, self.search_query, room * 2), keep_newlines=False)
+        self._append_highlighted(text, p[:p_room])
+        text.append(" │ ", style=dim)
+        self._append_highlighted(text, c)
+        return self._cursor(text, selected)
+
+    def _cursor(self, text: Text, selected: bool) -> Text:
+        if selected and self.has_focus:
+            text.stylize(self.get_component_rich_style("rollout-list--cursor"))
+        elif selected:
+            text.stylize("underline")
+        return text
+
+    def _append_highlighted(self, text: Text, part: str) -> None:
+        start = text.cell_len if False else len(text.plain)
+        text.append(part)
+        if self.search_query is not None and self.search_query.has_text:
+            style = self.get_component_rich_style("rollout-list--match")
+            for a, b in match_spans(part, self.search_query, limit=20):
+                text.stylize(style, start + a, start + b)
+
+    # -- moving --------------------------------------------------------------------------------
+    def watch_cursor(self, _old: int, new: int) -> None:
+        self._scroll_cursor_visible()
+        self.refresh()
+        self.post_message(self.Moved(new))
+
+    def _scroll_cursor_visible(self) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.positions) + 1)
+        self._scroll_cursor_visible()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def move_to(self, index: int) -> None:
+        if not len(self.positions):
+            return
+        self.cursor = max(0, min(len(self.positions) - 1, index))
+
+    def action_move(self, delta: int) -> None:
+        self.move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_to(self.cursor + direction * max(1, self.scrollable_content_region.height - 2))
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self.positions) - 1)
+
+    def action_open(self) -> None:
+        row = self.current_row
+        if row is not None:
+            self.post_message(self.Opened(row))
+
+    def on_click(self, event) -> None:
+        index = event.y - 1 + self.scroll_offset.y
+        if 0 <= index < len(self.positions):
+            if index == self.cursor:
+                self.action_open()
+            self.move_to(index)
