@@ -113,6 +113,27 @@ class RltopApp(App[int]):
             self.install_screen(open_chat(self), name="chat")
         self.push_screen("chat")
 
+    def open_rollouts(
+        self, run_id: str | None = None, *, step: int | None = None, sort: str | None = None
+    ) -> None:
+        """Show a run's rollouts; with ``step``, that step's only, sorted by ``sort`` (lowest first).
+
+        The entry point for the dashboard (``o``, ``J``) and anything that points at a step.
+        """
+        from rltop.ui.screens.rollouts import RolloutsScreen
+
+        if run_id is None:
+            run_id = getattr(self.dashboard, "run_id", None)
+        query = f"step={step}" if step is not None else ""
+        descending = None if sort is None or sort == "step" else False
+        screen = RolloutsScreen(run_id, query=query, sort=sort, descending=descending)
+        if isinstance(self.screen, RolloutsScreen):
+            self.pop_screen()
+        self.push_screen(screen)
+
+    def action_rollouts(self) -> None:
+        self.open_rollouts()
+
     async def action_quit(self) -> None:
         self._stop.set()
         self.exit(0)

@@ -83,6 +83,8 @@ class DashboardScreen(Screen):
         Binding("R", "next_run(-1)", "Prev run", show=False, id="dashboard.prev_run"),
         Binding("x", "clear_chart", "Clear chart", show=False, id="dashboard.clear_chart"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="dashboard.clear_filter"),
+        Binding("o", "rollouts", "Rollouts", id="dashboard.rollouts"),
+        Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
     ]
 
     DEFAULT_CSS = """
@@ -306,6 +308,26 @@ class DashboardScreen(Screen):
         self.smoothing = steps[max(0, min(len(steps) - 1, current + direction))]
         self._update_chart()
         self._update_title()
+
+    def action_rollouts(self) -> None:
+        self.app.open_rollouts(self.run_id)
+
+    def action_jump_rollouts(self) -> None:
+        """The rollouts of the charted metric's last step (nearest step with rollouts), worst first."""
+        run = self.run
+        if run is None or run.rollouts.is_empty():
+            self.notify("No rollouts in this run.", timeout=2)
+            return
+        names = self._charted() or ([self.highlighted] if self.highlighted else [])
+        steps = run.series(names[0])[0] if names else []
+        target = steps[-1] if steps else run.last_step
+        have = run.rollouts.get_column("step").unique().sort()
+        if target is None:
+            step = int(have[-1])
+        else:
+            below = have.filter(have <= target)
+            step = int(below[-1]) if len(below) else int(have[0])
+        self.app.open_rollouts(self.run_id, step=step, sort="reward")
 
     def action_next_run(self, direction: int) -> None:
         if self.snapshot is None:
