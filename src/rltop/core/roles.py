@@ -42,6 +42,10 @@ ALIASES: dict[str, list[str]] = {
         "eval/*/reward",
         "eval/reward",
         "val-rollouts/reward_mean",
+        "eval/*/avg@*",
+        "eval/*/reward/mean",
+        "validation/reward",
+        "validation/accuracy",
     ],
     "pass_at_k": [
         "pass@k",
@@ -58,6 +62,8 @@ ALIASES: dict[str, list[str]] = {
         "loss/train",
         "optim/loss",
         "train/sft_loss",
+        "epoch_loss",
+        "batch_loss",
     ],
     "valid_loss": [
         "full_valid_loss",
@@ -67,6 +73,8 @@ ALIASES: dict[str, list[str]] = {
         "val/loss",
         "val_loss",
         "validation/loss",
+        "epoch_val_loss",
+        "eval/*/loss",
     ],
     "response_length": [
         "response_length/mean",
@@ -102,6 +110,8 @@ ALIASES: dict[str, list[str]] = {
         "response_length/clip_ratio",
         "completions/clipped_ratio",
         "rollout/truncated_frac",
+        "train/agg/all/*/is_truncated/mean",
+        "rollouts/truncated_frac",
     ],
     "zero_variance": ["frac_reward_zero_std", "rollouts/zero_variance_frac"],
     "grad_norm": [
@@ -113,6 +123,16 @@ ALIASES: dict[str, list[str]] = {
     ],
     "learning_rate": ["actor/lr", "learning_rate", "optim/lr", "lr"],
     "train_accuracy": ["train_accuracy", "train_mean_token_accuracy", "mean_token_accuracy"],
+    # numbers the rules read that the dashboard does not rank
+    "mixed_groups": ["env/all/by_group/frac_mixed"],
+    "turns": [
+        "env/all/turns_per_episode",
+        "num_turns/mean",
+        "rollouts/turns_mean",
+        "turns_per_episode",
+    ],
+    "epoch": ["epoch", "train/epoch", "training/epoch", "progress/epoch"],
+    "samples": ["rollouts/count", "train_sample_count", "env/all/total_episodes"],
     "valid_accuracy": [
         "valid_mean_token_accuracy",
         "full_valid_mean_token_accuracy",

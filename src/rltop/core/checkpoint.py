@@ -1,0 +1,157 @@
+"""Which checkpoint to deploy: the best-checkpoint candidates of ``DIAGNOSTICS.md``.
+
+Supervised runs: the step with the lowest validation loss (the full-pass valid loss where it is
+logged, it is the more accurate one). Reinforcement runs: validation reward alone is not enough to
+pick one, so three candidates to evaluate with the real task harness: the peak validation reward
+(else the peak of the smoothed train reward), the final step, and the middle of training — each
+with its numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rltop.core.diagnose import Context, Series
+from rltop.core.diagnose import fmt_number as _n
+
+#: roles whose values are shown beside each candidate, in this order
+SHOWN_ROLES = (
+    "reward",
+    "valid_reward",
+    "pass_at_k",
+    "train_loss",
+    "valid_loss",
+    "valid_accuracy",
+    "response_length",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One checkpoint to consider: why, at which step, and the numbers there."""
+
+    label: str
+    step: int
+    values: dict[str, float] = field(default_factory=dict)  # metric name -> value at that step
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "step": self.step, "values": dict(self.values)}
+
+    def describe(self) -> str:
+        nums = ", ".join(f"{k} {_n(v)}" for k, v in self.values.items())
+        return f"{self.label}: step {self.step}" + (f" ({nums})" if nums else "")
+
+
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The candidates for one run; ``kind`` is ``supervised`` or ``rl``."""
+
+    kind: str
+    candidates: tuple[Candidate, ...]
+    basis: str  # the metric the choice rests on
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "basis": self.basis,
+            "step": self.best.step,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def _value_at(s: Series | None, step: int, *, exact: bool = False) -> float | None:
+    """The value at ``step`` (else the latest before it, unless ``exact``)."""
+    if s is None or not len(s):
+        return None
+    i = int(np.searchsorted(s.steps, step, side="right")) - 1
+    if i < 0 or (exact and int(s.steps[i]) != step):
+        return None
+    return float(s.values[i])
+
+
+def centered_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the ``window`` points around each point (a peak is not shifted later)."""
+    n = len(values)
+    csum = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(n)
+    lo = np.maximum(idx - window // 2, 0)
+    hi = np.minimum(idx + (window - window // 2), n)
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+def _numbers(ctx: Context, step: int, extra: dict[str, float] | None = None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for role in SHOWN_ROLES:
+        if ctx.is_rl and role in ("train_loss", "valid_loss"):
+            continue  # an RL policy loss says nothing about which checkpoint is better
+        s = ctx.series(role)
+        # sparse evaluations count only at their own step; train metrics at the latest point
+        exact = role in ("valid_reward", "valid_loss", "valid_accuracy")
+        v = _value_at(s, step, exact=exact)
+        if s is not None and v is not None:
+            out[s.name] = v
+    out.update(extra or {})
+    return out
+
+
+def best_checkpoint(
+    run: Any,
+    role_extra: Mapping[str, Iterable[str]] | None = None,
+    *,
+    smoothing: int = 10,
+) -> BestCheckpoint | None:
+    """The best-checkpoint candidates of a run snapshot, or None without the metrics to judge."""
+    ctx = Context(run, role_extra)
+    if not ctx.is_rl:
+        va = ctx.series("valid_loss")
+        if va is None:
+            return None
+        i = int(np.argmin(va.values))
+        step = va.at(i)
+        return BestCheckpoint(
+            "supervised",
+            (Candidate("lowest valid loss", step, _numbers(ctx, step)),),
+            va.name,
+        )
+    candidates: list[Candidate] = []
+    vr, rw = ctx.series("valid_reward"), ctx.series("reward")
+    basis = ""
+    if vr is not None and rw is not None:
+        # evaluations before training (step 0 is the base model) do not pick a checkpoint
+        keep = vr.steps > rw.steps[0]
+        vr = Series(vr.name, vr.steps[keep], vr.values[keep]) if keep.sum() >= 2 else None
+    if vr is not None:
+        i = int(np.argmax(vr.values))
+        candidates.append(Candidate("peak valid reward", vr.at(i), _numbers(ctx, vr.at(i))))
+        basis = vr.name
+    elif rw is not None:
+        sm = centered_mean(rw.values, max(1, min(smoothing, len(rw) // 4 or 1)))
+        i = int(np.argmax(sm))
+        label = "peak smoothed train reward"
+        candidates.append(
+            Candidate(label, rw.at(i), _numbers(ctx, rw.at(i), {"smoothed reward": float(sm[i])}))
+        )
+        basis = rw.name
+    else:
+        return None
+    ref = vr if vr is not None else rw
+    steps = ctx.steps
+    final = int(steps[-1])
+    first = int(steps[0])
+    middle_target = first + (final - first) / 2
+    middle = int(steps[int(np.argmin(np.abs(steps - middle_target)))])
+    candidates.append(Candidate("final", final, _numbers(ctx, final)))
+    if ref is not None and len(ref) > 1:
+        # the middle of training, at a step where the deciding metric was measured
+        j = int(np.argmin(np.abs(ref.steps - middle_target)))
+        middle = ref.at(j)
+    candidates.append(Candidate("middle of training", middle, _numbers(ctx, middle)))
+    return BestCheckpoint("rl", tuple(candidates), basis)
