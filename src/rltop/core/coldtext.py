@@ -123,3 +123,95 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
         new = pl.lit(series)
         updates.append(pl.when(new.is_not_null()).then(new).otherwise(pl.col(column)).alias(column))
     return part.with_columns(updates) if updates else part
+
+
+# -- the memory budget -----------------------------------------------------------------------
+DEFAULT_MAX_MEMORY = 2 * 1024**3
+#: share of ``--max-memory`` that rollout frames may take; the rest is the interpreter, the UI,
+#: a block being parsed, and the allocator's slack
+FRAME_SHARE = 0.5
+#: String extras longer than this on average are treated as text (dropped with it)
+LONG_STRING = 64
+#: columns kept in memory even for steps whose text is on disk
+KEEP_STRINGS = {"split", "_path"}
+
+
+class MemoryBudget:
+    """How much memory rollout frames may hold; the tables of all runs share it."""
+
+    def __init__(self, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
+        self.max_memory = max_memory
+        self.tables: list[Any] = []  # RolloutTables (weakly: dropped when their store is)
+
+    @property
+    def limit(self) -> int:
+        return int(self.max_memory * FRAME_SHARE)
+
+    def register(self, table: Any) -> None:
+        import weakref
+
+        self.tables.append(weakref.ref(table))
+
+    def live_tables(self) -> list[Any]:
+        alive = [t() for t in self.tables]
+        self.tables = [ref for ref, t in zip(self.tables, alive, strict=True) if t is not None]
+        return [t for t in alive if t is not None]
+
+    def enforce(self) -> None:
+        """Move the text of the oldest steps to disk until the frames fit the budget."""
+        tables = self.live_tables()
+        total = sum(t.held_bytes() for t in tables)
+        while total > self.limit:
+            candidates = [t for t in tables if t.can_evict()]
+            if not candidates:
+                return
+            table = max(candidates, key=lambda t: t.hot_text_bytes())
+            freed = table.evict_oldest()
+            if freed <= 0:
+                return
+            total -= freed
+
+
+BUDGET = MemoryBudget()
+
+
+def set_max_memory(max_memory: int | None) -> None:
+    """Set the process-wide budget (``--max-memory``); applies to tables created from now on too."""
+    BUDGET.max_memory = int(max_memory) if max_memory else DEFAULT_MAX_MEMORY
+    BUDGET.enforce()
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``512M``, ``1.5GB``, ``800000000`` -> bytes."""
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    factor = 1
+    if raw and raw[-1] in units:
+        factor = units[raw[-1]]
+        raw = raw[:-1]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (try 2G or 512M)") from None
+    if value <= 0:
+        raise ValueError(f"size must be positive: {text!r}")
+    return int(value * factor)
+
+
+def text_columns(frame: pl.DataFrame) -> list[str]:
+    """The columns of a chunk whose content is moved to disk with its text."""
+    out = [c for c in TEXT_COLUMNS if c in frame.columns]
+    if "group" in frame.columns:
+        out.append("group")
+    for name, dtype in frame.schema.items():
+        if (
+            dtype == pl.String
+            and name not in out
+            and name not in KEEP_STRINGS
+            and name not in ("group",)
+            and frame.height
+        ):
+            mean = frame.get_column(name).str.len_bytes().mean()
+            if mean is not None and mean > LONG_STRING:
+                out.append(name)
+    return out

@@ -53,7 +53,9 @@ def rollout_step_stats(rollouts: pl.DataFrame) -> pl.DataFrame:
 
 def _stats(part: pl.DataFrame, prefix: str) -> pl.DataFrame:
     reward = pl.col("reward")
-    groups = part.group_by("step", "group").agg(
+    # ``_gid`` (a hash of the group, kept when the text of old steps is moved to disk) if present
+    key = "_gid" if "_gid" in part.columns else "group"
+    groups = part.group_by("step", key).agg(
         pl.len().alias("k"),
         (reward > 0).any().alias("solved"),
         reward.max().alias("best"),

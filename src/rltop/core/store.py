@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from rltop.core import coldtext
 from rltop.core.derive import rollout_step_stats
 from rltop.core.model import MetricRow, ParseResult, Skip
 
@@ -160,25 +161,56 @@ def _concat(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
 
 
 class RolloutTable:
-    """All rollouts of one run (chunks of frames), and their per-step statistics."""
+    """All rollouts of one run (chunks of frames), and their per-step statistics.
+
+    Under the memory budget (``coldtext.BUDGET``, ``--max-memory``) the text of the oldest chunks
+    (prompt, completion, messages, extra, group and long string extras) is dropped; their rows keep
+    the numbers and where their line is (``_path``, ``_offset``, ``_len``), so ``coldtext`` can
+    read the text back. ``_gid`` (a hash of the group) keeps groups apart once the text is gone.
+    """
+
+    #: small hot chunks of one source are merged up to this size, so thousands of per-step
+    #: files do not make thousands of chunks
+    COALESCE_BYTES = 16 * 1024 * 1024
 
     def __init__(self) -> None:
         self.chunks: dict[int, list[pl.DataFrame]] = {}  # by source
+        self.info: dict[int, list[_ChunkInfo]] = {}  # parallel to chunks
         self.stats: pl.DataFrame | None = None
         self._frame: pl.DataFrame | None = None
         self.count = 0
+        coldtext.BUDGET.register(self)
 
     def append(self, src: int, frame: pl.DataFrame) -> None:
         if frame is None or frame.is_empty():
             return
-        self.chunks.setdefault(src, []).append(frame)
-        self.count += frame.height
+        if "group" in frame.columns and "_gid" not in frame.columns:
+            frame = frame.with_columns(pl.col("group").hash().alias("_gid"))
+        added = frame.height
+        chunks = self.chunks.setdefault(src, [])
+        infos = self.info.setdefault(src, [])
+        info = _ChunkInfo.of(frame)
+        if (
+            chunks
+            and infos[-1].hot
+            and infos[-1].evictable == info.evictable
+            and infos[-1].size + info.size < min(self.COALESCE_BYTES, coldtext.BUDGET.limit // 8)
+        ):
+            frame = pl.concat([chunks[-1], frame], how="diagonal_relaxed")
+            chunks[-1] = frame
+            infos[-1] = _ChunkInfo.of(frame)
+        else:
+            chunks.append(frame)
+            infos.append(info)
+        self.count += added
         self._frame = None
         steps = frame.get_column("step").unique()
         self._update_stats(steps)
+        coldtext.BUDGET.enforce()
 
     def drop_source(self, src: int) -> None:
         dropped = self.chunks.pop(src, [])
+        self.info.pop(src, None)
         if not dropped:
             return
         self.count -= sum(f.height for f in dropped)
@@ -194,10 +226,6 @@ class RolloutTable:
                 self._frame = pl.DataFrame()
             else:
                 self._frame = pl.concat(parts, how="diagonal_relaxed", rechunk=False)
-                if self._frame.n_chunks() > MAX_CHUNKS:
-                    self._frame = self._frame.rechunk()
-                    # keep the rechunked frame as the single chunk list so this cost is paid once
-                    self.chunks = {-1: [self._frame]}
         return self._frame
 
     def _update_stats(self, steps: pl.Series) -> None:
@@ -209,6 +237,75 @@ class RolloutTable:
             return
         kept = self.stats.filter(~pl.col("step").is_in(steps.implode()))
         self.stats = pl.concat([kept, fresh], how="diagonal_relaxed").sort("step")
+
+    # -- memory budget (see coldtext.MemoryBudget) -----------------------------------------------
+    def held_bytes(self) -> int:
+        return sum(i.held for infos in self.info.values() for i in infos)
+
+    def hot_text_bytes(self) -> int:
+        return sum(i.text for infos in self.info.values() for i in infos if i.hot and i.evictable)
+
+    def can_evict(self) -> bool:
+        return any(i.hot and i.evictable for infos in self.info.values() for i in infos)
+
+    def evict_oldest(self) -> int:
+        """Drop the text of the hot chunk with the oldest steps; returns the bytes freed."""
+        best: tuple[int, int, int] | None = None
+        for src, infos in self.info.items():
+            for index, info in enumerate(infos):
+                if info.hot and info.evictable and (best is None or info.max_step < best[0]):
+                    best = (info.max_step, src, index)
+        if best is None:
+            return 0
+        _step, src, index = best
+        chunk = self.chunks[src][index]
+        info = self.info[src][index]
+        columns = coldtext.text_columns(chunk)
+        self.chunks[src][index] = chunk.with_columns(
+            [pl.lit(None, dtype=chunk.schema[c]).alias(c) for c in columns]
+        )
+        info.hot = False
+        self._frame = None
+        return info.text
+
+
+@dataclass
+class _ChunkInfo:
+    """What the budget needs to know about one chunk of rollouts."""
+
+    rows: int
+    size: int  # estimated bytes, text included
+    text: int  # bytes of the columns that can move to disk
+    max_step: int
+    evictable: bool  # every row knows where its line is
+    hot: bool = True
+
+    @property
+    def held(self) -> int:
+        return self.size if self.hot else self.size - self.text
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _ChunkInfo:
+        evictable = "_offset" in frame.columns and frame.get_column("_offset").null_count() == 0
+        columns = coldtext.text_columns(frame) if evictable else []
+        text = 0
+        if columns:
+            text = int(
+                frame.select(
+                    pl.sum_horizontal(
+                        [pl.col(c).cast(pl.String).str.len_bytes().sum() for c in columns]
+                    )
+                ).item()
+                or 0
+            )
+        size = int(frame.estimated_size())
+        return cls(
+            rows=frame.height,
+            size=max(size, text),
+            text=text,
+            max_step=int(frame.get_column("step").max() or 0),
+            evictable=evictable,
+        )
 
 
 @dataclass

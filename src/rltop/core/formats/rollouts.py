@@ -236,6 +236,31 @@ def _extra_series(name: str, values: list[Any]) -> pl.Series:
     return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
+def line_spans(block: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of each non-blank line of a block, in order (no per-line parsing)."""
+    starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
+    spans = []
+    for start, end in zip(starts, [*starts[1:], len(block) + 1], strict=False):
+        stop = min(end - 1, len(block))
+        if stop > start:
+            spans.append((start, stop - start))
+    if len(spans) and (b"\n\n" in block or b"\n " in block or b"\n\r" in block or b"\n\t" in block):
+        spans = [(o, n) for o, n in spans if block[o : o + n].strip()]
+    return spans
+
+
+def _with_location(frame: pl.DataFrame, block: bytes, base: int, path: str) -> pl.DataFrame:
+    """Add ``_path``/``_offset``/``_len`` when rows map one to one onto the block's lines."""
+    spans = line_spans(block)
+    if len(spans) != frame.height:
+        return frame  # some lines were skipped: these rows stay in memory
+    return frame.with_columns(
+        pl.lit(path, dtype=pl.String).alias("_path"),
+        pl.Series("_offset", [base + o for o, _n in spans], dtype=pl.Int64),
+        pl.Series("_len", [n for _o, n in spans], dtype=pl.Int64),
+    )
+
+
 class RolloutJsonlParser(Parser):
     format: ClassVar[str] = "rollouts-jsonl"
     kind: ClassVar[str] = "rollouts"
@@ -247,17 +272,50 @@ class RolloutJsonlParser(Parser):
         super().__init__(path)
         self.default_step = step_from_path(path)
         self.split = split_from_path(path)
+        #: bytes of the file fed so far: each row records where its line is (``_path``,
+        #: ``_offset``, ``_len``) so its text can be dropped from memory and read back
+        self.offset = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.offset = 0
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
+        base = self.offset
+        self.offset += len(block)
         if len(block) >= self.BULK_MIN_BYTES:
             frame = self._bulk(block)
             if frame is not None:
-                return ParseResult(rollout_frame=frame)
-        return self._per_line(block, first_line)
+                return ParseResult(rollout_frame=_with_location(frame, block, base, self.path))
+        self._row_lines: list[int] | None = None
+        result = self._per_line(block, first_line)
+        frame = result.rollout_frame
+        if frame is not None and "_offset" not in frame.columns:
+            rows = self._row_lines
+            if rows is not None and len(rows) == frame.height:
+                starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
+                offsets = [starts[n - first_line] for n in rows]
+                ends = [block.find(b"\n", o) for o in offsets]
+                result.rollout_frame = frame.with_columns(
+                    pl.lit(self.path, dtype=pl.String).alias("_path"),
+                    pl.Series("_offset", [base + o for o in offsets], dtype=pl.Int64),
+                    pl.Series(
+                        "_len",
+                        [
+                            (e if e >= 0 else len(block)) - o
+                            for o, e in zip(offsets, ends, strict=True)
+                        ],
+                        dtype=pl.Int64,
+                    ),
+                )
+            else:
+                result.rollout_frame = _with_location(frame, block, base, self.path)
+        return result
 
     def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         rows = []
+        row_lines: list[int] = []  # the line of each row, to record where its text is
         for lineno, raw in iter_lines(block, first_line):
             try:
                 obj = loads_json(raw)
@@ -278,8 +336,10 @@ class RolloutJsonlParser(Parser):
                 )
                 continue
             rows.append(row)
+            row_lines.append(lineno)
         if rows:
             result.rollout_frame = rows_to_frame(rows)
+            self._row_lines = row_lines
         return result
 
     def _bulk(self, block: bytes) -> pl.DataFrame | None:

@@ -50,12 +50,18 @@ def first_line(text: str | None, query: RolloutQuery | None = None, width: int =
     return text[:width].replace("\n", " ")
 
 
-def short_group(group: str | None) -> str:
-    """A short, stable label for a group: its id, or a hash of a long prompt text."""
+def short_group(group: str | None, gid: int | None = None) -> str:
+    """A short, stable label for a group: its id, or a hash of a long prompt text.
+
+    ``gid`` (the store's hash of the group) labels it the same whether its text is in memory or
+    on disk.
+    """
+    if group is not None and len(group) <= 8 and group.isprintable():
+        return group
+    if gid is not None:
+        return "#" + format(gid & 0xFFFFFF, "06x")
     if group is None:
         return ""
-    if len(group) <= 8 and group.isprintable():
-        return group
     return "#" + format(zlib.crc32(group.encode("utf-8", "replace")) & 0xFFFFFF, "06x")
 
 
@@ -157,7 +163,7 @@ class RolloutList(ScrollView, can_focus=True):
         lo, hi = missing[0], missing[-1] + 1
         pos = self.positions.slice(lo, hi - lo)
         cols = [c for c in LIST_COLUMNS if c in self.frame.columns]
-        cols += [c for c in ("_path", "_offset", "_len") if c in self.frame.columns]
+        cols += [c for c in ("_gid", "_path", "_offset", "_len") if c in self.frame.columns]
         part = self.frame.select(cols)[pos]
         if self.loader is not None and "_path" in part.columns:
             part = self.loader(part)
@@ -210,7 +216,10 @@ class RolloutList(ScrollView, can_focus=True):
         text.append("▶ " if selected else "  ")
         text.append(f"{row.get('step', ''):>6} ")
         text.append(f"{fmt_value(reward) if reward is not None else '—':>7} ", style=reward_style)
-        text.append(f"{clean(short_group(row.get('group')), keep_newlines=False):<7} ", style=dim)
+        text.append(
+            f"{clean(short_group(row.get('group'), row.get('_gid')), keep_newlines=False):<7} ",
+            style=dim,
+        )
         length = row.get("length")
         text.append(f"{length if length is not None else '':>7}  ", style=dim)
         room = max(10, width - text.cell_len)
