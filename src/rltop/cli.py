@@ -57,12 +57,29 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         help="EMA smoothing weight 0..0.99 for the chart (default 0.6)",
     )
     parser.add_argument(
+        "--max-memory",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory budget, e.g. 2G or 800M (default 2G): the newest steps' rollout text stays "
+        "in memory, older steps' text is read back from the logs when looked at",
+    )
+    parser.add_argument(
         "--endpoint",
         default=None,
         metavar="URL",
         help="OpenAI-compatible server of the checkpoint, for the chat pane (e.g. "
         "http://gpu-box:8000/v1; default: $RLTOP_ENDPOINT, else http://127.0.0.1:8000/v1)",
     )
+
+
+def _size(text: str) -> int:
+    from rltop.core.coldtext import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

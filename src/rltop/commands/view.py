@@ -24,6 +24,7 @@ def run_view(
         paths,
         poll=getattr(args, "poll", False),
         smoothing=getattr(args, "smoothing", None),
+        max_memory=getattr(args, "max_memory", None),
         title=title,
     )
     # the chat pane reads this; the flag wins over $RLTOP_ENDPOINT and the config file

@@ -10,6 +10,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
+from rltop.core import coldtext
 from rltop.core.follow import Follower
 from rltop.core.store import Store, StoreSnapshot
 from rltop.ui.messages import StoreChanged
@@ -37,8 +38,11 @@ class RltopApp(App[int]):
         smoothing: float | None = None,
         title: str | None = None,
         follower: Follower | None = None,
+        max_memory: int | None = None,
     ) -> None:
         super().__init__()
+        # the rollout text budget (--max-memory) is process-wide: set it before anything is read
+        coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
         self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
@@ -47,6 +51,9 @@ class RltopApp(App[int]):
         self.run_title = title
         self._stop = threading.Event()
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
+        # optional: the frame must also show this step (a file read in several chunks shows all
+        # its metric names long before its last step)
+        self._first_frame_step = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_STEP", "0") or 0)
 
     @property
     def watch_mode(self) -> str:
@@ -73,6 +80,10 @@ class RltopApp(App[int]):
         self.post_message(StoreChanged())  # thread-safe; bursts fold (StoreChanged.can_replace)
 
     def on_store_changed(self, _message: StoreChanged) -> None:
+        if not self.dashboard.children:
+            # the follower can be quicker than the dashboard's first compose: try again shortly
+            self.set_timer(0.05, self._store_changed)
+            return
         snap = self.store.snapshot()
         if self.snapshot is not None and snap.version == self.snapshot.version:
             return
@@ -85,7 +96,14 @@ class RltopApp(App[int]):
 
     def _check_first_frame(self, snap: StoreSnapshot) -> None:
         """Benchmark hook: exit once a frame shows every expected metric, noting the time."""
-        shown = max((len(r.metric_names) for r in snap.runs), default=0)
+        shown = max(
+            (
+                len(r.metric_names)
+                for r in snap.runs
+                if not self._first_frame_step or (r.last_step or 0) >= self._first_frame_step
+            ),
+            default=0,
+        )
         if shown >= self._first_frame_target:
             self._first_frame_target = 0
 
