@@ -17,6 +17,8 @@ from rltop import __version__
 COMMANDS: dict[str, str] = {
     "demo": "follow a simulated GRPO run (no set-up, no network)",
     "sources": "list the files found, how each was read, and why others were not",
+    "check": "read the runs once, report warnings and best checkpoints; exit 0/1/2/3",
+    "watch": "follow the runs headless and print a line as each warning starts or clears",
 }
 
 

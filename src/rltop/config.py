@@ -75,8 +75,10 @@ class Settings:
         *,
         env: Mapping[str, str] | None = None,
         flags: Mapping[str, Any] | None = None,
+        threshold_pairs: Iterable[str] = (),
     ) -> Settings:
-        """Build settings from every layer. ``flags`` values of None are "not given"."""
+        """Build settings from every layer. ``flags`` values of None are "not given";
+        ``threshold_pairs`` are ``--threshold rule.param=value`` flags."""
         env = os.environ if env is None else env
         settings = cls()
         file = Path(path) if path else Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None
@@ -94,6 +96,7 @@ class Settings:
         settings.merge_env(env)
         if flags:
             settings.merge({k: v for k, v in flags.items() if v is not None}, source="flags")
+        settings.set_threshold_pairs(threshold_pairs, "--threshold")
         settings.validate()
         return settings
 

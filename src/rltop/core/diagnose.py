@@ -632,12 +632,13 @@ def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "use a larger batch, or audit the data for inconsistent examples",
     """Over the last ``window`` (8) validation points the loss changes direction at least
     ``flips`` (60%) of the time, the typical swing is at least ``min_swing`` (5%) of its level,
-    and the net change across the window is smaller than half the typical swing. Minimum points:
-    ``window`` valid.""",
+    and the net change across the window (mean of its second half minus its first) is smaller
+    than ``trend`` (1.0) × the typical swing. Minimum points: ``window`` valid.""",
     kind="sft",
     window=8,
     flips=0.6,
     min_swing=0.05,
+    trend=1.0,
 )
 def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
     va = ctx.series("valid_loss")
@@ -657,7 +658,9 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
     half = w // 2
     net = np.abs(win_x[:, half:].mean(axis=1) - win_x[:, :half].mean(axis=1))
     cond = (
-        (flip_share >= p["flips"]) & (swing >= p["min_swing"] * np.abs(level)) & (net < 0.5 * swing)
+        (flip_share >= p["flips"])
+        & (swing >= p["min_swing"] * np.abs(level))
+        & (net < p["trend"] * swing)
     )
     start = trailing_onset(cond)
     if start is None:
