@@ -351,7 +351,8 @@ def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "the job may have died or hung: check the process and its last log lines",
     """A run that was writing (new data while watched, or files changed within the limit when first
     seen) has written nothing for ``minutes`` (default 15). Evaluated by ``rltop watch`` and the
-    dashboard against the clock; ``rltop check`` only with ``--stalled-after``.""",
+    dashboard against the clock; ``rltop check`` only with ``--stalled-after``. Minimum points:
+    1 (it judges time, not values).""",
     minutes=15.0,
 )
 def _run_stalled(ctx: Context, p: dict[str, Any]) -> Finding | None:
@@ -843,14 +844,16 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "reward and pass@k flat after the early phase",
     "data too hard or reward too sparse: an easier curriculum or a denser reward",
     """After the warm-up (10% of the points, at least 5) the rolling mean of the reward (a quarter
-    of the run) has moved less than ``flat`` (10%) of its range, and pass@k (when logged or
-    derived) less than 0.03; not when pass@k is already ≥ 0.95 or the reward is ~0 (those have
-    their own rules). Minimum points: ``min_points`` (30) reward points.""",
+    of the run) has never gained, nor lost, more than ``flat`` (10%) of its range or ``z`` (4)
+    standard errors, whichever is larger; the same for pass@k when logged or derived (at least
+    ``pass_flat``, 0.03). Not when pass@k is already ≥ 0.95 or the reward is ~0 (those have their
+    own rules). Minimum points: ``min_points`` (50) reward points.""",
     kind="rl",
     flat=0.1,
     pass_flat=0.03,
+    z=4.0,
     ceiling=0.95,
-    min_points=30,
+    min_points=50,
     zero=0.01,
 )
 def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
@@ -864,18 +867,20 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if float(np.max(np.abs(rm[base:]))) <= p["zero"]:
         return None  # rl.reward_zero
     scale = spread(rw.values)
-    # flat: the running level never left the band around its post-warm-up value
-    moved = np.fmax.accumulate(np.abs(np.nan_to_num(rise)))
-    cond = moved < p["flat"] * scale
+    need = max(p["flat"] * scale, p["z"] * noise(rw.values) * math.sqrt(2.0 / w))
+    # flat: no significant gain at any point since the warm-up, and no significant fall either
+    gain = np.fmax.accumulate(np.nan_to_num(rise, nan=-np.inf))
+    cond = (gain < need) & (np.abs(np.nan_to_num(rise)) < need)
     names: tuple[str, ...] = (rw.name,)
     pk = _pass_series(ctx)
     extra = ""
     if pk is not None and len(pk) >= 5:
-        pk_rm = rolling_mean(pk.values, trend_window(len(pk), p))
-        pk_at = _align(pk, rw.steps, pk_rm)
-        pk_moved = np.fmax.accumulate(np.abs(pk_at - pk_at[base]))
-        flat = p["pass_flat"] if _is_fraction(pk) else p["flat"] * spread(pk.values)
-        cond &= pk_moved < flat
+        pw = trend_window(len(pk), p)
+        pk_at = _align(pk, rw.steps, rolling_mean(pk.values, pw))
+        pk_need = p["pass_flat"] if _is_fraction(pk) else p["flat"] * spread(pk.values)
+        pk_need = max(pk_need, p["z"] * noise(pk.values) * math.sqrt(2.0 / pw))
+        pk_gain = np.fmax.accumulate(pk_at - pk_at[base])
+        cond &= pk_gain < pk_need
         if _is_fraction(pk):
             cond &= pk_at < p["ceiling"]
         names += (pk.name,)
@@ -890,8 +895,7 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
         rw.at(start),
         names,
         f"{rw.name} {_n(float(rm[base]))} at step {rw.at(base)} → {_n(float(rm[-1]))} at step "
-        f"{rw.at(-1)} (rolling means of {w} points; moved less than {_pct(p['flat'])} of its "
-        f"range {_n(scale)}){extra}",
+        f"{rw.at(-1)} (rolling means of {w} points; never moved more than {_n(need)}){extra}",
         at_step=rw.at(-1),
     )
 
@@ -1026,12 +1030,13 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if start is None:
         return None
     top = int(peak_at[-1])
+    top_step = rw.at(max(0, top - (w - 1) // 2))  # the middle of the peak window
     return Finding(
         "warning",
         rw.at(start),
         (rw.name,),
         f"{rw.name} {_n(float(rm[-1]))} at step {rw.at(-1)}, down from its peak "
-        f"{_n(float(rm[top]))} at step {rw.at(top)} (−{_n(float(fall[-1]))}; rolling means of "
+        f"{_n(float(rm[top]))} around step {top_step} (−{_n(float(fall[-1]))}; rolling means of "
         f"{w} points; the reward's range is {_n(spread(rw.values))})",
         at_step=rw.at(-1),
     )
@@ -1742,7 +1747,8 @@ class Diagnoser:
             state.last_activity = newest if newest is not None else run.last_update
             state.live = state.last_activity is not None and now - state.last_activity < limit
         elif run.version != state.version:
-            state.last_activity = max(run.last_update or now, state.last_activity or 0.0)
+            # new data seen now (by this diagnoser's clock, so tests and replays can drive it)
+            state.last_activity = now
             state.live = True
 
 
