@@ -376,3 +376,34 @@ async def test_untrusted_text_is_shown_inert_in_list_and_detail(tmp_path):
         roles = [str(s.content) for s in detail.query(".role")]
         assert [r.split(". ", 1)[1] for r in roles] == ["user", "assistant"]
         _inert(app.export_screenshot())
+
+
+async def test_cold_steps_are_browsed_from_disk(tmp_path):
+    """Under a small --max-memory, old steps' text is read back for the list, detail and search."""
+    from rltop.core import coldtext
+
+    logs = demo_folder(tmp_path)
+    app = make_app([str(logs)], max_memory=900 * 1024)  # frames may hold ~450 KB
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_rollouts(pilot, app)
+            frame = screen.frame
+            cold = frame.filter(frame["completion"].is_null())
+            assert cold.height and cold.height < frame.height
+            assert "on disk" in status(screen)
+            await pilot.press("G")  # the oldest step: its text is on disk
+            rlist = screen.query_one(RolloutList)
+            line = rlist.render_line(rlist.size.height - 1).text
+            assert "(on disk)" not in line and "You are a helpful math assistant" in line
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RolloutDetailScreen))
+            assert app.screen.data["completion"].startswith("<think>Start with")
+            await pilot.press("escape")
+            # a text search reaches the cold rows too
+            step1 = listed(screen)[-1]
+            first = coldtext.load_text(step1)["completion"].split("\n")[-1]
+            screen.set_query(f'"{first}" step=1')
+            await settle(pilot, screen)
+            assert listed(screen) and all(r["step"] == 1 for r in listed(screen))
+    finally:
+        coldtext.set_max_memory(None)
