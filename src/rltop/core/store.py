@@ -289,15 +289,8 @@ class _ChunkInfo:
         evictable = "_offset" in frame.columns and frame.get_column("_offset").null_count() == 0
         columns = coldtext.text_columns(frame) if evictable else []
         text = 0
-        if columns:
-            text = int(
-                frame.select(
-                    pl.sum_horizontal(
-                        [pl.col(c).cast(pl.String).str.len_bytes().sum() for c in columns]
-                    )
-                ).item()
-                or 0
-            )
+        if columns:  # estimated sizes: no pass over the text
+            text = sum(int(frame.get_column(c).estimated_size()) for c in columns)
         size = int(frame.estimated_size())
         return cls(
             rows=frame.height,

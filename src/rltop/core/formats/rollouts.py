@@ -15,6 +15,7 @@ import os
 import re
 from typing import Any, ClassVar
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -236,28 +237,37 @@ def _extra_series(name: str, values: list[Any]) -> pl.Series:
     return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
-def line_spans(block: bytes) -> list[tuple[int, int]]:
-    """(offset, length) of each non-blank line of a block, in order (no per-line parsing)."""
-    starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
-    spans = []
-    for start, end in zip(starts, [*starts[1:], len(block) + 1], strict=False):
-        stop = min(end - 1, len(block))
-        if stop > start:
-            spans.append((start, stop - start))
-    if len(spans) and (b"\n\n" in block or b"\n " in block or b"\n\r" in block or b"\n\t" in block):
-        spans = [(o, n) for o, n in spans if block[o : o + n].strip()]
-    return spans
+def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and lengths of the non-blank lines of a block (vectorised: no per-line Python)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(block)]))
+    lengths = ends - starts
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    # lines that start with white space may be blank ("  \r"): look at those few one by one
+    if len(starts):
+        first = data[np.minimum(starts, len(block) - 1)]
+        odd = np.flatnonzero((first == 32) | (first == 9) | (first == 13))
+        if len(odd):
+            blank = [i for i in odd if not block[starts[i] : starts[i] + lengths[i]].strip()]
+            if blank:
+                mask = np.ones(len(starts), dtype=bool)
+                mask[blank] = False
+                starts, lengths = starts[mask], lengths[mask]
+    return starts.astype(np.int64), lengths.astype(np.int64)
 
 
 def _with_location(frame: pl.DataFrame, block: bytes, base: int, path: str) -> pl.DataFrame:
     """Add ``_path``/``_offset``/``_len`` when rows map one to one onto the block's lines."""
-    spans = line_spans(block)
-    if len(spans) != frame.height:
+    starts, lengths = line_spans(block)
+    if len(starts) != frame.height:
         return frame  # some lines were skipped: these rows stay in memory
     return frame.with_columns(
         pl.lit(path, dtype=pl.String).alias("_path"),
-        pl.Series("_offset", [base + o for o, _n in spans], dtype=pl.Int64),
-        pl.Series("_len", [n for _o, n in spans], dtype=pl.Int64),
+        pl.Series("_offset", starts + base, dtype=pl.Int64),
+        pl.Series("_len", lengths, dtype=pl.Int64),
     )
 
 
