@@ -76,6 +76,10 @@ def test_old_steps_move_to_disk_and_read_back(tmp_path, small_budget):
     query = parse_query("step 3 answer 5 ", dict(frame.schema))
     found = search(frame, query, loader=coldtext.fill_text)
     assert len(found) == 1 and frame.row(int(found[0]), named=True)["step"] == 3
+    # hot and cold matches together, newest step first
+    found = search(frame, parse_query("answer 5 ", dict(frame.schema)), loader=coldtext.fill_text)
+    steps = [frame.row(int(i), named=True)["step"] for i in found]
+    assert steps == list(range(40, 0, -1))
 
 
 def test_budget_bounds_the_frames(tmp_path, small_budget):

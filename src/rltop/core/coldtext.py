@@ -129,7 +129,7 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
 DEFAULT_MAX_MEMORY = 2 * 1024**3
 #: share of ``--max-memory`` that rollout frames may take; the rest is the interpreter, the UI,
 #: a block being parsed, and the allocator's slack
-FRAME_SHARE = 0.5
+FRAME_SHARE = 0.4
 #: String extras longer than this on average are treated as text (dropped with it)
 LONG_STRING = 64
 #: columns kept in memory even for steps whose text is on disk

@@ -314,21 +314,43 @@ def iter_matches(
 ) -> Iterator[pl.Series]:
     """Matching row positions, in sort order, a batch at a time (first page early).
 
-    ``loader`` fills text columns of rows held on disk (``coldtext.fill_text``); without it such
-    rows cannot match free text.
+    Text in memory is searched in one vectorised pass; rows whose text is on disk are read back
+    by ``loader`` (``coldtext.fill_text``) a batch at a time, in sort order, so matches among the
+    newest steps come first. Without a loader such rows cannot match free text.
     """
     order = positions if positions is not None else ordered_positions(frame, query, default_sort)
     text = query.text_expr()
     if text is None:
         yield order
         return
+    hits = frame.select(text.alias("hit")).get_column("hit")
+    cold = _cold_mask(frame) if loader is not None else None
+    if cold is None:
+        yield order.filter(hits.gather(order))
+        return
     for start in range(0, len(order), batch):
         part_pos = order.slice(start, batch)
-        part = frame.select(*TEXT_COLUMNS, *_cold_cols(frame))[part_pos]
-        if loader is not None and "_path" in frame.columns:
-            part = loader(part)
-        hits = part.select(text.alias("hit")).get_column("hit")
-        yield part_pos.filter(hits)
+        part_hits = hits.gather(part_pos)
+        part_cold = cold.gather(part_pos)
+        if part_cold.any():
+            where = part_cold.arg_true()
+            cold_pos = part_pos.gather(where)
+            part = frame.select(*TEXT_COLUMNS, *_cold_cols(frame))[cold_pos]
+            if loader is not None:
+                part = loader(part)
+            found = part.select(text.alias("hit")).get_column("hit")
+            part_hits = part_hits.clone().scatter(where, found)
+        yield part_pos.filter(part_hits)
+
+
+def _cold_mask(frame: pl.DataFrame) -> pl.Series | None:
+    """Rows whose text is on disk (None when there are none)."""
+    if "_path" not in frame.columns or "prompt" not in frame.columns:
+        return None
+    mask = frame.select(
+        pl.col("prompt").is_null() & pl.col("completion").is_null() & pl.col("_path").is_not_null()
+    ).to_series()
+    return mask if mask.any() else None
 
 
 def _cold_cols(frame: pl.DataFrame) -> list[str]:
