@@ -267,6 +267,7 @@ class Context:
         self.live = live
         self._steps: np.ndarray | None = None
         self._cache: dict[str, Series | None] = {}
+        self._medians: dict[tuple[str, int, int], np.ndarray] = {}
         self.is_rl = any(
             r in self.roles for r in ("reward", "valid_reward", "pass_at_k", "max_at_k")
         )
@@ -294,6 +295,14 @@ class Context:
         name = self.roles.get(role)
         return self.column(name) if name else None
 
+    def median(self, s: Series, window: int) -> np.ndarray:
+        """Trailing rolling median of a series, computed once per context (rules share it)."""
+        key = (s.name, len(s), int(window))
+        got = self._medians.get(key)
+        if got is None:
+            got = self._medians[key] = rolling_median(s.values, int(window))
+        return got
+
 
 # -- the rules: run health -------------------------------------------------------------------
 @rule(
@@ -312,18 +321,22 @@ def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
         for r in ("train_loss", "valid_loss", "reward", "valid_reward", "grad_norm")
         if r in ctx.roles
     }
+    watched = sorted(c for c in watched if frame.schema[c] == pl.Float64)
+    if not watched:
+        return None
+    # one cheap pass: a column's sum (nulls skipped) is finite unless it holds NaN or ±inf (or
+    # overflows, which the detailed look below then rules out); details only for flagged columns
+    sums = frame.select(pl.col(watched).sum()).row(0)
+    flags = [v is not None and not math.isfinite(v) for v in sums]
     hits = []
-    steps = None
-    for name in sorted(watched):
+    steps = frame.get_column("step")
+    for name, flagged in zip(watched, flags, strict=True):
+        if not flagged:
+            continue
         col = frame.get_column(name)
-        if col.dtype != pl.Float64:
+        where = (col.is_nan() | col.is_infinite()).fill_null(False).arg_true()
+        if not len(where):
             continue
-        bad = (col.is_nan() | col.is_infinite()).fill_null(False)
-        if not bad.any():
-            continue
-        if steps is None:
-            steps = frame.get_column("step")
-        where = bad.arg_true()
         first = int(where[0])
         hits.append((int(steps[first]), name, len(where), col[first], int(steps[int(where[-1])])))
     if not hits:
@@ -403,7 +416,7 @@ def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, np.ndarray
         return None
     if len(tr) < p["min_train_points"] or len(va) < p["min_valid_points"]:
         return None
-    tr_s = rolling_median(tr.values, int(p["smoothing"]))
+    tr_s = ctx.median(tr, int(p["smoothing"]))
     return tr, va, tr_s
 
 
@@ -428,7 +441,7 @@ def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if got is None:
         return None
     tr, va, tr_s = got
-    va_s = rolling_median(va.values, 3)
+    va_s = ctx.median(va, 3)
     train_at = _align(tr, va.steps, tr_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(train_at > 1e-12, va_s / train_at, np.nan)
@@ -474,7 +487,7 @@ def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if va is None or len(va) < p["min_points"]:
         return None
     # sparse evaluations: median of 3; frequent noisy ones: a wider median (up to 9)
-    va_s = rolling_median(va.values, min(9, max(3, len(va) // 8)))
+    va_s = ctx.median(va, min(9, max(3, len(va) // 8)))
     best_so_far = np.minimum.accumulate(va_s)
     cond = (best_so_far > 0) & (va_s > best_so_far * p["factor"])
     cond[: int(p["min_points"]) - 1] = False
@@ -517,7 +530,7 @@ def _sft_train_flat(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if early <= 0:
         return None
     n = len(tr)
-    sm = rolling_median(tr.values, int(p["smoothing"]))
+    sm = ctx.median(tr, int(p["smoothing"]))
     idx = np.arange(n)
     m = np.minimum(np.maximum(int(p["min_points"]), ((idx + 1) * p["fraction"]).astype(int)), n)
     late = sm[m - 1]
@@ -557,7 +570,7 @@ def _sft_train_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     start_level = float(np.max(rolling_median(tr.values[: max(3, len(tr) // 10)], 3)))
     limit = max(p["floor"], p["relative"] * max(start_level, 0.0))
-    sm = rolling_median(tr.values, int(p["smoothing"]))
+    sm = ctx.median(tr, int(p["smoothing"]))
     cond = sm <= limit
     cond[: min(2, len(cond))] = False
     start = trailing_onset(cond)
@@ -699,7 +712,7 @@ def _sft_both_high(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if got is None:
         return None
     tr, va, tr_s = got
-    va_s = rolling_median(va.values, 5)
+    va_s = ctx.median(va, 5)
     tr_early, va_early = early_level(tr.values), early_level(va.values)
     if tr_early <= 0 or va_early <= 0:
         return None
@@ -916,7 +929,7 @@ def _rl_reward_zero(ctx: Context, p: dict[str, Any]) -> Finding | None:
     rw = ctx.series("reward")
     if rw is None or len(rw) < p["min_points"]:
         return None
-    lvl = np.abs(rolling_median(rw.values, 5))
+    lvl = np.abs(ctx.median(rw, 5))
     cond = rolling_max(lvl, int(p["window"])) <= p["zero"]
     cond[: int(p["min_points"]) - 1] = False
     start = trailing_onset(cond)
@@ -947,7 +960,7 @@ def _rl_reward_negative(ctx: Context, p: dict[str, Any]) -> Finding | None:
     rw = ctx.series("reward")
     if rw is None or len(rw) < p["min_points"]:
         return None
-    sm = rolling_median(rw.values, 5)
+    sm = ctx.median(rw, 5)
     if float(np.max(sm)) >= 0:
         return None
     return Finding(
@@ -980,7 +993,7 @@ def _rl_reward_saturated(ctx: Context, p: dict[str, Any]) -> Finding | None:
     start_level = early_level(rw.values)
     if start_level < p["high"]:
         return None
-    sm = rolling_median(rw.values, 5)
+    sm = ctx.median(rw, 5)
     if float(np.max(np.abs(sm - start_level))) > p["tolerance"]:
         return None
     return Finding(
@@ -1063,8 +1076,8 @@ def _rl_train_valid_gap(ctx: Context, p: dict[str, Any]) -> Finding | None:
     vr = Series(vr.name, vr.steps[keep], vr.values[keep])
     if len(vr) < p["min_valid_points"] or len(rw) < p["min_train_points"]:
         return None
-    tr_at = _align(rw, vr.steps, rolling_median(rw.values, 5))
-    vr_s = rolling_median(vr.values, 3)
+    tr_at = _align(rw, vr.steps, ctx.median(rw, 5))
+    vr_s = ctx.median(vr, 3)
     gap = tr_at - vr_s
     cond = gap > p["gap"]
     cond[: int(p["min_valid_points"]) - 1] = False
@@ -1101,7 +1114,7 @@ def _rl_token_growth(ctx: Context, p: dict[str, Any]) -> Finding | None:
     start_level = early_level(ln.values)
     if start_level <= 0:
         return None
-    ratio = rolling_median(ln.values, 5) / start_level
+    ratio = ctx.median(ln, 5) / start_level
     cond = ratio >= p["normal"]
     cond[: int(p["min_points"]) - 1] = False
     start = trailing_onset(cond)
@@ -1165,7 +1178,7 @@ def _rl_truncation(ctx: Context, p: dict[str, Any]) -> Finding | None:
     cr = ctx.series("clip_ratio") or _truncation_from_rollouts(ctx)
     if cr is None or len(cr) < p["min_points"]:
         return None
-    sm = rolling_median(cr.values, 5)
+    sm = ctx.median(cr, 5)
     cond = sm >= p["ratio"]
     cond[: int(p["min_points"]) - 1] = False
     start = trailing_onset(cond)
@@ -1285,7 +1298,7 @@ def _rl_zero_variance(ctx: Context, p: dict[str, Any]) -> Finding | None:
             zv = Series(f"1 − {mixed.name}", mixed.steps, 1.0 - mixed.values)
     if zv is None or len(zv) < p["min_points"]:
         return None
-    sm = rolling_median(zv.values, 5)
+    sm = ctx.median(zv, 5)
     cond = sm >= p["share"]
     cond[: int(p["min_points"]) - 1] = False
     start = trailing_onset(cond)
@@ -1319,7 +1332,7 @@ def _rl_entropy_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
     start_level = early_level(en.values)
     if start_level <= 0:
         return None
-    sm = rolling_median(en.values, 5)
+    sm = ctx.median(en, 5)
     cond = sm <= p["ratio"] * start_level
     cond[: int(p["min_points"]) - 1] = False
     start = trailing_onset(cond)
@@ -1354,8 +1367,8 @@ def _rl_kl_spike(ctx: Context, p: dict[str, Any]) -> Finding | None:
     w = int(p["window"])
     if kl is None or len(kl) < w + 3:
         return None
-    recent = rolling_median(kl.values, 3)
-    base_all = rolling_median(kl.values, w)
+    recent = ctx.median(kl, 3)
+    base_all = ctx.median(kl, w)
     base = np.full(len(kl), np.nan)
     base[3:] = base_all[:-3]
     ref = np.maximum(np.abs(base), 1e-12)
@@ -1455,7 +1468,7 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
             )
     if turns is not None and len(turns) >= p["min_points"]:
         start_level = early_level(turns.values)
-        sm = rolling_median(turns.values, 5)
+        sm = ctx.median(turns, 5)
         if start_level > 0:
             cond = sm <= (1 - p["turns_drop"]) * start_level
             cond[: int(p["min_points"]) - 1] = False
