@@ -17,6 +17,9 @@ from rltop.ui.messages import StoreChanged
 from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
 
+#: seconds between two redraws for store changes (changes in between fold into the second)
+REDRAW_INTERVAL = 0.2
+
 
 class RltopApp(App[int]):
     """A live monitor of the runs found under ``paths``."""
@@ -50,6 +53,8 @@ class RltopApp(App[int]):
         self.snapshot: StoreSnapshot | None = None
         self.run_title = title
         self._stop = threading.Event()
+        self._last_shown = 0.0
+        self._redraw_pending = False
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
@@ -84,6 +89,22 @@ class RltopApp(App[int]):
             # the follower can be quicker than the dashboard's first compose: try again shortly
             self.set_timer(0.05, self._store_changed)
             return
+        # a busy writer changes the store many times a second: redraw at most every
+        # REDRAW_INTERVAL; the first change after a quiet spell is shown at once
+        wait = self._last_shown + REDRAW_INTERVAL - time.monotonic()
+        if wait > 0:
+            if not self._redraw_pending:
+                self._redraw_pending = True
+                self.set_timer(wait, self._redraw_later)
+            return
+        self._show_store()
+
+    def _redraw_later(self) -> None:
+        self._redraw_pending = False
+        self._show_store()
+
+    def _show_store(self) -> None:
+        self._last_shown = time.monotonic()
         snap = self.store.snapshot()
         if self.snapshot is not None and snap.version == self.snapshot.version:
             return

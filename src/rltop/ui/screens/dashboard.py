@@ -34,18 +34,24 @@ def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
     role_of = {n: r for r, n in resolved.items()}
     cards = []
     frame = run.metrics
-    for name in ordered:
-        if matcher and not matcher(name):
-            continue
-        column = frame.select("step", name).filter(pl.col(name).is_not_null())
-        values = column.get_column(name).tail(SPARK_POINTS).to_list()
-        steps = column.get_column("step")
+    shown = [name for name in ordered if not matcher or matcher(name)]
+    # one query for every card (not one per metric): this runs on each update of a live run
+    tails: tuple = ()
+    last_steps: tuple = ()
+    if shown:
+        tails = frame.select(
+            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in shown]
+        ).row(0)
+        last_steps = frame.select(
+            [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(n) for n in shown]
+        ).row(0)
+    for name, values, step in zip(shown, tails, last_steps, strict=True):
         cards.append(
             Card(
                 name=name,
                 group="key metrics" if name in key else (roles.namespace(name) or "other"),
                 latest=values[-1] if values else None,
-                step=int(steps[-1]) if len(steps) else None,
+                step=int(step) if step is not None else None,
                 delta=trend(values),
                 spark=values,
                 lower_better=lower_is_better(name, role_of.get(name)),
@@ -56,6 +62,15 @@ def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
             continue
         cards.append(Card(name, "text values", value, None, None, [], False))
     return cards
+
+
+def _set_line(widget: Static, text: Text) -> None:
+    """Update a fixed-size line only when its text changed, without a layout pass (updates of a
+    live run would otherwise re-lay-out and redraw the whole screen several times a second)."""
+    if getattr(widget, "_rltop_text", None) == text:
+        return
+    widget._rltop_text = text  # type: ignore[attr-defined]
+    widget.update(text, layout=False)
 
 
 def _matcher(query: str):
@@ -161,8 +176,9 @@ class DashboardScreen(Screen):
         self._update_cards()
         self._update_chart()
         self._update_title()
-        self.query_one(StatusLine).update(
-            status_text(snap, watch_mode=getattr(self.app, "watch_mode", ""))
+        _set_line(
+            self.query_one(StatusLine),
+            status_text(snap, watch_mode=getattr(self.app, "watch_mode", "")),
         )
 
     def _update_empty(self, snap: StoreSnapshot) -> None:
@@ -184,7 +200,7 @@ class DashboardScreen(Screen):
             "Try 'rltop demo' to see a live run.",
             style="dim",
         )
-        self.query_one("#empty", Static).update(text)
+        _set_line(self.query_one("#empty", Static), text)
 
     def _update_title(self) -> None:
         run = self.run
@@ -206,7 +222,7 @@ class DashboardScreen(Screen):
             title.append(
                 f"  filter: {clean(self.filter_text, keep_newlines=False)}", style="italic"
             )
-        self.query_one("#title", Static).update(title)
+        _set_line(self.query_one("#title", Static), title)
 
     def _update_runs(self) -> None:
         runs_bar = self.query_one("#runs", Static)
@@ -220,7 +236,7 @@ class DashboardScreen(Screen):
             style = "reverse bold" if run.run_id == self.run_id else ""
             text.append(f" {i} {clean(run.name, keep_newlines=False)} ", style=style)
             text.append(" ")
-        runs_bar.update(text)
+        _set_line(runs_bar, text)
 
     def _update_cards(self) -> None:
         run = self.run

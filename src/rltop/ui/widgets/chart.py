@@ -50,6 +50,8 @@ class MetricChart(PlotextPlot):
         self.title_text = ""
 
     def show(self, series: list[Series], smoothing: float, title: str = "") -> None:
+        if (series, smoothing, title) == (self.series, self.smoothing, self.title_text):
+            return  # same picture: plotext's redraw is the costliest part of an update
         self.series = series
         self.smoothing = smoothing
         self.title_text = title

@@ -109,6 +109,8 @@ class MetricGrid(ScrollView, can_focus=True):
 
     # -- data ----------------------------------------------------------------------------------
     def set_cards(self, cards: list[Card], charted: set[str]) -> None:
+        if cards == self.cards and charted == self.charted:
+            return  # nothing a card shows has changed (e.g. only rollout text arrived)
         current = (
             self.cards[self.cursor].name if self.cards and self.cursor < len(self.cards) else None
         )
