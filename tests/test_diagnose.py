@@ -561,3 +561,35 @@ def test_warning_carries_every_field():
     doc = w.to_dict()
     assert {"id", "severity", "step", "metrics", "evidence", "action"} <= set(doc)
     assert w.run == "run" and w.since == w.step == 2 and w.key == ("/runs/run", w.id)
+
+
+def test_episode_logs_on_disk_feed_early_termination_and_dimensions(tmp_path):
+    """The seeds' episode logs (logs/episode_<id>.json) read by the follower, end to end."""
+    import json
+
+    from rltop.core.follow import Follower
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(160):
+        step = i // 4 + 1
+        late = step > 20
+        doc = {
+            "episode_id": f"e{i}",
+            "step": step,
+            "scenario": "refund",
+            "turns": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]
+            * (2 if late else 6),
+            "total_reward": 0.2 + 0.015 * step,
+            "terminal_reason": "critical_error" if late and i % 2 else "resolved",
+            "scores": {"D1_Empathy": 0.9 - 0.015 * step, "D2_Accuracy": 0.1 + 0.03 * step},
+        }
+        (logs / f"episode_e{i}.json").write_text(json.dumps(doc, indent=2))
+    follower = Follower([str(tmp_path)])
+    follower.read_all()
+    run = follower.store.snapshot().runs[0]
+    found = {w.id: w for w in diagnose(run)}
+    early = found["rl.early_termination"]
+    assert "critical_error" in early.evidence and "turns per episode" in early.evidence
+    assert 21 <= early.step <= 31
+    assert "scores/D1_Empathy" in found["rl.dimension_regression"].metrics
