@@ -593,3 +593,16 @@ def test_episode_logs_on_disk_feed_early_termination_and_dimensions(tmp_path):
     assert "critical_error" in early.evidence and "turns per episode" in early.evidence
     assert 21 <= early.step <= 31
     assert "scores/D1_Empathy" in found["rl.dimension_regression"].metrics
+
+
+def test_rules_page_documents_every_rule_and_threshold():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text()
+    for rule_id, rule in RULES.items():
+        assert f"### `{rule_id}`" in page, rule_id
+        section = page.split(f"### `{rule_id}`", 1)[1].split("\n### ", 1)[0]
+        assert "Minimum points" in section and "Action" in section
+        for name in rule.defaults:
+            if name != "enabled":  # documented once for every rule
+                assert f"`{name}`" in section, (rule_id, name)

@@ -1566,6 +1566,10 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
 
 
 # -- evaluation ------------------------------------------------------------------------------
+#: parameters every trend rule understands besides its own (see ``trend_window``, ``warmup_points``)
+COMMON_PARAMS = ("window", "min_window", "max_window", "warmup_points", "warmup_fraction")
+
+
 def rule_params(
     rule_id: str, thresholds: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -1586,7 +1590,7 @@ def check_thresholds(thresholds: Mapping[str, Mapping[str, Any]]) -> list[str]:
             problems.append(f"[thresholds.{rule_id!r}] must be a table")
             continue
         for key in params:
-            if key not in RULES[rule_id].defaults and key not in ("window", "min_window"):
+            if key not in RULES[rule_id].defaults and key not in COMMON_PARAMS:
                 problems.append(f"unknown threshold {key!r} for {rule_id}")
     return problems
 
