@@ -140,7 +140,7 @@ class Follower:
             result = ParseResult(
                 skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
             )
-        lines = got.block.count(b"\n") if parser.mode == "lines" else 0
+        lines = got.lines if parser.mode == "lines" else 0
         reset = got.reset
         if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
             # a whole-file source caught mid-save: keep what it gave before, try again next change

@@ -12,11 +12,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from rltop.core.model import Skip
 
-CHUNK = 32 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
+CHUNK = 8 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
 HEAD_FINGERPRINT = 256
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
+#: a waiting partial line up to this size is read again from disk with the new bytes, instead of
+#: being joined to them in memory (that join copied every 32 MB chunk of a catch-up once more)
+REREAD_PARTIAL = 1024 * 1024
 
 
 @dataclass
@@ -30,6 +35,7 @@ class TailRead:
     error: str | None = None  # could not be read (permission denied, ...)
     skips: list[Skip] = field(default_factory=list)
     more: bool = False  # more bytes are waiting (a read stopped at CHUNK)
+    lines: int = 0  # newlines in ``block`` (lines mode), counted once here
 
 
 class FileTail:
@@ -99,18 +105,28 @@ class FileTail:
                 out.reset = True
             self.ino = st.st_ino
             self.size, self.mtime = st.st_size, st.st_mtime
-            pos = self.offset + len(self.partial)
+            reread = (
+                bool(self.partial)
+                and not self.skipping_long
+                and len(self.partial) <= REREAD_PARTIAL
+            )
+            pos = self.offset if reread else self.offset + len(self.partial)
             if self.skipping_long:
                 pos = self.partial_start
             fh.seek(pos)
-            data = fh.read(self.chunk)
+            data = fh.read(self.chunk + (len(self.partial) if reread else 0))
             out.more = pos + len(data) < st.st_size
         except OSError as exc:
             out.error = exc.strerror or str(exc)
             return out
         finally:
             fh.close()
-        if pos == 0 and data:
+        if reread:
+            if data.startswith(self.partial):
+                self.partial = b""  # ``data`` starts with the waiting line: no join needed
+            else:  # the waiting bytes changed on disk: join as before, whatever is there now
+                data = data[len(self.partial) :]
+        elif pos == 0 and data:
             self.head = data[:HEAD_FINGERPRINT]
         self._take(data, out)
         return out
@@ -139,7 +155,8 @@ class FileTail:
         out.first_line = self.line
         out.block = block
         self.offset += last_nl + 1
-        self.line += buf.count(b"\n", 0, last_nl + 1)
+        out.lines = _count_newlines(buf, last_nl + 1)
+        self.line += out.lines
         self._check_long(out)
 
     def _drop_long_lines(self, block: bytes, out: TailRead) -> bytes:
@@ -212,3 +229,10 @@ class FileTail:
         except OSError as exc:
             out.error = exc.strerror or str(exc)
         return out
+
+
+def _count_newlines(buf: bytes, end: int) -> int:
+    """Newlines in ``buf[:end]``; numpy's vectorised compare is ~2x faster on big catch-up reads."""
+    if end < 1024 * 1024:
+        return buf.count(b"\n", 0, end)
+    return int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=end) == 10))
