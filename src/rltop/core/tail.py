@@ -16,7 +16,7 @@ import numpy as np
 
 from rltop.core.model import Skip
 
-CHUNK = 8 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
+CHUNK = 32 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
 HEAD_FINGERPRINT = 256
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
 #: a waiting partial line up to this size is read again from disk with the new bytes, instead of
