@@ -58,7 +58,8 @@ def lean_store() -> Any:
 
     from rltop.core.store import Store
 
-    text_columns = ("prompt", "completion", "messages", "extra", "response", "input", "output")
+    # the text columns rules read (short labels); every other string column is dropped
+    kept_text = ("group", "split", "terminal_reason", "stop_reason", "finish_reason")
 
     class LeanStore(Store):
         def apply(self, path: str, result: Any, **kwargs: Any) -> bool:
@@ -67,7 +68,12 @@ def lean_store() -> Any:
                 if "group" in frame.columns and frame.schema["group"] == pl.String:
                     # the group is often the prompt text itself: keep its identity, not its text
                     frame = frame.with_columns(pl.col("group").hash().cast(pl.String))
-                result.rollout_frame = frame.drop([c for c in text_columns if c in frame.columns])
+                drop = [
+                    c
+                    for c, dtype in frame.schema.items()
+                    if c not in kept_text and not (dtype.is_numeric() or dtype == pl.Boolean)
+                ]
+                result.rollout_frame = frame.drop(drop)
             return super().apply(path, result, **kwargs)
 
     return LeanStore()

@@ -50,9 +50,9 @@ ALIASES: dict[str, list[str]] = {
     "pass_at_k": [
         "pass@k",
         "train/pass@k",
-        "eval/*/pass@*",
         "rollouts/pass@k",
         "env/all/pass_rate",
+        "eval/*/pass@*",  # evaluation pass@k last: rules compare pass@k with the train reward
     ],
     "max_at_k": ["max@k", "train/max@k", "rollouts/max@k"],
     "train_loss": [
