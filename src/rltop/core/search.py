@@ -301,6 +301,8 @@ def ordered_positions(
 
 
 TextLoader = Callable[[pl.DataFrame], pl.DataFrame]
+#: rows searched on their own before the rest of the frame (see ``iter_matches``)
+FIRST_BATCH = 8_000
 
 
 def iter_matches(
@@ -323,11 +325,19 @@ def iter_matches(
     if text is None:
         yield order
         return
-    hits = frame.select(text.alias("hit")).get_column("hit")
     cold = _cold_mask(frame) if loader is not None else None
     if cold is None:
-        yield order.filter(hits.gather(order))
+        # the first rows in sort order on their own (a frequent phrase fills the first page from
+        # them), then the rest of the frame in one vectorised pass
+        head = order.slice(0, FIRST_BATCH)
+        part = frame.select(*TEXT_COLUMNS)[head]
+        yield head.filter(part.select(text.alias("hit")).get_column("hit"))
+        rest = order.slice(FIRST_BATCH)
+        if len(rest):
+            hits = frame.select(text.alias("hit")).get_column("hit")
+            yield rest.filter(hits.gather(rest))
         return
+    hits = frame.select(text.alias("hit")).get_column("hit")
     for start in range(0, len(order), batch):
         part_pos = order.slice(start, batch)
         part_hits = hits.gather(part_pos)

@@ -143,10 +143,13 @@ class RolloutsScreen(Screen):
         snap = getattr(self.app, "snapshot", None)
         if snap is None:
             return None
-        if self.run_id is None:
+        run = snap.run(self.run_id) if self.run_id else None
+        if run is None or run.rollouts.is_empty():
+            # a run with metrics only (rollouts logged elsewhere): show the first run that has some
             runs = [r for r in snap.runs if r.rollouts.height]
-            self.run_id = runs[0].run_id if runs else None
-        return snap.run(self.run_id) if self.run_id else None
+            if runs:
+                self.run_id, run = runs[0].run_id, runs[0]
+        return run
 
     def show_snapshot(self, snap: StoreSnapshot) -> None:
         run = self.run

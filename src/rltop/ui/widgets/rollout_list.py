@@ -26,11 +26,13 @@ from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
 
 ROLE_LINES = {"system", "user", "assistant", "<|im_start|>system", "<|im_start|>user", "human"}
+USER_MARKERS = {"user", "<|im_start|>user", "human", "[user]"}
 LIST_COLUMNS = ("step", "reward", "group", "length", "prompt", "completion")
 
 
 def first_line(text: str | None, query: RolloutQuery | None = None, width: int = 200) -> str:
-    """The first meaningful line of ``text`` (role markers skipped), or the text around a match."""
+    """The first meaningful line of ``text`` (of the user's turn in a chat-template prompt, role
+    markers skipped), or the text around the first match of the query."""
     if not text:
         return ""
     if query is not None and query.has_text:
@@ -43,7 +45,11 @@ def first_line(text: str | None, query: RolloutQuery | None = None, width: int =
             end = text.find("\n", start)
             end = len(text) if end < 0 else end
             return ("…" if line_start > 0 else "") + text[line_start : min(end, line_start + width)]
-    for line in text[:20_000].split("\n"):
+    lines = text[:20_000].split("\n")
+    # chat-template prompts ("system\n...\nuser\n<question>"): the user's turn says more
+    users = [i for i, line in enumerate(lines) if line.strip().lower() in USER_MARKERS]
+    start = users[-1] + 1 if users else 0
+    for line in lines[start:] + lines[:start]:
         stripped = line.strip()
         if stripped and stripped.lower() not in ROLE_LINES:
             return stripped[:width]
