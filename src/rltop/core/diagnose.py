@@ -221,6 +221,12 @@ def early_level(values: np.ndarray) -> float:
     return float(np.median(values[:w]))
 
 
+def valid_window(n: int) -> int:
+    """Validation points per rolling median: 3 for sparse evaluations, up to 9 (an eighth of
+    the points) when validation is frequent and each point is noisy."""
+    return min(9, max(3, n // 8))
+
+
 def trend_window(n: int, p: Mapping[str, Any]) -> int:
     """Points per trend window: ``window`` if set, else a quarter of the run within bounds."""
     if p.get("window"):
@@ -426,13 +432,14 @@ def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, np.ndarray
     "validation loss well above training loss",
     "mild: acceptable for small data; moderate: fewer epochs; severe: deploy an earlier checkpoint",
     """valid_loss / train_loss at the latest validation point, both smoothed (rolling median of
-    ``smoothing`` train points and of 3 valid points): ≥ ``mild`` (1.2) info, ≥ ``moderate`` (1.5)
+    ``smoothing`` (10) train points and of 3 valid points, up to 9 when validation is
+    frequent: an eighth of the points): ≥ ``mild`` (1.2) info, ≥ ``moderate`` (1.5)
     warning, ≥ ``severe`` (2.0) critical. Minimum points: 5 train, 3 valid.""",
     kind="sft",
     mild=1.2,
     moderate=1.5,
     severe=2.0,
-    smoothing=5,
+    smoothing=10,
     min_train_points=5,
     min_valid_points=3,
 )
@@ -441,7 +448,7 @@ def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if got is None:
         return None
     tr, va, tr_s = got
-    va_s = ctx.median(va, 3)
+    va_s = ctx.median(va, valid_window(len(va)))
     train_at = _align(tr, va.steps, tr_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(train_at > 1e-12, va_s / train_at, np.nan)
@@ -486,8 +493,7 @@ def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
     va = ctx.series("valid_loss")
     if va is None or len(va) < p["min_points"]:
         return None
-    # sparse evaluations: median of 3; frequent noisy ones: a wider median (up to 9)
-    va_s = ctx.median(va, min(9, max(3, len(va) // 8)))
+    va_s = ctx.median(va, valid_window(len(va)))
     best_so_far = np.minimum.accumulate(va_s)
     cond = (best_so_far > 0) & (va_s > best_so_far * p["factor"])
     cond[: int(p["min_points"]) - 1] = False
@@ -645,13 +651,13 @@ def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "validation loss swings up and down with no trend",
     "use a larger batch, or audit the data for inconsistent examples",
     """Over the last ``window`` (8) validation points the loss changes direction at least
-    ``flips`` (60%) of the time, the typical swing is at least ``min_swing`` (5%) of its level,
+    ``flips`` (60%) of the time, the typical swing is at least ``min_swing`` (10%) of its level,
     and the net change across the window (mean of its second half minus its first) is smaller
     than ``trend`` (1.0) × the typical swing. Minimum points: ``window`` valid.""",
     kind="sft",
     window=8,
     flips=0.6,
-    min_swing=0.05,
+    min_swing=0.1,
     trend=1.0,
 )
 def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
