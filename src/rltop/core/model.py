@@ -52,6 +52,9 @@ class ParseResult:
     ignored: int = 0
     #: a polars DataFrame of rollouts, for bulk readers that bypass per-row dicts
     rollout_frame: Any = None
+    #: metric rows as a polars DataFrame (``step`` Int64, then one Float64 column per key in the
+    #: order the rows' keys first carry a number), for bulk readers; same meaning as ``metrics``
+    metrics_frame: Any = None
     #: run configuration found in the source (trainer config), merged into the run's info
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -61,6 +64,14 @@ class ParseResult:
         self.skips.extend(other.skips)
         self.ignored += other.ignored
         self.config.update(other.config)
+        if other.metrics_frame is not None:
+            import polars as pl
+
+            self.metrics_frame = (
+                other.metrics_frame
+                if self.metrics_frame is None
+                else pl.concat([self.metrics_frame, other.metrics_frame], how="diagonal_relaxed")
+            )
         if other.rollout_frame is not None:
             import polars as pl
 
@@ -79,6 +90,7 @@ class ParseResult:
             or self.ignored
             or self.config
             or (self.rollout_frame is not None and self.rollout_frame.height)
+            or (self.metrics_frame is not None and self.metrics_frame.height)
         )
 
 

@@ -117,6 +117,23 @@ class MetricTable:
         batch, texts = rows_to_frame(rows, src, self._seq)
         self._seq += len(rows)
         self.texts.update(texts)
+        self._append_batch(batch)
+
+    def append_frame(self, src: int, frame: pl.DataFrame) -> None:
+        """Metric rows already in a frame (``step`` + Float64 columns), as bulk parsers give."""
+        if frame.is_empty():
+            return
+        n = frame.height
+        batch = frame.select(
+            pl.col("step").cast(pl.Int64),
+            pl.lit(src, dtype=pl.UInt32).alias("_src"),
+            pl.int_range(self._seq, self._seq + n, dtype=pl.UInt64).alias("_seq"),
+            pl.exclude("step"),
+        )
+        self._seq += n
+        self._append_batch(batch)
+
+    def _append_batch(self, batch: pl.DataFrame) -> None:
         if self.raw is None or self.canonical is None:
             self.raw = batch
             self.canonical = merge_steps(batch)
@@ -441,6 +458,11 @@ class Store:
                 clean = [r for r in result.metrics if _finite_step(r)]
                 run.metrics.append(src, clean)
                 info.rows += len(clean)
+                changed = True
+            mframe = result.metrics_frame
+            if mframe is not None and mframe.height:
+                run.metrics.append_frame(src, mframe)
+                info.rows += mframe.height
                 changed = True
             frame = result.rollout_frame
             if frame is not None and frame.height:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any, ClassVar
+
+import polars as pl
 
 from rltop.core.formats.base import (
     Parser,
@@ -26,7 +29,18 @@ class JsonlMetricsParser(Parser):
     format: ClassVar[str] = "jsonl-metrics"
     kind: ClassVar[str] = "metrics"
 
+    #: blocks at least this large try polars' NDJSON reader first (a 10,000-step file must be on
+    #: screen in well under a second and a half)
+    BULK_MIN_BYTES = 256 * 1024
+
     def feed(self, block: bytes, first_line: int) -> ParseResult:
+        if len(block) >= self.BULK_MIN_BYTES:
+            frame = bulk_metrics(block)
+            if frame is not None:
+                return ParseResult(metrics_frame=frame)
+        return self._per_line(block, first_line)
+
+    def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         for lineno, raw in iter_lines(block, first_line):
             try:
@@ -72,3 +86,108 @@ def metric_row(obj: dict[str, Any]) -> dict[str, Any] | None:
         if norm is not None or value is None:
             row[key] = norm
     return row
+
+
+_NUMERIC = (
+    pl.Float64,
+    pl.Float32,
+    pl.Int64,
+    pl.Int32,
+    pl.Int16,
+    pl.Int8,
+    pl.UInt64,
+    pl.UInt32,
+    pl.UInt16,
+    pl.UInt8,
+    pl.Boolean,
+    pl.Null,
+)
+
+
+def _leaves(frame: pl.DataFrame, prefix: str = "") -> list[pl.Series] | None:
+    """Flatten struct columns with ``/`` like ``flatten``; None when a leaf is not a number."""
+    out: list[pl.Series] = []
+    for series in frame.get_columns():
+        name = prefix + series.name
+        if isinstance(series.dtype, pl.Struct):
+            if not series.dtype.fields:
+                return None
+            inner = _leaves(series.struct.unnest(), name + "/")
+            if inner is None:
+                return None
+            out.extend(inner)
+        elif isinstance(series.dtype, _NUMERIC):
+            out.append(series.alias(name))
+        else:
+            return None  # strings (text metrics), lists, ...: the per-line path knows them
+    return out
+
+
+def bulk_metrics(block: bytes) -> pl.DataFrame | None:
+    """A block of ``{"step": N, ...}`` or verl ``{"step": N, "data": {...}}`` lines read by polars.
+
+    Gives exactly the frame the per-line path would build (same columns, values and column
+    order), or None whenever the block holds anything that path treats specially: NaN/Infinity,
+    strings, lists, a missing or non-integer step, mixed layouts, bad lines.
+    """
+    try:
+        raw = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    except Exception:  # polars raises several error types for bad input; per-line path explains
+        return None
+    if raw.is_empty() or "step" not in raw.columns:
+        return None
+    step = raw.get_column("step")
+    if not step.dtype.is_integer() or step.null_count():
+        return None
+    verl = isinstance(raw.schema.get("data"), pl.Struct)
+    if verl:
+        data = raw.get_column("data")
+        if set(raw.columns) != {"step", "data"} or data.null_count():
+            return None
+        leaves = _leaves(data.struct.unnest())
+    elif "data" in raw.columns:
+        return None
+    else:
+        leaves = _leaves(raw.drop("step"))
+    if leaves is None:
+        return None
+    names = [s.name for s in leaves]
+    if "step" in names or len(set(names)) != len(names):
+        return None
+    # a column exists once some row carries a number for it (all-null keys make none)
+    leaves = [s for s in leaves if s.null_count() < s.len()]
+    lines = [line for line in block.split(b"\n") if line.strip()]
+    if len(lines) != raw.height:
+        return None
+    order = _first_number_order(leaves, lines, verl)
+    if order is None:
+        return None
+    by_name = {s.name: s for s in leaves}
+    return pl.DataFrame(
+        [step.cast(pl.Int64).alias("step")] + [by_name[name].cast(pl.Float64) for name in order]
+    )
+
+
+def _first_number_order(
+    leaves: list[pl.Series], lines: list[bytes], verl: bool
+) -> list[str] | None:
+    """Column order of the per-line path: by the first row holding a number, then key order."""
+    first_row: dict[int, list[str]] = {}
+    for series in leaves:
+        row = int(series.is_not_null().arg_max() or 0)
+        first_row.setdefault(row, []).append(series.name)
+    order: list[str] = []
+    for row in sorted(first_row):
+        try:
+            obj = loads_json(lines[row])
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        keys = flatten(obj["data"] if verl else obj)
+        position = {key: i for i, key in enumerate(keys)}
+        names = first_row[row]
+        if any(name not in position for name in names):
+            return None
+        order.extend(sorted(names, key=position.__getitem__))
+    return order
