@@ -321,9 +321,9 @@ NOTES = """Notes
   pilot's own waiting for the screen to settle; the page render is what blocks the UI.
 - Peak RSS is VmHWM of a fresh process that reads the whole file under the budget. Rollout frames
   may take 40% of --max-memory; past that, the oldest steps' text is dropped and read back from
-  the file by byte offset when shown or searched. A 20 GB log was not measured here: per row,
-  about 150 bytes of numbers and locations stay in memory (~1.3 GB for 8.3 M rows), so at the
-  default 2 GB budget it should stay under budget, with little room to spare.
+  the file by byte offset when shown or searched. A 20 GB log was not measured here: a row whose
+  text is on disk keeps its numbers and location in memory (polars estimates 51 bytes a row on
+  the 1M-row file), ~0.4-0.8 GB for the 8.3 M rows of a 20 GB log, which fits the default 2 GB.
 """
 
 
