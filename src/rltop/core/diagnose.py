@@ -816,11 +816,12 @@ def _is_fraction(s: Series) -> bool:
     "the model exploits a few easy prompts: check the prompt mix and the reward",
     """After the warm-up (``warmup_fraction`` 10% of the points, at least 5), the rolling mean of
     the reward (a quarter of the run, 5–200 points) has risen by at least ``rise`` (20%) of the
-    reward's range while pass@k (else max@k) moved less than ``flat`` (0.03 for shares, 10% of
+    reward's range and ``z`` (3) standard errors while pass@k (else max@k) moved less than ``flat`` (0.03 for shares, 10% of
     its range otherwise) and stays below ``ceiling`` (0.95). Minimum points: ``min_points`` (20)
     reward points.""",
     kind="rl",
     rise=0.2,
+    z=3.0,
     flat=0.03,
     ceiling=0.95,
     min_points=20,
@@ -837,8 +838,9 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     pk_at = _align(pk, rw.steps, pk_rm)
     pk_rise = pk_at - pk_at[base]
     flat = p["flat"] if _is_fraction(pk) else 0.1 * spread(pk.values)
+    need = max(p["rise"] * spread(rw.values), p["z"] * noise(rw.values) * math.sqrt(2.0 / w))
     cond = (
-        (np.nan_to_num(rise) >= p["rise"] * spread(rw.values))
+        (np.nan_to_num(rise) >= need)
         & (pk_rise <= flat)
         & (pk_at < p["ceiling"] if _is_fraction(pk) else True)
     )
@@ -862,11 +864,12 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "warning",
     "reward and pass@k flat after the early phase",
     "data too hard or reward too sparse: an easier curriculum or a denser reward",
-    """After the warm-up (10% of the points, at least 5) the rolling mean of the reward (a quarter
-    of the run) has never gained, nor lost, more than ``flat`` (10%) of its range or ``z`` (4)
-    standard errors, whichever is larger; the same for pass@k when logged or derived (at least
-    ``pass_flat``, 0.03). Not when pass@k is already ≥ 0.95 or the reward is ~0 (those have their
-    own rules). Minimum points: ``min_points`` (50) reward points.""",
+    """Compared with its starting level (the mean of the first 10% of the points, at least 5: the
+    early noisy phase), the reward's rolling mean (a quarter of the run) has never risen, and is
+    not now below it, by more than ``flat`` (10%) of its range or ``z`` (4) standard errors,
+    whichever is larger; the same for pass@k when logged or derived (at least ``pass_flat``,
+    0.03). Not when pass@k is already ≥ ``ceiling`` (0.95) or the reward is ~0 (``zero``, 0.01;
+    that is rl.reward_zero). Minimum points: ``min_points`` (50) reward points.""",
     kind="rl",
     flat=0.1,
     pass_flat=0.03,
@@ -879,42 +882,48 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
     rw = ctx.series("reward")
     if rw is None or len(rw) < p["min_points"]:
         return None
-    got = _rise_since_warmup(rw, p)
-    if got is None:
+    n = len(rw)
+    w = trend_window(n, p)
+    head = max(5, warmup_points(n, p))  # the starting level: the first points, noise included
+    first = head + w - 1  # the first window that does not overlap the start
+    if n <= first:
         return None
-    rm, rise, w, base = got
-    if float(np.max(np.abs(rm[base:]))) <= p["zero"]:
+    start_level = float(np.mean(rw.values[:head]))
+    rm = rolling_mean(rw.values, w)
+    if float(np.max(np.abs(rm[first:]))) <= p["zero"] and abs(start_level) <= p["zero"]:
         return None  # rl.reward_zero
-    scale = spread(rw.values)
-    need = max(p["flat"] * scale, p["z"] * noise(rw.values) * math.sqrt(2.0 / w))
-    # flat: no significant gain at any point since the warm-up, and no significant fall either
-    gain = np.fmax.accumulate(np.nan_to_num(rise, nan=-np.inf))
-    cond = (gain < need) & (np.abs(np.nan_to_num(rise)) < need)
+    se = math.sqrt(1.0 / head + 1.0 / w)
+    need = max(p["flat"] * spread(rw.values), p["z"] * noise(rw.values) * se)
+    # flat: no window since the start has been significantly above it, and it is not now
+    # significantly below it (a fall is rl.reward_declining's business)
+    later = np.arange(n) >= first  # whole windows after the start only
+    gained = np.fmax.accumulate(np.where(later, rm - start_level, -np.inf))
+    cond = (gained < need) & (np.abs(rm - start_level) < need)
     names: tuple[str, ...] = (rw.name,)
     pk = _pass_series(ctx)
     extra = ""
-    if pk is not None and len(pk) >= 5:
+    if pk is not None and len(pk) >= 2 * head:
         pw = trend_window(len(pk), p)
+        pk_start = float(np.mean(pk.values[:head]))
         pk_at = _align(pk, rw.steps, rolling_mean(pk.values, pw))
         pk_need = p["pass_flat"] if _is_fraction(pk) else p["flat"] * spread(pk.values)
-        pk_need = max(pk_need, p["z"] * noise(pk.values) * math.sqrt(2.0 / pw))
-        pk_gain = np.fmax.accumulate(pk_at - pk_at[base])
-        cond &= pk_gain < pk_need
+        pk_need = max(pk_need, p["z"] * noise(pk.values) * math.sqrt(1.0 / head + 1.0 / pw))
+        cond &= np.fmax.accumulate(np.where(later, pk_at - pk_start, -np.inf)) < pk_need
         if _is_fraction(pk):
             cond &= pk_at < p["ceiling"]
         names += (pk.name,)
-        extra = f"; {pk.name} {_n(float(pk_at[base]))} → {_n(float(pk_at[-1]))}"
-    cond[:base] = False
+        extra = f"; {pk.name} {_n(pk_start)} → {_n(float(pk_at[-1]))}"
+    cond[:first] = False
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    onset = trailing_onset(cond)
+    if onset is None:
         return None
     return Finding(
         "warning",
-        rw.at(start),
+        rw.at(onset),
         names,
-        f"{rw.name} {_n(float(rm[base]))} at step {rw.at(base)} → {_n(float(rm[-1]))} at step "
-        f"{rw.at(-1)} (rolling means of {w} points; never moved more than {_n(need)}){extra}",
+        f"{rw.name} {_n(start_level)} over the first {head} points → {_n(float(rm[-1]))} at step "
+        f"{rw.at(-1)} (rolling mean of {w} points; never moved more than {_n(need)}){extra}",
         at_step=rw.at(-1),
     )
 
