@@ -111,6 +111,11 @@ def test_nothing_readable_is_3(tmp_path):
     assert check(str(tmp_path / "missing")).returncode == 3
 
 
+def test_usage_error_is_3_not_critical():
+    out = check("--no-such-option")
+    assert out.returncode == 3 and "error" in out.stderr
+
+
 def test_thresholds_from_flags_and_env(fixtures):
     trl = str(fixtures / "trl")
     off = ("--threshold", "rl.truncation.enabled=false", "--threshold", "rl.reward_declining.z=9")

@@ -37,7 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``check`` and ``watch``: the config file and threshold overrides."""
+    """Options shared by ``check`` and ``watch``: the config file and threshold overrides.
+
+    A usage error exits 3 (UNKNOWN), not argparse's 2, which monitoring reads as CRITICAL.
+    """
+
+    def usage_error(message: str) -> None:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_UNKNOWN)
+
+    parser.error = usage_error  # type: ignore[method-assign]
     parser.add_argument(
         "--config",
         default=None,
