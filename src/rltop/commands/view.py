@@ -18,10 +18,19 @@ def run_view(
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
+    from rltop.core import coldtext
+    from rltop.core.follow import Follower
+
+    # read the logs while Textual is imported and starts: the first frame shows them sooner
+    coldtext.set_max_memory(getattr(args, "max_memory", None))
+    follower = Follower(paths, force_polling=getattr(args, "poll", False) or None)
+    follower.preload()
+
     from rltop.ui.app import make_app
 
     app = make_app(
         paths,
+        follower=follower,
         poll=getattr(args, "poll", False),
         smoothing=getattr(args, "smoothing", None),
         max_memory=getattr(args, "max_memory", None),

@@ -18,12 +18,14 @@ from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import FileTail
+from rltop.core.tail import CHUNK, FileTail
 
 log = logging.getLogger(__name__)
 
 #: bytes handled per source in one cycle, so metrics appear before a huge rollout file is done
 CYCLE_BYTES = 32 * 1024 * 1024
+#: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
+METRICS_CHUNK = 128 * 1024 * 1024
 
 
 @dataclass
@@ -60,6 +62,9 @@ class Follower:
         self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
         self.watch_mode = "not started"
         self._fresh: set[str] = set()  # sources added since the last read pass
+        self._preload: threading.Thread | None = None
+        self._preload_stop = threading.Event()
+        self._listener: Callable[[], None] | None = None
 
     # -- discovery ---------------------------------------------------------------------------
     def scan(self) -> int:
@@ -105,7 +110,13 @@ class Follower:
         self.store.add_run(key.run_id, key.name, key.root)
         info = SourceInfo(path=path, format=parser.format, kind=parser.kind, run_id=key.run_id)
         self.store.add_source(info)
-        tail = FileTail(path) if self.max_line is None else FileTail(path, max_line=self.max_line)
+        # metric files are read in larger steps: their rows are small and each step of a catch-up
+        # is a dashboard redraw; rollout files keep 32 MB steps so metrics show up between them
+        chunk = METRICS_CHUNK if parser.kind == "metrics" else CHUNK
+        if self.max_line is None:
+            tail = FileTail(path, chunk=chunk)
+        else:
+            tail = FileTail(path, max_line=self.max_line, chunk=chunk)
         self.followed[path] = Followed(info, parser, tail)
         self._fresh.add(path)
 
@@ -187,8 +198,48 @@ class Follower:
                     break
 
     # -- following ---------------------------------------------------------------------------
+    def preload(self) -> None:
+        """Start reading what is there now in a thread, while the UI is still starting up.
+
+        ``run`` waits for it (and passes its progress on), so the first frame can show the
+        files already read instead of starting to read them once the screen is up.
+        """
+        if self._preload is not None:
+            return
+
+        def work() -> None:
+            try:
+                self.scan()
+                self._fresh.clear()
+                self._drain(self._preload_progress, self._preload_stop)
+            except Exception:  # run() reads again what is missing; never crash the UI's start
+                log.exception("reading the sources failed")
+
+        self._preload = threading.Thread(target=work, name="rltop-preload", daemon=True)
+        self._preload.start()
+
+    def _preload_progress(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener()
+
+    def _join_preload(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
+        preload = self._preload
+        if preload is None:
+            return
+        self._listener = on_change
+        on_change()  # what the preload has read so far
+        while preload.is_alive():
+            if stop.is_set():
+                self._preload_stop.set()
+            preload.join(0.05)
+        self._listener = None
+
     def run(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
         """Follow until ``stop`` is set, calling ``on_change`` after each store change."""
+        self._join_preload(stop, on_change)
+        if stop.is_set():
+            return
         self.scan()
         self._fresh.clear()
         on_change()

@@ -156,10 +156,7 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
         return None
     # a column exists once some row carries a number for it (all-null keys make none)
     leaves = [s for s in leaves if s.null_count() < s.len()]
-    lines = [line for line in block.split(b"\n") if line.strip()]
-    if len(lines) != raw.height:
-        return None
-    order = _first_number_order(leaves, lines, verl)
+    order = _first_number_order(leaves, _DataLines(block, raw.height), verl)
     if order is None:
         return None
     by_name = {s.name: s for s in leaves}
@@ -168,14 +165,41 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     )
 
 
+class _DataLines:
+    """The non-blank lines of a block by index, split only if a line past the first is needed."""
+
+    def __init__(self, block: bytes, height: int) -> None:
+        self.block, self.height = block, height
+        self._lines: list[bytes] | None = None
+
+    def __getitem__(self, index: int) -> bytes:
+        block = self.block
+        if index == 0 and block[:1] not in b" \t\r\n":
+            return block[: block.index(b"\n")]
+        return self._split()[index]
+
+    def _split(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = [line for line in self.block.split(b"\n") if line.strip()]
+        return self._lines
+
+    def complete(self) -> bool:
+        """Polars saw one row per non-blank line (blank lines are the only ones it skips)."""
+        if self.block.count(b"\n") == self.height and b"\n\n" not in self.block:
+            return True
+        return len(self._split()) == self.height
+
+
 def _first_number_order(
-    leaves: list[pl.Series], lines: list[bytes], verl: bool
+    leaves: list[pl.Series], lines: _DataLines, verl: bool
 ) -> list[str] | None:
     """Column order of the per-line path: by the first row holding a number, then key order."""
     first_row: dict[int, list[str]] = {}
     for series in leaves:
         row = int(series.is_not_null().arg_max() or 0)
         first_row.setdefault(row, []).append(series.name)
+    if not lines.complete():
+        return None
     order: list[str] = []
     for row in sorted(first_row):
         try:
