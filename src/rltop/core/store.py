@@ -514,9 +514,7 @@ class Store:
             if metrics.width <= 1 and metrics.is_empty():
                 metrics = stats
             else:
-                metrics = metrics.join(
-                    stats.select("step", *logged), on="step", how="full", coalesce=True
-                ).sort("step")
+                metrics = _with_stats(metrics, stats.select("step", *logged))
         snap = RunSnapshot(
             run_id=run.run_id,
             name=run.name,
@@ -531,6 +529,20 @@ class Store:
         )
         self._snap_cache[run.run_id] = (run.version, snap)
         return snap
+
+
+def _with_stats(metrics: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
+    """``metrics`` with the derived rollout columns, by step (a full join, sorted by step).
+
+    This runs for every snapshot of a run that is being written to: when every step of the stats
+    is already a (sorted) metrics step, only the few stat columns are aligned and added, instead
+    of gathering all metric columns again.
+    """
+    steps = metrics.get_column("step")
+    if steps.is_sorted() and stats.get_column("step").is_in(steps.implode()).all():
+        aligned = metrics.select("step").join(stats, on="step", how="left", maintain_order="left")
+        return metrics.hstack(aligned.drop("step").get_columns())
+    return metrics.join(stats, on="step", how="full", coalesce=True).sort("step")
 
 
 def _finite_step(row: MetricRow) -> bool:
