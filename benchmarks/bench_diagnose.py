@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS-diagnose.md"
 sys.path.insert(0, str(HERE))
 
 from bench_foundation import DATA, METRIC_KEYS, METRIC_STEPS, write_metrics  # noqa: E402
@@ -205,7 +206,24 @@ def main() -> int:
     print(f"{'measure':<{width}}  result  (budget)")
     for name, value, budget in rows:
         print(f"{name:<{width}}  {value}" + (f"  ({budget})" if budget else ""))
+    RESULTS.write_text(render(rows, args.quick))
+    print(f"written to {RESULTS}", file=sys.stderr)
     return 0
+
+
+def render(rows: list[tuple[str, str, str]], quick: bool) -> str:
+    import os
+    import platform
+
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    head = (
+        "# Diagnostics benchmark\n\n"
+        f"`python benchmarks/bench_diagnose.py{' --quick' if quick else ''}`, {stamp}, Python "
+        f"{platform.python_version()}, {os.cpu_count()} cores (shared with other work while "
+        "measured). Rule times are medians (p95) over repeated appends.\n\n"
+        "| measure | result | budget |\n|---|---:|---|\n"
+    )
+    return head + "".join(f"| {n.strip()} | {v} | {b} |\n" for n, v, b in rows)
 
 
 if __name__ == "__main__":

@@ -866,12 +866,12 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "data too hard or reward too sparse: an easier curriculum or a denser reward",
     """Compared with its starting level (the mean of the first 10% of the points, at least 5: the
     early noisy phase), the reward's rolling mean (a quarter of the run) has never risen, and is
-    not now below it, by more than ``flat`` (10%) of its range or ``z`` (4) standard errors,
+    not now below it, by more than ``flat`` (20%) of its range or ``z`` (4) standard errors,
     whichever is larger; the same for pass@k when logged or derived (at least ``pass_flat``,
     0.03). Not when pass@k is already ≥ ``ceiling`` (0.95) or the reward is ~0 (``zero``, 0.01;
     that is rl.reward_zero). Minimum points: ``min_points`` (50) reward points.""",
     kind="rl",
-    flat=0.1,
+    flat=0.2,
     pass_flat=0.03,
     z=4.0,
     ceiling=0.95,
