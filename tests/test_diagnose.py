@@ -57,7 +57,9 @@ def test_run_nan_healthy():
 
 
 def test_run_stalled_uses_the_injected_clock():
-    now = [1_000_000.0]
+    import time
+
+    now = [time.time()]  # snapshots carry wall-clock last_update; the diagnoser's clock moves on
     builder = RunBuilder().add(rows_from({"reward": [0.1, 0.2, 0.3]}))
     diag = Diagnoser(clock=lambda: now[0])
     assert "run.stalled" not in ids(diag.update(builder.store.snapshot()).active)
@@ -70,6 +72,7 @@ def test_run_stalled_uses_the_injected_clock():
     w = find(update.started, "run.stalled")
     assert w is not None and w.severity == "critical" and "16 min" in w.evidence
     builder.add([{"step": 5, "reward": 0.5}])
+    now[0] = builder.snapshot().last_update + 60  # a minute after the new write
     update = diag.update(builder.store.snapshot())
     assert "run.stalled" in ids(update.cleared)
 

@@ -1779,8 +1779,8 @@ class Diagnoser:
             state.last_activity = newest if newest is not None else run.last_update
             state.live = state.last_activity is not None and now - state.last_activity < limit
         elif run.version != state.version:
-            # new data seen now (by this diagnoser's clock, so tests and replays can drive it)
-            state.last_activity = now
+            # new data: the store stamps when it arrived (``last_update``, wall clock)
+            state.last_activity = run.last_update if run.last_update is not None else now
             state.live = True
 
 
