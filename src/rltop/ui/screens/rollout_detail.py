@@ -94,7 +94,7 @@ def tool_tree(calls: list[Any], results: dict[str, Any]) -> Tree:
             continue
         fn = call.get("function") if isinstance(call.get("function"), dict) else call
         name = str(fn.get("name", "?"))
-        node = tree.root.add(Text("🔧 " + clean(name, keep_newlines=False), style="bold"))
+        node = tree.root.add(Text(clean(name, keep_newlines=False), style="bold"))
         args = fn.get("arguments", fn.get("args", fn.get("input")))
         arg_node = node.add(Text("arguments", style="italic"))
         for line in pretty_json(args).splitlines()[:400]:
