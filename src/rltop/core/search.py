@@ -302,7 +302,7 @@ def ordered_positions(
 
 TextLoader = Callable[[pl.DataFrame], pl.DataFrame]
 #: rows searched on their own before the rest of the frame (see ``iter_matches``)
-FIRST_BATCH = 8_000
+FIRST_BATCH = 16_000
 
 
 def iter_matches(
