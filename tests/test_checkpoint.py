@@ -76,3 +76,20 @@ def test_fixtures(fixtures):
     assert "loss" not in final.values  # an RL policy loss does not rank checkpoints
 
     assert best_checkpoint(read_snapshot(fixtures / "wandb").runs[0]) is None
+
+
+def test_candidates_name_the_nearest_saved_checkpoint(tmp_path):
+    from conftest import read_snapshot
+
+    lines = [f'{{"step": {s}, "reward": {0.2 + 0.6 * (s < 60) * s / 60}}}' for s in range(1, 101)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    for step in (25, 50, 75, 100):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    run = read_snapshot(tmp_path).runs[0]
+    best = best_checkpoint(run)
+    saved = {c.label: c.saved for c in best.candidates}
+    assert saved["final"] == "checkpoint-100"
+    assert saved["middle of training"] == "checkpoint-50"
+    assert saved["peak smoothed train reward"] == "checkpoint-50"  # peak around step 55
+    assert best_checkpoint(run, look_on_disk=False).candidates[0].saved is None
+    assert "nearest saved: checkpoint-100" in best.candidates[1].describe()

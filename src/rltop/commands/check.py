@@ -260,8 +260,9 @@ def render(report: dict[str, Any]) -> str:
                 lines.append("  checkpoints to evaluate with your task harness:")
             for c in best["candidates"]:
                 nums = ", ".join(f"{k} {_fmt(v)}" for k, v in c["values"].items())
+                saved = f"  → saved: {c['saved']}" if c.get("saved") else ""
                 lines.append(
-                    f"    {c['label']}: step {c['step']}" + (f"  ({nums})" if nums else "")
+                    f"    {c['label']}: step {c['step']}" + (f"  ({nums})" if nums else "") + saved
                 )
         lines.append("")
     counts = report["counts"]

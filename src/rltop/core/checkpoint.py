@@ -9,8 +9,10 @@ with its numbers.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,13 +39,20 @@ class Candidate:
     label: str
     step: int
     values: dict[str, float] = field(default_factory=dict)  # metric name -> value at that step
+    saved: str | None = None  # the nearest checkpoint folder on disk (``checkpoint-100``), if any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "step": self.step, "values": dict(self.values)}
+        return {
+            "label": self.label,
+            "step": self.step,
+            "values": dict(self.values),
+            "saved": self.saved,
+        }
 
     def describe(self) -> str:
         nums = ", ".join(f"{k} {_n(v)}" for k, v in self.values.items())
-        return f"{self.label}: step {self.step}" + (f" ({nums})" if nums else "")
+        saved = f"; nearest saved: {self.saved}" if self.saved else ""
+        return f"{self.label}: step {self.step}" + (f" ({nums}{saved})" if nums or saved else "")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,37 @@ class BestCheckpoint:
             "step": self.best.step,
             "candidates": [c.to_dict() for c in self.candidates],
         }
+
+
+_SAVED = re.compile(r"(?:checkpoint|global_step|step|ckpt|iter|iteration)[-_]?(\d+)", re.I)
+
+
+def saved_checkpoints(root: str) -> dict[int, str]:
+    """Checkpoint folders of a run (``checkpoint-N``, ``global_step_N``, ...) by step.
+
+    Looks in the run folder and in a ``checkpoints/`` (``ckpt/``, ``ckpts/``) folder inside it.
+    """
+    found: dict[int, str] = {}
+    for sub in ("", "checkpoints", "ckpt", "ckpts"):
+        base = os.path.join(root, sub) if sub else root
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for entry in entries:
+            m = _SAVED.fullmatch(entry.name)
+            if m and entry.is_dir(follow_symlinks=True):
+                found.setdefault(
+                    int(m.group(1)), os.path.join(sub, entry.name) if sub else entry.name
+                )
+    return found
+
+
+def _nearest_saved(step: int, saved: dict[int, str]) -> str | None:
+    if not saved:
+        return None
+    best = min(saved, key=lambda s: (abs(s - step), s))
+    return saved[best]
 
 
 def _value_at(s: Series | None, step: int, *, exact: bool = False) -> float | None:
@@ -107,8 +147,28 @@ def best_checkpoint(
     role_extra: Mapping[str, Iterable[str]] | None = None,
     *,
     smoothing: int = 10,
+    look_on_disk: bool = True,
 ) -> BestCheckpoint | None:
-    """The best-checkpoint candidates of a run snapshot, or None without the metrics to judge."""
+    """The best-checkpoint candidates of a run snapshot, or None without the metrics to judge.
+
+    With ``look_on_disk``, each candidate also names the nearest checkpoint folder saved in the run
+    folder, since only saved steps can be deployed.
+    """
+    found = _candidates(run, role_extra, smoothing)
+    if found is None or not look_on_disk or not getattr(run, "root", None):
+        return found
+    saved = saved_checkpoints(run.root)
+    if not saved:
+        return found
+    return replace(
+        found,
+        candidates=tuple(replace(c, saved=_nearest_saved(c.step, saved)) for c in found.candidates),
+    )
+
+
+def _candidates(
+    run: Any, role_extra: Mapping[str, Iterable[str]] | None, smoothing: int
+) -> BestCheckpoint | None:
     ctx = Context(run, role_extra)
     if not ctx.is_rl:
         va = ctx.series("valid_loss")
