@@ -196,6 +196,8 @@ class RolloutTable:
         self.stats: pl.DataFrame | None = None
         self._frame: pl.DataFrame | None = None
         self.count = 0
+        #: bumped when text moves to disk: snapshots of the run must not keep the old frame
+        self.evictions = 0
         coldtext.BUDGET.register(self)
 
     def append(self, src: int, frame: pl.DataFrame) -> None:
@@ -283,6 +285,7 @@ class RolloutTable:
         )
         info.hot = False
         self._frame = None
+        self.evictions += 1
         return info.text
 
 
@@ -402,7 +405,7 @@ class Store:
         self.unrecognized: dict[str, str] = {}
         self.version = 0
         self.last_update: float | None = None
-        self._snap_cache: dict[str, tuple[int, RunSnapshot]] = {}
+        self._snap_cache: dict[str, tuple[tuple[int, int], RunSnapshot]] = {}
 
     # -- writing -----------------------------------------------------------------------------
     def add_run(self, run_id: str, name: str, root: str) -> None:
@@ -504,7 +507,7 @@ class Store:
     def _run_snapshot(self, run: Run) -> RunSnapshot:
         sources = tuple(s.copy() for s in self.sources.values() if s.run_id == run.run_id)
         cached = self._snap_cache.get(run.run_id)
-        if cached and cached[0] == run.version:
+        if cached and cached[0] == (run.version, run.rollouts.evictions):
             snap = cached[1]
             return RunSnapshot(**{**snap.__dict__, "sources": sources})
         metrics = run.metrics.frame()
@@ -527,7 +530,7 @@ class Store:
             config=dict(run.config),
             last_update=run.last_update,
         )
-        self._snap_cache[run.run_id] = (run.version, snap)
+        self._snap_cache[run.run_id] = ((run.version, run.rollouts.evictions), snap)
         return snap
 
 
