@@ -110,6 +110,8 @@ class MetricTable:
         self.canonical: pl.DataFrame | None = None
         self.texts: dict[str, str] = {}
         self._seq = 0
+        #: bumped whenever ``canonical`` changes (readers cache what they derive from it)
+        self.changes = 0
 
     def append(self, src: int, rows: list[MetricRow]) -> None:
         if not rows:
@@ -134,6 +136,7 @@ class MetricTable:
         self._append_batch(batch)
 
     def _append_batch(self, batch: pl.DataFrame) -> None:
+        self.changes += 1
         if self.raw is None or self.canonical is None:
             self.raw = batch
             self.canonical = merge_steps(batch)
@@ -151,6 +154,7 @@ class MetricTable:
     def drop_source(self, src: int) -> None:
         if self.raw is None:
             return
+        self.changes += 1
         self.raw = self.raw.filter(pl.col("_src") != src)
         self.canonical = merge_steps(self.raw)
         # columns only that source had are now all null: drop them
@@ -347,6 +351,10 @@ class RunSnapshot:
     sources: tuple[SourceInfo, ...]
     config: dict[str, Any]
     last_update: float | None
+    #: changes of the logged metric columns: equal numbers mean equal logged columns (-1: unknown)
+    logged_version: int = -1
+    #: metric columns derived from rollouts (they change without ``logged_version`` changing)
+    derived: frozenset[str] = frozenset()
 
     @property
     def metric_names(self) -> list[str]:
@@ -512,10 +520,13 @@ class Store:
             return RunSnapshot(**{**snap.__dict__, "sources": sources})
         metrics = run.metrics.frame()
         stats = run.rollouts.stats
+        derived: frozenset[str] = frozenset()
         if stats is not None and not stats.is_empty():
             logged = [c for c in stats.columns if c != "step" and c not in metrics.columns]
+            derived = frozenset(logged)
             if metrics.width <= 1 and metrics.is_empty():
                 metrics = stats
+                derived = frozenset(c for c in stats.columns if c != "step")
             else:
                 metrics = _with_stats(metrics, stats.select("step", *logged))
         snap = RunSnapshot(
@@ -529,6 +540,8 @@ class Store:
             sources=sources,
             config=dict(run.config),
             last_update=run.last_update,
+            logged_version=run.metrics.changes,
+            derived=derived,
         )
         self._snap_cache[run.run_id] = ((run.version, run.rollouts.evictions), snap)
         return snap

@@ -24,30 +24,44 @@ from rltop.ui.widgets.status import StatusLine, status_text
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 
 
-def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
-    """Cards for a run: key RL metrics first, then by namespace; ``query`` filters names."""
+def build_cards(run: RunSnapshot, query: str = "", cache: dict | None = None) -> list[Card]:
+    """Cards for a run: key RL metrics first, then by namespace; ``query`` filters names.
+
+    With ``cache`` (a dict kept by the caller), the cards of logged metrics are reused while the
+    run's logged columns and metric names are unchanged (``logged_version``): a stream of
+    rollouts then only recomputes the few derived cards.
+    """
     names = run.metric_names
-    ordered = roles.order_metrics(names)
-    resolved = roles.resolve(names)
-    key = {n for r, n in resolved.items() if r in roles.KEY_ROLES}
+    use_cache = cache is not None and run.logged_version >= 0
+    stamp = (run.run_id, run.logged_version, tuple(names))
+    if use_cache and cache.get("key") == stamp:  # type: ignore[union-attr]
+        ordered, key, role_of, known = cache["meta"]  # type: ignore[index]
+    else:
+        ordered = roles.order_metrics(names)
+        resolved = roles.resolve(names)
+        key = {n for r, n in resolved.items() if r in roles.KEY_ROLES}
+        role_of = {n: r for r, n in resolved.items()}
+        known = {}
+        if use_cache:
+            cache.clear()  # type: ignore[union-attr]
+            cache["key"] = stamp  # type: ignore[index]
+            cache["meta"] = (ordered, key, role_of, known)  # type: ignore[index]
+    known_cards: dict[str, Card] = known
     matcher = _matcher(query)
-    role_of = {n: r for r, n in resolved.items()}
-    cards = []
     frame = run.metrics
     shown = [name for name in ordered if not matcher or matcher(name)]
-    # one query for every card (not one per metric): this runs on each update of a live run
-    tails: tuple = ()
-    last_steps: tuple = ()
-    if shown:
+    todo = [n for n in shown if n not in known_cards or n in run.derived]
+    fresh: dict[str, Card] = {}
+    if todo:
+        # one query for every card (not one per metric): this runs on each update of a live run
         tails = frame.select(
-            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in shown]
+            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in todo]
         ).row(0)
         last_steps = frame.select(
-            [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(n) for n in shown]
+            [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(n) for n in todo]
         ).row(0)
-    for name, values, step in zip(shown, tails, last_steps, strict=True):
-        cards.append(
-            Card(
+        for name, values, step in zip(todo, tails, last_steps, strict=True):
+            fresh[name] = Card(
                 name=name,
                 group="key metrics" if name in key else (roles.namespace(name) or "other"),
                 latest=values[-1] if values else None,
@@ -56,7 +70,9 @@ def build_cards(run: RunSnapshot, query: str = "") -> list[Card]:
                 spark=values,
                 lower_better=lower_is_better(name, role_of.get(name)),
             )
-        )
+        if use_cache:
+            known_cards.update((n, c) for n, c in fresh.items() if n not in run.derived)
+    cards = [fresh[name] if name in fresh else known_cards[name] for name in shown]
     for name, value in sorted(run.text_metrics.items()):
         if name in frame.columns or (matcher and not matcher(name)):
             continue
@@ -129,6 +145,8 @@ class DashboardScreen(Screen):
         self.charted: dict[str, list[str]] = {}  # run -> pinned metrics
         self.highlighted: str | None = None
         self._shown: tuple | None = None
+        self._card_cache: dict = {}
+        self._chart_stamp: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -247,7 +265,7 @@ class DashboardScreen(Screen):
         if key == self._shown:
             return
         self._shown = key
-        cards = build_cards(run, self.filter_text) if run else []
+        cards = build_cards(run, self.filter_text, self._card_cache) if run else []
         grid.set_cards(cards, set(self._charted()))
         if self.highlighted is None and cards:
             self.highlighted = cards[0].name
@@ -259,9 +277,15 @@ class DashboardScreen(Screen):
         run = self.run
         chart = self.query_one(MetricChart)
         if run is None:
+            self._chart_stamp = None
             chart.show([], self.smoothing)
             return
         names = self._charted() or ([self.highlighted] if self.highlighted else [])
+        # logged columns unchanged (only rollouts arrived): the chart's data is the same
+        stamp = (run.run_id, run.logged_version, tuple(names), self.smoothing)
+        if run.logged_version >= 0 and stamp == self._chart_stamp and run.derived.isdisjoint(names):
+            return
+        self._chart_stamp = stamp
         series = []
         for name in names:
             if name in run.metrics.columns:
