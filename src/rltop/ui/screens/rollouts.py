@@ -31,8 +31,8 @@ from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.widgets.rollout_list import RolloutList
 
-#: matches to find before the first page is shown
-FIRST_PAGE = 200
+#: matches to find before the first page is shown (more than a tall terminal shows)
+FIRST_PAGE = 100
 #: the direction each column sorts in first (others ascending)
 DESCENDING_FIRST = {"step", "length", "tokens"}
 
