@@ -407,3 +407,23 @@ async def test_cold_steps_are_browsed_from_disk(tmp_path):
             assert listed(screen) and all(r["step"] == 1 for r in listed(screen))
     finally:
         coldtext.set_max_memory(None)
+
+
+async def test_list_follows_a_growing_run_and_keeps_the_cursor(tmp_path):
+    from rltop.demo import DemoRun
+
+    demo = DemoRun(tmp_path, seed=3)
+    demo.prefill(60)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_rollouts(pilot, app)
+        rlist = screen.query_one(RolloutList)
+        await pilot.press("j", "j", "j")
+        row = rlist.current_row
+        before = rlist.frame.row(row, named=True)
+        demo.step += 1
+        demo.write_step(demo.step)  # step 61 arrives while the list is open
+        await wait_for(pilot, lambda: rlist.count == 1920 + 32 and screen.complete)
+        assert listed(screen)[0]["step"] == 61  # newest first
+        after = rlist.frame.row(rlist.current_row, named=True)
+        assert (after["step"], after["completion"]) == (before["step"], before["completion"])
