@@ -197,7 +197,10 @@ class RolloutTable:
     def __init__(self) -> None:
         self.chunks: dict[int, list[pl.DataFrame]] = {}  # by source
         self.info: dict[int, list[_ChunkInfo]] = {}  # parallel to chunks
-        self.stats: pl.DataFrame | None = None
+        self._stats: pl.DataFrame | None = None
+        #: steps whose statistics are out of date: computed when ``stats`` is read, so a stream of
+        #: small appends between two snapshots pays for one computation
+        self._dirty: list[pl.Series] = []
         self._frame: pl.DataFrame | None = None
         self.count = 0
         #: bumped when text moves to disk: snapshots of the run must not keep the old frame
@@ -210,6 +213,8 @@ class RolloutTable:
         if "group" in frame.columns and "_gid" not in frame.columns:
             frame = frame.with_columns(pl.col("group").hash().alias("_gid"))
         added = frame.height
+        # the steps of the new rows only (not of the chunk they may be merged into below)
+        self._dirty.append(frame.get_column("step").unique())
         chunks = self.chunks.setdefault(src, [])
         infos = self.info.setdefault(src, [])
         info = _ChunkInfo.of(frame)
@@ -227,9 +232,21 @@ class RolloutTable:
             infos.append(info)
         self.count += added
         self._frame = None
-        steps = frame.get_column("step").unique()
-        self._update_stats(steps)
         coldtext.BUDGET.enforce()
+
+    @property
+    def stats(self) -> pl.DataFrame | None:
+        """Per-step statistics of the rollouts (``derive.rollout_step_stats``), by step."""
+        if self._dirty:
+            steps = pl.concat(self._dirty).unique()
+            self._dirty = []
+            self._update_stats(steps)
+        return self._stats
+
+    @stats.setter
+    def stats(self, value: pl.DataFrame | None) -> None:
+        self._dirty = []
+        self._stats = value
 
     def drop_source(self, src: int) -> None:
         dropped = self.chunks.pop(src, [])
@@ -255,11 +272,11 @@ class RolloutTable:
         frame = self.frame()
         touched = frame.filter(pl.col("step").is_in(steps.implode()))
         fresh = rollout_step_stats(touched)
-        if self.stats is None or self.stats.is_empty():
-            self.stats = fresh
+        if self._stats is None or self._stats.is_empty():
+            self._stats = fresh
             return
-        kept = self.stats.filter(~pl.col("step").is_in(steps.implode()))
-        self.stats = pl.concat([kept, fresh], how="diagonal_relaxed").sort("step")
+        kept = self._stats.filter(~pl.col("step").is_in(steps.implode()))
+        self._stats = pl.concat([kept, fresh], how="diagonal_relaxed").sort("step")
 
     # -- memory budget (see coldtext.MemoryBudget) -----------------------------------------------
     def held_bytes(self) -> int:

@@ -111,6 +111,27 @@ class MetricGrid(ScrollView, can_focus=True):
     def set_cards(self, cards: list[Card], charted: set[str]) -> None:
         if cards == self.cards and charted == self.charted:
             return  # nothing a card shows has changed (e.g. only rollout text arrived)
+        if (
+            charted == self.charted
+            and len(cards) == len(self.cards)
+            and self._lines
+            and all(
+                (a.name, a.group) == (b.name, b.group)
+                for a, b in zip(cards, self.cards, strict=True)
+            )
+        ):
+            # same cards in the same places: redraw only the rows of cards whose values changed
+            # (a rollout stream changes a few derived cards several times a second)
+            rows = {
+                self._card_pos[i][0]
+                for i, (a, b) in enumerate(zip(cards, self.cards, strict=True))
+                if a != b and i in self._card_pos
+            }
+            self.cards = cards
+            for row in rows:
+                if row < len(self._row_first_line):
+                    self.refresh_lines(self._row_first_line[row], CARD_HEIGHT)
+            return
         current = (
             self.cards[self.cursor].name if self.cards and self.cursor < len(self.cards) else None
         )
