@@ -204,6 +204,7 @@ class RolloutDetailScreen(Screen):
         Binding("t", "toggle_thinking", "Thinking", id="detail.thinking"),
         Binding("e", "export", "Export", id="detail.export"),
         Binding("p", "group", "Group", id="detail.group"),
+        Binding("r", "replay", "Ask checkpoint", id="detail.replay"),
         Binding("n", "next_match(1)", "Next match", id="detail.next_match"),
         Binding("N", "next_match(-1)", "Prev match", show=False, id="detail.prev_match"),
         Binding("j,down", "scroll(1)", "Down", show=False),
@@ -271,7 +272,9 @@ class RolloutDetailScreen(Screen):
         title.append(f"  reward {fmt_value(reward) if reward is not None else '—'}")
         if d.get("length") is not None:
             title.append(f"  length {d.get('length')}")
-        title.append("  t: thinking · e: export · p: group · Esc: back", style="dim")
+        title.append(
+            "  t: thinking · e: export · p: group · r: ask checkpoint · Esc: back", style="dim"
+        )
         return title
 
     def _fields(self):
@@ -383,6 +386,12 @@ class RolloutDetailScreen(Screen):
 
     def action_group(self) -> None:
         self.app.push_screen(GroupScreen(self.frame, self.row_index, self.search_query))
+
+    def action_replay(self) -> None:
+        """Send this rollout's prompt to the current checkpoint; the logged answer stays beside it."""
+        from rltop.ui.chat import replay_rollout
+
+        replay_rollout(self.app, self.data)
 
     def action_next_match(self, direction: int) -> None:
         if not self._match_widgets:
