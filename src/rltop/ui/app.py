@@ -19,6 +19,9 @@ from rltop.ui.screens.help import HelpScreen
 
 #: seconds between two redraws for store changes (changes in between fold into the second)
 REDRAW_INTERVAL = 0.2
+#: ... and while the store changes continuously (a writer streaming rollouts): two redraws a
+#: second keep a live run live at a fraction of the CPU
+STREAM_REDRAW_INTERVAL = 0.5
 
 
 class RltopApp(App[int]):
@@ -55,6 +58,7 @@ class RltopApp(App[int]):
         self._stop = threading.Event()
         self._last_shown = 0.0
         self._redraw_pending = False
+        self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
@@ -91,16 +95,20 @@ class RltopApp(App[int]):
             return
         # a busy writer changes the store many times a second: redraw at most every
         # REDRAW_INTERVAL; the first change after a quiet spell is shown at once
-        wait = self._last_shown + REDRAW_INTERVAL - time.monotonic()
+        streaming = self._deferred_in_a_row >= 2
+        interval = STREAM_REDRAW_INTERVAL if streaming else REDRAW_INTERVAL
+        wait = self._last_shown + interval - time.monotonic()
         if wait > 0:
             if not self._redraw_pending:
                 self._redraw_pending = True
                 self.set_timer(wait, self._redraw_later)
             return
+        self._deferred_in_a_row = 0
         self._show_store()
 
     def _redraw_later(self) -> None:
         self._redraw_pending = False
+        self._deferred_in_a_row += 1
         self._show_store()
 
     def _show_store(self) -> None:
