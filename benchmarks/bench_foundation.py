@@ -362,8 +362,12 @@ def first_frame(folder: Path, metrics: int, last_step: int) -> float:
         return float(mark.read_text()) - app.started
 
 
-def child_ingest_follower(folder: str) -> dict:
+def child_ingest_follower(folder: str, max_memory: str = "0") -> dict:
+    from rltop.core import coldtext
     from rltop.core.follow import Follower
+
+    if int(max_memory):
+        coldtext.set_max_memory(int(max_memory))
 
     t = time.perf_counter()
     follower = Follower([folder])
@@ -712,6 +716,19 @@ def main() -> int:
         )
     )
 
+    budget = 400 * 1024 * 1024
+    capped = [child("ingest-follower", str(ds.b_dir), str(budget)) for _ in range(ingest_repeats)]
+    hwm_capped = max(r["vmhwm"] for r in capped)
+    report(
+        Row(
+            "  same with --max-memory 400M (older rollout text read back from disk)",
+            f"{hwm_capped / size_b:.2f} × ({hwm_capped / 1e6:.0f} MB; ingest "
+            f"{statistics.median(r['seconds'] for r in capped):.2f} s)",
+            "≤ 1.3 ×",
+            hwm_capped <= 1.3 * size_b,
+        )
+    )
+
     # 3. (a)+(b): dashboard first, and responsive while (b) is read
     times = [first_frame(ds.ab_dir, ds.keys, ds.steps) for _ in range(max(1, repeats - 2))]
     ffab = statistics.median(times)
@@ -822,7 +839,25 @@ def render(rows: list[Row], notes: str, size_a: int, size_b: int, quick: bool) -
     for r in rows:
         result = "—" if r.ok is None else ("pass" if r.ok else "**FAIL**")
         lines.append(f"| {r.name} | {r.measured} | {r.target} | {result} |")
-    lines.append("")
+    lines += [
+        "",
+        "Notes:",
+        "- *ingest ratio*: the follower reads a file in 32 MB blocks (metrics first, the dashboard"
+        " updated between blocks, memory bounded). The `floor` row times nothing but `read` +"
+        " `polars.read_ndjson` of those blocks: on this 2-core machine whole-file polars (memory-"
+        "mapped, both cores, one schema pass) is ~3× faster than *any* block reader, so ≥ 0.7"
+        " cannot be met by a block reader here; the follower's own overhead over that floor is"
+        " what the code controls.",
+        "- *peak RSS*: `polars.read_ndjson` alone peaks at ~2.3× the file. The follower keeps every"
+        " rollout's text in memory up to the memory budget (`--max-memory`, default 2 GB), so with"
+        " the default it holds ~1.0× the file in frames plus ~70 MB interpreter/libraries plus"
+        " transient blocks; with a budget below the file size (row `--max-memory 400M`) older"
+        " text is read back from disk and the target is met.",
+        "- *CPU under a writer*: 2 redraws/s while the store changes continuously (0.2 s after"
+        " a quiet spell); the largest remaining costs are plotext redrawing the chart for each"
+        " new metric line (~30 ms) and Textual compositing the changed card rows.",
+        "",
+    ]
     return "\n".join(lines)
 
 
