@@ -19,9 +19,9 @@ from rltop.ui.screens.help import HelpScreen
 
 #: seconds between two redraws for store changes (changes in between fold into the second)
 REDRAW_INTERVAL = 0.2
-#: ... and while the store changes continuously (a writer streaming rollouts): two redraws a
-#: second keep a live run live at a fraction of the CPU
-STREAM_REDRAW_INTERVAL = 0.5
+#: ... and while the store changes continuously (a writer streaming rollouts): a redraw a second,
+#: like top, keeps a live run live at a fraction of the CPU
+STREAM_REDRAW_INTERVAL = 1.0
 
 
 class RltopApp(App[int]):
