@@ -853,7 +853,7 @@ def render(rows: list[Row], notes: str, size_a: int, size_b: int, quick: bool) -
         " the default it holds ~1.0× the file in frames plus ~70 MB interpreter/libraries plus"
         " transient blocks; with a budget below the file size (row `--max-memory 400M`) older"
         " text is read back from disk and the target is met.",
-        "- *CPU under a writer*: 2 redraws/s while the store changes continuously (0.2 s after"
+        "- *CPU under a writer*: 1 redraw/s while the store changes continuously (0.2 s after"
         " a quiet spell); the largest remaining costs are plotext redrawing the chart for each"
         " new metric line (~30 ms) and Textual compositing the changed card rows.",
         "",
