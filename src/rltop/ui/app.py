@@ -73,6 +73,11 @@ class RltopApp(App[int]):
             self.title = self.run_title
         self.dashboard = DashboardScreen(smoothing=self.smoothing)
         self.push_screen(self.dashboard)
+        # the rules of #3, evaluated in a thread after each redraw's snapshot
+        from rltop.ui.widgets.warnings import WarningsTracker
+
+        self.warnings_tracker = WarningsTracker(self, getattr(self, "settings", None))
+        self.warnings_tracker.listeners.append(self.dashboard.show_warnings)
         self._follow()
 
     @work(thread=True, exclusive=True, name="follower", exit_on_error=False)
@@ -118,6 +123,7 @@ class RltopApp(App[int]):
             return
         self.snapshot = snap
         self.dashboard.show_snapshot(snap)
+        self.warnings_tracker.submit(snap)
         if self.screen is not self.dashboard and hasattr(self.screen, "show_snapshot"):
             self.screen.show_snapshot(snap)
         if self._first_frame_target:
@@ -180,6 +186,13 @@ class RltopApp(App[int]):
 
     def action_rollouts(self) -> None:
         self.open_rollouts()
+
+    def open_warnings(self) -> None:
+        """Every active warning, the cleared ones and the best checkpoints (``w``)."""
+        from rltop.ui.screens.warnings import WarningsScreen
+
+        if not isinstance(self.screen, WarningsScreen):
+            self.push_screen(WarningsScreen())
 
     async def action_quit(self) -> None:
         self._stop.set()

@@ -20,6 +20,7 @@ from rltop.ui.safe import clean
 from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
 from rltop.ui.widgets.status import StatusLine, status_text
+from rltop.ui.widgets.warnings import WarningsPane, WarningsState
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 
@@ -116,6 +117,7 @@ class DashboardScreen(Screen):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="dashboard.clear_filter"),
         Binding("o", "rollouts", "Rollouts", id="dashboard.rollouts"),
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
+        Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
     ]
 
     DEFAULT_CSS = """
@@ -159,6 +161,7 @@ class DashboardScreen(Screen):
             placeholder="filter metric names (text, or /regex/) — Enter keeps, Esc clears",
             id="filter",
         )
+        yield WarningsPane(id="warnings")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -369,6 +372,13 @@ class DashboardScreen(Screen):
             step = int(below[-1]) if len(below) else int(have[0])
         self.app.open_rollouts(self.run_id, step=step, sort="reward")
 
+    def show_warnings(self, state: WarningsState) -> None:
+        """The warnings strip above the status line, for the shown run."""
+        self.query_one(WarningsPane).show_state(state, self.run_id)
+
+    def action_warnings(self) -> None:
+        self.app.open_warnings()
+
     def action_next_run(self, direction: int) -> None:
         if self.snapshot is None:
             return
@@ -381,3 +391,6 @@ class DashboardScreen(Screen):
         self.run_id = ids[(index + direction) % len(ids)]
         self.highlighted = None
         self.show_snapshot(self.snapshot)
+        tracker = getattr(self.app, "warnings_tracker", None)
+        if tracker is not None:
+            self.show_warnings(tracker.state)
