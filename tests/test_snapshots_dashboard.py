@@ -22,6 +22,10 @@ def _run_before(app):
     async def run_before(pilot) -> None:
         await wait_for(pilot, loaded(app))
         await pilot.pause(0.2)
+        # the warnings strip is drawn once the diagnoser (a thread) has seen the shown snapshot
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
+        app.clear_notifications()  # a new warning's toast times out: not part of the layout
+        await pilot.pause(0.1)
 
     return run_before
 

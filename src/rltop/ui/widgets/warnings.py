@@ -105,6 +105,7 @@ class WarningsState:
     history: deque[Cleared] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
     best: dict[str, BestCheckpoint | None] = field(default_factory=dict)
     evaluated: int = 0  # updates applied (tests wait on this)
+    version: int | None = None  # the store snapshot version they describe
 
 
 class WarningsTracker:
@@ -156,13 +157,14 @@ class WarningsTracker:
                     self.app.notify, f"diagnosis failed: {exc}", severity="error", timeout=10
                 )
                 continue
-            self.app.call_from_thread(self.apply, update, best, steps)
+            self.app.call_from_thread(self.apply, update, best, steps, snap.version)
 
     def apply(
         self,
         update: WarningsUpdate,
         best: dict[str, BestCheckpoint | None] | None = None,
         steps: dict[str, int | None] | None = None,
+        version: int | None = None,
     ) -> None:
         """On the UI thread: keep the result, announce what started, move cleared to history."""
         state = self.state
@@ -174,6 +176,7 @@ class WarningsTracker:
             state.history.appendleft(Cleared(w, (steps or {}).get(w.run_id), now))
         self.announce(update.started + update.changed)
         state.evaluated += 1
+        state.version = version
         for listener in list(self.listeners):
             listener(state)
 
@@ -218,10 +221,16 @@ class WarningsPane(Static):
         self.state: WarningsState | None = None
         self._text: Text | None = None
 
+    def on_resize(self) -> None:
+        if self.state is not None:
+            self.show_state(self.state, self.run_id)
+
     def show_state(self, state: WarningsState, run_id: str | None) -> None:
         """Redraw for ``run_id``'s warnings (others counted) and its best checkpoint."""
         self.state, self.run_id = state, run_id
-        width = max(40, (self.size.width or self.app.size.width) - 2)
+        # the strip spans the screen (padding 1 each side): from the app's width, so the first
+        # draw (while still hidden, zero-sized) and later ones cut the lines alike
+        width = max(40, self.app.size.width - 2)
         mine = [w for w in state.active if w.run_id == run_id]
         others = len(state.active) - len(mine)
         text = Text(no_wrap=True, overflow="ellipsis")
