@@ -17,6 +17,13 @@ def _no_timings(monkeypatch):
     monkeypatch.setattr(RolloutsScreen, "SHOW_TIMING", False)
 
 
+async def _no_toasts(app, pilot) -> None:
+    """Drop the warnings' toasts (they time out): not part of the layout under test."""
+    await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
+    app.clear_notifications()
+    await pilot.pause(0.1)
+
+
 def _open_list(app, query: str = ""):
     async def run_before(pilot) -> None:
         await wait_for(pilot, loaded(app))
@@ -30,6 +37,7 @@ def _open_list(app, query: str = ""):
             await pilot.pause(0.2)
             await wait_for(pilot, lambda: screen.complete)
         await pilot.pause(0.1)
+        await _no_toasts(app, pilot)
 
     return run_before
 
@@ -55,5 +63,6 @@ def test_rollout_detail(snap_compare, tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutDetailScreen))
         await pilot.press("t")
         await pilot.pause(0.2)
+        await _no_toasts(app, pilot)
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
