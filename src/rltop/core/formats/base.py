@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -81,6 +82,22 @@ def iter_lines(block: bytes, first_line: int):
         if stripped:
             yield lineno, stripped
         lineno += 1
+
+
+def iter_json_objects(
+    block: bytes, first_line: int, result: ParseResult
+) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """``(line_number, raw_line, object)`` for each JSON-object line; other lines become skips."""
+    for lineno, raw in iter_lines(block, first_line):
+        try:
+            obj = loads_json(raw)
+        except ValueError as exc:
+            result.skips.append(json_skip(lineno, raw, exc))
+            continue
+        if not isinstance(obj, dict):
+            result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
+            continue
+        yield lineno, raw, obj
 
 
 def json_skip(lineno: int, raw: bytes, exc: Exception | None = None) -> Skip:

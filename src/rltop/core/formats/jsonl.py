@@ -11,8 +11,7 @@ from rltop.core.formats.base import (
     Parser,
     find_step,
     flatten,
-    iter_lines,
-    json_skip,
+    iter_json_objects,
     loads_json,
     metric_value,
 )
@@ -42,15 +41,7 @@ class JsonlMetricsParser(Parser):
 
     def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
-        for lineno, raw in iter_lines(block, first_line):
-            try:
-                obj = loads_json(raw)
-            except ValueError as exc:
-                result.skips.append(json_skip(lineno, raw, exc))
-                continue
-            if not isinstance(obj, dict):
-                result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
-                continue
+        for lineno, raw, obj in iter_json_objects(block, first_line, result):
             row = metric_row(obj)
             if row is None:
                 result.skips.append(Skip("no step field", lineno, clip_sample(raw)))
@@ -190,9 +181,7 @@ class _DataLines:
         return len(self._split()) == self.height
 
 
-def _first_number_order(
-    leaves: list[pl.Series], lines: _DataLines, verl: bool
-) -> list[str] | None:
+def _first_number_order(leaves: list[pl.Series], lines: _DataLines, verl: bool) -> list[str] | None:
     """Column order of the per-line path: by the first row holding a number, then key order."""
     first_row: dict[int, list[str]] = {}
     for series in leaves:

@@ -18,10 +18,10 @@ import os
 from typing import Any, ClassVar
 
 from rltop.core.formats.art import chat_rollout
-from rltop.core.formats.base import iter_lines, json_skip, loads_json
+from rltop.core.formats.base import iter_json_objects
 from rltop.core.formats.jsonl import JsonlMetricsParser
 from rltop.core.formats.rollouts import RolloutJsonlParser, normalize_rollout, rows_to_frame
-from rltop.core.model import ParseResult, Skip, clip_sample
+from rltop.core.model import ParseResult, Skip
 
 
 class PrimeRlMetricsParser(JsonlMetricsParser):
@@ -37,15 +37,7 @@ class ChatRolloutParser(RolloutJsonlParser):
     def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         rows: list[dict[str, Any]] = []
-        for lineno, raw in iter_lines(block, first_line):
-            try:
-                obj = loads_json(raw)
-            except ValueError as exc:
-                result.skips.append(json_skip(lineno, raw, exc))
-                continue
-            if not isinstance(obj, dict):
-                result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
-                continue
+        for lineno, _raw, obj in iter_json_objects(block, first_line, result):
             if isinstance(obj.get("traces"), list) and "task" in obj:
                 episode_rows = episode_rollouts(obj, self.default_step, self.split)
                 if not episode_rows:

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from rltop.core.formats.base import Parser, iter_lines, json_skip, loads_json
+from rltop.core.formats.base import Parser, iter_json_objects
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
@@ -326,15 +326,7 @@ class RolloutJsonlParser(Parser):
         result = ParseResult()
         rows = []
         row_lines: list[int] = []  # the line of each row, to record where its text is
-        for lineno, raw in iter_lines(block, first_line):
-            try:
-                obj = loads_json(raw)
-            except ValueError as exc:
-                result.skips.append(json_skip(lineno, raw, exc))
-                continue
-            if not isinstance(obj, dict):
-                result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
-                continue
+        for lineno, raw, obj in iter_json_objects(block, first_line, result):
             row = normalize_rollout(obj, self.default_step, self.split)
             if row["step"] is None:
                 result.skips.append(

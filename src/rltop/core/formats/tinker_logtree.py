@@ -22,14 +22,14 @@ import os
 from typing import Any, ClassVar
 
 from rltop.core.formats.art import chat_rollout, split_chat
-from rltop.core.formats.base import Parser, iter_lines, json_skip, loads_json
+from rltop.core.formats.base import Parser, iter_json_objects, loads_json
 from rltop.core.formats.rollouts import (
     normalize_rollout,
     rows_to_frame,
     split_from_path,
     step_from_path,
 )
-from rltop.core.model import ParseResult, Skip, clip_sample
+from rltop.core.model import ParseResult, Skip
 
 SUMMARIES_SUFFIX = "_rollout_summaries.jsonl"
 LOGTREE_SUFFIX = "_logtree.json"
@@ -54,15 +54,7 @@ class TinkerRolloutSummaryParser(Parser):
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         rows = []
-        for lineno, raw in iter_lines(block, first_line):
-            try:
-                obj = loads_json(raw)
-            except ValueError as exc:
-                result.skips.append(json_skip(lineno, raw, exc))
-                continue
-            if not isinstance(obj, dict):
-                result.skips.append(Skip("not a JSON object", lineno, clip_sample(raw)))
-                continue
+        for lineno, _raw, obj in iter_json_objects(block, first_line, result):
             row = self._row(obj)
             if row["step"] is None:
                 result.skips.append(Skip("trajectory without an iteration", lineno))
