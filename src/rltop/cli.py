@@ -67,6 +67,13 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         "in memory, older steps' text is read back from the logs when looked at",
     )
     parser.add_argument(
+        "--theme",
+        default=None,
+        metavar="NAME",
+        help="rltop-dark (default), rltop-light, rltop-high-contrast, rltop-mono (automatic with "
+        "NO_COLOR), a Textual theme, or your own from <config dir>/themes/*.toml",
+    )
+    parser.add_argument(
         "--endpoint",
         default=None,
         metavar="URL",

@@ -26,8 +26,11 @@ def run_view(
     follower = Follower(paths, force_polling=getattr(args, "poll", False) or None)
     follower.preload()
 
+    from rltop.config import Settings
     from rltop.ui.app import make_app
 
+    # defaults < config file < RLTOP_* env < flags (thresholds and roles for the warnings too)
+    settings = Settings.load(flags={"theme": getattr(args, "theme", None)})
     app = make_app(
         paths,
         follower=follower,
@@ -35,7 +38,9 @@ def run_view(
         smoothing=getattr(args, "smoothing", None),
         max_memory=getattr(args, "max_memory", None),
         title=title,
+        theme=settings.theme,
     )
+    app.settings = settings
     # the chat pane reads this; the flag wins over $RLTOP_ENDPOINT and the config file
     app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
     app.run()

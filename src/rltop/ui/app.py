@@ -45,8 +45,16 @@ class RltopApp(App[int]):
         title: str | None = None,
         follower: Follower | None = None,
         max_memory: int | None = None,
+        theme: str | None = None,
     ) -> None:
         super().__init__()
+        from rltop.ui.themes import load_themes, pick_theme
+
+        # shipped themes plus the user's own; monochrome under NO_COLOR unless one is asked for
+        themes, self.theme_problems = load_themes()
+        for item in themes:
+            self.register_theme(item)
+        self.theme = pick_theme(theme, set(self.available_themes))
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
         coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
@@ -71,6 +79,8 @@ class RltopApp(App[int]):
     def on_mount(self) -> None:
         if self.run_title:
             self.title = self.run_title
+        for problem in self.theme_problems:
+            self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
         self.dashboard = DashboardScreen(smoothing=self.smoothing)
         self.push_screen(self.dashboard)
         # the rules of #3, evaluated in a thread after each redraw's snapshot
