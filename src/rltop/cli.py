@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "sources": "list the files found, how each was read, and why others were not",
     "check": "read the runs once, report warnings and best checkpoints; exit 0/1/2/3",
     "watch": "follow the runs headless and print a line as each warning starts or clears",
+    "export": "write each run's per-step metrics to CSV or Parquet",
+    "config": "show the config file's path and the effective settings",
 }
 
 

@@ -79,6 +79,10 @@ class RltopApp(App[int]):
     def on_mount(self) -> None:
         if self.run_title:
             self.title = self.run_title
+        settings = getattr(self, "settings", None)
+        if settings is not None and settings.keys:
+            # [keys] in the config file: binding id -> keys, e.g. "dashboard.filter" = "f"
+            self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
         self.dashboard = DashboardScreen(smoothing=self.smoothing)

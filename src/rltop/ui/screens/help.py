@@ -34,12 +34,14 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     """(keys, what it does, where it works) for every described binding in reach of ``screen``."""
     rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
+    # keys remapped in the config file ([keys] binding id -> keys) replace the defaults
+    keymap = getattr(screen.app, "_keymap", {}) or {}
     for node in [*reversed(screen.focus_chain), screen, screen.app]:
         where = "global" if node is screen.app else type(node).__name__
         for binding in getattr(node, "BINDINGS", []):
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            key = _key_label(binding.key)
+            key = _key_label(keymap.get(binding.id, binding.key) if binding.id else binding.key)
             if (key, binding.description) in seen:
                 continue
             seen.add((key, binding.description))
