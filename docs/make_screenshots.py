@@ -1,0 +1,35 @@
+"""Copy the snapshot tests' SVGs into docs/images/, so the README shows exactly what the app shows.
+
+Run after ``pytest tests/test_snapshots_*.py --snapshot-update``:
+
+    python docs/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = ROOT / "tests" / "__snapshots__"
+IMAGES = ROOT / "docs" / "images"
+
+#: README image -> the snapshot it comes from
+PICTURES = {
+    "dashboard.svg": "test_snapshots_dashboard/test_dashboard_layout[size1].svg",
+    "dashboard-80x24.svg": "test_snapshots_warnings/test_dashboard_with_warnings[size0].svg",
+    "warning-detail.svg": "test_snapshots_warnings/test_warning_detail[size1].svg",
+    "rollouts.svg": "test_snapshots_rollouts/test_rollout_list_search_highlighted.svg",
+    "rollout-detail.svg": "test_snapshots_rollouts/test_rollout_detail.svg",
+}
+
+
+def main() -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    for image, snapshot in PICTURES.items():
+        shutil.copyfile(SNAPSHOTS / snapshot, IMAGES / image)
+        print(f"docs/images/{image} <- tests/__snapshots__/{snapshot}")
+
+
+if __name__ == "__main__":
+    main()

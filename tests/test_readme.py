@@ -1,0 +1,30 @@
+"""The README stays true: its config example loads cleanly, its test command is what CI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rltop.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_config_example_loads_without_problems(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("    # ~/.config/rltop/config.toml") :]
+    block = block[: block.index("\n\n")]
+    config = tmp_path / "config.toml"
+    config.write_text("\n".join(line[4:] for line in block.splitlines()[1:]) + "\n")
+    settings = Settings.load(config, env={})
+    assert settings.problems == []
+    assert settings.keys == {"dashboard.filter": "f"} and settings.theme == "rltop-light"
+
+
+def test_readme_setup_commands_match_ci():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -e . && rltop demo" in readme
+    test_command = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]'"
+    assert test_command + " && python -m pytest -q" in readme
+    assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]'" in ci
+    assert "python -m pytest -q" in ci
