@@ -118,6 +118,7 @@ class DashboardScreen(Screen):
         Binding("o", "rollouts", "Rollouts", id="dashboard.rollouts"),
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
+        Binding("m", "compare", "Compare runs", id="dashboard.compare"),
     ]
 
     DEFAULT_CSS = """
@@ -378,6 +379,16 @@ class DashboardScreen(Screen):
 
     def action_warnings(self) -> None:
         self.app.open_warnings()
+
+    def action_compare(self) -> None:
+        """Several runs on one chart: the pinned (or highlighted) metric, one colour per run."""
+        from rltop.ui.screens.compare import CompareScreen
+
+        if self.snapshot is None or not any(r.metric_names for r in self.snapshot.runs):
+            self.notify("No runs with metrics yet.", timeout=2)
+            return
+        metric = (self._charted() or [self.highlighted])[0]
+        self.app.push_screen(CompareScreen(self.snapshot, metric, self.smoothing))
 
     def action_next_run(self, direction: int) -> None:
         if self.snapshot is None:

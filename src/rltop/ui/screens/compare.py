@@ -1,0 +1,182 @@
+"""``m``: several runs on one chart (same metric, distinct colours, a legend) and their key metrics.
+
+Runs are picked from a list (Space toggles); the metric is the dashboard's highlighted one, or is
+cycled with ``[``/``]`` among the metrics the picked runs share. ``t`` aligns by wall time where the
+runs log a time column, else it says why it cannot.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, SelectionList, Static
+
+from rltop.core import roles
+from rltop.core.numfmt import fmt_value
+from rltop.core.store import RunSnapshot, StoreSnapshot
+from rltop.ui.safe import clean
+from rltop.ui.widgets.chart import MetricChart, Series
+
+#: columns that hold wall-clock time, in order of preference (seconds)
+TIME_COLUMNS = ("_timestamp", "timestamp", "time", "wall_time", "_runtime", "time/total")
+TABLE_ROLES = (
+    "reward",
+    "valid_reward",
+    "pass_at_k",
+    "train_loss",
+    "valid_loss",
+    "response_length",
+    "kl",
+)
+
+
+def time_column(run: RunSnapshot) -> str | None:
+    return next((c for c in TIME_COLUMNS if c in run.metrics.columns), None)
+
+
+def compare_series(runs: list[RunSnapshot], metric: str, by_time: bool) -> tuple[list[Series], str]:
+    """One series per run; x is the step, or hours since the run's first logged time."""
+    series, note = [], ""
+    for run in runs:
+        if metric not in run.metrics.columns:
+            continue
+        frame = run.metrics.select(
+            "step", metric, *([time_column(run)] if by_time and time_column(run) else [])
+        )
+        frame = frame.filter(pl.col(metric).is_not_null())
+        if by_time:
+            tcol = time_column(run)
+            if tcol is None:
+                note = f"{run.name} logs no time column: aligned by step"
+                xs = frame.get_column("step").to_list()
+            else:
+                t = frame.get_column(tcol)
+                start = t.drop_nulls().min() if t.drop_nulls().len() else 0
+                xs = [None if v is None else (v - start) / 3600 for v in t.to_list()]
+        else:
+            xs = frame.get_column("step").to_list()
+        ys = frame.get_column(metric).to_list()
+        pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if x is not None]
+        series.append(Series(run.name, [p[0] for p in pairs], [p[1] for p in pairs]))
+    return series, note
+
+
+class CompareScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="compare.back"),
+        Binding("right_square_bracket", "metric(1)", "Next metric", id="compare.next_metric"),
+        Binding("left_square_bracket", "metric(-1)", "Prev metric", id="compare.prev_metric"),
+        Binding("t", "toggle_time", "Step/time", id="compare.time"),
+    ]
+
+    DEFAULT_CSS = """
+    CompareScreen { layout: vertical; }
+    CompareScreen #ctitle { height: 1; background: $primary-background; padding: 0 1; }
+    CompareScreen #cbody { height: 1fr; }
+    CompareScreen SelectionList { width: 30; height: 100%; }
+    CompareScreen #cright { width: 1fr; }
+    CompareScreen MetricChart { height: 1fr; min-height: 8; }
+    CompareScreen DataTable { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, snapshot: StoreSnapshot, metric: str | None, smoothing: float) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.metric = metric
+        self.smoothing = smoothing
+        self.by_time = False
+        self.note = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="ctitle")
+        with Horizontal(id="cbody"):
+            runs = sorted((r for r in self.snapshot.runs if r.metric_names), key=lambda r: r.name)
+            yield SelectionList[str](
+                *[(clean(r.name, keep_newlines=False), r.run_id, True) for r in runs]
+            )
+            with Vertical(id="cright"):
+                yield MetricChart(id="cchart")
+                yield DataTable(id="ctable", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.metric is None or not self._metrics():
+            shared = self._metrics()
+            resolved = [roles.resolve(r.metric_names).get("reward") for r in self._picked()]
+            self.metric = next((m for m in resolved if m in shared), shared[0] if shared else None)
+        self.query_one(SelectionList).focus()
+        self.refresh_view()
+
+    def show_snapshot(self, snap: StoreSnapshot) -> None:
+        self.snapshot = snap
+        self.refresh_view()
+
+    def _picked(self) -> list[RunSnapshot]:
+        chosen = set(self.query_one(SelectionList).selected)
+        return sorted((r for r in self.snapshot.runs if r.run_id in chosen), key=lambda r: r.name)
+
+    def _metrics(self) -> list[str]:
+        """Metrics every picked run has (or any of them, when they share none)."""
+        picked = self._picked()
+        if not picked:
+            return []
+        common = set(picked[0].metric_names).intersection(*(r.metric_names for r in picked[1:]))
+        pool = common or set().union(*(r.metric_names for r in picked))
+        return roles.order_metrics(sorted(pool))
+
+    def refresh_view(self) -> None:
+        picked = self._picked()
+        series, self.note = (
+            compare_series(picked, self.metric, self.by_time) if self.metric else ([], "")
+        )
+        title = f"{self.metric or 'no shared metric'} across {len(series)} run(s)"
+        if self.by_time and not self.note:
+            title += " (x: hours since each run's start)"
+        self.query_one(MetricChart).show(series, self.smoothing, title=title)
+        head = Text("compare runs", style="bold")
+        head.append(
+            f"  {clean(self.metric or '—', keep_newlines=False)}  by {'wall time' if self.by_time else 'step'}"
+        )
+        head.append("  Space: pick runs · [ ]: metric · t: step/time · Esc: back", style="dim")
+        if self.note:
+            head.append(f"  {self.note}", style="italic")
+        self.query_one("#ctitle", Static).update(head)
+        self._fill_table(picked)
+
+    def _fill_table(self, picked: list[RunSnapshot]) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_columns("run", "last step", *[r.replace("_", " ") for r in TABLE_ROLES])
+        for run in picked:
+            resolved = roles.resolve(run.metric_names)
+            cells = [
+                fmt_value(run.latest(resolved[r])) if r in resolved else "—" for r in TABLE_ROLES
+            ]
+            table.add_row(Text(clean(run.name, keep_newlines=False)), str(run.last_step), *cells)
+
+    @on(SelectionList.SelectedChanged)
+    def _picked_changed(self) -> None:
+        shared = self._metrics()
+        if shared and self.metric not in shared:
+            self.metric = shared[0]
+        self.refresh_view()
+
+    def action_metric(self, direction: int) -> None:
+        shared = self._metrics()
+        if not shared:
+            return
+        index = shared.index(self.metric) if self.metric in shared else -direction
+        self.metric = shared[(index + direction) % len(shared)]
+        self.refresh_view()
+
+    def action_toggle_time(self) -> None:
+        self.by_time = not self.by_time
+        self.refresh_view()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
