@@ -7,7 +7,7 @@ import pytest
 from rltop.ui import widgets
 from rltop.ui.app import make_app
 
-from uihelp import demo_folder, loaded, wait_for
+from uihelp import demo_folder, settled, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def _fixed_clock(monkeypatch):
 
 def _run_before(app):
     async def run_before(pilot) -> None:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
         await pilot.pause(0.2)
         # the warnings strip is drawn once the diagnoser (a thread) has seen the shown snapshot
         await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)

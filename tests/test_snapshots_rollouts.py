@@ -9,7 +9,7 @@ from rltop.ui.screens.rollout_detail import RolloutDetailScreen
 from rltop.ui.screens.rollouts import RolloutsScreen
 from rltop.ui.widgets.rollout_list import RolloutList
 
-from uihelp import demo_folder, loaded, wait_for
+from uihelp import demo_folder, settled, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ async def _no_toasts(app, pilot) -> None:
 
 def _open_list(app, query: str = ""):
     async def run_before(pilot) -> None:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
         await wait_for(pilot, lambda: app.snapshot.runs[0].rollouts.height >= 1920)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutsScreen))

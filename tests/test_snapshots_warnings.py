@@ -9,7 +9,7 @@ import pytest
 import rltop.ui.widgets.warnings as warnings_mod
 from rltop.ui.app import make_app
 
-from uihelp import demo_folder, loaded, wait_for
+from uihelp import demo_folder, settled, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def _fixed_clocks(monkeypatch):
 
 def _run_before(app, keys: tuple[str, ...] = ()):
     async def run_before(pilot) -> None:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
         await wait_for(
             pilot, lambda: any(w.id == "rl.token_growth" for w in app.warnings_tracker.state.active)
         )

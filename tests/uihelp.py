@@ -26,3 +26,20 @@ def demo_folder(root: Path, steps: int = 60) -> Path:
 
 def loaded(app, runs: int = 1):
     return lambda: app.snapshot is not None and len([r for r in app.snapshot.runs if r.metric_names]) >= runs
+
+
+def settled(app):
+    """Everything on disk has been read and the screen has been given the latest snapshot.
+
+    Snapshot tests need this, not just ``loaded``: under load the follower may still be reading
+    rollout files when the first metrics are on screen.
+    """
+
+    def check() -> bool:
+        return (
+            loaded(app)()
+            and not app.follower.pending()
+            and app.snapshot.version == app.store.snapshot().version
+        )
+
+    return check
