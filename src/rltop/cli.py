@@ -69,6 +69,13 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         "in memory, older steps' text is read back from the logs when looked at",
     )
     parser.add_argument(
+        "--refresh",
+        type=float,
+        default=None,
+        metavar="N",
+        help="at most N redraws per second of live data (for slow SSH links; default: adaptive)",
+    )
+    parser.add_argument(
         "--theme",
         default=None,
         metavar="NAME",

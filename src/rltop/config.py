@@ -57,6 +57,8 @@ class Settings:
     smoothing: float | None = None
     #: poll files instead of watching them (NFS, some containers)
     poll: bool = False
+    #: at most this many redraws per second of live data (None: rltop's own pacing); slow links
+    refresh: float | None = None
     #: rule id -> {threshold name: value}; see docs/rules.md for every rule's names
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: role -> extra metric names for that role, tried before the built-in aliases

@@ -30,7 +30,9 @@ def run_view(
     from rltop.ui.app import make_app
 
     # defaults < config file < RLTOP_* env < flags (thresholds and roles for the warnings too)
-    settings = Settings.load(flags={"theme": getattr(args, "theme", None)})
+    settings = Settings.load(
+        flags={"theme": getattr(args, "theme", None), "refresh": getattr(args, "refresh", None)}
+    )
     app = make_app(
         paths,
         follower=follower,
@@ -39,6 +41,7 @@ def run_view(
         max_memory=getattr(args, "max_memory", None),
         title=title,
         theme=settings.theme,
+        refresh=settings.refresh,
     )
     app.settings = settings
     # the chat pane reads this; the flag wins over $RLTOP_ENDPOINT and the config file

@@ -34,6 +34,7 @@ class RltopApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("c", "chat", "Chat", id="app.chat"),
+        Binding("ctrl+s", "save_screen", "Save SVG", show=False, id="app.screenshot"),
     ]
 
     def __init__(
@@ -46,6 +47,7 @@ class RltopApp(App[int]):
         follower: Follower | None = None,
         max_memory: int | None = None,
         theme: str | None = None,
+        refresh: float | None = None,
     ) -> None:
         super().__init__()
         from rltop.ui.themes import load_themes, pick_theme
@@ -65,6 +67,8 @@ class RltopApp(App[int]):
         self.run_title = title
         self._stop = threading.Event()
         self._last_shown = 0.0
+        # --refresh N: never more than N redraws of live data per second (SSH over slow links)
+        self.min_redraw_interval = 1.0 / refresh if refresh and refresh > 0 else 0.0
         self._redraw_pending = False
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
@@ -115,7 +119,9 @@ class RltopApp(App[int]):
         # a busy writer changes the store many times a second: redraw at most every
         # REDRAW_INTERVAL; the first change after a quiet spell is shown at once
         streaming = self._deferred_in_a_row >= 2
-        interval = STREAM_REDRAW_INTERVAL if streaming else REDRAW_INTERVAL
+        interval = max(
+            STREAM_REDRAW_INTERVAL if streaming else REDRAW_INTERVAL, self.min_redraw_interval
+        )
         wait = self._last_shown + interval - time.monotonic()
         if wait > 0:
             if not self._redraw_pending:
@@ -164,6 +170,19 @@ class RltopApp(App[int]):
                 self.exit(0)
 
             self.call_after_refresh(done)
+
+    def action_save_screen(self) -> None:
+        """Save what is on screen as an SVG in the current folder (never in the logs folders)."""
+        folder = os.getcwd()
+        roots = [
+            os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".")
+            for p in self.paths
+        ]
+        if any(folder == r or folder.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+            folder = os.path.expanduser("~")
+        name = time.strftime("rltop-%Y%m%d-%H%M%S.svg")
+        path = self.save_screenshot(filename=name, path=folder)
+        self.notify(f"Screen saved to {path}", title="screenshot", timeout=8)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
