@@ -16,7 +16,7 @@ from rltop.ui.widgets.chart import MetricChart
 from rltop.ui.widgets.metric_grid import MetricGrid
 from rltop.ui.widgets.warnings import WarningsPane
 
-from uihelp import demo_folder, loaded, wait_for
+from uihelp import demo_folder, loaded, settled, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,8 @@ def _ids(app) -> list[str]:
 async def test_strip_lists_the_runs_warning_and_best_checkpoint(tmp_path):
     app = make_app([str(demo_folder(tmp_path, 120))])
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
         await wait_for(pilot, lambda: "rl.token_growth" in _ids(app))
         pane = app.screen.query_one(WarningsPane)
         await wait_for(pilot, lambda: pane.has_class("shown"))
@@ -64,7 +65,8 @@ async def test_strip_lists_the_runs_warning_and_best_checkpoint(tmp_path):
 async def test_no_warnings_no_strip(tmp_path):
     app = make_app([str(demo_folder(tmp_path, 30))])
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
         await wait_for(pilot, _evaluated(app))
         assert _ids(app) == []
         # the strip still shows the best-checkpoint line, but no warning line
@@ -105,7 +107,8 @@ async def test_screen_orders_by_severity_and_enter_opens_detail(tmp_path):
 async def test_detail_jumps_to_the_onset_steps_rollouts(tmp_path):
     app = make_app([str(demo_folder(tmp_path, 120))])
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
         await wait_for(pilot, lambda: "rl.token_growth" in _ids(app))
         calls = []
         app.open_rollouts = lambda run_id=None, **kw: calls.append((run_id, kw))
@@ -120,7 +123,8 @@ async def test_new_warning_is_notified_and_cleared_one_goes_to_history(tmp_path,
     path = _bad_run(tmp_path, steps=20)
     app = make_app([str(tmp_path)])
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, settled(app), timeout=60)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
         await wait_for(pilot, lambda: "run.unreadable" in _ids(app))
         # data arrives live: a NaN loss starts run.nan (critical)
         with open(path, "a") as fh:
