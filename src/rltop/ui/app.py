@@ -171,6 +171,38 @@ class RltopApp(App[int]):
 
             self.call_after_refresh(done)
 
+    def get_system_commands(self, screen):
+        """The command palette offers every described action of the screen, its widgets and the app."""
+        from functools import partial
+
+        from textual.app import SystemCommand
+
+        from rltop.ui.screens.help import _key_label
+
+        yield from super().get_system_commands(screen)
+        keymap = getattr(self, "_keymap", {}) or {}
+        seen: set[str] = set()
+        for node in [*reversed(screen.focus_chain), screen, self]:
+            for binding in getattr(node, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if binding.description in seen or binding.action in ("command_palette",):
+                    continue
+                seen.add(binding.description)
+                key = keymap.get(binding.id, binding.key) if binding.id else binding.key
+                yield SystemCommand(
+                    binding.description,
+                    f"key {_key_label(key)}",
+                    partial(self.run_action, binding.action, node),
+                )
+        for theme in sorted(self.available_themes):
+            if theme.startswith("rltop-"):
+                yield SystemCommand(
+                    f"Theme: {theme}",
+                    "switch the colour theme",
+                    partial(setattr, self, "theme", theme),
+                )
+
     def action_save_screen(self) -> None:
         """Save what is on screen as an SVG in the current folder (never in the logs folders)."""
         folder = os.getcwd()
