@@ -119,6 +119,16 @@ class DashboardScreen(Screen):
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
         Binding("m", "compare", "Compare runs", id="dashboard.compare"),
+        Binding("1", "toggle_pane('grid')", "Cards on/off", show=False, id="dashboard.toggle_grid"),
+        Binding(
+            "2", "toggle_pane('chart')", "Chart on/off", show=False, id="dashboard.toggle_chart"
+        ),
+        Binding(
+            "greater_than_sign", "resize_pane(1)", "Cards bigger", show=False, id="dashboard.grow"
+        ),
+        Binding(
+            "less_than_sign", "resize_pane(-1)", "Cards smaller", show=False, id="dashboard.shrink"
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -173,6 +183,35 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "narrow")
+        self._apply_split()
+
+    #: share of the body the cards take, in tenths (the chart gets the rest)
+    split = 5
+
+    def action_toggle_pane(self, pane: str) -> None:
+        """Hide or show the cards or the chart; the other pane takes the room (never both hidden)."""
+        grid, chart = self.query_one(MetricGrid), self.query_one(MetricChart)
+        widget, other = (grid, chart) if pane == "grid" else (chart, grid)
+        if widget.display and not other.display:
+            other.display = True
+        widget.display = not widget.display
+        if grid.display:
+            grid.focus()
+
+    def action_resize_pane(self, direction: int) -> None:
+        self.split = max(2, min(8, self.split + direction))
+        self._apply_split()
+
+    def _apply_split(self) -> None:
+        grid, chart = self.query_one(MetricGrid), self.query_one(MetricChart)
+        narrow = self.has_class("narrow")
+        for widget, share in ((grid, self.split), (chart, 10 - self.split)):
+            if narrow:
+                widget.styles.height = f"{share}fr"
+                widget.styles.width = "100%"
+            else:
+                widget.styles.width = f"{share}fr"
+                widget.styles.height = "100%"
 
     # -- data ----------------------------------------------------------------------------------
     @property
