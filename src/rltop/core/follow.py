@@ -62,6 +62,8 @@ class Follower:
         self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
         self.watch_mode = "not started"
         self._fresh: set[str] = set()  # sources added since the last read pass
+        #: store version once the files present at start were read (None: still catching up)
+        self.caught_up_version: int | None = None
         self._preload: threading.Thread | None = None
         self._preload_stop = threading.Event()
         self._listener: Callable[[], None] | None = None
@@ -244,6 +246,9 @@ class Follower:
         self._fresh.clear()
         on_change()
         self._drain(on_change, stop)
+        # everything on disk at start-up is read: store versions up to here are the catch-up
+        self.caught_up_version = self.store.version
+        on_change()
         if stop.is_set():
             return
         if not self.force_polling:

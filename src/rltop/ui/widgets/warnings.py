@@ -127,6 +127,7 @@ class WarningsTracker:
         self._pending: StoreSnapshot | None = None
         self._busy = False
         self._best_versions: dict[str, int] = {}
+        self._announced_start = False
 
     def submit(self, snap: StoreSnapshot) -> None:
         """Queue ``snap`` for evaluation; only the newest waiting snapshot is evaluated."""
@@ -157,7 +158,11 @@ class WarningsTracker:
                     self.app.notify, f"diagnosis failed: {exc}", severity="error", timeout=10
                 )
                 continue
-            self.app.call_from_thread(self.apply, update, best, steps, snap.version)
+            # while the files present at start are read, rules flip as data streams in: those
+            # flips are not news (no toasts, no history); the strip still shows the state
+            done = getattr(getattr(self.app, "follower", None), "caught_up_version", -1)
+            catching_up = done is None or snap.version < done
+            self.app.call_from_thread(self.apply, update, best, steps, snap.version, catching_up)
 
     def apply(
         self,
@@ -165,6 +170,7 @@ class WarningsTracker:
         best: dict[str, BestCheckpoint | None] | None = None,
         steps: dict[str, int | None] | None = None,
         version: int | None = None,
+        catching_up: bool = False,
     ) -> None:
         """On the UI thread: keep the result, announce what started, move cleared to history."""
         state = self.state
@@ -172,9 +178,16 @@ class WarningsTracker:
         if best:
             state.best.update(best)
         now = time.time()
-        for w in update.cleared:
-            state.history.appendleft(Cleared(w, (steps or {}).get(w.run_id), now))
-        self.announce(update.started + update.changed)
+        if catching_up:
+            pass
+        elif not self._announced_start:
+            # the first look at everything read at start: what is active is the news
+            self._announced_start = True
+            self.announce(list(update.active))
+        else:
+            for w in update.cleared:
+                state.history.appendleft(Cleared(w, (steps or {}).get(w.run_id), now))
+            self.announce(update.started + update.changed)
         state.evaluated += 1
         state.version = version
         for listener in list(self.listeners):
