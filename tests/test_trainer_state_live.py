@@ -12,7 +12,9 @@ from conftest import read_snapshot
 def _state(steps: list[int]) -> str:
     history = []
     for step in steps:
-        history.append({"step": step, "loss": 1.0 / step, "reward": step / 100, "epoch": step / 100})
+        history.append(
+            {"step": step, "loss": 1.0 / step, "reward": step / 100, "epoch": step / 100}
+        )
         if step % 20 == 0:
             history.append({"step": step, "eval_loss": 2.0 / step, "epoch": step / 100})
     return json.dumps({"global_step": steps[-1], "log_history": history}, indent=2)
@@ -22,7 +24,9 @@ def test_checkpoint_copies_merge_without_duplicate_steps(tmp_path):
     out = tmp_path / "out"
     for ckpt in (20, 40):
         (out / f"checkpoint-{ckpt}").mkdir(parents=True)
-        (out / f"checkpoint-{ckpt}" / "trainer_state.json").write_text(_state(list(range(5, ckpt + 1, 5))))
+        (out / f"checkpoint-{ckpt}" / "trainer_state.json").write_text(
+            _state(list(range(5, ckpt + 1, 5)))
+        )
     (out / "trainer_state.json").write_text(_state(list(range(5, 61, 5))))
     snap = read_snapshot(tmp_path)
     (run,) = snap.runs

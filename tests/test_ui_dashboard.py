@@ -76,7 +76,13 @@ async def test_help_lists_the_bindings(tmp_path):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(f"{key} {what}" for key, what, _where in app.screen.rows)
-        for expected in ("/ Filter", "+/= Smooth +", "r Next run", "q Quit", "Enter/Space Chart it"):
+        for expected in (
+            "/ Filter",
+            "+/= Smooth +",
+            "r Next run",
+            "q Quit",
+            "Enter/Space Chart it",
+        ):
             assert expected in text
         await pilot.press("escape")
         assert isinstance(app.screen, DashboardScreen)
@@ -113,7 +119,9 @@ async def test_live_append_reaches_the_screen(tmp_path):
         assert grid.cards[0].step == 2
         # a new file in a new folder is found while running
         (tmp_path / "other").mkdir()
-        (tmp_path / "other" / "metrics.jsonl").write_text(json.dumps({"step": 5, "loss": 2.0}) + "\n")
+        (tmp_path / "other" / "metrics.jsonl").write_text(
+            json.dumps({"step": 5, "loss": 2.0}) + "\n"
+        )
         await wait_for(pilot, loaded(app, runs=2), timeout=15)
 
 

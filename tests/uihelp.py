@@ -25,7 +25,9 @@ def demo_folder(root: Path, steps: int = 60) -> Path:
 
 
 def loaded(app, runs: int = 1):
-    return lambda: app.snapshot is not None and len([r for r in app.snapshot.runs if r.metric_names]) >= runs
+    return lambda: (
+        app.snapshot is not None and len([r for r in app.snapshot.runs if r.metric_names]) >= runs
+    )
 
 
 def settled(app):
