@@ -1,4 +1,4 @@
-"""Each screen in each shipped theme: the dashboard at 80×24 and 160×48, rollouts and warnings at 80×24."""
+"""The dashboard, rollout list and warnings screens in each shipped theme, at 80×24 and 160×48."""
 
 from __future__ import annotations
 
@@ -47,10 +47,9 @@ def _prepare(app, keys: tuple[str, ...] = ()):
 @pytest.mark.parametrize(
     ("screen", "size"),
     [
-        ("dashboard", (80, 24)),
-        ("dashboard", (160, 48)),
-        ("rollouts", (80, 24)),
-        ("warnings", (80, 24)),
+        (screen, size)
+        for screen in ("dashboard", "rollouts", "warnings")
+        for size in ((80, 24), (160, 48))
     ],
 )
 def test_screen_in_theme(snap_compare, tmp_path, theme, screen, size):

@@ -8,6 +8,7 @@ it was.
 
 from __future__ import annotations
 
+import os
 import time
 
 import polars as pl
@@ -78,6 +79,7 @@ class RolloutsScreen(Screen):
         Binding("N", "next_match(-1)", "Prev match", show=False, id="rollouts.prev_match"),
         Binding("p", "group", "Group", id="rollouts.group"),
         Binding("e", "export", "Export", id="rollouts.export"),
+        Binding("E", "export_listed", "Export list", id="rollouts.export_listed"),
     ]
 
     DEFAULT_CSS = """
@@ -373,6 +375,25 @@ class RolloutsScreen(Screen):
         from rltop.ui.screens.rollout_detail import export_row
 
         export_row(self.app, self.frame, row)
+
+    def action_export_listed(self) -> None:
+        """Write every rollout the query lists (text read back from disk if cold) as JSON lines."""
+        import time
+
+        from rltop.core.coldtext import fill_text
+        from rltop.ui.screens.rollout_detail import default_export_dir
+
+        rlist = self.query_one(RolloutList)
+        if not len(rlist.positions):
+            self.notify("Nothing listed to export.", timeout=3)
+            return
+        frame = fill_text(rlist.frame[rlist.positions])
+        frame = frame.select([c for c in frame.columns if not c.startswith("_")])
+        folder = default_export_dir(getattr(self.app, "paths", []))
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, time.strftime("rollouts-%Y%m%d-%H%M%S.jsonl"))
+        frame.write_ndjson(path)
+        self.notify(f"{frame.height:,} rollouts written to {path}", title="export", timeout=8)
 
     # -- for tests and callers -----------------------------------------------------------------
     def set_query(self, text: str) -> None:
