@@ -9,6 +9,7 @@ import time
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 
 from rltop.core import coldtext
 from rltop.core.follow import Follower
@@ -138,14 +139,21 @@ class RltopApp(App[int]):
 
     def _show_store(self) -> None:
         self._last_shown = time.monotonic()
+        if self._stop.is_set() or not self.dashboard.is_attached or not self.dashboard.children:
+            return  # quitting: a deferred redraw may fire while the screens are torn down
         snap = self.store.snapshot()
         if self.snapshot is not None and snap.version == self.snapshot.version:
             return
         self.snapshot = snap
-        self.dashboard.show_snapshot(snap)
-        self.warnings_tracker.submit(snap)
-        if self.screen is not self.dashboard and hasattr(self.screen, "show_snapshot"):
-            self.screen.show_snapshot(snap)
+        try:
+            self.dashboard.show_snapshot(snap)
+            self.warnings_tracker.submit(snap)
+            if self.screen is not self.dashboard and hasattr(self.screen, "show_snapshot"):
+                self.screen.show_snapshot(snap)
+        except NoMatches as exc:
+            # only seen when a deferred redraw fires while the screens are being torn down;
+            # a redraw is never worth taking the monitor down for
+            self.log.warning(f"redraw skipped: {exc}")
         if self._first_frame_target:
             self._check_first_frame(snap)
 
