@@ -22,8 +22,6 @@ from rltop.core.tail import CHUNK, FileTail
 
 log = logging.getLogger(__name__)
 
-#: bytes handled per source in one cycle, so metrics appear before a huge rollout file is done
-CYCLE_BYTES = 32 * 1024 * 1024
 #: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
 METRICS_CHUNK = 128 * 1024 * 1024
 
@@ -123,7 +121,7 @@ class Follower:
         self._fresh.add(path)
 
     # -- reading -----------------------------------------------------------------------------
-    def read_source(self, followed: Followed, budget: int = CYCLE_BYTES) -> tuple[bool, bool]:
+    def read_source(self, followed: Followed) -> tuple[bool, bool]:
         """Read what is new in one source. Returns (store changed, more bytes waiting)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
         if parser.mode == "whole":

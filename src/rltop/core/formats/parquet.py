@@ -20,15 +20,13 @@ from typing import Any, ClassVar
 import polars as pl
 
 from rltop.core.formats.art import chat_rollout, messages_of
-from rltop.core.formats.base import Parser
 from rltop.core.formats.rollouts import (
     COMPLETION_KEYS,
     PROMPT_KEYS,
     REWARD_KEYS,
+    RolloutFileParser,
     normalize_rollout,
     rows_to_frame,
-    split_from_path,
-    step_from_path,
 )
 from rltop.core.model import ParseResult, Skip
 
@@ -46,17 +44,11 @@ def _read(data: bytes, result: ParseResult) -> pl.DataFrame | None:
         return None
 
 
-class ParquetRolloutParser(Parser):
+class ParquetRolloutParser(RolloutFileParser):
     """A table of rollouts: prompt/completion (text or chat messages) and a reward per row."""
 
     format: ClassVar[str] = "parquet-rollouts"
-    kind: ClassVar[str] = "rollouts"
     mode = "whole"
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.default_step = step_from_path(path)
-        self.split = split_from_path(path)
 
     def parse_whole(self, data: bytes) -> ParseResult:
         result = ParseResult()

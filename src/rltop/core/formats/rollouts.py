@@ -271,17 +271,26 @@ def _with_location(frame: pl.DataFrame, block: bytes, base: int, path: str) -> p
     )
 
 
-class RolloutJsonlParser(Parser):
-    format: ClassVar[str] = "rollouts-jsonl"
+class RolloutFileParser(Parser):
+    """Base of rollout readers: the step and split a file's path implies (``rollouts/40.jsonl``,
+    ``validation_data/...``) for rows that do not say."""
+
     kind: ClassVar[str] = "rollouts"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.default_step = step_from_path(path)
+        self.split = split_from_path(path)
+
+
+class RolloutJsonlParser(RolloutFileParser):
+    format: ClassVar[str] = "rollouts-jsonl"
 
     #: blocks at least this large try polars' NDJSON reader first
     BULK_MIN_BYTES = 256 * 1024
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        self.default_step = step_from_path(path)
-        self.split = split_from_path(path)
         #: bytes of the file fed so far: each row records where its line is (``_path``,
         #: ``_offset``, ``_len``) so its text can be dropped from memory and read back
         self.offset = 0

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from rltop.core.formats.art import chat_rollout, split_chat
 from rltop.core.formats.base import Parser, iter_json_objects, loads_json
 from rltop.core.formats.rollouts import (
+    RolloutFileParser,
     normalize_rollout,
     rows_to_frame,
     split_from_path,
@@ -165,17 +166,11 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-class TinkerLogtreeParser(Parser):
+class TinkerLogtreeParser(RolloutFileParser):
     """``*_logtree.json``: the logged conversations of an iteration as rollouts with text."""
 
     format: ClassVar[str] = "tinker-logtree"
-    kind: ClassVar[str] = "rollouts"
     mode = "whole"
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.default_step = step_from_path(path)
-        self.split = split_from_path(path)
 
     def summaries_path(self) -> str:
         name = os.path.basename(self.path)
