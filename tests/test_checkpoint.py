@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from diaghelp import run_of
 from rltop.core.checkpoint import best_checkpoint
 
 from conftest import read_snapshot
+from diaghelp import run_of
 
 
 def test_supervised_lowest_valid_loss():

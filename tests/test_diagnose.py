@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from diaghelp import RunBuilder, find, first_firing, ids, noisy, rows_from, run_of
 from rltop.core.diagnose import RULES, Diagnoser, check_thresholds, diagnose
 from rltop.core.model import Skip
+
+from diaghelp import RunBuilder, find, first_firing, ids, noisy, rows_from, run_of
 
 N = 200
 t = np.arange(N)

@@ -1,0 +1,88 @@
+"""A private tmux server running ``rltop demo`` for the end-to-end tests (bounded waits, own socket)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if os.path.exists("/usr/bin/tmux") else None)
+
+
+def rltop_command() -> str:
+    script = Path(sys.executable).with_name("rltop")
+    exe = str(script) if script.exists() else f"{sys.executable} -m rltop"
+    return f"{exe} demo --interval 0.3"
+
+
+def wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class DemoInTmux:
+    """``rltop demo`` in a detached 100x30 session on a socket of its own (never the user's)."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.socket = str(tmp_path / "tmux.sock")
+        self.session = f"rltop-e2e-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            "TERM": "xterm-256color",
+            "HOME": os.environ.get("HOME", str(tmp_path)),
+            "PATH": os.environ.get("PATH", ""),
+            "TMPDIR": str(tmp_path),
+            **env,
+        }
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        assert TMUX is not None
+        return subprocess.run(
+            [TMUX, "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=check,
+        )
+
+    def start(self) -> None:
+        self.tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            *[f"-e{k}={v}" for k, v in self.env.items()],
+            rltop_command(),
+        )
+        self.tmux("set-option", "-t", self.session, "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        out = self.tmux("capture-pane", "-p", "-t", self.session, check=False)
+        return out.stdout if out.returncode == 0 else ""
+
+    def keys(self, *keys: str, literal: bool = False, pause: float = 0.0) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", self.session, *(["-l"] if literal else []), key)
+            time.sleep(pause)
+
+    def exited(self) -> bool:
+        out = self.tmux("display-message", "-p", "-t", self.session, "#{pane_dead}", check=False)
+        return out.returncode != 0 or out.stdout.strip() == "1"
+
+    def stop(self) -> None:
+        self.tmux("kill-server", check=False)
