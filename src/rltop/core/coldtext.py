@@ -52,6 +52,16 @@ def parse_raw(raw: bytes, path: str, step: Any = None, split: str | None = None)
     return normalize_rollout(obj, step, split)
 
 
+def text_is_on_disk(frame: pl.DataFrame) -> bool:
+    """Every row of ``frame`` has its prompt and completion on disk, none in memory."""
+    present = [c for c in ("prompt", "completion") if c in frame.columns]
+    return (
+        bool(present)
+        and frame.height > 0
+        and all(frame.get_column(c).null_count() == frame.height for c in present)
+    )
+
+
 def load_text(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with its text columns read back from disk when they were dropped (else as is).
 

@@ -124,6 +124,10 @@ class Follower:
     def read_source(self, followed: Followed) -> tuple[bool, bool]:
         """Read what is new in one source. Returns (store changed, more bytes waiting)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if parser.mode == "lines" and tail.ino is None:
+            caught = self._catch_up(followed)
+            if caught is not None:
+                return caught
         if parser.mode == "whole":
             got = tail.read_whole()
         elif parser.mode == "records":
@@ -160,6 +164,22 @@ class Follower:
             path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
         )
         return changed or bool(result.skips or got.skips), got.more
+
+    def _catch_up(self, followed: Followed) -> tuple[bool, bool] | None:
+        """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
+        parser, tail, path = followed.parser, followed.tail, followed.info.path
+        try:
+            caught = parser.catch_up()
+            if caught is None:
+                return None
+            tail.skip_to(caught.consumed, caught.lines)
+        except Exception:  # e.g. the file vanished: the block-by-block read says what happened
+            log.debug("one-pass read of %s failed", path, exc_info=True)
+            parser.reset()
+            return None
+        self.store.set_status(path, "following")
+        changed = self.store.apply(path, caught.result, lines=caught.lines, nbytes=caught.consumed)
+        return changed, tail.size > caught.consumed
 
     def poll_once(self, paths: list[str] | None = None) -> bool:
         """One pass over (some) sources, metrics first. Returns whether the store changed."""

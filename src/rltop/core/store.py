@@ -339,6 +339,8 @@ class _ChunkInfo:
             text=text,
             max_step=int(frame.get_column("step").max() or 0),
             evictable=evictable,
+            # read with its text left on disk (a one-pass catch-up): nothing to evict
+            hot=not (evictable and coldtext.text_is_on_disk(frame)),
         )
 
 

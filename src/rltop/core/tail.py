@@ -131,6 +131,16 @@ class FileTail:
         self._take(data, out)
         return out
 
+    def skip_to(self, consumed: int, lines: int) -> None:
+        """Go on after ``consumed`` bytes (``lines`` newlines) that were read another way (a
+        parser's one-pass catch-up of a large file, before the first ``read_lines``)."""
+        with open(self.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            self.head = fh.read(HEAD_FINGERPRINT)
+        self.ino, self.size, self.mtime = st.st_ino, st.st_size, st.st_mtime
+        self.offset, self.line = consumed, 1 + lines
+        self.partial, self.skipping_long, self.ended = b"", False, False
+
     def _take(self, data: bytes, out: TailRead) -> None:
         if self.skipping_long:
             nl = data.find(b"\n")

@@ -16,6 +16,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -58,6 +59,20 @@ class Parser:
     def reset(self) -> None:
         """The file was truncated or rewritten: forget per-file state."""
         self.consumed = 0
+
+    def catch_up(self) -> CatchUp | None:
+        """Optionally read a "lines" file from its start in one go, faster than block by block
+        (the follower asks before the first read). None: read it block by block."""
+        return None
+
+
+@dataclass
+class CatchUp:
+    """What ``Parser.catch_up`` read: the result, and where the tail goes on from."""
+
+    result: ParseResult
+    consumed: int  # bytes read from the start (whole lines)
+    lines: int  # newlines in them
 
 
 def loads_json(raw: bytes) -> Any:

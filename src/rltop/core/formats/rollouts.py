@@ -2,9 +2,11 @@
 
 Covers generic ``prompt/completion/reward/step`` JSONL and verl ``rollout_data_dir`` dumps
 (``<dir>/<global_step>.jsonl`` with ``input``, ``output``, ``gts``, ``score``, ``step`` and reward
-extras). Large blocks go through polars' own NDJSON reader (the ingest of a 480 MB dump must keep
-pace with ``polars.read_ndjson``); blocks it cannot take (NaN, nested messages, bad lines) fall back
-to a per-line reader that keeps every valid line and reports each bad one.
+extras). A large file already there at start is caught up in one pass of polars' own NDJSON reader
+with its text left on disk (``catch_up``: the ingest of a 480 MB dump keeps pace with
+``polars.read_ndjson`` at a fraction of its memory); after that, and for smaller files, large blocks
+go through polars block by block; what polars cannot take (NaN, nested messages, bad lines) falls
+back to a per-line reader that keeps every valid line and reports each bad one.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import io
 import math
 import os
 import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import orjson
 import polars as pl
 
-from rltop.core.formats.base import Parser, iter_json_objects
+from rltop.core import coldtext
+from rltop.core.formats.base import CatchUp, Parser, iter_json_objects
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
@@ -288,6 +294,10 @@ class RolloutJsonlParser(RolloutFileParser):
 
     #: blocks at least this large try polars' NDJSON reader first
     BULK_MIN_BYTES = 256 * 1024
+    #: a file at least this large when first seen is caught up in one pass (``catch_up``)
+    CATCH_UP_MIN_BYTES = 64 * 1024 * 1024
+    #: bytes at the start of a file whose lines decide the columns of a one-pass catch-up
+    HEAD_BYTES = 1024 * 1024
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -359,47 +369,223 @@ class RolloutJsonlParser(RolloutFileParser):
             raw = pl.read_ndjson(io.BytesIO(block), infer_schema_length=200)
         except Exception:  # polars raises several error types for bad input; per-line path explains
             return None
-        schema = raw.schema
-        if any(dtype.is_nested() for dtype in schema.values()):
+        keys = _BulkKeys.of(raw.schema, self.default_step)
+        if keys is None:
             return None
-        cols = set(schema)
+        frame = raw.select(keys.columns(self.split, self.default_step, raw.columns))
+        if frame["step"].null_count():
+            return None  # some lines lack a step: let the per-line path name them
+        return frame
+
+    # -- catching up with a large file in one pass -----------------------------------------------
+    def catch_up(self) -> CatchUp | None:
+        """Read a large file from its start in one pass of polars' reader (both cores, the file
+        memory-mapped), its text left on disk: ``coldtext`` reads a row's text back when it is
+        looked at or searched. None when the file is small, does not end with a newline, or holds
+        anything the careful path must look at (bad lines, nested values, changing types)."""
+        threshold = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
+        try:
+            size = os.path.getsize(self.path)
+            if size < threshold:
+                return None
+            with open(self.path, "rb") as fh:
+                head = fh.read(self.HEAD_BYTES)
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    return None  # a line is being written: the block path waits for it
+        except OSError:
+            return None
+        head = head[: head.rfind(b"\n") + 1]
+        try:
+            sample = pl.read_ndjson(io.BytesIO(head), infer_schema_length=None)
+        except Exception:  # bad lines at the start: the per-line path reports them
+            return None
+        keys = _BulkKeys.of(sample.schema, self.default_step, cold=True)
+        if keys is None:
+            return None
+        schema = keys.scan_schema(sample)
+        # where each line is (for its text) is found while polars parses: both let go of the GIL
+        with ThreadPoolExecutor(1, thread_name_prefix="rltop-spans") as pool:
+            spans_job = pool.submit(file_line_spans, self.path, size)
+            try:
+                frame: pl.DataFrame | None = (
+                    pl.scan_ndjson(self.path, schema=schema)
+                    .select(keys.columns(self.split, self.default_step, list(schema), cold=True))
+                    .collect()
+                )
+            except Exception:  # a bad line or a changing type further on: read block by block
+                frame = None
+            try:
+                spans = spans_job.result()
+            except OSError:
+                spans = None
+        if frame is None or spans is None:
+            return None
+        starts, lengths, newlines = spans
+        if frame.height < len(starts):
+            return None
+        # lines written since the size was taken are read again by the tail
+        frame = frame.head(len(starts))
+        if frame["step"].null_count():
+            return None
+        frame = frame.with_columns(
+            pl.lit(self.path, dtype=pl.String).alias("_path"),
+            pl.Series("_offset", starts, dtype=pl.Int64),
+            pl.Series("_len", lengths, dtype=pl.Int64),
+        )
+        self.offset = size
+        return CatchUp(ParseResult(rollout_frame=frame), consumed=size, lines=newlines)
+
+
+@dataclass
+class _BulkKeys:
+    """Which logged keys hold a block's (or file's) prompt, completion, reward, step, ..."""
+
+    prompt: str | None
+    completion: str | None
+    reward: str
+    step: str | None
+    group: str | None
+    tokens: str | None
+
+    @classmethod
+    def of(
+        cls, schema: Mapping[str, pl.DataType], default_step: int | None, *, cold: bool = False
+    ) -> _BulkKeys | None:
+        """None when the rows need ``normalize_rollout``: nested values (or, for a ``cold``
+        read that leaves nested extras on disk, chat messages or nested text)."""
+        nested = {key for key, dtype in schema.items() if dtype.is_nested()}
+        if nested and not cold:
+            return None
+        if cold and nested & set(PROMPT_KEYS + COMPLETION_KEYS + MESSAGE_KEYS):
+            return None
 
         def pick(keys: tuple[str, ...]) -> str | None:
-            return next((k for k in keys if k in cols), None)
+            return next((k for k in keys if k in schema), None)
 
-        pkey, ckey, rkey = pick(PROMPT_KEYS), pick(COMPLETION_KEYS), pick(REWARD_KEYS)
-        skey, gkey, tkey = pick(STEP_KEYS), pick(GROUP_KEYS), pick(TOKEN_KEYS)
-        if rkey is None or (pkey is None and ckey is None):
+        keys = cls(
+            prompt=pick(PROMPT_KEYS),
+            completion=pick(COMPLETION_KEYS),
+            reward=pick(REWARD_KEYS) or "",
+            step=pick(STEP_KEYS),
+            group=pick(GROUP_KEYS),
+            tokens=pick(TOKEN_KEYS),
+        )
+        if not keys.reward or (keys.prompt is None and keys.completion is None):
             return None
-        if skey is None and self.default_step is None:
+        if nested & keys.used or (cold and any(k in schema for k in MESSAGE_KEYS)):
             return None
+        if keys.step is None and default_step is None:
+            return None
+        return keys
+
+    @property
+    def used(self) -> set[str]:
+        named = (self.prompt, self.completion, self.reward, self.step, self.group, self.tokens)
+        return {k for k in named if k}
+
+    def extras(self, columns: list[str]) -> list[str]:
+        return [c for c in columns if c not in self.used and c not in CORE_SCHEMA]
+
+    def scan_schema(self, sample: pl.DataFrame) -> dict[str, pl.DataType]:
+        """What a whole-file scan reads: numbers as floats (an int may turn float further on),
+        prompt and completion as strings, groups as logged, and the short extras; long string
+        extras, like the text, stay on disk."""
+        schema: dict[str, pl.DataType] = {}
+        for key in sorted(self.used):
+            if key in (self.prompt, self.completion):
+                schema[key] = pl.String()
+            elif key == self.group:
+                schema[key] = sample.schema[key]
+            else:
+                schema[key] = pl.Float64()
+        for key in self.extras(sample.columns):
+            dtype = sample.schema[key]
+            if dtype == pl.Null or dtype.is_nested():
+                continue  # read back from disk with the text (nested values: into ``extra``)
+            if dtype == pl.String and sample.height:
+                mean = sample.get_column(key).estimated_size() / sample.height
+                if mean > coldtext.LONG_STRING + 16:  # as ``coldtext.text_columns`` decides
+                    continue
+            schema[key] = dtype
+        return schema
+
+    def columns(
+        self, split: str, default_step: int | None, columns: list[str], *, cold: bool = False
+    ) -> list[pl.Expr]:
+        """The store's rollout columns. ``cold``: text columns null (on disk), groups kept apart
+        by ``_gid``, the hash the store gives the group text."""
 
         def text(key: str | None) -> pl.Expr:
             return pl.col(key).cast(pl.String) if key else pl.lit(None, dtype=pl.String)
 
+        none = pl.lit(None, dtype=pl.String)
         step = (
-            pl.col(skey).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
-            if skey
+            pl.col(self.step).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+            if self.step
             else pl.lit(None, pl.Int64)
         )
-        if self.default_step is not None:
-            step = step.fill_null(self.default_step)
-        used = {k for k in (pkey, ckey, rkey, skey, gkey, tkey) if k}
-        frame = raw.select(
+        if default_step is not None:
+            step = step.fill_null(default_step)
+        group = text(self.group) if self.group else text(self.prompt)
+        out = [
             step.alias("step"),
-            text(pkey).alias("prompt"),
-            text(ckey).alias("completion"),
-            pl.col(rkey).cast(pl.Float64, strict=False).alias("reward"),
-            (text(gkey) if gkey else text(pkey)).alias("group"),
-            text(ckey).str.len_chars().cast(pl.Int64).alias("length"),
-            (pl.col(tkey).cast(pl.Int64, strict=False) if tkey else pl.lit(None, pl.Int64)).alias(
-                "tokens"
-            ),
-            pl.lit(self.split).alias("split"),
-            pl.lit(None, dtype=pl.String).alias("messages"),
-            pl.lit(None, dtype=pl.String).alias("extra"),
-            *[pl.col(c) for c in raw.columns if c not in used and c not in CORE_SCHEMA],
-        )
-        if frame["step"].null_count():
-            return None  # some lines lack a step: let the per-line path name them
-        return frame
+            (none if cold else text(self.prompt)).alias("prompt"),
+            (none if cold else text(self.completion)).alias("completion"),
+            pl.col(self.reward).cast(pl.Float64, strict=False).alias("reward"),
+            (none if cold else group).alias("group"),
+            text(self.completion).str.len_chars().cast(pl.Int64).alias("length"),
+            (
+                pl.col(self.tokens).cast(pl.Int64, strict=False)
+                if self.tokens
+                else pl.lit(None, pl.Int64)
+            ).alias("tokens"),
+            pl.lit(split).alias("split"),
+            none.alias("messages"),
+            none.alias("extra"),
+        ]
+        if cold:
+            out.append(group.hash().alias("_gid"))
+        return out + [pl.col(c) for c in self.extras(columns)]
+
+
+def file_line_spans(
+    path: str, end: int, *, block: int = 2 * 1024 * 1024
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Offsets and lengths of the lines of ``path[:end]`` (which ends with a newline), and the
+    number of newlines, read in blocks (nothing mapped, one block in memory). None when a line is
+    empty or starts with white space (blank lines, which the one-pass reader skips)."""
+    starts, ends = [], []
+    buf = bytearray(block)
+    view = memoryview(buf)
+    pos, line_start = 0, 0
+    with open(path, "rb") as fh:
+        while pos < end:
+            got = fh.readinto(view[: min(len(buf), end - pos)])
+            if not got:
+                break
+            data = np.frombuffer(buf, dtype=np.uint8, count=got)
+            newlines = np.flatnonzero(data == 10)
+            # the first byte of every line that starts in this block
+            firsts = newlines[newlines + 1 < got] + 1
+            if line_start == pos:
+                firsts = np.concatenate(([0], firsts))
+            if len(firsts) and np.isin(data[firsts], _SPACE).any():
+                return None
+            if len(newlines):
+                starts.append(np.concatenate(([line_start], newlines[:-1] + 1 + pos)))
+                ends.append(newlines + pos)
+                line_start = pos + int(newlines[-1]) + 1
+            pos += got
+    if pos != end or line_start != end:
+        return None  # the file shrank under us
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    first = np.concatenate(starts).astype(np.int64)
+    lengths = np.concatenate(ends).astype(np.int64) - first
+    if (lengths == 0).any():
+        return None
+    return first, lengths, len(lengths)
+
+
+_SPACE = np.array([9, 13, 32], dtype=np.uint8)

@@ -1,0 +1,203 @@
+"""One-pass catch-up of a large rollout file: same rows and numbers as the block-by-block read,
+text left on disk and read back the same, and a safe fall back whenever the file needs care."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from rltop.core import coldtext
+from rltop.core.follow import Follower
+from rltop.core.formats.rollouts import RolloutJsonlParser, file_line_spans, line_spans
+
+#: columns both reads must agree on (the catch-up leaves prompt/completion/group on disk)
+NUMBERS = ["step", "reward", "length", "tokens", "split", "_gid", "_offset", "_len"]
+
+
+@pytest.fixture
+def small_threshold(monkeypatch):
+    """Files of a few hundred kB take the one-pass path (64 MB in real use)."""
+    monkeypatch.setattr(RolloutJsonlParser, "CATCH_UP_MIN_BYTES", 0)
+    monkeypatch.setattr(RolloutJsonlParser, "BULK_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(RolloutJsonlParser, "HEAD_BYTES", 32 * 1024)  # columns from ~40 lines
+
+
+def rows(count: int, seed: int = 0, first_step: int = 1):
+    rng = random.Random(seed)
+    for i in range(count):
+        yield {
+            "prompt": f"Solve {i // 4}: " + "x" * rng.randint(50, 200),
+            "completion": f"answer {i} é " + "y" * rng.randint(100, 900),
+            "reward": rng.choice([0, 1, 0.5]),
+            "step": first_step + i // 32,
+            "uid": f"u{i // 4}",
+            "num_tokens": rng.randint(10, 500),
+            "acc": rng.random() < 0.5,
+            "data_source": "gsm8k",
+        }
+
+
+def write(path, items, end: bytes = b"") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for row in items:
+            fh.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        fh.write(end)
+
+
+def read(path) -> tuple[Follower, pl.DataFrame]:
+    follower = Follower([str(path.parent)])
+    follower.read_all()
+    run = next(iter(follower.store.runs.values()))
+    return follower, run.rollouts.frame()
+
+
+def block_read(path, monkeypatch) -> pl.DataFrame:
+    with monkeypatch.context() as m:
+        m.setattr(RolloutJsonlParser, "catch_up", lambda self: None)
+        return read(path)[1]
+
+
+def test_same_rows_numbers_and_text_as_the_block_read(tmp_path, small_threshold, monkeypatch):
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(800))
+    follower, fast = read(path)
+    slow = block_read(path, monkeypatch)
+    assert fast.height == slow.height == 800
+    # the catch-up really ran: its text is on disk, not in memory
+    assert fast.get_column("completion").null_count() == 800
+    assert_frame_equal(fast.select(NUMBERS), slow.select(NUMBERS))
+    for extra in ("acc", "data_source"):
+        assert fast.get_column(extra).to_list() == slow.get_column(extra).to_list()
+    # text read back from disk is what the block read held in memory
+    filled = coldtext.fill_text(fast)
+    for column in ("prompt", "completion"):
+        assert filled.get_column(column).to_list() == slow.get_column(column).to_list()
+    # per-step statistics (pass@k by group, tokens, length) are the same
+    run = follower.store.snapshot().runs[0]
+    stats = [c for c in run.metrics.columns if c.startswith("rollouts/")]
+    assert "rollouts/pass@k" in stats
+    fresh = Follower([str(path.parent)])
+    monkeypatch.setattr(RolloutJsonlParser, "catch_up", lambda self: None)
+    fresh.read_all()
+    assert_frame_equal(
+        run.metrics.select(["step", *stats]),
+        fresh.store.snapshot().runs[0].metrics.select(["step", *stats]),
+    )
+    info = next(iter(follower.store.sources.values()))
+    assert (info.lines_read, info.bytes_read, info.skipped) == (800, os.path.getsize(path), 0)
+
+
+def test_lines_appended_after_the_catch_up_are_followed(tmp_path, small_threshold):
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    follower, frame = read(path)
+    assert frame.height == 600
+    with open(path, "ab") as fh:
+        fh.write(b"not json\n")
+        fh.write(json.dumps(next(rows(1, first_step=99))).encode() + b"\n")
+        fh.write(b'{"prompt": "half')
+    follower.poll_once()
+    run = next(iter(follower.store.runs.values()))
+    frame = run.rollouts.frame()
+    assert frame.height == 601
+    new = frame.filter(pl.col("step") == 99).row(0, named=True)
+    assert new["completion"].startswith("answer 0 ")  # live rows keep their text in memory
+    assert coldtext.load_text(frame.row(5, named=True))["completion"].startswith("answer 5 ")
+    info = next(iter(follower.store.sources.values()))
+    assert [s.line for s in info.recent_skips] == [601]  # line numbers go on from the catch-up
+    assert follower.followed[str(path)].tail.offset == path.stat().st_size - len(
+        b'{"prompt": "half'
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "bad line",
+        "blank line",
+        "nan",
+        "chat messages",
+        "type change",
+        "no newline at the end",
+        "step missing",
+    ],
+)
+def test_files_that_need_care_are_read_line_by_line(tmp_path, small_threshold, damage):
+    items = list(rows(600))
+    end = b""
+    if damage == "chat messages":
+        items[3]["messages"] = [{"role": "user", "content": "hi"}]
+    elif damage == "type change":
+        items[500]["acc"] = "sometimes"
+    elif damage == "step missing":
+        del items[400]["step"]
+    elif damage == "no newline at the end":
+        end = b'{"prompt": "being written'
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, items, end)
+    if damage in ("bad line", "blank line", "nan"):
+        lines = path.read_bytes().split(b"\n")
+        extra = {"bad line": b"{oops", "blank line": b"   ", "nan": b""}[damage]
+        if damage == "nan":
+            lines[200] = lines[200].replace(b'"reward": ', b'"reward": NaN, "r0": ')
+        else:
+            lines.insert(200, extra)
+        path.write_bytes(b"\n".join(lines))
+    parser = RolloutJsonlParser(str(path))
+    assert parser.catch_up() is None
+    follower, frame = read(path)
+    expected = 599 if damage == "step missing" else 600
+    assert frame.height == expected
+    assert frame.get_column("completion").null_count() == 0  # read in blocks, text in memory
+    info = next(iter(follower.store.sources.values()))
+    assert info.skipped == (1 if damage in ("bad line", "step missing") else 0)
+
+
+def test_nested_extras_stay_on_disk_and_come_back(tmp_path, small_threshold):
+    items = list(rows(600))
+    for i in (2, 450):  # in the lines that set the columns, and far after them
+        items[i]["tool_calls"] = [{"name": "search", "arguments": {"q": i}}]
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, items)
+    caught = RolloutJsonlParser(str(path)).catch_up()
+    assert caught is not None
+    frame = caught.result.rollout_frame
+    assert "tool_calls" not in frame.columns
+    for i in (2, 450):
+        row = coldtext.load_text(frame.row(i, named=True))
+        assert json.loads(row["extra"])["tool_calls"][0]["arguments"] == {"q": i}
+
+
+def test_small_files_are_read_block_by_block(tmp_path):
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(50))
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_file_line_spans_match_the_block_spans(tmp_path, block):
+    rng = random.Random(block)
+    data = b"".join(
+        b"{" + b"a" * rng.choice([0, 1, 5, 63, 64, 65, 200]) + b"}\n" for _ in range(300)
+    )
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    got = file_line_spans(str(path), len(data), block=block)
+    assert got is not None
+    starts, lengths, newlines = got
+    want_starts, want_lengths = line_spans(data)
+    assert np.array_equal(starts, want_starts) and np.array_equal(lengths, want_lengths)
+    assert newlines == 300
+    # a line starting with white space, wherever it falls, sends the file to the careful path
+    for at in (0, 64, len(data) // 2):
+        nl = data.index(b"\n", at) + 1
+        spaced = data[:nl] + b" " + data[nl:]
+        path.write_bytes(spaced)
+        assert file_line_spans(str(path), len(spaced), block=block) is None
