@@ -297,7 +297,7 @@ class RolloutJsonlParser(RolloutFileParser):
     #: a file at least this large when first seen is caught up in one pass (``catch_up``)
     CATCH_UP_MIN_BYTES = 64 * 1024 * 1024
     #: bytes at the start of a file whose lines decide the columns of a one-pass catch-up
-    HEAD_BYTES = 1024 * 1024
+    HEAD_BYTES = 256 * 1024
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -550,12 +550,13 @@ class _BulkKeys:
 
 
 def file_line_spans(
-    path: str, end: int, *, block: int = 2 * 1024 * 1024
+    path: str, end: int, *, block: int = 1024 * 1024
 ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """Offsets and lengths of the lines of ``path[:end]`` (which ends with a newline), and the
-    number of newlines, read in blocks (nothing mapped, one block in memory). None when a line is
-    empty or starts with white space (blank lines, which the one-pass reader skips)."""
-    starts, ends = [], []
+    number of newlines, read in small blocks (nothing mapped: it runs beside polars' reader, whose
+    mapping of the file is the peak of a catch-up). None when a line is empty or starts with white
+    space (blank lines, which the one-pass reader skips)."""
+    found = []
     buf = bytearray(block)
     view = memoryview(buf)
     pos, line_start = 0, 0
@@ -573,19 +574,17 @@ def file_line_spans(
             if len(firsts) and np.isin(data[firsts], _SPACE).any():
                 return None
             if len(newlines):
-                starts.append(np.concatenate(([line_start], newlines[:-1] + 1 + pos)))
-                ends.append(newlines + pos)
+                found.append(newlines + pos)
                 line_start = pos + int(newlines[-1]) + 1
             pos += got
     if pos != end or line_start != end:
         return None  # the file shrank under us
-    if not starts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    first = np.concatenate(starts).astype(np.int64)
-    lengths = np.concatenate(ends).astype(np.int64) - first
+    ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+    lengths = ends - starts
     if (lengths == 0).any():
         return None
-    return first, lengths, len(lengths)
+    return starts, lengths, len(lengths)
 
 
 _SPACE = np.array([9, 13, 32], dtype=np.uint8)
