@@ -164,3 +164,43 @@ def test_lean_store_keeps_numbers_not_text():
     run = store.snapshot().runs[0]
     assert "completion" not in run.rollouts.columns and "prompt" not in run.rollouts.columns
     assert run.latest("rollouts/zero_variance_frac") == 0.5  # groups survive as hashes
+
+
+def test_lean_store_holds_a_bounded_window_of_rollout_rows():
+    """Days of rollouts: the oldest steps' rows go, every step's statistics stay, rules run."""
+    from rltop.commands.watch import lean_store
+    from rltop.core.diagnose import Diagnoser
+    from rltop.core.formats.rollouts import CORE_SCHEMA
+    from rltop.core.store import SourceInfo
+
+    store = lean_store(keep_rollouts=1000)
+    store.add_run("r", "r", "/r")
+    store.add_source(SourceInfo("/r/x.jsonl", "rollouts", "rollouts", "r"))
+    per_step = 64
+    for step in range(1, 201):
+        frame = pl.DataFrame(
+            {
+                "step": [step] * per_step,
+                "reward": [float(i % 2) for i in range(per_step)],
+                "group": [f"{step}-{i // 8}" for i in range(per_step)],
+                "length": [step * 10] * per_step,
+                "stop_reason": ["length" if step > 150 else "stop"] * per_step,
+            }
+        ).with_columns(
+            pl.lit(None, dtype=d).alias(c)
+            for c, d in CORE_SCHEMA.items()
+            if c not in ("step", "reward", "group", "length")
+        )
+        store.apply("/r/x.jsonl", ParseResult(rollout_frame=frame))
+        assert store.runs["r"].rollouts.count <= 1000
+    run = store.snapshot().runs[0]
+    assert run.rollouts.height <= 1000
+    assert run.rollouts.get_column("step").max() == 200
+    # per-step statistics of the forgotten steps are still there
+    steps = run.metrics.filter(pl.col("rollouts/length_mean").is_not_null()).get_column("step")
+    assert steps.to_list() == list(range(1, 201))
+    assert run.metrics.filter(pl.col("step") == 3).get_column("rollouts/length_mean")[0] == 30
+    # a rule that reads rollout rows still sees the recent steps
+    warnings = Diagnoser({}, {}).update(store.snapshot())
+    ids = {w.id for w in warnings.started}
+    assert any("trunc" in i or "length" in i for i in ids), ids

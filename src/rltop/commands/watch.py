@@ -4,8 +4,10 @@ For piping into alerting (``rltop watch runs/ --json | my-alerter``): the same f
 dashboard, the rules of docs/rules.md, one line per event (``start``, ``change`` of severity,
 ``clear``) flushed at once, ``run.stalled`` from the clock. It reads what exists first and reports
 the warnings already active, then follows. SIGINT/SIGTERM stop it cleanly (exit 0). Memory stays
-flat: the diagnoser keeps a fixed state per run, and rollout text (prompts, completions, messages)
-is dropped on arrival since no rule reads it — only the numbers that rules use are kept.
+bounded over days: the diagnoser keeps a fixed state per run, rollout text (prompts, completions,
+messages) is dropped on arrival since no rule reads it, and once a run holds more than
+``KEEP_ROLLOUTS`` rollout rows the oldest steps' rows go too (their per-step statistics stay; the
+rules that read rollout rows, such as the share stopped at the length limit, see the recent steps).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from rltop.commands.check import _clean, add_rule_arguments, load_settings
 
 #: seconds to let a burst of file changes settle before evaluating
 SETTLE = 0.2
+#: rollout rows a run may hold before its oldest steps' rows are dropped (down to half of it)
+KEEP_ROLLOUTS = 400_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,8 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def lean_store() -> Any:
-    """A Store that keeps no rollout text: the rules only read steps, groups and numbers."""
+def lean_store(keep_rollouts: int = KEEP_ROLLOUTS) -> Any:
+    """A Store that keeps no rollout text (the rules only read steps, groups and numbers) and at
+    most ``keep_rollouts`` rollout rows per run (the newest steps')."""
     import polars as pl
 
     from rltop.core.store import Store
@@ -74,9 +79,25 @@ def lean_store() -> Any:
                     if c not in kept_text and not (dtype.is_numeric() or dtype == pl.Boolean)
                 ]
                 result.rollout_frame = frame.drop(drop)
-            return super().apply(path, result, **kwargs)
+            with self._lock:
+                changed = super().apply(path, result, **kwargs)
+                rollouts = self.runs[self.sources[path].run_id].rollouts
+                if rollouts.count > keep_rollouts:
+                    rollouts.forget_before(_cutoff(rollouts.frame(), keep_rollouts // 2))
+            return changed
 
     return LeanStore()
+
+
+def _cutoff(frame: Any, keep: int) -> int:
+    """The oldest step such that the rows of it and later steps are at most ``keep`` (the
+    newest step is always kept whole)."""
+
+    per = frame.group_by("step").len().sort("step", descending=True)
+    total = per.get_column("len").cum_sum()
+    fits = per.filter(total <= keep)
+    steps = fits.get_column("step") if fits.height else per.get_column("step").head(1)
+    return int(steps.min())
 
 
 class Printer:

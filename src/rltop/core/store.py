@@ -278,6 +278,34 @@ class RolloutTable:
         kept = self._stats.filter(~pl.col("step").is_in(steps.implode()))
         self._stats = pl.concat([kept, fresh], how="diagonal_relaxed").sort("step")
 
+    def forget_before(self, step: int) -> int:
+        """Drop the rows of steps before ``step``; their per-step statistics stay. For a headless
+        watcher that runs for days: memory stays bounded. Returns how many rows were dropped."""
+        _ = self.stats  # bring the statistics of every step up to date first
+        dropped = 0
+        for src, chunks in self.chunks.items():
+            kept: list[pl.DataFrame] = []
+            infos: list[_ChunkInfo] = []
+            for frame, info in zip(chunks, self.info[src], strict=True):
+                if frame.get_column("step").min() >= step:
+                    kept.append(frame)
+                    infos.append(info)
+                    continue
+                part = frame.filter(pl.col("step") >= step)
+                dropped += frame.height - part.height
+                if part.height:
+                    new = _ChunkInfo.of(part)
+                    new.hot = info.hot
+                    kept.append(part)
+                    infos.append(new)
+            self.chunks[src] = kept
+            self.info[src] = infos
+        if dropped:
+            self.count -= dropped
+            self._frame = None
+            self.evictions += 1  # snapshots must not keep the old frame
+        return dropped
+
     # -- memory budget (see coldtext.MemoryBudget) -----------------------------------------------
     def held_bytes(self) -> int:
         return sum(i.held for infos in self.info.values() for i in infos)
