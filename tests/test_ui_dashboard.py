@@ -9,6 +9,7 @@ from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
 from rltop.ui.widgets.chart import MetricChart
 from rltop.ui.widgets.metric_grid import MetricGrid
+from rltop.ui.widgets.status import status_text
 
 from uihelp import demo_folder, loaded, wait_for
 
@@ -117,6 +118,7 @@ async def test_live_append_reaches_the_screen(tmp_path):
             fh.write(json.dumps({"step": 2, "reward": 0.7}) + "\n")
         await wait_for(pilot, lambda: grid.cards and grid.cards[0].latest == 0.7, timeout=10)
         assert grid.cards[0].step == 2
+        assert " 1 file followed · 2 lines" in str(status_text(app.snapshot))
         # a new file in a new folder is found while running
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "metrics.jsonl").write_text(

@@ -21,7 +21,8 @@ def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -
     ended = sum(1 for s in snap.sources if s.status == "ended")
     errors = [s for s in snap.sources if s.status == "error"]
     text = Text()
-    text.append(f" {snap.files_followed} files followed", style="bold")
+    files = snap.files_followed
+    text.append(f" {files} file{'' if files == 1 else 's'} followed", style="bold")
     if ended:
         text.append(f" · {ended} ended")
     if errors:
