@@ -117,6 +117,20 @@ async def test_settings_from_the_file_reach_the_app_and_problems_are_shown(tmp_p
     coldtext.set_max_memory(None)
 
 
+def test_the_chat_endpoint_of_the_config_file_and_the_flag_reach_the_chat(tmp_path):
+    from rltop.core.chat import resolve_endpoint
+
+    logs = str(demo_folder(tmp_path / "logs", steps=3))
+    config = tmp_path / "config.toml"
+    config.write_text('endpoint = "gpu-box:8000"\n')
+    app = _app([logs, "--config", str(config)])
+    endpoint = resolve_endpoint(app.chat_endpoint, config=app.chat_config, env={})
+    assert (endpoint.url, endpoint.source) == ("http://gpu-box:8000/v1", "config")
+    app = _app([logs, "--config", str(config), "--endpoint", "other:9000"])
+    endpoint = resolve_endpoint(app.chat_endpoint, config=app.chat_config, env={})
+    assert (endpoint.url, endpoint.source) == ("http://other:9000/v1", "argument")
+
+
 # -- rltop config ------------------------------------------------------------------------------
 def _config_json(capsys, *argv: str) -> dict:
     assert main(["config", "--json", *argv]) == 0
@@ -197,3 +211,16 @@ def test_config_reports_bad_values_without_a_traceback(tmp_path, capsys, monkeyp
     assert "unknown key action 'dash.filter' (valid: app.chat, " in problems
     assert "theme 'no-such-theme' not found, using rltop-dark" in problems
     assert doc["settings"]["smoothing"] == 0.6 and doc["settings"]["theme"] == "rltop-dark"
+
+
+def test_config_reports_remapped_keys_that_clash(capsys):
+    doc = _config_json(capsys, "--key", "dashboard.filter=r", "--key", "app.quit=w")
+    clashes = [p for p in doc["problems"] if p.startswith("keys: ")]
+    assert clashes == [
+        "keys: dashboard.filter and dashboard.next_run share key r: "
+        "only one of them will answer to it",
+        "keys: app.quit and dashboard.warnings share key w: only one of them will answer to it",
+        "keys: app.quit and warnings.back share key w: only one of them will answer to it",
+    ]
+    swapped = ["--key", "dashboard.filter=r", "--key", "dashboard.next_run=slash"]
+    assert _config_json(capsys, *swapped)["problems"] == []

@@ -227,10 +227,6 @@ class Settings:
                 value = raw
             self._set_item(name, item, value, source, layer)
 
-    def set_threshold_pairs(self, pairs: Iterable[str], source: str = "flags") -> None:
-        """``rule.id.param=value`` strings (kept for callers of the first version)."""
-        self.set_pairs("thresholds", pairs, source, "flag")
-
     def _set_item(self, table: str, item: str, value: Any, source: str, layer: str) -> None:
         """One entry of a table setting, checked; ``item`` is ``rule.param``, a role or an action."""
         if table == "thresholds":
@@ -290,14 +286,16 @@ class Settings:
 
         self.problems.extend(check_thresholds(self.thresholds))
 
-    def check_keys(self, actions: Collection[str]) -> None:
-        """Record remapped action ids that are not in ``actions`` (the app's binding ids)."""
+    def check_keys(self, actions: Collection[str], clashes: Iterable[str] = ()) -> None:
+        """Record remapped action ids that are not in ``actions`` (the app's binding ids) and the
+        ``clashes`` of remapped keys with other actions (``ui.keymap.key_clashes``)."""
         unknown = [a for a in self.keys if a not in actions]
         if unknown:
             self.problems.append(
                 f"unknown key action {', '.join(map(repr, unknown))} "
                 f"(valid: {', '.join(sorted(actions))})"
             )
+        self.problems.extend(f"keys: {clash}" for clash in clashes)
 
     def origin(self, name: str) -> str:
         """The layer that set a field (for a table: the highest layer of any of its entries)."""

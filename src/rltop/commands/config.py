@@ -43,7 +43,7 @@ def effective(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, An
     from rltop.core.chat import resolve_endpoint
     from rltop.core.coldtext import DEFAULT_MAX_MEMORY
     from rltop.ui.app import REDRAW_INTERVAL, STREAM_REDRAW_INTERVAL
-    from rltop.ui.keymap import binding_table
+    from rltop.ui.keymap import binding_table, key_clashes
     from rltop.ui.themes import load_themes, pick_theme
 
     out: dict[str, dict[str, Any]] = {}
@@ -93,7 +93,7 @@ def effective(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, An
         for role, names in settings.roles.items()
     }
     actions = binding_table()
-    settings.check_keys(actions)
+    settings.check_keys(actions, key_clashes(settings.keys, actions))
     out["keys"]["entries"] = {
         action.id: {
             "value": settings.keys.get(action.id, action.key),

@@ -32,9 +32,9 @@ def build_app(
     follower.preload()
 
     from rltop.ui.app import make_app
-    from rltop.ui.keymap import binding_table
+    from rltop.ui.keymap import binding_table, key_clashes
 
-    settings.check_keys(binding_table())
+    settings.check_keys(binding_table(), key_clashes(settings.keys))
     app = make_app(
         paths,
         follower=follower,
@@ -49,8 +49,8 @@ def build_app(
     # the chat pane: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and
     # the config file, which resolve_endpoint reads with their own names
     app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
-    if settings.origins.get("endpoint") == "config file":
-        app.chat_config = {"endpoint": settings.endpoint}
+    from_file = settings.origins.get("endpoint") == "config file"
+    app.chat_config = {"endpoint": settings.endpoint} if from_file else None
     return app
 
 

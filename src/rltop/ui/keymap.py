@@ -49,3 +49,36 @@ def binding_table() -> dict[str, KeyAction]:
                         binding.id, binding.key, binding.description or binding.action, obj.__name__
                     )
     return dict(sorted(table.items()))
+
+
+def key_clashes(keys: dict[str, str], table: dict[str, KeyAction] | None = None) -> list[str]:
+    """Remapped keys that another action of the same screen (or the app) already answers to.
+
+    Only clashes involving a remapped action are reported: the defaults are laid out on purpose.
+    A screen's binding wins over the app's, so remapping ``dashboard.filter`` to ``q`` hides quit
+    on the dashboard; two actions of one screen on one key leave one of them unreachable.
+    """
+    table = binding_table() if table is None else table
+    current = {a.id: keys.get(a.id, a.key) for a in table.values()}
+    app_owner = next((a.owner for a in table.values() if a.id.startswith("app.")), None)
+    clashes = []
+    for remapped in keys:
+        if remapped not in table:
+            continue
+        owner = table[remapped].owner
+        mine = set(_split(current[remapped]))
+        for other in table.values():
+            same_place = owner == app_owner or other.owner in (owner, app_owner)
+            if other.id == remapped or not same_place:
+                continue
+            shared = mine & set(_split(current[other.id]))
+            if shared and (other.id not in keys or other.id > remapped):  # each pair once
+                clashes.append(
+                    f"{remapped} and {other.id} share key {', '.join(sorted(shared))}: "
+                    "only one of them will answer to it"
+                )
+    return clashes
+
+
+def _split(keys: str) -> list[str]:
+    return [k.strip() for k in keys.split(",") if k.strip()]
