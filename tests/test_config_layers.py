@@ -89,15 +89,19 @@ async def test_key_flag_and_env_remap_the_bindings(tmp_path, monkeypatch):
         assert app._keymap["dashboard.next_run"] == "n"
 
 
-async def test_thresholds_from_flag_and_env_reach_the_warning_rules(tmp_path, monkeypatch):
+async def test_thresholds_reach_the_warning_rules_and_a_missing_theme_is_said(
+    tmp_path, monkeypatch
+):
     logs = str(demo_folder(tmp_path / "logs", steps=5))
     monkeypatch.setenv("RLTOP_THRESHOLDS", "run.stalled.minutes=45;rl.kl_spike.factor=7")
-    app = _app([logs, "--threshold", "rl.kl_spike.factor=20"])
+    app = _app([logs, "--threshold", "rl.kl_spike.factor=20", "--theme", "no-such-theme"])
     async with _running(app):
         assert app.warnings_tracker.diagnoser.thresholds == {
             "run.stalled": {"minutes": 45},
             "rl.kl_spike": {"factor": 20},
         }
+        messages = [n.message for n in app._notifications]
+        assert "theme 'no-such-theme' not found, using rltop-dark" in messages
 
 
 async def test_settings_from_the_file_reach_the_app_and_problems_are_shown(tmp_path, monkeypatch):

@@ -181,7 +181,9 @@ class Settings:
                 if not isinstance(value, Mapping):
                     self.problems.append(f"{where}: [{key}] must be a table")
                     continue
-                for item, item_value in value.items():
+                # unquoted dotted TOML keys (dashboard.filter = "f") arrive as nested tables
+                items = _dotted(value) if key == "keys" else value.items()
+                for item, item_value in items:
                     self._set_item(key, str(item), item_value, where, layer)
             else:
                 self._set_simple(key, value, where, layer)
@@ -351,6 +353,16 @@ def _flatten_rule_tables(
     for key, value in table.items():
         if isinstance(value, Mapping):
             yield from _flatten_rule_tables(value, f"{prefix}.{key}" if prefix else key)
+
+
+def _dotted(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``{"dashboard": {"filter": "f"}}`` -> ``("dashboard.filter", "f")``."""
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            yield from _dotted(value, name)
+        else:
+            yield name, value
 
 
 def _parse_bool(value: Any) -> bool:

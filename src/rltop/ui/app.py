@@ -62,8 +62,8 @@ class RltopApp(App[int]):
         for item in themes:
             self.register_theme(item)
         self.theme = pick_theme(theme, set(self.available_themes))
-        if theme and theme != self.theme:
-            self.theme_problems.append(f"theme {theme!r} not found, using {self.theme}")
+        #: a theme asked for that does not exist (shown once the screen is up)
+        self.theme_missing = theme if theme and theme != self.theme else None
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
         coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
@@ -96,6 +96,12 @@ class RltopApp(App[int]):
             self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
+        if self.theme_missing:
+            self.notify(
+                f"theme {self.theme_missing!r} not found, using {self.theme}",
+                severity="warning",
+                timeout=10,
+            )
         for problem in settings.problems if settings is not None else ():
             self.notify(problem, title="config", severity="warning", timeout=15)
         self.dashboard = DashboardScreen(
