@@ -56,3 +56,52 @@ def test_default_path_is_in_the_user_config_dir(monkeypatch, tmp_path):
     (tmp_path / "rltop" / "config.toml").write_text('[thresholds."rl.truncation"]\nratio = 0.9\n')
     s = Settings.load(env={})
     assert s.thresholds == {"rl.truncation": {"ratio": 0.9}}
+
+
+def test_keys_with_unquoted_dotted_ids_and_bad_values(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[keys]\ndashboard.filter = "f"\n"app.quit" = "ctrl+q"\n"app.help" = 3\n')
+    s = Settings.load(cfg, env={"RLTOP_KEYS": "dashboard.next_run=n;;nonsense"})
+    assert s.keys == {"dashboard.filter": "f", "app.quit": "ctrl+q", "dashboard.next_run": "n"}
+    assert s.problems == [
+        f"{cfg}: key for 'app.help' must be a key name, got 3",
+        "RLTOP_KEYS: expected ACTION=KEY, got 'nonsense'",
+    ]
+    assert s.origins["keys:dashboard.filter"] == "config file"
+    assert (
+        s.origins["keys:dashboard.next_run"] == "environment" and s.origin("keys") == "environment"
+    )
+
+
+def test_roles_layers_and_bad_values(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[roles]\nreward = ["file/r"]\nkl = "file/kl"\nrewrd = ["x"]\nentropy = [1]\n')
+    s = Settings.load(
+        cfg,
+        env={"RLTOP_ROLES": "reward=env/r, env/*/r ; valid_loss=v"},
+        role_pairs=["reward=flag/r"],
+    )
+    assert s.roles == {
+        "reward": ["flag/r", "env/r", "env/*/r", "file/r"],
+        "kl": ["file/kl"],
+        "valid_loss": ["v"],
+    }
+    text = "\n".join(s.problems)
+    assert "unknown role 'rewrd' (roles: reward, valid_reward," in text
+    assert "role 'entropy' takes metric names, got [1]" in text and len(s.problems) == 2
+    assert s.origin("roles") == "flag" and s.origins["roles:kl"] == "config file"
+
+
+def test_max_memory_sizes_and_ranges(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("max_memory = 1073741824\nsmoothing = 1.5\nrefresh = -1\n")
+    s = Settings.load(cfg, env={})
+    assert s.max_memory == 1024**3 and s.smoothing is None and s.refresh is None
+    assert [p.split(": ", 1)[1] for p in s.problems] == [
+        "bad value for smoothing: 1.5 (a weight between 0 and 0.99)",
+        "bad value for refresh: -1 (redraws per second, above 0)",
+    ]
+    s = Settings.load(cfg, env={"RLTOP_MAX_MEMORY": "1.5G"}, flags={"max_memory": None})
+    assert s.max_memory == int(1.5 * 1024**3) and s.origin("max_memory") == "environment"
+    s = Settings.load(env={"RLTOP_MAX_MEMORY": "-2G", "RLTOP_CONFIG": str(cfg)})
+    assert "bad value for max_memory: '-2G' (size must be positive: '-2G')" in s.problems[-1]

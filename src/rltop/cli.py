@@ -47,7 +47,9 @@ def _main_parser() -> argparse.ArgumentParser:
 
 
 def add_view_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the dashboard, shared by ``rltop`` and ``rltop demo``."""
+    """Options of the dashboard, shared by ``rltop``, ``rltop demo`` and ``rltop config``: one flag
+    per setting (docs/config.md; ``tests/test_config_docs.py`` checks that none is missing)."""
+    add_table_arguments(parser)
     parser.add_argument(
         "--poll",
         action="store_true",
@@ -89,6 +91,40 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         help="OpenAI-compatible server of the checkpoint, for the chat pane (e.g. "
         "http://gpu-box:8000/v1; default: $RLTOP_ENDPOINT, else http://127.0.0.1:8000/v1)",
     )
+
+
+def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -> None:
+    """``--config`` and the repeatable flags of the table settings (thresholds, roles, keys)."""
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="config file (default: $RLTOP_CONFIG or the user config dir's rltop/config.toml)",
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="RULE.PARAM=VALUE",
+        help="override a rule threshold, e.g. rl.kl_spike.factor=20 (repeatable)",
+    )
+    parser.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE=METRIC[,METRIC...]",
+        help="metric names that play a role, tried before the built-in ones, e.g. "
+        "reward=env/my_task/reward (globs with *; repeatable)",
+    )
+    if keys:
+        parser.add_argument(
+            "--key",
+            action="append",
+            default=[],
+            metavar="ACTION=KEY",
+            help="remap a key by its action id, e.g. dashboard.filter=f (repeatable; "
+            "'rltop config' lists the ids)",
+        )
 
 
 def _size(text: str) -> int:

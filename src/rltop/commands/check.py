@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``check`` and ``watch``: the config file and threshold overrides.
+    """Options shared by ``check`` and ``watch``: the config file, thresholds and roles.
 
     A usage error exits 3 (UNKNOWN), not argparse's 2, which monitoring reads as CRITICAL.
     """
@@ -48,28 +48,16 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
         raise SystemExit(EXIT_UNKNOWN)
 
     parser.error = usage_error  # type: ignore[method-assign]
-    parser.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="config file (default: $RLTOP_CONFIG or the user config dir's rltop/config.toml)",
-    )
-    parser.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="RULE.PARAM=VALUE",
-        help="override a rule threshold, e.g. rl.kl_spike.factor=20 (repeatable)",
-    )
+    from rltop.cli import add_table_arguments
+
+    add_table_arguments(parser, keys=False)
 
 
 def load_settings(args: argparse.Namespace) -> Any:
-    """Settings from every layer, with ``--threshold`` flags last; problems go to stderr."""
+    """Settings from every layer, with the flags last; problems go to stderr."""
     from rltop.config import Settings
 
-    settings = Settings.load(
-        getattr(args, "config", None), threshold_pairs=getattr(args, "threshold", None) or ()
-    )
+    settings = Settings.from_args(args)
     for problem in settings.problems:
         print(f"rltop: config: {problem}", file=sys.stderr)
     return settings

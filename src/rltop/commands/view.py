@@ -5,6 +5,53 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rltop.ui.app import RltopApp
+
+
+def build_app(
+    paths: list[str],
+    args: argparse.Namespace,
+    *,
+    title: str | None = None,
+    endpoint: str | None = None,
+) -> RltopApp:
+    """The dashboard app for ``paths`` with every setting layer applied (tests run it too)."""
+    from rltop.config import Settings
+    from rltop.core import coldtext
+    from rltop.core.follow import Follower
+
+    # defaults < config file < RLTOP_* env < flags, for the view and the warnings alike
+    settings = Settings.from_args(args)
+    # read the logs while Textual is imported and starts: the first frame shows them sooner
+    coldtext.set_max_memory(settings.max_memory)
+    # always a bool: the settings have read RLTOP_POLL already (and know that 0 means no)
+    follower = Follower(paths, force_polling=settings.poll)
+    follower.preload()
+
+    from rltop.ui.app import make_app
+    from rltop.ui.keymap import binding_table, key_clashes
+
+    settings.check_keys(binding_table(), key_clashes(settings.keys))
+    app = make_app(
+        paths,
+        follower=follower,
+        poll=settings.poll,
+        smoothing=settings.smoothing,
+        max_memory=settings.max_memory,
+        title=title,
+        theme=settings.theme,
+        refresh=settings.refresh,
+        settings=settings,
+    )
+    # the chat pane: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and
+    # the config file, which resolve_endpoint reads with their own names
+    app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
+    from_file = settings.origins.get("endpoint") == "config file"
+    app.chat_config = {"endpoint": settings.endpoint} if from_file else None
+    return app
 
 
 def run_view(
@@ -18,33 +65,6 @@ def run_view(
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    from rltop.core import coldtext
-    from rltop.core.follow import Follower
-
-    # read the logs while Textual is imported and starts: the first frame shows them sooner
-    coldtext.set_max_memory(getattr(args, "max_memory", None))
-    follower = Follower(paths, force_polling=getattr(args, "poll", False) or None)
-    follower.preload()
-
-    from rltop.config import Settings
-    from rltop.ui.app import make_app
-
-    # defaults < config file < RLTOP_* env < flags (thresholds and roles for the warnings too)
-    settings = Settings.load(
-        flags={"theme": getattr(args, "theme", None), "refresh": getattr(args, "refresh", None)}
-    )
-    app = make_app(
-        paths,
-        follower=follower,
-        poll=getattr(args, "poll", False),
-        smoothing=getattr(args, "smoothing", None),
-        max_memory=getattr(args, "max_memory", None),
-        title=title,
-        theme=settings.theme,
-        refresh=settings.refresh,
-    )
-    app.settings = settings
-    # the chat pane reads this; the flag wins over $RLTOP_ENDPOINT and the config file
-    app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
+    app = build_app(paths, args, title=title, endpoint=endpoint)
     app.run()
     return app.return_code or 0

@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     store = lean_store()
-    follower = Follower(paths, store, force_polling=True if (args.poll or settings.poll) else None)
+    follower = Follower(paths, store, force_polling=settings.poll)
     diagnoser = Diagnoser(thresholds, settings.roles)
     printer = Printer(args.json)
     try:

@@ -11,6 +11,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
+from rltop.config import DEFAULT_SMOOTHING, Settings
 from rltop.core import coldtext
 from rltop.core.follow import Follower
 from rltop.core.store import Store, StoreSnapshot
@@ -49,8 +50,11 @@ class RltopApp(App[int]):
         max_memory: int | None = None,
         theme: str | None = None,
         refresh: float | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
+        #: every layer of settings (keys, roles, thresholds); None: loaded when first needed
+        self.settings = settings
         from rltop.ui.themes import load_themes, pick_theme
 
         # shipped themes plus the user's own; monochrome under NO_COLOR unless one is asked for
@@ -58,12 +62,14 @@ class RltopApp(App[int]):
         for item in themes:
             self.register_theme(item)
         self.theme = pick_theme(theme, set(self.available_themes))
+        #: a theme asked for that does not exist (shown once the screen is up)
+        self.theme_missing = theme if theme and theme != self.theme else None
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
         coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
         self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
-        self.smoothing = 0.6 if smoothing is None else max(0.0, min(0.99, smoothing))
+        self.smoothing = DEFAULT_SMOOTHING if smoothing is None else max(0.0, min(0.99, smoothing))
         self.snapshot: StoreSnapshot | None = None
         self.run_title = title
         self._stop = threading.Event()
@@ -84,18 +90,28 @@ class RltopApp(App[int]):
     def on_mount(self) -> None:
         if self.run_title:
             self.title = self.run_title
-        settings = getattr(self, "settings", None)
+        settings = self.settings
         if settings is not None and settings.keys:
-            # [keys] in the config file: binding id -> keys, e.g. "dashboard.filter" = "f"
+            # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"
             self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
-        self.dashboard = DashboardScreen(smoothing=self.smoothing)
+        if self.theme_missing:
+            self.notify(
+                f"theme {self.theme_missing!r} not found, using {self.theme}",
+                severity="warning",
+                timeout=10,
+            )
+        for problem in settings.problems if settings is not None else ():
+            self.notify(problem, title="config", severity="warning", timeout=15)
+        self.dashboard = DashboardScreen(
+            smoothing=self.smoothing, roles=dict(settings.roles) if settings else None
+        )
         self.push_screen(self.dashboard)
         # the rules of #3, evaluated in a thread after each redraw's snapshot
         from rltop.ui.widgets.warnings import WarningsTracker
 
-        self.warnings_tracker = WarningsTracker(self, getattr(self, "settings", None))
+        self.warnings_tracker = WarningsTracker(self, self.settings)
         self.warnings_tracker.listeners.append(self.dashboard.show_warnings)
         self._follow()
 

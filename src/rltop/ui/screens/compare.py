@@ -107,7 +107,7 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         if self.metric is None or not self._metrics():
             shared = self._metrics()
-            resolved = [roles.resolve(r.metric_names).get("reward") for r in self._picked()]
+            resolved = [self._roles(r).get("reward") for r in self._picked()]
             self.metric = next((m for m in resolved if m in shared), shared[0] if shared else None)
         self.query_one(SelectionList).focus()
         self.refresh_view()
@@ -127,7 +127,7 @@ class CompareScreen(Screen):
             return []
         common = set(picked[0].metric_names).intersection(*(r.metric_names for r in picked[1:]))
         pool = common or set().union(*(r.metric_names for r in picked))
-        return roles.order_metrics(sorted(pool))
+        return roles.order_metrics(sorted(pool), self._extra_roles())
 
     def refresh_view(self) -> None:
         picked = self._picked()
@@ -148,12 +148,20 @@ class CompareScreen(Screen):
         self.query_one("#ctitle", Static).update(head)
         self._fill_table(picked)
 
+    def _extra_roles(self) -> dict[str, list[str]] | None:
+        """The settings' roles (``--role``, ``[roles]``), tried before the built-in aliases."""
+        settings = getattr(self.app, "settings", None)
+        return settings.roles if settings is not None else None
+
+    def _roles(self, run: RunSnapshot) -> dict[str, str]:
+        return roles.resolve(run.metric_names, self._extra_roles())
+
     def _fill_table(self, picked: list[RunSnapshot]) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
         table.add_columns("run", "last step", *[r.replace("_", " ") for r in TABLE_ROLES])
         for run in picked:
-            resolved = roles.resolve(run.metric_names)
+            resolved = self._roles(run)
             cells = [
                 fmt_value(run.latest(resolved[r])) if r in resolved else "—" for r in TABLE_ROLES
             ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import polars as pl
 from rich.text import Text
@@ -25,8 +26,15 @@ from rltop.ui.widgets.warnings import WarningsPane, WarningsState
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 
 
-def build_cards(run: RunSnapshot, query: str = "", cache: dict | None = None) -> list[Card]:
+def build_cards(
+    run: RunSnapshot,
+    query: str = "",
+    cache: dict | None = None,
+    extra_roles: Mapping[str, list[str]] | None = None,
+) -> list[Card]:
     """Cards for a run: key RL metrics first, then by namespace; ``query`` filters names.
+
+    ``extra_roles`` (the settings' roles: role -> metric names) are tried before the built-ins.
 
     With ``cache`` (a dict kept by the caller), the cards of logged metrics are reused while the
     run's logged columns and metric names are unchanged (``logged_version``): a stream of
@@ -38,8 +46,8 @@ def build_cards(run: RunSnapshot, query: str = "", cache: dict | None = None) ->
     if use_cache and cache.get("key") == stamp:  # type: ignore[union-attr]
         ordered, key, role_of, known = cache["meta"]  # type: ignore[index]
     else:
-        ordered = roles.order_metrics(names)
-        resolved = roles.resolve(names)
+        ordered = roles.order_metrics(names, extra_roles)
+        resolved = roles.resolve(names, extra_roles)
         key = {n for r, n in resolved.items() if r in roles.KEY_ROLES}
         role_of = {n: r for r, n in resolved.items()}
         known = {}
@@ -149,8 +157,11 @@ class DashboardScreen(Screen):
     DashboardScreen.empty #body { display: none; }
     """
 
-    def __init__(self, smoothing: float = 0.6) -> None:
+    def __init__(
+        self, smoothing: float = 0.6, roles: Mapping[str, list[str]] | None = None
+    ) -> None:
         super().__init__()
+        self.roles = roles  # the settings' role -> metric names, before the built-in aliases
         self.snapshot: StoreSnapshot | None = None
         self.run_id: str | None = None
         self.filter_text = ""
@@ -308,7 +319,7 @@ class DashboardScreen(Screen):
         if key == self._shown:
             return
         self._shown = key
-        cards = build_cards(run, self.filter_text, self._card_cache) if run else []
+        cards = build_cards(run, self.filter_text, self._card_cache, self.roles) if run else []
         grid.set_cards(cards, set(self._charted()))
         if self.highlighted is None and cards:
             self.highlighted = cards[0].name
