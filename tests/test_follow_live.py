@@ -82,3 +82,11 @@ def test_following_never_writes_into_the_logs_folder(tmp_path):
     assert not any(
         name.startswith(".") for _root, dirs, files in os.walk(tmp_path) for name in dirs + files
     )
+
+
+def test_rltop_poll_means_what_it_says(monkeypatch):
+    from rltop.core.follow import Follower
+
+    for value, polling in (("0", False), ("no", False), ("", False), ("1", True), ("on", True)):
+        monkeypatch.setenv("RLTOP_POLL", value)
+        assert Follower(["."]).force_polling is polling, value

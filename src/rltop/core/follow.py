@@ -51,7 +51,9 @@ class Follower:
         self.rescan_interval = rescan_interval
         self.poll_interval = poll_interval
         self.force_polling = (
-            force_polling if force_polling is not None else bool(os.environ.get("RLTOP_POLL"))
+            force_polling
+            if force_polling is not None
+            else os.environ.get("RLTOP_POLL", "").strip().lower() in ("1", "true", "yes", "on")
         )
         self.max_line = max_line
         self.followed: dict[str, Followed] = {}
