@@ -1,9 +1,14 @@
-"""Themes: four shipped, monochrome under NO_COLOR, user files added or explained, flag applied."""
+"""Themes: four shipped, monochrome under NO_COLOR, user files added or explained, flag applied,
+``.tcss`` overlays applied with their theme only."""
 
 from __future__ import annotations
 
+import pytest
+from textual.color import Color
+
+import rltop.ui.themes as themes_mod
 from rltop.ui.app import make_app
-from rltop.ui.themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes, pick_theme
+from rltop.ui.themes import DEFAULT_THEME, NO_COLOR_THEME, OVERLAY_SOURCE, load_themes, pick_theme
 
 from uihelp import demo_folder, loaded, wait_for
 
@@ -12,10 +17,11 @@ def test_four_themes_ship_and_user_files_extend_them(tmp_path):
     (tmp_path / "mine.toml").write_text('name = "mine"\nprimary = "#FF00FF"\ndark = true\n')
     (tmp_path / "broken.toml").write_text('name = "broken"\nprimary = \n')
     (tmp_path / "odd.toml").write_text('name = "odd"\nprimary = "#000000"\ncolour = "red"\n')
-    themes, problems = load_themes([tmp_path])
-    names = {t.name for t in themes}
+    catalog = load_themes([tmp_path])
+    names = {t.name for t in catalog.themes}
     assert {"rltop-dark", "rltop-light", "rltop-high-contrast", "rltop-mono", "mine"} <= names
-    assert not next(t for t in themes if t.name == "rltop-light").dark
+    assert not next(t for t in catalog.themes if t.name == "rltop-light").dark
+    problems = catalog.problems
     assert len(problems) == 2 and any("broken.toml" in p for p in problems)
     assert any("unknown fields colour" in p for p in problems)
 
@@ -44,3 +50,77 @@ async def test_no_color_starts_monochrome(tmp_path, monkeypatch):
     app = make_app([str(tmp_path)])
     async with app.run_test(size=(80, 24)):
         assert app.theme == NO_COLOR_THEME
+
+
+MINE = 'name = "mine"\nprimary = "#FF00FF"\naccent = "#00FF00"\ndark = true\n'
+
+
+def test_overlays_are_found_beside_their_theme_or_by_theme_name(tmp_path):
+    (tmp_path / "mine.toml").write_text(MINE)
+    (tmp_path / "mine.tcss").write_text("#title { text-style: underline; }\n")
+    (tmp_path / "rltop-light.tcss").write_text("#title { text-style: bold; }\n")
+    (tmp_path / "nobody.tcss").write_text("#title { text-style: bold; }\n")
+    catalog = load_themes([tmp_path])
+    assert catalog.overlays["mine"].path == tmp_path / "mine.tcss"
+    assert "underline" in catalog.overlays["mine"].css
+    assert catalog.overlays["rltop-light"].path == tmp_path / "rltop-light.tcss"
+    assert catalog.problems == ["nobody.tcss: no theme named 'nobody' to overlay"]
+
+
+def test_a_user_theme_replacing_a_shipped_one_drops_the_shipped_overlay(tmp_path):
+    shipped = load_themes([])
+    assert "rltop-high-contrast" in shipped.overlays  # ships with one
+    (tmp_path / "hc.toml").write_text('name = "rltop-high-contrast"\nprimary = "#FFFFFF"\n')
+    assert "rltop-high-contrast" not in load_themes([tmp_path]).overlays
+
+
+@pytest.fixture
+def user_themes(tmp_path, monkeypatch):
+    folder = tmp_path / "config-themes"
+    folder.mkdir()
+    monkeypatch.setattr(themes_mod, "user_dir", lambda: folder)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return folder
+
+
+async def test_overlay_applies_with_its_theme_and_goes_with_it(tmp_path, user_themes):
+    (user_themes / "mine.toml").write_text(MINE)
+    (user_themes / "mine.tcss").write_text(
+        "/* heavier: the chart gets a border */\n#chart { border: heavy $accent; }\n"
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = make_app([str(demo_folder(logs, steps=5))], theme="mine")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, loaded(app))
+        chart = app.dashboard.query_one("#chart")
+        assert chart.styles.border_top == ("heavy", Color.parse("#00FF00"))
+        app.theme = "rltop-dark"
+        await pilot.pause(0.1)
+        assert chart.styles.border_top[0] in ("", "none")
+        assert not any(key[1] == OVERLAY_SOURCE for key in app.stylesheet.source)
+        app.theme = "mine"
+        await pilot.pause(0.1)
+        assert chart.styles.border_top == ("heavy", Color.parse("#00FF00"))
+        assert app.theme_problems == []
+
+
+async def test_a_broken_overlay_is_skipped_with_a_notice_not_a_crash(tmp_path, user_themes):
+    (user_themes / "mine.toml").write_text(MINE)
+    (user_themes / "mine.tcss").write_text("#chart { border: heavy $no-such-colour; }\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = make_app([str(demo_folder(logs, steps=5))], theme="mine")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, loaded(app))
+        assert app.current_theme.name == "mine"
+        assert app.dashboard.query_one("#chart").styles.border_top[0] in ("", "none")
+
+        def notices() -> int:
+            return sum("mine.tcss: not valid CSS" in n.message for n in app._notifications)
+
+        assert notices() == 1  # at start-up, once on screen
+        app.theme = "rltop-dark"
+        app.theme = "mine"
+        await pilot.pause(0.1)
+        assert app.current_theme.name == "mine" and notices() == 2  # and again when picked
