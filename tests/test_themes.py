@@ -124,3 +124,73 @@ async def test_a_broken_overlay_is_skipped_with_a_notice_not_a_crash(tmp_path, u
         app.theme = "mine"
         await pilot.pause(0.1)
         assert app.current_theme.name == "mine" and notices() == 2  # and again when picked
+
+
+# -- readable colour pairs ----------------------------------------------------------------------
+SHIPPED = ("rltop-dark", "rltop-light", "rltop-high-contrast", "rltop-mono")
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two colours (1 to 21)."""
+
+    def luminance(colour: str) -> float:
+        channels = [c / 255 for c in Color.parse(colour).rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_theme_colours_stay_readable_where_they_meet(name):
+    theme = next(t for t in load_themes([]).themes if t.name == name)
+    colours = theme.to_color_system().generate()
+    # a selected warning row keeps its severity colour on the block cursor
+    cursor = colours["block-cursor-background"]
+    for fg in ("warning", "error", "primary"):
+        assert _contrast(colours[fg], cursor) >= 3.5, (fg, colours[fg], cursor)
+    # the "● live" marker on the title bar
+    assert _contrast(colours["text-success"], colours["primary-background"]) >= 4.5
+    # the theme's colours as text on its backgrounds
+    for fg in ("warning", "error", "success", "accent", "secondary"):
+        for bg in ("background", "surface"):
+            assert _contrast(colours[fg], colours[bg]) >= 4.5, (fg, bg)
+
+
+def test_chart_colours_follow_the_theme():
+    from rltop.ui.widgets.chart import chart_colors
+
+    themes = {t.name: t.to_color_system().generate() for t in load_themes([]).themes}
+    series, raw, marks = chart_colors(themes["rltop-mono"])
+    assert all(r == g == b for r, g, b in [*series, raw, marks])  # greys only
+    series, raw, marks = chart_colors(themes["rltop-light"])
+    light = themes["rltop-light"]
+    assert series[0] == Color.parse(light["primary"]).rgb
+    assert marks == Color.parse(light["error"]).rgb
+    series, raw, marks = chart_colors({})  # no app: plotext's own colour names
+    assert series[0] == "cyan+" and raw == "gray" and marks == "red"
+
+
+async def test_live_marker_takes_the_themes_success_colour_and_follows_a_switch(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app([str(demo_folder(tmp_path, steps=5))], theme="rltop-light")
+
+    def marker_colour() -> tuple[int, int, int]:
+        title = app.dashboard.query_one("#title").render()
+        span = next(s for s in title.spans if "live" in title.plain[s.start : s.end])
+        return span.style.foreground.rgb  # the title is Content: Textual styles
+
+    def success() -> tuple[int, int, int]:
+        return Color.parse(app.get_css_variables()["text-success"]).rgb
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, lambda: "live" in str(app.dashboard.query_one("#title").render()))
+        light = success()
+        assert marker_colour() == light
+        app.theme = "rltop-dark"
+        await pilot.pause(0.1)
+        assert success() != light and marker_colour() == success()

@@ -10,13 +10,18 @@ A broken user file is skipped with a reason, never fatal.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.css.stylesheet import Stylesheet, StylesheetError
 from textual.css.tokenizer import TokenError
 from textual.theme import Theme
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -175,3 +180,34 @@ def set_overlay(
         return f"{overlay.path.name}: not valid CSS ({reason or exc})"
     stylesheet.add_source(overlay.css, read_from=read_from, is_default_css=False)
     return None
+
+
+#: what a ``$name`` in a Rich style becomes when there is no app (or the theme lacks the name)
+STYLE_FALLBACKS = {
+    "error": "red",
+    "warning": "yellow",
+    "primary": "blue",
+    "success": "green",
+    "text-success": "green",
+}
+_VARIABLE = re.compile(r"\$([a-z][a-z0-9-]*)")
+
+
+def theme_style(style: str, widget: DOMNode | None = None) -> str:
+    """A Rich style with ``$name`` replaced by the current theme's colour of that name.
+
+    Rich text built in Python cannot read Textual's CSS variables; this lets it follow the theme
+    as the CSS does (``"bold $warning"``, ``"$text-success"``).
+    """
+    variables: dict[str, str] = {}
+    if widget is not None:
+        try:
+            variables = widget.app.get_css_variables()
+        except Exception:  # not attached to an app yet
+            variables = {}
+
+    def colour(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return variables.get(name) or STYLE_FALLBACKS.get(name, "")
+
+    return _VARIABLE.sub(colour, style)
