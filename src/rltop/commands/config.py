@@ -50,9 +50,9 @@ def effective(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, An
     for f in setting_fields():
         out[f.name] = {"value": getattr(settings, f.name), "origin": settings.origin(f.name)}
 
-    themes, problems = load_themes()
-    settings.problems.extend(f"theme skipped: {p}" for p in problems)
-    available = set(BUILTIN_THEMES) | {t.name for t in themes}
+    catalog = load_themes()
+    settings.problems.extend(f"theme skipped: {p}" for p in catalog.problems)
+    available = set(BUILTIN_THEMES) | {t.name for t in catalog.themes}
     theme = pick_theme(settings.theme, available, env)
     if settings.theme and theme != settings.theme:
         settings.problems.append(f"theme {settings.theme!r} not found, using {theme}")

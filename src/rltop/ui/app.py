@@ -58,10 +58,12 @@ class RltopApp(App[int]):
         from rltop.ui.themes import load_themes, pick_theme
 
         # shipped themes plus the user's own; monochrome under NO_COLOR unless one is asked for
-        themes, self.theme_problems = load_themes()
-        for item in themes:
+        catalog = load_themes()
+        self.theme_problems = catalog.problems
+        self.theme_overlays = catalog.overlays
+        for item in catalog.themes:
             self.register_theme(item)
-        self.theme = pick_theme(theme, set(self.available_themes))
+        self.theme = pick_theme(theme, set(self.available_themes))  # watch_theme: its overlay
         #: a theme asked for that does not exist (shown once the screen is up)
         self.theme_missing = theme if theme and theme != self.theme else None
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
@@ -83,6 +85,24 @@ class RltopApp(App[int]):
         # its metric names long before its last step)
         self._first_frame_step = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_STEP", "0") or 0)
 
+    def watch_theme(self, name: str) -> None:
+        # Textual's own watcher has already scheduled the CSS refresh that picks this up
+        self._apply_theme_overlay(name)
+
+    def _apply_theme_overlay(self, name: str) -> None:
+        """Swap in the ``.tcss`` overlay of theme ``name`` (or none) for the previous one."""
+        from rltop.ui.themes import set_overlay
+
+        problem = set_overlay(
+            self.stylesheet, self.theme_overlays.get(name), self.get_css_variables()
+        )
+        if problem is None:
+            return
+        if self.is_running:
+            self.notify(problem, title="theme file skipped", severity="warning", timeout=10)
+        else:
+            self.theme_problems.append(problem)  # shown once the app is on screen
+
     @property
     def watch_mode(self) -> str:
         return self.follower.watch_mode
@@ -95,7 +115,7 @@ class RltopApp(App[int]):
             # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"
             self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
-            self.notify(f"theme skipped: {problem}", severity="warning", timeout=10)
+            self.notify(problem, title="theme file skipped", severity="warning", timeout=10)
         if self.theme_missing:
             self.notify(
                 f"theme {self.theme_missing!r} not found, using {self.theme}",

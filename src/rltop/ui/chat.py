@@ -211,7 +211,7 @@ class ChatScreen(Screen):
     ChatScreen { layout: vertical; }
     #chat-bar { height: 3; }
     #chat-where { width: 1fr; height: 3; padding: 1 1 0 1; background: $panel; }
-    #chat-model { width: 48; }
+    #chat-model { width: 40%; max-width: 48; min-width: 28; }
     #chat-settings { height: auto; display: none; padding: 0 1; background: $panel; }
     #chat-settings.shown { display: block; }
     #chat-settings Horizontal { height: auto; }

@@ -18,6 +18,7 @@ from rltop.core import roles
 from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.themes import theme_style
 from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
 from rltop.ui.widgets.status import StatusLine, status_text
@@ -191,6 +192,14 @@ class DashboardScreen(Screen):
         self.query_one(MetricGrid).focus()
         self.set_class(True, "empty")
         self._update_title()
+        # the title's marker and the warnings take theme colours in Python: redo them on a switch
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._update_title()
+        tracker = getattr(self.app, "warnings_tracker", None)
+        if tracker is not None:
+            self.show_warnings(tracker.state)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 110, "narrow")
@@ -286,7 +295,10 @@ class DashboardScreen(Screen):
             formats = sorted({s.format for s in run.sources})
             title.append("  " + ", ".join(formats), style="dim")
             live = any(s.status == "following" for s in run.sources)
-            title.append("  ● live" if live else "  ○ ended", style="green" if live else "dim")
+            title.append(
+                "  ● live" if live else "  ○ ended",
+                style=theme_style("$text-success", self) if live else "dim",
+            )
             if run.rollouts.height:
                 title.append(f"  {run.rollouts.height:,} rollouts", style="dim")
         title.append(f"  ema {self.smoothing:.2f}", style="dim")

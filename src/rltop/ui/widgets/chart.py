@@ -5,11 +5,41 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from textual.color import Color, ColorParseError
 from textual_plotext import PlotextPlot
 
 from rltop.core.derive import ema
 
-COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "blue+", "red+", "white")
+#: series colours, from the theme: the first metric in $primary, the next in $secondary...
+PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
+#: without an app (or a colour the theme lacks): plotext's own names
+FALLBACK_COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "red+")
+
+RGB = tuple[int, int, int]
+
+
+def chart_colors(variables: dict[str, str]) -> tuple[list[RGB | str], RGB | str, RGB | str]:
+    """Series colours, the colour of the raw (unsmoothed) points and of onset marks.
+
+    Taken from the theme's variables so the chart follows the theme (greys in monochrome, dark
+    colours on the light theme); raw points are the foreground faded halfway into the surface.
+    """
+
+    def rgb(name: str) -> RGB | None:
+        try:
+            return Color.parse(variables[name]).rgb
+        except (KeyError, ColorParseError):
+            return None
+
+    series: list[RGB | str] = [
+        rgb(name) or fallback for name, fallback in zip(PALETTE, FALLBACK_COLORS, strict=True)
+    ]
+    try:
+        faded = Color.parse(variables["foreground"]).blend(Color.parse(variables["surface"]), 0.5)
+        raw: RGB | str = faded.rgb
+    except (KeyError, ColorParseError):
+        raw = "gray"
+    return series, raw, rgb("error") or "red"
 
 
 @dataclass
@@ -57,6 +87,9 @@ class MetricChart(PlotextPlot):
         self.title_text = title
         self.replot()
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.replot())
+
     def on_resize(self) -> None:
         self.replot()
 
@@ -71,8 +104,9 @@ class MetricChart(PlotextPlot):
             plt.title("select a metric: move with the arrows, Enter to chart it")
             self.refresh()
             return
+        colors, raw, marks = chart_colors(self.app.get_css_variables())
         for i, s in enumerate(self.series):
-            color = COLORS[i % len(COLORS)]
+            color = colors[i % len(colors)]
             xs, ys = downsample(s.steps, s.values, points)
             if not xs:
                 continue
@@ -80,12 +114,12 @@ class MetricChart(PlotextPlot):
                 smooth_src_x, smooth_src_y = downsample(
                     s.steps, ema(s.values, self.smoothing), points
                 )
-                plt.plot(xs, ys, color="gray", marker="braille")
+                plt.plot(xs, ys, color=raw, marker="braille")
                 plt.plot(smooth_src_x, smooth_src_y, color=color, marker="braille", label=s.label)
             else:
                 plt.plot(xs, ys, color=color, marker="braille", label=s.label)
             for mark in s.marks:
-                plt.vline(mark, color="red")
+                plt.vline(mark, color=marks)
         suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
         plt.title((self.title_text or ", ".join(s.label for s in self.series)) + suffix)
         self.refresh()

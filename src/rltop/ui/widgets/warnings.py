@@ -21,6 +21,7 @@ from rltop.core.checkpoint import BestCheckpoint, best_checkpoint
 from rltop.core.diagnose import Diagnoser, Warning, WarningsUpdate
 from rltop.core.store import StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.themes import theme_style
 
 #: cleared warnings kept for the warnings screen
 HISTORY_LENGTH = 50
@@ -42,16 +43,7 @@ NOTIFY_SEVERITY = {"critical": "error", "warning": "warning", "info": "informati
 
 def severity_style(severity: str, widget: Static | None = None) -> str:
     """A Rich style for a severity from the theme's $error/$warning/$primary colours."""
-    variables = {}
-    if widget is not None:
-        try:
-            variables = widget.app.get_css_variables()
-        except Exception:  # not mounted yet
-            variables = {}
-    style = SEVERITY_STYLE.get(severity, "")
-    for name, fallback in (("error", "red"), ("warning", "yellow"), ("primary", "blue")):
-        style = style.replace(f"${name}", variables.get(name, fallback))
-    return style
+    return theme_style(SEVERITY_STYLE.get(severity, ""), widget)
 
 
 def short(text: str, width: int) -> str:
