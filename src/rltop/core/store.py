@@ -193,6 +193,8 @@ class RolloutTable:
     #: small hot chunks of one source are merged up to this size, so thousands of per-step
     #: files do not make thousands of chunks
     COALESCE_BYTES = 16 * 1024 * 1024
+    #: ... once this many small chunks have been appended (see ``_coalesce``)
+    COALESCE_COUNT = 32
 
     def __init__(self) -> None:
         self.chunks: dict[int, list[pl.DataFrame]] = {}  # by source
@@ -215,24 +217,37 @@ class RolloutTable:
         added = frame.height
         # the steps of the new rows only (not of the chunk they may be merged into below)
         self._dirty.append(frame.get_column("step").unique())
-        chunks = self.chunks.setdefault(src, [])
-        infos = self.info.setdefault(src, [])
-        info = _ChunkInfo.of(frame)
-        if (
-            chunks
-            and infos[-1].hot
-            and infos[-1].evictable == info.evictable
-            and infos[-1].size + info.size < min(self.COALESCE_BYTES, coldtext.BUDGET.limit // 8)
-        ):
-            frame = pl.concat([chunks[-1], frame], how="diagonal_relaxed")
-            chunks[-1] = frame
-            infos[-1] = _ChunkInfo.of(frame)
-        else:
-            chunks.append(frame)
-            infos.append(info)
+        self.chunks.setdefault(src, []).append(frame)
+        self.info.setdefault(src, []).append(_ChunkInfo.of(frame))
+        self._coalesce(src)
         self.count += added
         self._frame = None
         coldtext.BUDGET.enforce()
+
+    def _coalesce(self, src: int) -> None:
+        """Merge the source's trailing small chunks once there are ``COALESCE_COUNT`` of them.
+
+        A live run appends a few rows at a time: merging each append into the last chunk copied
+        that chunk (up to ``COALESCE_BYTES``) every time; merging every ``COALESCE_COUNT`` appends
+        copies it that many times less, and keeps the number of chunks small.
+        """
+        chunks, infos = self.chunks[src], self.info[src]
+        limit = min(self.COALESCE_BYTES, coldtext.BUDGET.limit // 8)
+        last = infos[-1]
+        start, total = len(chunks) - 1, last.size
+        while start > 0:
+            before = infos[start - 1]
+            if not before.hot or before.evictable != last.evictable:
+                break
+            if total + before.size >= limit:
+                break
+            start -= 1
+            total += before.size
+        if len(chunks) - start < self.COALESCE_COUNT:
+            return
+        merged = pl.concat(chunks[start:], how="diagonal_relaxed")
+        chunks[start:] = [merged]
+        infos[start:] = [_ChunkInfo.of(merged)]
 
     @property
     def stats(self) -> pl.DataFrame | None:

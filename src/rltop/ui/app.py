@@ -21,9 +21,13 @@ from rltop.ui.screens.help import HelpScreen
 
 #: seconds between two redraws for store changes (changes in between fold into the second)
 REDRAW_INTERVAL = 0.2
-#: ... and while the store changes continuously (a writer streaming rollouts): a redraw a second,
-#: like top, keeps a live run live at a fraction of the CPU
-STREAM_REDRAW_INTERVAL = 1.0
+#: ... and while the store changes continuously (a writer streaming rollouts): a redraw every
+#: 2 s, like top's 3 s, keeps a live run live at a fraction of the CPU (benchmarks/RESULTS.md)
+STREAM_REDRAW_INTERVAL = 2.0
+#: ... of which the costly parts, the large chart and the warning rules, at most every so often
+#: (the numbers on the cards and the title move at every redraw); the last state is always
+#: drawn once the stream pauses
+STREAM_SLOW_INTERVAL = 4.0
 
 
 class RltopApp(App[int]):
@@ -80,6 +84,8 @@ class RltopApp(App[int]):
         self.min_redraw_interval = 1.0 / refresh if refresh and refresh > 0 else 0.0
         self._redraw_pending = False
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
+        self._last_slow = 0.0  # when the chart and the rules last saw a snapshot
+        self._slow_pending = False  # a timer will bring them up to date
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
@@ -181,9 +187,23 @@ class RltopApp(App[int]):
         if self.snapshot is not None and snap.version == self.snapshot.version:
             return
         self.snapshot = snap
+        now = time.monotonic()
+        # the files there at start are shown in full as they are read: pacing is for live data
+        done = self.follower.caught_up_version
+        slow = (
+            done is None
+            or snap.version <= done
+            or self._deferred_in_a_row < 2
+            or now - self._last_slow >= STREAM_SLOW_INTERVAL
+        )
         try:
-            self.dashboard.show_snapshot(snap)
-            self.warnings_tracker.submit(snap)
+            self.dashboard.show_snapshot(snap, chart=slow)
+            if slow:
+                self._last_slow = now
+                self.warnings_tracker.submit(snap)
+            elif not self._slow_pending:
+                self._slow_pending = True
+                self.set_timer(self._last_slow + STREAM_SLOW_INTERVAL - now, self._slow_later)
             if self.screen is not self.dashboard and hasattr(self.screen, "show_snapshot"):
                 self.screen.show_snapshot(snap)
         except NoMatches as exc:
@@ -192,6 +212,19 @@ class RltopApp(App[int]):
             self.log.warning(f"redraw skipped: {exc}")
         if self._first_frame_target:
             self._check_first_frame(snap)
+
+    def _slow_later(self) -> None:
+        """The chart and the rules catch up with the newest snapshot a stream left them behind."""
+        self._slow_pending = False
+        snap = self.snapshot
+        if self._stop.is_set() or snap is None or not self.dashboard.is_attached:
+            return
+        self._last_slow = time.monotonic()
+        try:
+            self.dashboard.refresh_chart()
+        except NoMatches as exc:
+            self.log.warning(f"chart refresh skipped: {exc}")
+        self.warnings_tracker.submit(snap)
 
     def _check_first_frame(self, snap: StoreSnapshot) -> None:
         """Benchmark hook: exit once a frame shows every expected metric, noting the time."""

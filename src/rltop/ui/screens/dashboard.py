@@ -240,7 +240,9 @@ class DashboardScreen(Screen):
             return None
         return self.snapshot.run(self.run_id) if self.run_id else None
 
-    def show_snapshot(self, snap: StoreSnapshot) -> None:
+    def show_snapshot(self, snap: StoreSnapshot, *, chart: bool = True) -> None:
+        """Show ``snap``; ``chart=False`` leaves the large chart as it is (a stream of updates
+        redraws it less often: ``refresh_chart`` brings it up to date)."""
         self.snapshot = snap
         runs = [r for r in snap.runs if r.metric_names or r.text_metrics]
         if (
@@ -255,7 +257,8 @@ class DashboardScreen(Screen):
         self._update_empty(snap)
         self._update_runs()
         self._update_cards()
-        self._update_chart()
+        if chart:
+            self._update_chart()
         self._update_title()
         _set_line(
             self.query_one(StatusLine),
@@ -335,6 +338,10 @@ class DashboardScreen(Screen):
         grid.set_cards(cards, set(self._charted()))
         if self.highlighted is None and cards:
             self.highlighted = cards[0].name
+
+    def refresh_chart(self) -> None:
+        if self.snapshot is not None:
+            self._update_chart()
 
     def _charted(self) -> list[str]:
         return self.charted.get(self.run_id or "", [])

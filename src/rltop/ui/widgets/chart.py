@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from textual.app import RenderResult
 from textual.color import Color, ColorParseError
 from textual_plotext import PlotextPlot
 
@@ -67,7 +68,8 @@ def downsample(steps: list[int], values: list[float], points: int) -> tuple[list
 
 
 class MetricChart(PlotextPlot):
-    """Re-plots only when given new data or resized."""
+    """Re-plots only when given new data or resized, and draws a plot once: a refresh of the
+    screen's layout (a card that changed width, a notification) reuses the drawn picture."""
 
     DEFAULT_CSS = """
     MetricChart { background: $surface; }
@@ -78,6 +80,9 @@ class MetricChart(PlotextPlot):
         self.series: list[Series] = []
         self.smoothing = 0.6
         self.title_text = ""
+        #: bumped by ``replot``; the drawn picture is kept for (version, size, theme)
+        self._version = 0
+        self._drawn: tuple[tuple[int, int, int, str], RenderResult] | None = None
 
     def show(self, series: list[Series], smoothing: float, title: str = "") -> None:
         if (series, smoothing, title) == (self.series, self.smoothing, self.title_text):
@@ -93,7 +98,14 @@ class MetricChart(PlotextPlot):
     def on_resize(self) -> None:
         self.replot()
 
+    def render(self) -> RenderResult:
+        key = (self._version, self.size.width, self.size.height, self.app.theme)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, super().render())
+        return self._drawn[1]
+
     def replot(self) -> None:
+        self._version += 1
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

@@ -225,6 +225,7 @@ class WarningsPane(Static):
         self.run_id: str | None = None
         self.state: WarningsState | None = None
         self._text: Text | None = None
+        self._lines = -1  # lines of the drawn text
 
     def on_resize(self) -> None:
         if self.state is not None:
@@ -262,5 +263,8 @@ class WarningsPane(Static):
             lines += 1
         self.set_class(lines > 0, "shown")
         if text != self._text:
-            self._text = text
-            self.update(text)
+            # same number of lines (new numbers in the evidence): no layout pass, which would
+            # redraw every widget of the screen, the chart included
+            same_height = lines == self._lines
+            self._text, self._lines = text, lines
+            self.update(text, layout=not same_height)
