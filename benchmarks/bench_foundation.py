@@ -751,12 +751,25 @@ def main() -> int:
             lag["lag_p95"] <= 0.1,
         )
     )
+    apps = [
+        child("loop-lag", str(ds.b_dir), str(ds.rollouts_count), "0") for _ in range(ingest_repeats)
+    ]
+    app_hwm = max(r["vmhwm"] for r in apps)
+    app_runs = ", ".join(f"{r['vmhwm'] / 1e6:.0f}" for r in apps)
     report(
         Row(
-            "peak RSS of the app after (a)+(b) (VmHWM / (b) size)",
-            f"{lag['vmhwm'] / size_b:.2f} × ({lag['vmhwm'] / 1e6:.0f} MB)",
+            "peak RSS of the app (UI) after (b) (VmHWM / file size)",
+            f"{app_hwm / size_b:.2f} × ({app_hwm / 1e6:.0f} MB; runs {app_runs} MB)",
             "≤ 1.3 ×",
-            lag["vmhwm"] <= 1.3 * size_b,
+            app_hwm <= 1.3 * size_b,
+        )
+    )
+    report(
+        Row(
+            "  the app after (a)+(b) (VmHWM / (a)+(b) size)",
+            f"{lag['vmhwm'] / (size_a + size_b):.2f} × ({lag['vmhwm'] / 1e6:.0f} MB)",
+            "(reference)",
+            None,
         )
     )
 
@@ -857,7 +870,8 @@ def render(rows: list[Row], notes: str, size_a: int, size_b: int, quick: bool) -
         " 2 s (like top), the large chart and the warning rules every 4 s, and the last state is"
         " drawn once the stream pauses (a single new line after a quiet spell shows at once: the"
         " on-screen latency row); the chart keeps its drawn picture across layout passes; a live"
-        " run's small rollout appends are merged every 32 instead of each copying the last chunk."
+        " run's small rollout appends are merged every 32 instead of each copying the last chunk;"
+        " the follower reads a streaming file at most every 0.2 s, each read taking all new lines."
         " This machine measured 20-26% for the earlier 1 s pacing.",
         "",
     ]

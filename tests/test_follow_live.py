@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -90,3 +91,35 @@ def test_rltop_poll_means_what_it_says(monkeypatch):
     for value, polling in (("0", False), ("no", False), ("", False), ("1", True), ("on", True)):
         monkeypatch.setenv("RLTOP_POLL", value)
         assert Follower(["."]).force_polling is polling, value
+
+
+def test_a_streaming_writer_is_read_in_batches(tmp_path):
+    """Lines every 20 ms: the follower reads at most every STREAM_READ_GAP and loses none."""
+    from rltop.core import follow
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 0, "reward": 0.0}) + "\n")
+    follower = Follower([str(tmp_path)])
+    reads = []
+    real = follower._read_paths
+    follower._read_paths = lambda *a: (reads.append(time.monotonic()), real(*a))[1]
+    stop = threading.Event()
+    thread = threading.Thread(target=follower.run, args=(stop, lambda: None), daemon=True)
+    thread.start()
+    store = follower.store
+    try:
+        assert _wait(lambda: follower.caught_up_version is not None)
+        reads.clear()
+        with open(path, "a") as fh:
+            for step in range(1, 61):  # 1.2 s of a line every 20 ms
+                fh.write(json.dumps({"step": step, "reward": step / 100}) + "\n")
+                fh.flush()
+                time.sleep(0.02)
+        assert _wait(lambda: store.snapshot().runs[0].last_step == 60)
+        assert store.snapshot().runs[0].metrics.height == 61  # every line
+        assert 2 <= len(reads) <= 1.6 / follow.STREAM_READ_GAP + 2
+        gaps = [b - a for a, b in itertools.pairwise(reads)]
+        assert min(gaps) >= follow.STREAM_READ_GAP * 0.9
+    finally:
+        stop.set()
+        thread.join(5)

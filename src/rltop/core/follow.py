@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
 METRICS_CHUNK = 128 * 1024 * 1024
+#: seconds between two reads of followed files while changes keep coming (watch mode)
+STREAM_READ_GAP = 0.2
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Follower:
         self.followed: dict[str, Followed] = {}
         self._unrecognized_size: dict[str, int] = {}
         self._last_scan = 0.0
+        self._last_read = 0.0
         self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
         self.watch_mode = "not started"
         self._fresh: set[str] = set()  # sources added since the last read pass
@@ -324,7 +327,15 @@ class Follower:
             if not changes:
                 # timeouts double as a safety net for events the watcher missed
                 touched.update(self.pending())
-            if touched and self._read_paths(touched, stop, on_change):
+            if not touched:
+                continue
+            # a writer streaming lines: read at most every STREAM_READ_GAP, each read taking all
+            # that arrived (the first line after a quiet spell is read at once)
+            gap = self._last_read + STREAM_READ_GAP - time.monotonic()
+            if gap > 0 and stop.wait(gap):
+                return
+            self._last_read = time.monotonic()
+            if self._read_paths(touched, stop, on_change):
                 on_change()
 
     def _read_paths(
