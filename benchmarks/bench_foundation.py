@@ -404,11 +404,14 @@ def child_ingest_chunked(path: str) -> dict:
     return {"seconds": time.perf_counter() - t, "rows": rows, "vmhwm": vm_hwm()}
 
 
-def child_loop_lag(folder: str, rollouts: str, metrics: str) -> dict:
-    """Headless app over (a)+(b): event-loop lag while (b) is ingested, first frame, peak RSS."""
+def child_loop_lag(folder: str, rollouts: str, metrics: str, window: str = "0") -> dict:
+    """Headless app over a folder: event-loop lag from start until everything is read (and at
+    least ``window`` seconds: the same window for (a) alone and (a)+(b) compares them), first
+    frame, keys after the ingest, peak RSS."""
     from rltop.ui.app import make_app
 
     expect_rollouts, expect_metrics = int(rollouts), int(metrics)
+    min_window = float(window)
     result: dict = {}
 
     async def main() -> None:
@@ -429,7 +432,11 @@ def child_loop_lag(folder: str, rollouts: str, metrics: str) -> dict:
                 run = snap.runs[0]
                 if first is None and len(run.metric_names) >= expect_metrics:
                     first = time.perf_counter() - t0
-                if run.rollouts.height >= expect_rollouts:
+                if (
+                    run.rollouts.height >= expect_rollouts
+                    and len(run.metric_names) >= expect_metrics
+                    and time.perf_counter() - t0 >= min_window
+                ):
                     break
             result["ingest_s"] = time.perf_counter() - t0
             result["first_frame_s"] = first
@@ -740,15 +747,26 @@ def main() -> int:
             ffab <= 1.5,
         )
     )
-    lag = child("loop-lag", str(ds.ab_dir), str(ds.rollouts_count), str(ds.keys))
+    # the same 4 s window from start for (a) alone and (a)+(b): the first frame's rendering lands
+    # in both; what (b)'s one-pass ingest (both cores, ~0.5 s) adds is the difference
+    lag = child("loop-lag", str(ds.ab_dir), str(ds.rollouts_count), str(ds.keys), "4")
+    lag_a = child("loop-lag", str(ds.a_dir), "0", str(ds.keys), "4")
     report(
         Row(
-            "event loop lag while (b) is ingested (headless app)",
+            "event loop lag, first 4 s from start, (b) ingested within (headless app)",
             f"p50 {fmt_ms(lag['lag_p50'])}, p95 {fmt_ms(lag['lag_p95'])}, max "
-            f"{fmt_ms(lag['lag_max'])} over {lag['ingest_s']:.1f} s; all metrics after "
-            f"{lag['first_frame_s']:.2f} s",
+            f"{fmt_ms(lag['lag_max'])}; all metrics after {lag['first_frame_s']:.2f} s",
             "p95 ≤ 100 ms (responsive)",
             lag["lag_p95"] <= 0.1,
+        )
+    )
+    report(
+        Row(
+            "  same window, (a) alone (its first frames' rendering)",
+            f"p50 {fmt_ms(lag_a['lag_p50'])}, p95 {fmt_ms(lag_a['lag_p95'])}, max "
+            f"{fmt_ms(lag_a['lag_max'])}",
+            "(reference)",
+            None,
         )
     )
     apps = [
