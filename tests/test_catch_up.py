@@ -16,8 +16,8 @@ from rltop.core import coldtext
 from rltop.core.follow import Follower
 from rltop.core.formats.rollouts import RolloutJsonlParser, file_line_spans, line_spans
 
-#: columns both reads must agree on (the catch-up leaves prompt/completion/group on disk)
-NUMBERS = ["step", "reward", "length", "tokens", "split", "_gid", "_offset", "_len"]
+#: columns both reads must agree on (the catch-up leaves prompt and completion on disk)
+NUMBERS = ["step", "reward", "group", "length", "tokens", "split", "_gid", "_offset", "_len"]
 
 
 @pytest.fixture
@@ -201,3 +201,17 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
         spaced = data[:nl] + b" " + data[nl:]
         path.write_bytes(spaced)
         assert file_line_spans(str(path), len(spaced), block=block) is None
+
+
+def test_a_prompt_standing_for_its_group_stays_on_disk(tmp_path, small_threshold, monkeypatch):
+    items = list(rows(600))
+    for item in items:
+        del item["uid"]  # the group is the prompt text
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, items)
+    _follower, fast = read(path)
+    slow = block_read(path, monkeypatch)
+    assert fast.get_column("group").null_count() == 600
+    assert slow.get_column("group").to_list() == slow.get_column("prompt").to_list()
+    # the groups are still told apart, the same way
+    assert fast.get_column("_gid").to_list() == slow.get_column("_gid").to_list()

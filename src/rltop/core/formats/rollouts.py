@@ -513,8 +513,9 @@ class _BulkKeys:
     def columns(
         self, split: str, default_step: int | None, columns: list[str], *, cold: bool = False
     ) -> list[pl.Expr]:
-        """The store's rollout columns. ``cold``: text columns null (on disk), groups kept apart
-        by ``_gid``, the hash the store gives the group text."""
+        """The store's rollout columns. ``cold``: prompt and completion null (on disk), and the
+        group too when it is the prompt; ``_gid``, the hash the store gives the group text, keeps
+        groups apart."""
 
         def text(key: str | None) -> pl.Expr:
             return pl.col(key).cast(pl.String) if key else pl.lit(None, dtype=pl.String)
@@ -533,7 +534,8 @@ class _BulkKeys:
             (none if cold else text(self.prompt)).alias("prompt"),
             (none if cold else text(self.completion)).alias("completion"),
             pl.col(self.reward).cast(pl.Float64, strict=False).alias("reward"),
-            (none if cold else group).alias("group"),
+            # a logged group id is short: kept; a prompt standing for its group stays on disk
+            (none if cold and not self.group else group).alias("group"),
             text(self.completion).str.len_chars().cast(pl.Int64).alias("length"),
             (
                 pl.col(self.tokens).cast(pl.Int64, strict=False)
