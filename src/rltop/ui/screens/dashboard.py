@@ -14,6 +14,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from rltop.config import DEFAULT_SMOOTHING
 from rltop.core import roles
 from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
@@ -159,7 +160,7 @@ class DashboardScreen(Screen):
     """
 
     def __init__(
-        self, smoothing: float = 0.6, roles: Mapping[str, list[str]] | None = None
+        self, smoothing: float = DEFAULT_SMOOTHING, roles: Mapping[str, list[str]] | None = None
     ) -> None:
         super().__init__()
         self.roles = roles  # the settings' role -> metric names, before the built-in aliases

@@ -9,6 +9,7 @@ from textual.app import RenderResult
 from textual.color import Color, ColorParseError
 from textual_plotext import PlotextPlot
 
+from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
 
 #: series colours, from the theme: the first metric in $primary, the next in $secondary...
@@ -78,7 +79,7 @@ class MetricChart(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.series: list[Series] = []
-        self.smoothing = 0.6
+        self.smoothing = DEFAULT_SMOOTHING
         self.title_text = ""
         #: bumped by ``replot``; the drawn picture is kept for (version, size, theme)
         self._version = 0
