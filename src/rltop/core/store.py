@@ -190,8 +190,8 @@ class RolloutTable:
     read the text back. ``_gid`` (a hash of the group) keeps groups apart once the text is gone.
     """
 
-    #: small hot chunks of one source are merged up to this size, so thousands of per-step
-    #: files do not make thousands of chunks
+    #: small hot chunks of one source (a live file's appends) are merged up to this size, so a
+    #: long-running stream does not make thousands of chunks
     COALESCE_BYTES = 16 * 1024 * 1024
     #: ... once this many small chunks have been appended (see ``_coalesce``)
     COALESCE_COUNT = 32

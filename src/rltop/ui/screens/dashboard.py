@@ -341,8 +341,8 @@ class DashboardScreen(Screen):
             self.highlighted = cards[0].name
 
     def refresh_chart(self) -> None:
-        if self.snapshot is not None:
-            self._update_chart()
+        """Bring the chart up to the shown snapshot (``show_snapshot(chart=False)`` left it)."""
+        self._update_chart()
 
     def _charted(self) -> list[str]:
         return self.charted.get(self.run_id or "", [])
