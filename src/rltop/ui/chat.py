@@ -13,14 +13,15 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Collapsible, Footer, Input, Select, Static
+from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Static
 
+from rltop.core import chatprefs
 from rltop.ui.safe import clean, safe_text
 
 if TYPE_CHECKING:
@@ -76,10 +77,11 @@ class AnswerView(Vertical):
     AnswerView.failed .problem { color: $error; }
     """
 
-    def __init__(self, turn: Turn, *, demo: bool = False) -> None:
+    def __init__(self, turn: Turn, *, demo: bool = False, label: str = "") -> None:
         super().__init__()
         self.turn = turn
         self.demo = demo
+        self.label = label  # "current" / "base" in a comparison
         self.body = StreamingText(classes="body")
         self.reasoning = StreamingText()
         self.fold = Collapsible(self.reasoning, title="thinking…", collapsed=True)
@@ -90,6 +92,8 @@ class AnswerView(Vertical):
     def compose(self) -> ComposeResult:
         head = Text("◆ ", style="bold")
         head.append_text(safe_text(self.turn.model or "?", "bold", keep_newlines=False))
+        if self.label:
+            head.append(f"  ({self.label})", style="italic")
         if self.demo:
             head.append("  demo model", style="italic")
         yield Static(head, classes="head")
@@ -195,11 +199,49 @@ def stats_line(model: str, stats: Any | None, *, streaming: bool = False) -> Tex
     return text
 
 
+class BasePicker(ModalScreen[str | None]):
+    """Pick the model to compare the current one with (Ctrl+B); the last pick comes first."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    BasePicker { align: center middle; }
+    BasePicker > Vertical { width: 60; max-width: 90%; height: auto; max-height: 80%;
+        background: $panel; border: round $accent; padding: 0 1; }
+    BasePicker OptionList { height: auto; max-height: 16; }
+    """
+
+    def __init__(self, current: str, candidates: list[str]) -> None:
+        super().__init__()
+        self.current = current
+        self.candidates = candidates
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            head = Text("Compare ")
+            head.append_text(safe_text(self.current, "bold", keep_newlines=False))
+            head.append(" with which base model? (Enter picks, Esc cancels)")
+            yield Static(head)
+            yield OptionList(*(safe_text(m, keep_newlines=False) for m in self.candidates))
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.candidates[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ChatScreen(Screen):
     """Chat with the endpoint's current checkpoint; the dashboard keeps following logs meanwhile."""
 
     BINDINGS = [
-        Binding("escape", "escape", "Stop / back", id="chat.escape"),
+        Binding("escape", "stop", "Stop", id="chat.escape"),
+        Binding("ctrl+g", "leave", "Dashboard", id="chat.leave"),
         Binding("ctrl+r", "retry", "Retry", id="chat.retry"),
         Binding("ctrl+o", "next_model", "Next model", id="chat.next_model"),
         Binding("ctrl+b", "compare", "Compare", id="chat.compare"),
@@ -257,6 +299,8 @@ class ChatScreen(Screen):
         self._looked = False  # the endpoint was asked at least once (answer or failure)
         self._system_prompt_edited = False
         self._pending_replay: tuple | None = None
+        #: questions typed while an answer streams, sent in order once it ends (with their bubble)
+        self.queued: list[tuple[str, Static]] = []
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -277,7 +321,11 @@ class ChatScreen(Screen):
                 max_tokens.border_title = "max tokens"
                 yield max_tokens
         yield VerticalScroll(id="conversation")
-        yield Input(placeholder="Ask the checkpoint… (Enter sends, Esc stops)", id="chat-input")
+        yield Input(
+            placeholder="Ask the checkpoint… (Enter sends, Esc stops, Ctrl+G back)",
+            id="chat-input",
+            select_on_focus=False,  # a key typed elsewhere lands here: it must not be selected
+        )
         yield Footer()
 
     @property
@@ -430,10 +478,11 @@ class ChatScreen(Screen):
         self.log_view.scroll_end(animate=False)
         return notice
 
-    def _add_user(self, text: str) -> None:
-        bubble = Text("you  ", style="bold")
-        bubble.append_text(safe_text(text))
-        self.log_view.mount(Static(bubble, classes="user"))
+    def _add_user(self, text: str, *, queued: bool = False) -> Static:
+        bubble = Static(_user_text(text, queued), classes="user")
+        self.log_view.mount(bubble)
+        self.log_view.scroll_end(animate=False)
+        return bubble
 
     # -- sending -------------------------------------------------------------------------------
     @on(Input.Submitted, "#chat-input")
@@ -441,11 +490,33 @@ class ChatScreen(Screen):
         text = event.value.strip()
         if not text:
             return
-        if self.streaming:
-            self.app.bell()
-            return
         event.input.value = ""
+        if self.streaming:
+            # asked while an answer streams: sent as soon as it ends (finished or stopped)
+            self.queued.append((text, self._add_user(text, queued=True)))
+            return
         self.send(text)
+
+    def _send_queued(self) -> None:
+        if self.streaming or not self.queued:
+            return
+        text, bubble = self.queued.pop(0)
+        bubble.update(_user_text(text, False))
+        self.conversation.add_user(text)
+        self._ask()
+
+    def on_key(self, event: events.Key) -> None:
+        """Printable keys are text: they go to the question box, never to a shortcut.
+
+        Keeps ``q`` (and every other letter) from quitting or switching screens when the
+        conversation, not the box, has focus.
+        """
+        if event.is_printable and event.character and not isinstance(self.focused, Input):
+            event.stop()
+            event.prevent_default()
+            box = self.query_one("#chat-input", Input)
+            box.focus()
+            box.insert_text_at_cursor(event.character)
 
     def send(self, text: str) -> None:
         """Ask ``text`` as the next user turn."""
@@ -453,21 +524,21 @@ class ChatScreen(Screen):
         self._add_user(text)
         self._ask()
 
-    def _ask(self, parent: Widget | None = None) -> AnswerView | None:
+    def _ask(self, parent: Widget | None = None, label: str = "") -> AnswerView | None:
         if self.client is None or self.model is None:
             message = self.connect_error or "No model to ask yet (the endpoint is being probed)."
             self.add_notice(message + " Press Ctrl+R to try again.", error=True)
             return None
         messages = self.conversation.messages()
         turn = self.conversation.begin_answer(self.model)
-        view = self._answer_view(turn, parent)
+        view = self._answer_view(turn, parent, label=label)
         self.current = view
         self._stream(turn, view, messages)
         return view
 
-    def _answer_view(self, turn: Turn, parent: Widget | None) -> AnswerView:
+    def _answer_view(self, turn: Turn, parent: Widget | None, label: str = "") -> AnswerView:
         info = self.model_info(turn.model)
-        view = AnswerView(turn, demo=bool(info and info.is_demo))
+        view = AnswerView(turn, demo=bool(info and info.is_demo), label=label)
         (parent or self.log_view).mount(view)
         self.log_view.scroll_end(animate=False)
         view.show_status(stats_line(turn.model or "", None, streaming=True))
@@ -475,41 +546,56 @@ class ChatScreen(Screen):
         return view
 
     # -- compare -------------------------------------------------------------------------------
-    def compare_model(self) -> str | None:
-        """The model to compare the current one with: its base if served, else a step-less one."""
+    def compare_candidates(self) -> list[str]:
+        """The models to compare the current one with; the remembered or likely base first."""
+        others = [m.id for m in self.models if m.id != self.model]
+        first: list[str] = []
+        remembered = chatprefs.base_model(self.endpoint.url) if self.endpoint is not None else None
+        if remembered in others:
+            first.append(remembered)
         current = self.model_info(self.model)
-        others = [m for m in self.models if m.id != self.model]
-        if not others:
-            return None
         if current is not None:
             for ref in (current.parent, current.root):
-                if ref and ref != current.id and any(m.id == ref for m in others):
-                    return ref
-        stepless = [m for m in others if m.step is None]
-        return (stepless or others)[0].id
+                if ref and ref in others and ref not in first:
+                    first.append(ref)
+        stepless = [m.id for m in self.models if m.id in others and m.step is None]
+        rest = [m for m in stepless + others if m not in first]
+        return first + list(dict.fromkeys(rest))
 
     def action_compare(self) -> None:
-        """Ask the last question to the current model and its base, side by side."""
+        """Ask the last question to the current model and a base the user picks, side by side."""
         if self.streaming or self.client is None or self.model is None:
             return
         if self.conversation.last_user_text is None:
             self.add_notice("Ask something first; Ctrl+B then asks it to two models side by side.")
             return
-        other = self.compare_model()
-        if other is None:
+        candidates = self.compare_candidates()
+        if not candidates:
             self.add_notice("The endpoint serves only one model: nothing to compare with.")
             return
+        self.app.push_screen(BasePicker(self.model, candidates), self._base_picked)
+
+    def _base_picked(self, other: str | None) -> None:
+        if other is None or self.streaming or self.model is None:
+            return
+        if self.endpoint is not None:
+            chatprefs.remember_base_model(self.endpoint.url, other)
+        self.compare_with(other)
+
+    def compare_with(self, other: str) -> None:
+        """Ask the last question again to the current model and ``other`` (the base)."""
         from rltop.core.chat import Turn
 
+        assert self.model is not None
         if self.conversation.turns[-1].role == "assistant":
             self.conversation.turns.pop()  # its view stays; the pair below answers anew
-        self.add_notice(f"── compare: {clean(self.model)} vs {clean(other)} ──")
+        self.add_notice(f"── compare: {clean(self.model)} (current) vs {clean(other)} (base) ──")
         pair = Horizontal(classes="replay")
         self.log_view.mount(pair)
         messages = self.conversation.messages()
-        self._ask(parent=pair)
+        self._ask(parent=pair, label="current")
         side = Turn("assistant", model=other)  # shown, not part of the conversation's history
-        self._stream_side(side, self._answer_view(side, pair), messages)
+        self._stream_side(side, self._answer_view(side, pair, label="base"), messages)
 
     # -- replay --------------------------------------------------------------------------------
     def replay(
@@ -635,14 +721,22 @@ class ChatScreen(Screen):
         finally:
             self._live.discard(view)
             self.follow_tail()
+            if not self._live and self.queued:
+                self.call_later(self._send_queued)
 
     # -- actions -------------------------------------------------------------------------------
-    def action_escape(self) -> None:
+    def action_stop(self) -> None:
+        """Stop the answers streaming; never leaves the chat (that is ``action_leave``)."""
         if self.streaming:
             self.workers.cancel_group(self, "chat-stream")
             self.workers.cancel_group(self, "chat-compare")
-        else:
-            self.app.pop_screen()
+        elif self.query_one("#chat-settings").has_class("shown"):
+            self.query_one("#chat-settings").remove_class("shown")
+        self.query_one("#chat-input", Input).focus()
+
+    def action_leave(self) -> None:
+        """Back to the screen the chat was opened from; the conversation is kept."""
+        self.app.pop_screen()
 
     def action_retry(self) -> None:
         """Ask the last question again (after a failure, a stop, or to sample anew)."""
@@ -714,6 +808,14 @@ class ChatScreen(Screen):
     def _settings_done(self, _event: Input.Submitted) -> None:
         self.query_one("#chat-settings").remove_class("shown")
         self.query_one("#chat-input", Input).focus()
+
+
+def _user_text(text: str, queued: bool) -> Text:
+    bubble = Text("you  ", style="bold")
+    bubble.append_text(safe_text(text))
+    if queued:
+        bubble.append("  (queued: sent when the answer ends)", style="italic dim")
+    return bubble
 
 
 def default_system_prompt(app: Any) -> str | None:
