@@ -166,7 +166,13 @@ class Follower:
             # a whole-file source caught mid-save: keep what it gave before, try again next change
             reset = False
         changed = self.store.apply(
-            path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
+            path,
+            result,
+            reset=reset,
+            lines=lines,
+            nbytes=len(got.block),
+            extra_skips=got.skips,
+            whole=parser.mode == "whole",
         )
         return changed or bool(result.skips or got.skips), got.more
 

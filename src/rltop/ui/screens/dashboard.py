@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 
@@ -173,6 +174,7 @@ class DashboardScreen(Screen):
         self._shown: tuple | None = None
         self._card_cache: dict = {}
         self._chart_stamp: tuple | None = None
+        self._restarts_seen: dict[str, int] = {}  # path -> restarts announced
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -261,10 +263,31 @@ class DashboardScreen(Screen):
         if chart:
             self._update_chart()
         self._update_title()
+        self._announce_restarts(snap)
+        if self.focused is None and not self.has_class("empty"):
+            # the body was hidden while the data was gone (a file cut to zero): focus went with it
+            self._focus_body()
         _set_line(
             self.query_one(StatusLine),
             status_text(snap, watch_mode=getattr(self.app, "watch_mode", "")),
         )
+
+    def _focus_body(self) -> None:
+        grid, chart = self.query_one(MetricGrid), self.query_one(MetricChart)
+        (grid if grid.display else chart).focus()
+
+    def _announce_restarts(self, snap: StoreSnapshot) -> None:
+        """Say when a followed file starts over (a restarted run): "metrics.jsonl restarted at step 1"."""
+        for source in snap.sources:
+            seen = self._restarts_seen.get(source.path, 0)
+            if source.restarts > seen:
+                self._restarts_seen[source.path] = source.restarts
+                name = clean(os.path.basename(source.path), keep_newlines=False)
+                self.notify(
+                    f"{name} restarted at step {source.restart_step}",
+                    title="run restarted",
+                    timeout=8,
+                )
 
     def _update_empty(self, snap: StoreSnapshot) -> None:
         paths = getattr(self.app, "paths", [])
