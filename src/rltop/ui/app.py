@@ -329,6 +329,16 @@ class RltopApp(App[int]):
     def action_rollouts(self) -> None:
         self.open_rollouts()
 
+    def open_distribution(self, run_id: str | None, step: int) -> None:
+        """The reward distribution of ``run_id``'s rollouts at ``step`` (``d``)."""
+        from rltop.ui.screens.distribution import DistributionScreen
+
+        if self.snapshot is None:
+            return
+        if isinstance(self.screen, DistributionScreen):
+            self.pop_screen()
+        self.push_screen(DistributionScreen(self.snapshot, run_id, step))
+
     def open_warnings(self) -> None:
         """Every active warning, the cleared ones and the best checkpoints (``w``)."""
         from rltop.ui.screens.warnings import WarningsScreen

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from rltop.config import DEFAULT_SMOOTHING
-from rltop.core import roles
+from rltop.core import axes, roles
 from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
@@ -126,6 +126,9 @@ class DashboardScreen(Screen):
         Binding("R", "next_run(-1)", "Prev run", show=False, id="dashboard.prev_run"),
         Binding("x", "clear_chart", "Clear chart", show=False, id="dashboard.clear_chart"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="dashboard.clear_filter"),
+        Binding("L", "log_y", "Log Y", show=False, id="dashboard.log_y"),
+        Binding("X", "x_axis", "X axis", show=False, id="dashboard.x_axis"),
+        Binding("d", "distribution", "Reward dist.", show=False, id="dashboard.distribution"),
         Binding("o", "rollouts", "Rollouts", id="dashboard.rollouts"),
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
@@ -175,6 +178,8 @@ class DashboardScreen(Screen):
         self._card_cache: dict = {}
         self._chart_stamp: tuple | None = None
         self._restarts_seen: dict[str, int] = {}  # path -> restarts announced
+        self.log_y = False
+        self.x_axis = "step"  # or time / tokens / samples where the run logs them (core/axes.py)
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -379,16 +384,17 @@ class DashboardScreen(Screen):
             return
         names = self._charted() or ([self.highlighted] if self.highlighted else [])
         # logged columns unchanged (only rollouts arrived): the chart's data is the same
-        stamp = (run.run_id, run.logged_version, tuple(names), self.smoothing)
+        x_axis = self.x_axis if self.x_axis in axes.available(run.metrics.columns) else "step"
+        stamp = (run.run_id, run.logged_version, tuple(names), self.smoothing, self.log_y, x_axis)
         if run.logged_version >= 0 and stamp == self._chart_stamp and run.derived.isdisjoint(names):
             return
         self._chart_stamp = stamp
         series = []
         for name in names:
             if name in run.metrics.columns:
-                steps, values = run.series(name)
-                series.append(Series(name, steps, values))
-        chart.show(series, self.smoothing)
+                xs, values = axes.series_against(run.metrics, name, x_axis)
+                series.append(Series(name, xs, values))
+        chart.show(series, self.smoothing, log_y=self.log_y, x_axis=x_axis)
 
     # -- events --------------------------------------------------------------------------------
     @on(MetricGrid.Highlighted)
@@ -446,25 +452,52 @@ class DashboardScreen(Screen):
         self._update_chart()
         self._update_title()
 
-    def action_rollouts(self) -> None:
-        self.app.open_rollouts(self.run_id)
+    def action_log_y(self) -> None:
+        """Log scale on the chart's y axis, and back (values at or below zero are left out)."""
+        self.log_y = not self.log_y
+        self._update_chart()
 
-    def action_jump_rollouts(self) -> None:
-        """The rollouts of the charted metric's last step (nearest step with rollouts), worst first."""
+    def action_x_axis(self) -> None:
+        """The chart's x axis: step, then wall time, tokens or samples seen where logged."""
+        run = self.run
+        kinds = axes.available(run.metrics.columns) if run is not None else ["step"]
+        if len(kinds) < 2:
+            self.notify(
+                "This run logs no time, token or sample counts: x stays the step.", timeout=3
+            )
+            return
+        at = kinds.index(self.x_axis) if self.x_axis in kinds else 0
+        self.x_axis = kinds[(at + 1) % len(kinds)]
+        self._update_chart()
+
+    def action_distribution(self) -> None:
+        """The reward distribution at the charted metric's last step (nearest step with rollouts)."""
+        step = self._rollout_step()
+        if step is not None:
+            self.app.open_distribution(self.run_id, step)
+
+    def _rollout_step(self) -> int | None:
         run = self.run
         if run is None or run.rollouts.is_empty():
             self.notify("No rollouts in this run.", timeout=2)
-            return
+            return None
         names = self._charted() or ([self.highlighted] if self.highlighted else [])
         steps = run.series(names[0])[0] if names else []
         target = steps[-1] if steps else run.last_step
         have = run.rollouts.get_column("step").unique().sort()
         if target is None:
-            step = int(have[-1])
-        else:
-            below = have.filter(have <= target)
-            step = int(below[-1]) if len(below) else int(have[0])
-        self.app.open_rollouts(self.run_id, step=step, sort="reward")
+            return int(have[-1])
+        below = have.filter(have <= target)
+        return int(below[-1]) if len(below) else int(have[0])
+
+    def action_rollouts(self) -> None:
+        self.app.open_rollouts(self.run_id)
+
+    def action_jump_rollouts(self) -> None:
+        """The rollouts of the charted metric's last step (nearest step with rollouts), worst first."""
+        step = self._rollout_step()
+        if step is not None:
+            self.app.open_rollouts(self.run_id, step=step, sort="reward")
 
     def show_warnings(self, state: WarningsState) -> None:
         """The warnings strip above the status line, for the shown run."""

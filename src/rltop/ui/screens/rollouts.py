@@ -78,6 +78,7 @@ class RolloutsScreen(Screen):
         Binding("n", "next_match(1)", "Next match", id="rollouts.next_match"),
         Binding("N", "next_match(-1)", "Prev match", show=False, id="rollouts.prev_match"),
         Binding("p", "group", "Group", id="rollouts.group"),
+        Binding("d", "distribution", "Reward dist.", id="rollouts.distribution"),
         Binding("e", "export", "Export", id="rollouts.export"),
         Binding("E", "export_listed", "Export list", id="rollouts.export_listed"),
     ]
@@ -367,6 +368,15 @@ class RolloutsScreen(Screen):
         from rltop.ui.screens.rollout_detail import GroupScreen
 
         self.app.push_screen(GroupScreen(self.frame, row, self.search_query))
+
+    def action_distribution(self) -> None:
+        """The reward distribution of the highlighted rollout's step, its groups side by side."""
+        row = self.query_one(RolloutList).current_row
+        if row is None or "step" not in self.frame.columns:
+            return
+        step = self.frame.get_column("step")[row]
+        if step is not None:
+            self.app.open_distribution(self.run_id, int(step))
 
     def action_export(self) -> None:
         row = self.query_one(RolloutList).current_row
