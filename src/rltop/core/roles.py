@@ -64,7 +64,14 @@ ALIASES: dict[str, list[str]] = {
         "train/sft_loss",
         "epoch_loss",
         "batch_loss",
+        "training_loss",  # OpenAI legacy fine-tunes
     ],
+    # the RL objective's own loss (verl's actor; TRL's GRPO logs it as ``loss``, train_loss)
+    "policy_loss": ["actor/pg_loss", "policy_loss", "loss/policy", "train/policy_loss"],
+    # the KL penalty inside the loss, beside the measured KL of the ``kl`` role
+    "kl_loss": ["actor/kl_loss", "kl_loss", "loss/kl"],
+    # share of tokens the PPO ratio clipped
+    "policy_clip": ["actor/pg_clipfrac", "clip_ratio/region_mean", "optim/clipfrac"],
     "valid_loss": [
         "full_valid_loss",
         "valid_loss",
@@ -75,6 +82,7 @@ ALIASES: dict[str, list[str]] = {
         "validation/loss",
         "epoch_val_loss",
         "eval/*/loss",
+        "validation_loss",  # OpenAI legacy fine-tunes
     ],
     "response_length": [
         "response_length/mean",
@@ -85,7 +93,14 @@ ALIASES: dict[str, list[str]] = {
         "rollouts/tokens_mean",
         "rollouts/length_mean",
     ],
-    "entropy": ["actor/entropy", "entropy", "optim/entropy", "loss/entropy", "train/entropy"],
+    "entropy": [
+        "actor/entropy",
+        "actor/entropy_loss",  # older verl: the entropy itself, logged under this name
+        "entropy",
+        "optim/entropy",
+        "loss/entropy",
+        "train/entropy",
+    ],
     "kl": [
         "actor/ppo_kl",
         "actor/kl_loss",
@@ -122,7 +137,12 @@ ALIASES: dict[str, list[str]] = {
         "critic/grad_norm",
     ],
     "learning_rate": ["actor/lr", "learning_rate", "optim/lr", "lr"],
-    "train_accuracy": ["train_accuracy", "train_mean_token_accuracy", "mean_token_accuracy"],
+    "train_accuracy": [
+        "train_accuracy",
+        "train_mean_token_accuracy",
+        "mean_token_accuracy",
+        "training_token_accuracy",
+    ],
     # numbers the rules read that the dashboard does not rank
     "mixed_groups": ["env/all/by_group/frac_mixed"],
     "turns": [
@@ -137,21 +157,28 @@ ALIASES: dict[str, list[str]] = {
         "valid_mean_token_accuracy",
         "full_valid_mean_token_accuracy",
         "eval_mean_token_accuracy",
+        "validation_token_accuracy",
     ],
 }
 
-#: roles shown first on the dashboard, in this order
+#: roles shown first on the dashboard, in this order: what a practitioner reads first (reward,
+#: pass@k, losses, KL, entropy, length, clip ratios, grad norm; accuracy for fine-tuning)
 KEY_ROLES: tuple[str, ...] = (
     "reward",
     "valid_reward",
     "pass_at_k",
     "max_at_k",
     "train_loss",
+    "policy_loss",
     "valid_loss",
+    "train_accuracy",
+    "valid_accuracy",
     "response_length",
     "entropy",
     "kl",
+    "kl_loss",
     "clip_ratio",
+    "policy_clip",
     "zero_variance",
     "grad_norm",
 )
