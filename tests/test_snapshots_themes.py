@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 import rltop.ui.chat as chat_ui
+import rltop.ui.warnings_tracker as warnings_mod
 import rltop.ui.widgets.status as status
-import rltop.ui.widgets.warnings as warnings_mod
 from rltop.core.chat import ChatClient
 from rltop.ui.app import make_app
 from rltop.ui.chat import AnswerView, ChatScreen

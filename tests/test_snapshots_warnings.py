@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-import rltop.ui.widgets.warnings as warnings_mod
+import rltop.ui.warnings_tracker as warnings_mod
 from rltop.ui.app import make_app
 
 from uihelp import demo_folder, settled, wait_for

@@ -85,3 +85,148 @@ async def test_item3_verl_key_metrics_on_the_dashboard(tmp_path: Path, fixtures,
         for name in ("actor/pg_loss", "actor/kl_loss", "actor/ppo_kl", "actor/grad_norm"):
             assert name in key
         assert key[0] == "critic/score/mean"
+
+
+# -- 2: new warnings never hide what the user reads ----------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_item2_new_warnings_are_one_line_in_the_strip_not_toasts(tmp_path, size) -> None:
+    from rltop.core.diagnose import Warning
+    from rltop.ui.widgets.warnings import WarningsPane
+
+    from uihelp import demo_folder, settled
+
+    app = make_app([str(demo_folder(tmp_path, 120))])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, settled(app), timeout=60)
+        tracker = app.warnings_tracker
+        await wait_for(pilot, lambda: tracker.state.evaluated > 0 and tracker.state.active)
+        pane = app.screen.query_one(WarningsPane)
+        await wait_for(pilot, lambda: bool(tracker.state.news))
+        assert not app._notifications  # nothing over the chart, the list or the chat
+        # several at once: coalesced in one line
+        w = tracker.state.active[0]
+        many = [
+            Warning(f"rule.{i}", "warning", w.run_id, w.run, None, "evidence", "title")
+            for i in range(3)
+        ]
+        tracker.announce(many)
+        for listener in tracker.listeners:
+            listener(tracker.state)
+        await pilot.pause(0.1)
+        first = str(pane.render()).splitlines()[0]
+        assert first.count("new warnings") == 1 and "3 new warnings" in first
+        assert "since step None" not in str(pane.render())
+        assert not app._notifications
+        assert pane.region.bottom <= app.screen.size.height - 2  # above the status line and footer
+
+
+# -- 7: shortened names keep the first and last segments -----------------------------------------
+def test_item7_shorten_in_the_middle() -> None:
+    from rltop.core.numfmt import shorten_name
+
+    assert shorten_name("test/env/all/reward/total", 20) == "test/…/reward/total"
+    assert shorten_name("env/all/reward/total", 20) == "env/all/reward/total"
+    assert shorten_name("val-core/openai/gsm8k/acc/mean@1", 24) == "val-core/…/acc/mean@1"
+    cut = shorten_name("response_length/clip_ratio", 20)
+    assert cut.endswith("/clip_ratio") and cut.startswith("resp") and len(cut) == 20
+    long = shorten_name("x" * 50, 11)
+    assert len(long) == 11 and "…" in long
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item7_cards_show_test_and_total(tmp_path: Path, fixtures, size) -> None:
+    shutil.copy(fixtures / "tinker" / "metrics.jsonl", tmp_path / "metrics.jsonl")
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        grid = app.screen.query_one(MetricGrid)
+        await wait_for(pilot, lambda: len(grid.cards) > 5)
+        index = [c.name for c in grid.cards].index("test/env/all/reward/total")
+        from rich.style import Style
+
+        shown = "".join(seg.text for seg in grid._card_line(index, 0, Style()))
+        assert "test/" in shown and "total" in shown
+
+
+# -- 8: no internal text on screen ---------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_item8_help_speaks_keys_and_places(tmp_path: Path, size) -> None:
+    from rltop.ui.screens.help import HelpScreen
+
+    from uihelp import demo_folder
+
+    app = make_app([str(demo_folder(tmp_path, 10))])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = app.screen.rows
+        keys = {k for k, _d, _w in rows}
+        places = {w for _k, _d, w in rows}
+        assert ">" in keys and "<" in keys
+        assert not any("_sign" in k or "ctrl+" in k for k in keys)
+        assert {"dashboard", "cards", "everywhere"} <= places
+        assert not any(p.endswith("Screen") or p[0].isupper() for p in places)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item8_record_sources_count_records_not_zero_lines(tmp_path, fixtures, size) -> None:
+    from rltop.ui.widgets.status import StatusLine
+
+    shutil.copy(
+        fixtures / "trl" / "trainer_state_grpo_chaos_economy.json", tmp_path / "trainer_state.json"
+    )
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        await pilot.pause(0.2)
+        status = str(app.screen.query_one(StatusLine).render())
+        assert "0 lines" not in status and "records" in status
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item8_nan_card_has_no_trend_and_flat_chart_has_short_labels(tmp_path, size) -> None:
+    from rich.style import Style
+
+    from rltop.ui.widgets.chart import MetricChart
+
+    run = tmp_path / "r"
+    run.mkdir()
+    rows = [
+        {"step": s, "loss": 1.0000000000000002, "acc": 0.5 + s / 100 if s < 9 else float("nan")}
+        for s in range(1, 10)
+    ]
+    import json
+
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        grid = app.screen.query_one(MetricGrid)
+        await wait_for(pilot, lambda: len(grid.cards) >= 2)
+        names = [c.name for c in grid.cards]
+        value_line = "".join(seg.text for seg in grid._card_line(names.index("acc"), 1, Style()))
+        assert "NaN" in value_line and "▲" not in value_line and "▼" not in value_line
+        grid.cursor = names.index("loss")
+        await pilot.press("enter")
+        chart = app.screen.query_one(MetricChart)
+        await wait_for(pilot, lambda: [s.label for s in chart.series] == ["loss"])
+        from test_ui_charts import chart_lines, y_labels
+
+        labels = [v for _row, v in y_labels(chart_lines(chart))]
+        assert labels and all(len(v) <= 5 for v in labels), labels
+
+
+def test_item8_skip_reasons_are_words_without_positions() -> None:
+    import orjson
+
+    from rltop.core.formats.base import json_skip
+
+    reasons = set()
+    for raw in (b'{"a": ', b'{"b": 1, "c": ', b"nope"):
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            reasons.add(json_skip(1, raw, exc).reason)
+    assert all("line" not in r and "char" not in r and r.endswith(")") for r in reasons)
+    assert len(reasons) <= 2  # the same fault in other columns is one reason

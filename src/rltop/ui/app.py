@@ -135,7 +135,7 @@ class RltopApp(App[int]):
         )
         self.push_screen(self.dashboard)
         # the rules of #3, evaluated in a thread after each redraw's snapshot
-        from rltop.ui.widgets.warnings import WarningsTracker
+        from rltop.ui.warnings_tracker import WarningsTracker
 
         self.warnings_tracker = WarningsTracker(self, self.settings)
         self.warnings_tracker.listeners.append(self.dashboard.show_warnings)

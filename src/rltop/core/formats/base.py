@@ -120,7 +120,12 @@ def json_skip(lineno: int, raw: bytes, exc: Exception | None = None) -> Skip:
         return Skip("binary data, not a JSON line", lineno, clip_sample(raw))
     reason = "malformed JSON"
     if exc is not None:
-        reason = f"malformed JSON ({str(exc).splitlines()[0][:60]})"
+        # the parser's words without its position ("Expecting value: line 1 column 5 (char 4)"):
+        # the Skip carries the line, and reasons are counted, so they must not vary by column
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        words = re.split(r":?\s*(?:line \d+|column \d+|\(char \d+\)|at position \d+)", first)[0]
+        words = words.strip(" :").lower()[:60]
+        reason = f"malformed JSON ({words})" if words else "malformed JSON"
     return Skip(reason, lineno, clip_sample(raw))
 
 

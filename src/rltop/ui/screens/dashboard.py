@@ -21,10 +21,11 @@ from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.themes import theme_style
+from rltop.ui.warnings_tracker import WarningsState
 from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
 from rltop.ui.widgets.status import StatusLine, status_text
-from rltop.ui.widgets.warnings import WarningsPane, WarningsState
+from rltop.ui.widgets.warnings import WarningsPane
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 

@@ -14,7 +14,8 @@ from textual.widgets.option_list import Option
 from rltop.core.diagnose import Warning
 from rltop.ui.safe import clean
 from rltop.ui.screens.warning_detail import WarningDetailScreen
-from rltop.ui.widgets.warnings import WarningsState, short, warning_line
+from rltop.ui.warnings_tracker import WarningsState
+from rltop.ui.widgets.warnings import short, warning_line
 
 
 class WarningsScreen(Screen):
