@@ -11,7 +11,7 @@ import pytest
 from rltop.core.demo_endpoint import start_demo_endpoint
 from rltop.demo import SYSTEM, DemoRun
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, BasePicker, ChatScreen, LoggedAnswer, replay_rollout
+from rltop.ui.screens.chat import AnswerView, BasePicker, ChatScreen, LoggedAnswer, replay_rollout
 from rltop.ui.screens.dashboard import DashboardScreen
 
 from chat_server import ChatTestServer, free_port, running_chat_server
@@ -28,9 +28,7 @@ def server() -> Iterator[ChatTestServer]:
 
 
 def app_for(tmp_path: Path, endpoint: str, **kwargs):
-    app = make_app([str(tmp_path)], **kwargs)
-    app.chat_endpoint = endpoint
-    return app
+    return make_app([str(tmp_path)], chat_endpoint=endpoint, **kwargs)
 
 
 async def open_chat(pilot, app) -> ChatScreen:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-import rltop.ui.chat as chat_ui
+import rltop.ui.screens.chat as chat_ui
 import rltop.ui.warnings_tracker as warnings_mod
 import rltop.ui.widgets.status as status
 from rltop.core.chat import ChatClient
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, ChatScreen
+from rltop.ui.screens.chat import AnswerView, ChatScreen
 from rltop.ui.screens.compare import CompareScreen
 from rltop.ui.screens.help import HelpScreen
 from rltop.ui.screens.rollout_detail import RolloutDetailScreen

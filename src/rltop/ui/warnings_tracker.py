@@ -23,6 +23,9 @@ from rltop.core.store import StoreSnapshot
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from rltop.config import Settings
+    from rltop.ui.app import RltopApp
+
 #: cleared warnings kept for the warnings screen
 HISTORY_LENGTH = 50
 #: seconds the "N new warnings" line stays at the top of the strip
@@ -60,11 +63,13 @@ class WarningsState:
 class WarningsTracker:
     """Runs the ``Diagnoser`` in a thread after each store change; results land on the UI thread."""
 
-    def __init__(self, app, settings=None, *, clock: Callable[[], float] | None = None) -> None:
-        if settings is None:
-            from rltop.config import Settings
-
-            settings = Settings.load()
+    def __init__(
+        self,
+        app: RltopApp,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.app = app
         self.role_extra = dict(settings.roles)
         self.diagnoser = Diagnoser(
@@ -110,7 +115,7 @@ class WarningsTracker:
                 continue
             # while the files present at start are read, rules flip as data streams in: those
             # flips are not news (no toasts, no history); the strip still shows the state
-            done = getattr(getattr(self.app, "follower", None), "caught_up_version", -1)
+            done = self.app.follower.caught_up_version
             catching_up = done is None or snap.version < done
             self.app.call_from_thread(self.apply, update, best, steps, snap.version, catching_up)
 

@@ -20,6 +20,7 @@ from rltop.core import roles
 from rltop.core.numfmt import fmt_value
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
 from rltop.ui.widgets.chart import MetricChart, Series
 
 #: columns that hold wall-clock time, in order of preference (seconds)
@@ -150,7 +151,7 @@ class CompareScreen(Screen):
 
     def _extra_roles(self) -> dict[str, list[str]] | None:
         """The settings' roles (``--role``, ``[roles]``), tried before the built-in aliases."""
-        settings = getattr(self.app, "settings", None)
+        settings = rltop_app(self).settings
         return settings.roles if settings is not None else None
 
     def _roles(self, run: RunSnapshot) -> dict[str, str]:

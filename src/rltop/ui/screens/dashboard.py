@@ -21,6 +21,7 @@ from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.themes import theme_style
+from rltop.ui.typed import rltop_app
 from rltop.ui.warnings_tracker import WarningsState
 from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
@@ -206,7 +207,7 @@ class DashboardScreen(Screen):
 
     def _theme_changed(self, _theme: object) -> None:
         self._update_title()
-        tracker = getattr(self.app, "warnings_tracker", None)
+        tracker = rltop_app(self).warnings_tracker
         if tracker is not None:
             self.show_warnings(tracker.state)
 
@@ -275,7 +276,7 @@ class DashboardScreen(Screen):
             self._focus_body()
         _set_line(
             self.query_one(StatusLine),
-            status_text(snap, watch_mode=getattr(self.app, "watch_mode", "")),
+            status_text(snap, watch_mode=rltop_app(self).watch_mode),
         )
 
     def _focus_body(self) -> None:
@@ -296,7 +297,7 @@ class DashboardScreen(Screen):
                 )
 
     def _update_empty(self, snap: StoreSnapshot) -> None:
-        paths = getattr(self.app, "paths", [])
+        paths = rltop_app(self).paths
         text = Text(
             "Looking for training logs in "
             + ", ".join(clean(p, keep_newlines=False) for p in paths)
@@ -475,7 +476,7 @@ class DashboardScreen(Screen):
         """The reward distribution at the charted metric's last step (nearest step with rollouts)."""
         step = self._rollout_step()
         if step is not None:
-            self.app.open_distribution(self.run_id, step)
+            rltop_app(self).open_distribution(self.run_id, step)
 
     def _rollout_step(self) -> int | None:
         run = self.run
@@ -492,20 +493,20 @@ class DashboardScreen(Screen):
         return int(below[-1]) if len(below) else int(have[0])
 
     def action_rollouts(self) -> None:
-        self.app.open_rollouts(self.run_id)
+        rltop_app(self).open_rollouts(self.run_id)
 
     def action_jump_rollouts(self) -> None:
         """The rollouts of the charted metric's last step (nearest step with rollouts), worst first."""
         step = self._rollout_step()
         if step is not None:
-            self.app.open_rollouts(self.run_id, step=step, sort="reward")
+            rltop_app(self).open_rollouts(self.run_id, step=step, sort="reward")
 
     def show_warnings(self, state: WarningsState) -> None:
         """The warnings strip above the status line, for the shown run."""
         self.query_one(WarningsPane).show_state(state, self.run_id)
 
     def action_warnings(self) -> None:
-        self.app.open_warnings()
+        rltop_app(self).open_warnings()
 
     def action_compare(self) -> None:
         """Several runs on one chart: the pinned (or highlighted) metric, one colour per run."""
@@ -529,6 +530,6 @@ class DashboardScreen(Screen):
         self.run_id = ids[(index + direction) % len(ids)]
         self.highlighted = None
         self.show_snapshot(self.snapshot)
-        tracker = getattr(self.app, "warnings_tracker", None)
+        tracker = rltop_app(self).warnings_tracker
         if tracker is not None:
             self.show_warnings(tracker.state)

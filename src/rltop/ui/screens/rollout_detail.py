@@ -27,6 +27,7 @@ from rltop.core.coldtext import LOCATION, fill_text, load_text
 from rltop.core.numfmt import fmt_value
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
 
 CORE_FIELDS = ("step", "reward", "group", "length", "tokens", "split")
 TEXT_FIELDS = ("prompt", "completion", "messages", "extra")
@@ -150,7 +151,7 @@ def write_export(row: dict[str, Any], path: str) -> str:
 def export_row(app: App, frame: pl.DataFrame, row: int) -> None:
     """Ask where to write rollout ``row`` (a default outside the logs is filled in), then write."""
     data = full_row(frame, row)
-    folder = default_export_dir(getattr(app, "paths", []))
+    folder = default_export_dir(rltop_app(app.screen).paths)
     name = f"rollout-step{data.get('step')}-row{row}.json"
     app.push_screen(ExportScreen(data, os.path.join(folder, name)))
 
@@ -380,7 +381,7 @@ class RolloutDetailScreen(Screen):
             box.collapsed = not expand
 
     def action_export(self) -> None:
-        folder = default_export_dir(getattr(self.app, "paths", []))
+        folder = default_export_dir(rltop_app(self).paths)
         name = f"rollout-step{self.data.get('step')}-row{self.row_index}.json"
         self.app.push_screen(ExportScreen(self.data, os.path.join(folder, name)))
 
@@ -389,7 +390,7 @@ class RolloutDetailScreen(Screen):
 
     def action_replay(self) -> None:
         """Send this rollout's prompt to the current checkpoint; the logged answer stays beside it."""
-        from rltop.ui.chat import replay_rollout
+        from rltop.ui.screens.chat import replay_rollout
 
         replay_rollout(self.app, self.data)
 

@@ -30,6 +30,7 @@ from rltop.core.search import (
 )
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
 from rltop.ui.widgets.rollout_list import RolloutList
 
 #: matches to find before the first page is shown (more than a tall terminal shows)
@@ -129,21 +130,21 @@ class RolloutsScreen(Screen):
         rlist = self.query_one(RolloutList)
         rlist.loader = fill_text
         rlist.focus()
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is not None:
             self.show_snapshot(snap)
         else:
             self._update_title()
 
     def on_screen_resume(self) -> None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is not None:
             self.show_snapshot(snap)
 
     # -- data ----------------------------------------------------------------------------------
     @property
     def run(self) -> RunSnapshot | None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is None:
             return None
         run = snap.run(self.run_id) if self.run_id else None
@@ -262,7 +263,7 @@ class RolloutsScreen(Screen):
     def _update_title(self) -> None:
         run = self.run
         title = Text()
-        title.append(getattr(self.app, "title", None) or "rltop", style="bold")
+        title.append(self.app.title or "rltop", style="bold")
         title.append(" │ rollouts", style="bold")
         if run is not None:
             title.append(" of ")
@@ -376,7 +377,7 @@ class RolloutsScreen(Screen):
             return
         step = self.frame.get_column("step")[row]
         if step is not None:
-            self.app.open_distribution(self.run_id, int(step))
+            rltop_app(self).open_distribution(self.run_id, int(step))
 
     def action_export(self) -> None:
         row = self.query_one(RolloutList).current_row
@@ -399,7 +400,7 @@ class RolloutsScreen(Screen):
             return
         frame = fill_text(rlist.frame[rlist.positions])
         frame = frame.select([c for c in frame.columns if not c.startswith("_")])
-        folder = default_export_dir(getattr(self.app, "paths", []))
+        folder = default_export_dir(rltop_app(self).paths)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, time.strftime("rollouts-%Y%m%d-%H%M%S.jsonl"))
         frame.write_ndjson(path)

@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 from rltop.core.diagnose import Warning
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
 from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.warnings import SEVERITY_MARK, severity_style
 
@@ -83,11 +84,11 @@ class WarningDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#warning-body", Static).update(detail_text(self.warning, self))
-        self.show_snapshot(getattr(self.app, "snapshot", None))
+        self.show_snapshot(rltop_app(self).snapshot)
 
     @property
     def run(self) -> RunSnapshot | None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         return snap.run(self.warning.run_id) if snap is not None else None
 
     def show_snapshot(self, snap: StoreSnapshot | None) -> None:
@@ -95,7 +96,7 @@ class WarningDetailScreen(Screen):
         if snap is None:
             return
         run = snap.run(self.warning.run_id)
-        smoothing = getattr(getattr(self.app, "dashboard", None), "smoothing", 0.6)
+        smoothing = rltop_app(self).dashboard.smoothing
         series = warning_series(self.warning, run)
         title = ", ".join(s.label for s in series)
         if self.warning.step is not None:
@@ -116,4 +117,4 @@ class WarningDetailScreen(Screen):
         elif run is None or run.rollouts.is_empty():
             self.notify("No rollouts in this run.", timeout=2)
             return
-        self.app.open_rollouts(self.warning.run_id, step=step, sort="reward")
+        rltop_app(self).open_rollouts(self.warning.run_id, step=step, sort="reward")

@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 from rltop.core.diagnose import Warning
 from rltop.ui.safe import clean
 from rltop.ui.screens.warning_detail import WarningDetailScreen
+from rltop.ui.typed import rltop_app
 from rltop.ui.warnings_tracker import WarningsState
 from rltop.ui.widgets.warnings import short, warning_line
 
@@ -47,7 +48,7 @@ class WarningsScreen(Screen):
 
     @property
     def tracker(self):
-        return getattr(self.app, "warnings_tracker", None)
+        return rltop_app(self).warnings_tracker
 
     def on_mount(self) -> None:
         tracker = self.tracker
@@ -86,7 +87,7 @@ class WarningsScreen(Screen):
         text = Text("\n")
         text.append("Best checkpoint", style="bold underline")
         text.append("\n")
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         names = {r.run_id: r.name for r in snap.runs} if snap else {}
         shown = [(rid, b) for rid, b in state.best.items() if b is not None]
         if not shown:

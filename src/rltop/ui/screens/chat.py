@@ -23,9 +23,11 @@ from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Stat
 
 from rltop.core import chatprefs
 from rltop.ui.safe import clean, safe_text
+from rltop.ui.typed import rltop_app
 
 if TYPE_CHECKING:
     from rltop.core.chat import ChatClient, Conversation, Endpoint, ModelInfo, Turn
+    from rltop.ui.app import RltopApp
 
 REDRAW_EVERY = 1 / 30  # seconds: at most this often per answer while tokens stream
 MODELS_EVERY = 30.0  # seconds between looks at the endpoint's model list
@@ -348,7 +350,7 @@ class ChatScreen(Screen):
             self._connect(quiet=self.connect_error is None)
         if self.conversation.turns or self._system_prompt_edited:
             return
-        prompt = default_system_prompt(self.app)
+        prompt = default_system_prompt(rltop_app(self))
         if prompt and prompt != self.conversation.system_prompt:
             self.conversation.system_prompt = prompt
             self.query_one("#chat-system", Input).value = prompt
@@ -818,33 +820,31 @@ def _user_text(text: str, queued: bool) -> Text:
     return bubble
 
 
-def default_system_prompt(app: Any) -> str | None:
+def default_system_prompt(app: RltopApp) -> str | None:
     """The system prompt the shown run's rollouts share (the chat's default), if any."""
     from rltop.core.chat import shared_system_prompt
 
-    snapshot = getattr(app, "snapshot", None)
+    snapshot = app.snapshot
     if snapshot is None:
         return None
-    dashboard = getattr(app, "dashboard", None)
-    run = getattr(dashboard, "run", None)
+    run = app.dashboard.run
     runs = [run] if run is not None else []
     runs += [r for r in snapshot.runs if r is not run]
     for candidate in runs:
-        rollouts = getattr(candidate, "rollouts", None)
-        if rollouts is not None and rollouts.height:
-            return shared_system_prompt(rollouts)
+        if candidate.rollouts.height:
+            return shared_system_prompt(candidate.rollouts)
     return None
 
 
-def open_chat(app: Any, **kwargs: Any) -> ChatScreen:
+def open_chat(app: RltopApp, **kwargs: Any) -> ChatScreen:
     """The chat screen for ``app``: its endpoint setting and the run's shared system prompt."""
-    kwargs.setdefault("endpoint", getattr(app, "chat_endpoint", None))
-    kwargs.setdefault("config", getattr(app, "chat_config", None))
+    kwargs.setdefault("endpoint", app.chat_endpoint)
+    kwargs.setdefault("config", app.chat_config)
     kwargs.setdefault("system_prompt", default_system_prompt(app))
     return ChatScreen(**kwargs)
 
 
-def replay_rollout(app: Any, row: Any) -> ChatScreen:
+def replay_rollout(app: RltopApp, row: Any) -> ChatScreen:
     """Open the chat and replay one rollout (a row of the store's rollout frame, as a mapping).
 
     For the rollout detail view: one key sends ``row["prompt"]`` to the current checkpoint and
