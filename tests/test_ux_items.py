@@ -230,3 +230,63 @@ def test_item8_skip_reasons_are_words_without_positions() -> None:
             reasons.add(json_skip(1, raw, exc).reason)
     assert all("line" not in r and "char" not in r and r.endswith(")") for r in reasons)
     assert len(reasons) <= 2  # the same fault in other columns is one reason
+
+
+# -- 4: each run's freshness -------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_item4_freshness_in_the_title(tmp_path: Path, size) -> None:
+    import json
+    import os
+    import time
+
+    old = tmp_path / "old"
+    quiet = tmp_path / "quiet"
+    for folder in (old, quiet):
+        folder.mkdir()
+        (folder / "metrics.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": 1 / s}) + "\n" for s in range(1, 6))
+        )
+    now = time.time()
+    os.utime(old / "metrics.jsonl", (now - 3 * 86400, now - 3 * 86400))
+    os.utime(quiet / "metrics.jsonl", (now - 7 * 60, now - 7 * 60))
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app, 2))
+        screen = app.screen
+        titles = {}
+        for _ in range(2):
+            titles[screen.run.name] = str(screen.query_one("#title").render())
+            await pilot.press("r")
+            await pilot.pause(0.1)
+        assert "○ ended · last write 3 d ago" in titles["old"] and "live" not in titles["old"]
+        assert "◐ quiet 7 min" in titles["quiet"]
+        (quiet / "metrics.jsonl").open("a").write(json.dumps({"step": 6, "loss": 0.1}) + "\n")
+        await wait_for(pilot, lambda: screen.run.last_step == 6 or screen.run.name != "quiet")
+        if screen.run.name != "quiet":
+            await pilot.press("r")
+        await wait_for(pilot, lambda: "● live" in str(screen.query_one("#title").render()))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item4_a_run_that_stops_writing_turns_stalled_on_the_dashboard(
+    tmp_path: Path, size, monkeypatch
+) -> None:
+    import json
+    import time
+
+    import rltop.ui.warnings_tracker as tracker_mod
+    from rltop.ui.widgets.warnings import WarningsPane
+
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1 / s}) + "\n" for s in range(1, 6))
+    )
+    clock = {"t": time.time()}
+    monkeypatch.setattr(tracker_mod, "clock", lambda: clock["t"])
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        await wait_for(pilot, lambda: app.warnings_tracker.state.evaluated > 0)
+        clock["t"] += 3600  # an hour without a write, and no new data to trigger the rules
+        app._clock_rules()  # what the app's interval timer calls
+        pane = app.screen.query_one(WarningsPane)
+        await wait_for(pilot, lambda: "run.stalled" in str(pane.render()))

@@ -24,9 +24,11 @@ class Freshness:
 
     @property
     def label(self) -> str:
-        """``● live · 4 s ago``, ``◐ quiet 7 min``, ``○ ended · last write 3 d ago``."""
+        """``● live``, ``◐ quiet 7 min``, ``○ ended · last write 3 d ago``.
+
+        Live means written within the last minute: its age in seconds would only flicker."""
         if self.state == "live":
-            return "● live" + (f" · {age_text(self.age)} ago" if self.age is not None else "")
+            return "● live"
         if self.state == "quiet":
             return f"◐ quiet {age_text(self.age or 0)}"
         if self.age is None:

@@ -31,6 +31,8 @@ STREAM_REDRAW_INTERVAL = 2.0
 #: (the numbers on the cards and the title move at every redraw); the last state is always
 #: drawn once the stream pauses
 STREAM_SLOW_INTERVAL = 4.0
+#: seconds between evaluations of the rules while no data arrives (run.stalled watches the clock)
+CLOCK_RULES_EVERY = 30.0
 
 
 class RltopApp(App[int]):
@@ -155,6 +157,8 @@ class RltopApp(App[int]):
             self.notify(problem, title="config", severity="warning", timeout=15)
         self.push_screen(self.dashboard)
         self.warnings_tracker.listeners.append(self.dashboard.show_warnings)
+        # run.stalled judges the clock, not the data: look again while nothing is written
+        self.set_interval(CLOCK_RULES_EVERY, self._clock_rules)
         self._follow()
 
     @work(thread=True, exclusive=True, name="follower", exit_on_error=False)
@@ -228,6 +232,11 @@ class RltopApp(App[int]):
             self.log.warning(f"redraw skipped: {exc}")
         if self._first_frame_target:
             self._check_first_frame(snap)
+
+    def _clock_rules(self) -> None:
+        """Re-evaluate the rules on the shown snapshot so a run that stops writing turns stalled."""
+        if self.snapshot is not None and not self._stop.is_set():
+            self.warnings_tracker.submit(self.snapshot)
 
     def _slow_later(self) -> None:
         """The chart and the rules catch up with the newest snapshot a stream left them behind."""

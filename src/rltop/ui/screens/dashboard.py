@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 
 import polars as pl
@@ -17,6 +18,8 @@ from textual.widgets import Footer, Input, Static
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core import axes, roles
+from rltop.core.diagnose import rule_params
+from rltop.core.freshness import Freshness, freshness, last_write
 from rltop.core.numfmt import lower_is_better, trend
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
@@ -27,6 +30,9 @@ from rltop.ui.widgets.chart import MetricChart, Series
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
 from rltop.ui.widgets.status import StatusLine, status_text
 from rltop.ui.widgets.warnings import WarningsPane
+
+#: seconds between redraws of the title's freshness ("● live · 4 s ago", "◐ quiet 7 min")
+FRESHNESS_EVERY = 10.0
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 
@@ -181,6 +187,7 @@ class DashboardScreen(Screen):
         self._chart_stamp: tuple | None = None
         self._restarts_seen: dict[str, int] = {}  # path -> restarts announced
         self.log_y = False
+        self._written: dict[str, tuple[tuple, float | None]] = {}  # run -> (state, last write)
         self.x_axis = "step"  # or time / tokens / samples where the run logs them (core/axes.py)
 
     def compose(self) -> ComposeResult:
@@ -202,6 +209,8 @@ class DashboardScreen(Screen):
         self.query_one(MetricGrid).focus()
         self.set_class(True, "empty")
         self._update_title()
+        # the age of the last write moves on while nothing is written ("quiet 7 min")
+        self.set_interval(FRESHNESS_EVERY, self._update_title)
         # the title's marker and the warnings take theme colours in Python: redo them on a switch
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
@@ -328,10 +337,10 @@ class DashboardScreen(Screen):
                 title.append(f"  step {run.last_step}")
             formats = sorted({s.format for s in run.sources})
             title.append("  " + ", ".join(formats), style="dim")
-            live = any(s.status == "following" for s in run.sources)
+            fresh = self._freshness(run)
             title.append(
-                "  ● live" if live else "  ○ ended",
-                style=theme_style("$text-success", self) if live else "dim",
+                "  " + fresh.label,
+                style=theme_style("$text-success", self) if fresh.state == "live" else "dim",
             )
             if run.rollouts.height:
                 title.append(f"  {run.rollouts.height:,} rollouts", style="dim")
@@ -341,6 +350,16 @@ class DashboardScreen(Screen):
                 f"  filter: {clean(self.filter_text, keep_newlines=False)}", style="italic"
             )
         _set_line(self.query_one("#title", Static), title)
+
+    def _freshness(self, run: RunSnapshot) -> Freshness:
+        """Live, quiet for N min, or ended, from the run's newest file write (stat once per change)."""
+        key = (run.run_id, run.version, tuple(s.status for s in run.sources))
+        cached = self._written.get(run.run_id)
+        if cached is None or cached[0] != key:
+            cached = (key, last_write(run))
+            self._written[run.run_id] = cached
+        minutes = rule_params("run.stalled", rltop_app(self).settings.thresholds)["minutes"]
+        return freshness(run, time.time(), float(minutes) * 60, written=cached[1])
 
     def _update_runs(self) -> None:
         runs_bar = self.query_one("#runs", Static)
