@@ -290,3 +290,132 @@ async def test_item4_a_run_that_stops_writing_turns_stalled_on_the_dashboard(
         app._clock_rules()  # what the app's interval timer calls
         pane = app.screen.query_one(WarningsPane)
         await wait_for(pilot, lambda: "run.stalled" in str(pane.render()))
+
+
+# -- 5: 80×24 keeps what matters ---------------------------------------------------------------
+def _sweep(root: Path, runs: int = 9) -> None:
+    import json
+
+    for i in range(runs):
+        folder = root / f"sweep-run-with-a-long-name-{i}"
+        folder.mkdir()
+        rows = [
+            {"step": s, "train/loss": 1 / (s + i), "reward": s / (10 + i)} for s in range(1, 20)
+        ]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item5_footer_keeps_help_and_quit(tmp_path: Path, size) -> None:
+    from textual.widgets._footer import FooterKey
+
+    from uihelp import demo_folder
+
+    app = make_app([str(demo_folder(tmp_path, 10))])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app))
+        await pilot.pause(0.3)
+        keys = [k for k in app.screen.query(FooterKey) if "-command-palette" not in k.classes]
+        actions = {k.action for k in keys}
+        assert {"app.quit", "app.help"} <= actions or {"quit", "help"} <= {
+            a.split(".")[-1] for a in actions
+        }
+        right = max(k.region.right for k in keys)
+        assert right <= size[0]  # nothing cut at the edge
+        if size[0] >= 160:
+            assert "dashboard.warnings" in actions or "warnings" in {
+                a.split(".")[-1] for a in actions
+            }
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item5_runs_bar_scrolls_to_the_current_run(tmp_path: Path, size) -> None:
+    _sweep(tmp_path)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app, 9))
+        screen = app.screen
+        for _ in range(8):
+            await pilot.press("r")
+        await pilot.pause(0.1)
+        bar = str(screen.query_one("#runs").render())
+        assert screen.run.name in bar
+        assert len(bar) <= size[0]
+
+
+def test_item5_runs_window_keeps_the_current_run() -> None:
+    from rltop.ui.screens.dashboard import runs_window
+
+    widths = [20] * 9
+    for current in range(9):
+        first, last = runs_window(widths, current, 60)
+        assert first <= current < last and sum(widths[first:last]) <= 60
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item5_compare_table_shows_metrics_and_checkpoints_whole(tmp_path, size) -> None:
+    from textual.widgets import DataTable
+
+    from rltop.ui.screens.compare import CompareScreen
+
+    _sweep(tmp_path, 3)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app, 3))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause(0.3)
+        table = app.screen.query_one(DataTable)
+        # the run column leaves room for at least the last step and the reward
+        visible = 0
+        x = 0
+        for column in table.ordered_columns:
+            x += column.get_render_width(table)
+            if x <= table.size.width:
+                visible += 1
+        assert visible >= 3
+
+
+def test_item5_best_checkpoint_line_never_cuts_a_name() -> None:
+    from types import SimpleNamespace
+
+    from rltop.ui.widgets.warnings import checkpoint_line
+
+    best = SimpleNamespace(
+        candidates=[
+            SimpleNamespace(label="peak valid reward", step=60, saved="checkpoint-60"),
+            SimpleNamespace(label="final", step=90, saved="checkpoint-90"),
+            SimpleNamespace(label="middle of training", step=30, saved=None),
+        ]
+    )
+    line = checkpoint_line(best, 70).plain
+    assert "…" not in line and "+" in line and len(line) <= 70
+    assert "peak valid reward step 60 (checkpoint-60)" in line
+
+
+# -- 6: compare by role --------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES)
+async def test_item6_compare_matches_metrics_by_role(tmp_path: Path, size) -> None:
+    import json
+
+    from rltop.ui.screens.compare import CompareScreen
+    from rltop.ui.widgets.chart import MetricChart
+
+    trl = tmp_path / "trl"
+    wandb_like = tmp_path / "wandb-like"
+    for folder, name in ((trl, "loss"), (wandb_like, "train/loss")):
+        folder.mkdir()
+        rows = [{"step": s, name: 1 / s} for s in range(1, 12)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, loaded(app, 2))
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        screen = app.screen
+        await pilot.pause(0.2)
+        assert screen.metric in ("loss", "train/loss")
+        labels = [s.label for s in screen.query_one(MetricChart).series]
+        assert len(labels) == 2  # both runs, though they name the train loss differently
+        other = "train/loss" if screen.metric == "loss" else "loss"
+        assert any(f"({other})" in label for label in labels)

@@ -136,8 +136,8 @@ def fit_ticks(lo: float, hi: float, rows: int, *, every: int = 3) -> tuple[int, 
     """
     best: tuple[float, int, list[float]] | None = None
     for used in range(rows, max(1, rows - max(2, rows // 8)) - 1, -1):
-        # small axes: a label every other row
-        most = used // every + 1 if used >= 3 * every else max(2, (used - 1) // 2 + 1)
+        # small axes: a label on any row (a 4-row plot still gets 0, 0.2, 0.4, 0.6)
+        most = used // every + 1 if used >= 3 * every else max(2, used)
         ticks = even_ticks(lo, hi, used, most)
         if len(ticks) < 2:
             continue

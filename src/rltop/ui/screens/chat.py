@@ -19,11 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Collapsible, Footer, Input, OptionList, Select, Static
+from textual.widgets import Collapsible, Input, OptionList, Select, Static
 
 from rltop.core import chatprefs
 from rltop.ui.safe import clean, safe_text
 from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 
 if TYPE_CHECKING:
     from rltop.core.chat import ChatClient, Conversation, Endpoint, ModelInfo, Turn
@@ -328,7 +329,7 @@ class ChatScreen(Screen):
             id="chat-input",
             select_on_focus=False,  # a key typed elsewhere lands here: it must not be selected
         )
-        yield Footer()
+        yield RltopFooter()
 
     @property
     def streaming(self) -> bool:

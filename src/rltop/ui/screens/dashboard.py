@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core import axes, roles
@@ -27,6 +27,7 @@ from rltop.ui.themes import theme_style
 from rltop.ui.typed import rltop_app
 from rltop.ui.warnings_tracker import WarningsState
 from rltop.ui.widgets.chart import MetricChart, Series
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.metric_grid import SPARK_POINTS, Card, MetricGrid
 from rltop.ui.widgets.status import StatusLine, status_text
 from rltop.ui.widgets.warnings import WarningsPane
@@ -98,6 +99,31 @@ def build_cards(
             continue
         cards.append(Card(name, "text values", value, None, None, [], False))
     return cards
+
+
+def runs_window(widths: list[int], current: int, room: int) -> tuple[int, int]:
+    """The runs (``[first, last)``) that fit in ``room`` cells with ``current`` among them.
+
+    The current run is always shown (the bar scrolls to it), with as many neighbours as fit,
+    those after it first.
+    """
+    if sum(widths) <= room or not widths:
+        return 0, len(widths)
+    first = last = current
+    used = widths[current]
+    last += 1
+    while True:
+        grew = False
+        if last < len(widths) and used + widths[last] <= room:
+            used += widths[last]
+            last += 1
+            grew = True
+        if first > 0 and used + widths[first - 1] <= room:
+            first -= 1
+            used += widths[first]
+            grew = True
+        if not grew:
+            return first, last
 
 
 def _set_line(widget: Static, text: Text) -> None:
@@ -203,7 +229,7 @@ class DashboardScreen(Screen):
         )
         yield WarningsPane(id="warnings")
         yield StatusLine(id="status")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one(MetricGrid).focus()
@@ -368,11 +394,19 @@ class DashboardScreen(Screen):
         runs_bar.set_class(len(runs) > 1, "many")
         if len(runs) <= 1:
             return
+        labels = [f" {i} {clean(run.name, keep_newlines=False)} " for i, run in enumerate(runs, 1)]
+        current = next((i for i, r in enumerate(runs) if r.run_id == self.run_id), 0)
+        first, last = runs_window(
+            [len(label) + 1 for label in labels], current, self.size.width - 18
+        )
         text = Text("runs (r): ", style="dim")
-        for i, run in enumerate(runs, 1):
-            style = "reverse bold" if run.run_id == self.run_id else ""
-            text.append(f" {i} {clean(run.name, keep_newlines=False)} ", style=style)
+        if first > 0:
+            text.append(f"‹{first} ", style="dim")
+        for i in range(first, last):
+            text.append(labels[i], style="reverse bold" if i == current else "")
             text.append(" ")
+        if last < len(runs):
+            text.append(f"{len(runs) - last}›", style="dim")
         _set_line(runs_bar, text)
 
     def _update_cards(self) -> None:

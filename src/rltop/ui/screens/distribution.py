@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from rltop.core.distribution import Distribution, distribution
 from rltop.core.store import StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.widgets.footer import RltopFooter
 
 #: one cell per rollout in a group's strip: its reward's height within the step's range
 LEVELS = "▁▂▃▄▅▆▇█"
@@ -106,7 +107,7 @@ class DistributionScreen(Screen):
         with VerticalScroll(id="dist-body"):
             yield Static(id="dist-histogram")
             yield Static(id="dist-groups")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self._show()

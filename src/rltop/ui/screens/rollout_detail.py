@@ -21,13 +21,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Collapsible, Footer, Input, Static, Tree
+from textual.widgets import Collapsible, Input, Static, Tree
 
 from rltop.core.coldtext import LOCATION, fill_text, load_text
 from rltop.core.numfmt import fmt_value
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
 from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 
 CORE_FIELDS = ("step", "reward", "group", "length", "tokens", "split")
 TEXT_FIELDS = ("prompt", "completion", "messages", "extra")
@@ -258,7 +259,7 @@ class RolloutDetailScreen(Screen):
                 yield self._text_static(self.data.get("prompt") or "")
                 yield Static(Text("completion"), classes="section")
                 yield from self._with_thinking(self.data.get("completion") or "")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one("#body").focus()
@@ -484,7 +485,7 @@ class GroupScreen(Screen):
                     )
                     yield Static(highlighted(member.get("completion") or "", self.search_query))
         yield VerticalScroll(Static(self._across_text(), id="across-text"), id="across")
-        yield Footer()
+        yield RltopFooter()
 
     def _across_text(self) -> Text:
         """Per step: rewards of this prompt's completions, mean length, the best answer's start."""

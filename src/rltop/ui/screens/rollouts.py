@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from rltop.core.coldtext import fill_text
@@ -31,6 +31,7 @@ from rltop.core.search import (
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.rollout_list import RolloutList
 
 #: matches to find before the first page is shown (more than a tall terminal shows)
@@ -124,7 +125,7 @@ class RolloutsScreen(Screen):
         )
         yield RolloutList(id="rlist")
         yield Static(id="rstatus")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         rlist = self.query_one(RolloutList)

@@ -7,13 +7,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from rltop.core.diagnose import Warning
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.typed import rltop_app
 from rltop.ui.widgets.chart import MetricChart, Series
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.warnings import SEVERITY_MARK, severity_style
 
 
@@ -80,7 +81,7 @@ class WarningDetailScreen(Screen):
         with VerticalScroll(id="warning-text"):
             yield Static(id="warning-body")
         yield MetricChart(id="warning-chart")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one("#warning-body", Static).update(detail_text(self.warning, self))

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from rltop.core.diagnose import Warning
@@ -16,6 +16,7 @@ from rltop.ui.safe import clean
 from rltop.ui.screens.warning_detail import WarningDetailScreen
 from rltop.ui.typed import rltop_app
 from rltop.ui.warnings_tracker import WarningsState
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.warnings import short, warning_line
 
 
@@ -44,7 +45,7 @@ class WarningsScreen(Screen):
         with VerticalScroll(id="warnings-more"):
             yield Static(id="warnings-best")
             yield Static(id="warnings-history")
-        yield Footer()
+        yield RltopFooter()
 
     @property
     def tracker(self):

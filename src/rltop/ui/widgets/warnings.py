@@ -18,6 +18,8 @@ from rltop.ui.warnings_tracker import WarningsState
 
 #: lines of warnings the dashboard strip shows before "+N more"
 PANE_LINES = 3
+#: below this many rows the strip shows one warning line
+SMALL_HEIGHT = 30
 
 
 SEVERITY_STYLE = {"critical": "bold $error", "warning": "bold $warning", "info": "$primary"}
@@ -79,7 +81,18 @@ def checkpoint_line(best: BestCheckpoint | None, width: int = 120) -> Text:
     for c in best.candidates:
         saved = f" ({clean(c.saved, keep_newlines=False)})" if c.saved else ""
         parts.append(f"{c.label} step {c.step}{saved}")
-    line.append(short(" · ".join(parts), max(10, width - line.cell_len)))
+    # whole candidates only (never cut in the middle of a name), "+N more" for the rest
+    room = max(10, width - line.cell_len)
+    kept: list[str] = []
+    for i, part in enumerate(parts):
+        more = len(parts) - i - 1
+        tail = f" · +{more} more" if more else ""
+        candidate = " · ".join([*kept, part])
+        if len(candidate) + len(tail) > room and kept:
+            line.append(" · ".join(kept) + f" · +{len(parts) - i} more")
+            return line
+        kept.append(part)
+    line.append(short(" · ".join(kept), room))
     return line
 
 
@@ -112,16 +125,24 @@ class WarningsPane(Static):
         others = len(state.active) - len(mine)
         text = Text(no_wrap=True, overflow="ellipsis")
         lines = 0
-        if state.news:
-            text.append_text(news_line(state.news, width, self))
+        # a short terminal: one warning line (the rest behind w), so the chart keeps its rows
+        small = self.app.size.height < SMALL_HEIGHT
+        listed = mine[: 1 if small else PANE_LINES]
+        fresh = {w.key for w in state.news}
+        # news already listed below is marked there; the rest gets one coalesced line on top
+        unlisted = [w for w in state.news if w not in listed]
+        if unlisted:
+            text.append_text(news_line(unlisted, width, self))
             lines += 1
-        for w in mine[:PANE_LINES]:
+        for w in listed:
             if lines:
                 text.append("\n")
-            text.append_text(warning_line(w, width, self))
+            if w.key in fresh:
+                text.append("new ", style="bold reverse")
+            text.append_text(warning_line(w, width - (4 if w.key in fresh else 0), self))
             lines += 1
-        more = len(mine) - PANE_LINES
-        if more > 0 or others > 0:
+        more = len(mine) - len(listed)
+        if (more > 0 or others > 0) and not (small and lines > len(listed)):
             extra = []
             if more > 0:
                 extra.append(f"+{more} more")
