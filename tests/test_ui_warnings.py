@@ -133,7 +133,14 @@ async def test_new_warning_is_notified_and_cleared_one_goes_to_history(tmp_path,
         await wait_for(pilot, lambda: "run.nan" in _ids(app), timeout=15)
         assert _ids(app)[0] == "run.nan"
         pane = app.screen.query_one(WarningsPane)
-        await wait_for(pilot, lambda: "new warning: run.nan" in str(pane.render()))
+        # announced in the strip: its line marked "new" (or one "new warning" line on top)
+        await wait_for(
+            pilot,
+            lambda: any(
+                line.startswith("new") and "run.nan" in line
+                for line in str(pane.render()).splitlines()
+            ),
+        )
         assert "since step None" not in str(pane.render())
         assert not [n for n in app._notifications if "run." in n.message]  # no toasts
         assert isinstance(app.focused, MetricGrid)
