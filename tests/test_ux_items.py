@@ -419,3 +419,72 @@ async def test_item6_compare_matches_metrics_by_role(tmp_path: Path, size) -> No
         assert len(labels) == 2  # both runs, though they name the train loss differently
         other = "train/loss" if screen.metric == "loss" else "loss"
         assert any(f"({other})" in label for label in labels)
+
+
+# -- 9: the rollout list while rows arrive; the group header after `a` --------------------------
+def _more_rollouts(root: Path, step: int) -> None:
+    import json
+
+    folder = root / "demo-grpo" / "rollouts"
+    last = sorted(folder.glob("*.jsonl"), key=lambda p: int(p.stem))[-1]
+    rows = [json.loads(line) for line in last.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["step"] = step
+    (folder / f"{step}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item9_cursor_holds_as_rollouts_arrive(tmp_path: Path, size) -> None:
+    from rltop.ui.screens.rollouts import RolloutsScreen
+    from rltop.ui.widgets.rollout_list import RolloutList
+
+    from uihelp import demo_folder, settled
+
+    demo_folder(tmp_path, 10)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, settled(app))
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutsScreen))
+        screen = app.screen
+        rlist = screen.query_one(RolloutList)
+        await wait_for(pilot, lambda: screen.complete and rlist.count > 0)
+        before = rlist.count
+        _more_rollouts(tmp_path, 11)  # newer rows sort first: the cursor at the top stays there
+        await wait_for(pilot, lambda: screen.complete and rlist.count > before, timeout=15)
+        assert rlist.cursor == 0
+        assert screen.frame.get_column("step")[rlist.current_row] == 11
+        # moved down: the same rollout stays under the cursor as more arrive
+        await pilot.press("down", "down", "down")
+        row = rlist.current_row
+        count = rlist.count
+        _more_rollouts(tmp_path, 12)
+        await wait_for(pilot, lambda: screen.complete and rlist.count > count, timeout=15)
+        assert rlist.current_row == row and rlist.cursor > 3
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_item9_group_header_follows_a(tmp_path: Path, size) -> None:
+    from rltop.ui.screens.rollout_detail import GroupScreen
+    from rltop.ui.screens.rollouts import RolloutsScreen
+    from rltop.ui.widgets.rollout_list import RolloutList
+
+    from uihelp import demo_folder, settled
+
+    demo_folder(tmp_path, 10)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, settled(app))
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutsScreen))
+        rlist = app.screen.query_one(RolloutList)
+        await wait_for(pilot, lambda: app.screen.complete and rlist.count > 0)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupScreen))
+        head = app.screen.query_one("#gtitle")
+        assert str(head.render()).startswith("group at step")
+        await pilot.press("a")
+        assert "across" in str(head.render()).splitlines()[0]
+        assert "group at step" not in str(head.render())
+        await pilot.press("a")
+        assert str(head.render()).startswith("group at step")

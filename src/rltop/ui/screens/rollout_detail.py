@@ -464,14 +464,7 @@ class GroupScreen(Screen):
         self.history = same
 
     def compose(self) -> ComposeResult:
-        prompt = load_text(self.data).get("prompt") or ""
-        head = Text()
-        head.append(
-            f"group at step {self.data['step']}: {self.members.height} completions  ", "bold"
-        )
-        head.append("a: same prompt across steps · Esc: back\n", style="dim")
-        head.append_text(highlighted(_shorten(prompt, 300), self.search_query, "dim"))
-        yield Static(head, id="gtitle")
+        yield Static(self._head(), id="gtitle")
         with Horizontal(id="columns"):
             for i, member in enumerate(self.members.iter_rows(named=True), 1):
                 with VerticalScroll(classes="member"):
@@ -519,8 +512,25 @@ class GroupScreen(Screen):
             text.append("\n")
         return text
 
+    def _head(self) -> Text:
+        """What is shown: the group at its step, or the prompt across every step it was asked."""
+        prompt = load_text(self.data).get("prompt") or ""
+        head = Text()
+        if self.has_class("across"):
+            steps = self.history.get_column("step").n_unique() if self.history.height else 0
+            head.append(f"same prompt across {steps} steps (▶ step {self.data['step']})  ", "bold")
+            head.append("a: back to the group · Esc: back\n", style="dim")
+        else:
+            head.append(
+                f"group at step {self.data['step']}: {self.members.height} completions  ", "bold"
+            )
+            head.append("a: same prompt across steps · Esc: back\n", style="dim")
+        head.append_text(highlighted(_shorten(prompt, 300), self.search_query, "dim"))
+        return head
+
     def action_across(self) -> None:
         self.toggle_class("across")
+        self.query_one("#gtitle", Static).update(self._head())
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -189,7 +189,9 @@ class RolloutsScreen(Screen):
         self.search_query = query
         self._generation += 1
         rlist = self.query_one(RolloutList)
-        keep_row = rlist.current_row if keep else None
+        # the cursor stays on its rollout as rows arrive, except on the first row: there it
+        # stays first (new rollouts sort to the top; following them is what a user at the top wants)
+        keep_row = rlist.current_row if keep and rlist.cursor > 0 else None
         self.complete = False
         self._search(frame, query, self._generation, keep_row, (self.sort, self.descending))
         self._update_status()
@@ -246,7 +248,8 @@ class RolloutsScreen(Screen):
             return
         rlist = self.query_one(RolloutList)
         if complete and rlist.frame is frame and rlist.search_query is query:
-            keep_row = rlist.current_row  # the user may have moved while the rest was searched
+            # the user may have moved while the rest was searched
+            keep_row = rlist.current_row if rlist.cursor > 0 else None
         rlist.set_rows(frame, positions, query, keep_row=keep_row)
         self.complete = complete
         if complete or self.elapsed is None:
