@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rltop.core import discover
-from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
+from rltop.core.formats.console import TEXT_LOG_EXTS
+from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
 from rltop.core.tail import CHUNK, FileTail

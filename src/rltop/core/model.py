@@ -18,6 +18,13 @@ MetricRow = dict[str, Any]
 #: every other field). Extra scalar fields may also appear as their own keys.
 RolloutRow = dict[str, Any]
 
+#: a string column longer than this on average (bytes per row) is text: it moves to disk with the
+#: prompt and completion under the memory budget, and a one-pass catch-up leaves it there
+LONG_STRING = 64
+
+#: where a rollout row is on disk and which format reads it back (``Parser.locate``)
+ROW_LOCATION: tuple[str, ...] = ("_path", "_offset", "_len", "_format")
+
 ROLLOUT_CORE_COLUMNS: tuple[str, ...] = (
     "step",
     "prompt",

@@ -7,10 +7,11 @@ Other lines (warnings, progress bars) are counted as ignored, not as errors.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import ClassVar
 
-from rltop.core.formats.base import Parser, parse_number_text
+from rltop.core.formats.base import Parser, Sniffed, parse_number_text
 from rltop.core.model import ParseResult
 
 ANSI_RE = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -51,3 +52,26 @@ def parse_step_line(text: str) -> dict | None:
             continue
         row[key] = parse_number_text(value)
     return row if len(row) > 1 else None
+
+
+PARSERS = (VerlConsoleParser,)
+
+TEXT_LOG_EXTS = (".log", ".out", ".txt", ".err")
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Text logs (``.log``, ``.out``, ``.txt``, ``.err``, no extension) with verl step lines."""
+    name = os.path.basename(path)
+    if not (name.lower().endswith(TEXT_LOG_EXTS) or "." not in name):
+        return None
+    return sniff_console(head)
+
+
+def sniff_console(head: bytes) -> Sniffed:
+    """Whether a text's head holds verl ``step:N - key:value`` lines (any file name)."""
+    for raw in head.replace(b"\r", b"\n").split(b"\n"):
+        if b"step:" in raw and STEP_LINE_RE.search(
+            ANSI_RE.sub(b"", raw).decode("utf-8", "replace")
+        ):
+            return Sniffed(VerlConsoleParser, "verl console log (step:N - key:value lines)")
+    return Sniffed(None, "text without 'step:N - key:value' lines (yet)")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import ClassVar
 
-from rltop.core.formats.base import STEP_KEYS, Parser, parse_number_text
+from rltop.core.formats.base import STEP_KEYS, Parser, Sniffed, head_line, parse_number_text
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 OPENAI_COLUMNS = {
@@ -74,3 +75,24 @@ class CsvMetricsParser(Parser):
 
 class OpenAIResultsParser(CsvMetricsParser):
     format: ClassVar[str] = "openai-results-csv"
+
+
+PARSERS = (CsvMetricsParser, OpenAIResultsParser)
+
+_CSV_STEP = re.compile(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Every ``.csv``: read when its header has a step column."""
+    if not path.lower().endswith(".csv"):
+        return None
+    line = head_line(head) or head.strip()
+    if not line:
+        return Sniffed(None, "empty so far")
+    header = line.decode("utf-8", errors="replace")
+    if not _CSV_STEP.search(header):
+        return Sniffed(None, "CSV without a step column")
+    columns = {c.strip() for c in header.split(",")}
+    if columns & OPENAI_COLUMNS:
+        return Sniffed(OpenAIResultsParser, "OpenAI fine-tuning results CSV")
+    return Sniffed(CsvMetricsParser, "CSV metrics with a step column")

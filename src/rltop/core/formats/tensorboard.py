@@ -17,7 +17,7 @@ import os
 import struct
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser
+from rltop.core.formats.base import Parser, Sniffed
 from rltop.core.model import ParseResult, Skip
 
 INSTALL_HINT = "install rltop[tensorboard]"
@@ -196,10 +196,11 @@ class TensorBoardParser(Parser):
 _available: bool | None = None
 
 
-def sniff(path: str, head: bytes):
-    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
-    from rltop.core.formats import Sniffed
+PARSERS = (TensorBoardParser,)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
     global _available
     if not is_event_file(os.path.basename(path)):
         return None

@@ -24,7 +24,8 @@ import struct
 import zlib
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser, flatten, loads_json, metric_value
+from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric_value
+from rltop.core.formats.console import VerlConsoleParser, sniff_console
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 INSTALL_HINT = "install rltop[wandb]"
@@ -337,11 +338,11 @@ _RUN_FILE_REASONS = {
 }
 
 
-def sniff(path: str, head: bytes):
-    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
-    from rltop.core.formats import Sniffed, _sniff_console
-    from rltop.core.formats.console import VerlConsoleParser
+PARSERS = (WandbParser, WandbConfigParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
     global _available
     name = os.path.basename(path)
     lower = name.lower()
@@ -361,7 +362,7 @@ def sniff(path: str, head: bytes):
         if lower in _RUN_FILE_REASONS:
             return Sniffed(None, _RUN_FILE_REASONS[lower])
         if lower == "output.log":
-            found = _sniff_console(head)
+            found = sniff_console(head)
             if found.parser is not None:
                 return Sniffed(VerlConsoleParser, "W&B console capture with verl step lines")
             return Sniffed(
