@@ -55,8 +55,10 @@ class ParseResult:
     metrics: list[MetricRow] = field(default_factory=list)
     rollouts: list[RolloutRow] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
-    #: lines that were read and deliberately ignored (console chatter between ``step:`` lines)
+    #: lines or records that were read and deliberately ignored (console chatter between ``step:``
+    #: lines, W&B records that are not history), counted by reason in ``ignored_reasons``
     ignored: int = 0
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
     #: a polars DataFrame of rollouts, for bulk readers that bypass per-row dicts
     rollout_frame: Any = None
     #: metric rows as a polars DataFrame (``step`` Int64, then one Float64 column per key in the
@@ -65,11 +67,18 @@ class ParseResult:
     #: run configuration found in the source (trainer config), merged into the run's info
     config: dict[str, Any] = field(default_factory=dict)
 
+    def ignore(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` lines or records deliberately not used, and why (``rltop sources``)."""
+        self.ignored += count
+        self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + count
+
     def extend(self, other: ParseResult) -> None:
         self.metrics.extend(other.metrics)
         self.rollouts.extend(other.rollouts)
         self.skips.extend(other.skips)
         self.ignored += other.ignored
+        for reason, count in other.ignored_reasons.items():
+            self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + count
         self.config.update(other.config)
         if other.metrics_frame is not None:
             import polars as pl

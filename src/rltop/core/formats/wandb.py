@@ -242,7 +242,7 @@ class WandbParser(Parser):
                 if value:
                     result.config[key] = value
         else:
-            result.ignored += 1  # stats, output, summary, telemetry, files, ...
+            result.ignore(_record_reason(kind))
 
     def _history(self, history: Any) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
@@ -270,6 +270,33 @@ class WandbParser(Parser):
             if norm is not None:
                 row[key] = norm
         return row
+
+
+#: what the record types rltop does not read hold, for ``rltop sources``
+_RECORD_KINDS = {
+    "stats": "system metrics: GPU, CPU, memory",
+    "output": "console output",
+    "output_raw": "console output",
+    "summary": "summary values",
+    "telemetry": "W&B's own telemetry",
+    "files": "file uploads",
+    "metric": "metric definitions",
+    "exit": "the run's exit",
+    "final": "end of the log",
+    "footer": "end of the log",
+    "header": "log header",
+    "alert": "alerts",
+    "artifact": "artifacts",
+    "tbrecord": "TensorBoard sync",
+    "preempting": "pre-emption notices",
+    "environment": "environment",
+    "request": "W&B internal requests",
+}
+
+
+def _record_reason(kind: str | None) -> str:
+    what = _RECORD_KINDS.get(kind or "", "not metrics")
+    return f"W&B {kind or 'empty'} record ({what})"
 
 
 def _config_items(items: Any) -> dict[str, Any]:
