@@ -168,7 +168,7 @@ def effective_duplicate(path: str) -> bool:
     return os.path.exists(os.path.join(os.path.dirname(folder), "all", os.path.basename(path)))
 
 
-PARSERS = (PrimeRlMetricsParser, ChatRolloutParser, PrimeRlTracesParser, VerifiersResultsParser)
+PARSERS = (PrimeRlMetricsParser, PrimeRlTracesParser, VerifiersResultsParser)
 
 
 def sniff(path: str, head: bytes) -> Sniffed | None:
