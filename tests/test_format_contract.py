@@ -186,6 +186,16 @@ def _jsonl_metrics(tmp: Path) -> Path:
     return _jsonl(tmp / "run" / "log.jsonl", [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.8}])
 
 
+def _openai_legacy(tmp: Path) -> Path:
+    path = tmp / "ft-abc" / "results.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "step,elapsed_tokens,elapsed_examples,training_loss,training_sequence_accuracy,"
+        "training_token_accuracy\n1,2048,4,1.9,0.0,0.5\n2,4096,8,1.4,0.25,0.6\n"
+    )
+    return path
+
+
 def _console(tmp: Path) -> Path:
     path = tmp / "run" / "train.log"
     path.parent.mkdir(parents=True)
@@ -218,6 +228,7 @@ FIXTURE_OF: dict[str, Callable[[Path], Path]] = {
     "hf-trainer-state": _copy("trl/trainer_state_grpo_chaos_economy.json"),
     "csv-metrics": _csv,
     "openai-results-csv": _copy("openai/historygpt_step_metrics.csv"),
+    "openai-legacy-results-csv": _openai_legacy,
     "rollouts-jsonl": _copy("verl/rollout_dump_sdpo_step1_first3.jsonl"),
     "jsonl-metrics": _jsonl_metrics,
     "verl-filelogger": _copy("verl/filelogger_verl_examples_gsm8k.jsonl"),

@@ -114,7 +114,7 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         runs_out.append(
             {
                 "name": run.name,
-                "path": run.root,
+                "path": run.run_id,  # the run's own folder (or file), not the path given
                 "format": metric_sources[0].format if metric_sources else None,
                 "sources": [
                     {

@@ -25,6 +25,7 @@ import polars as pl
 from rltop.core import coldtext
 from rltop.core.derive import rollout_step_stats
 from rltop.core.model import MetricRow, ParseResult, Skip
+from rltop.core.roles import WALL_TIME_KEYS
 
 META = ("_src", "_seq")
 MAX_CHUNKS = 64
@@ -427,7 +428,8 @@ class RunSnapshot:
 
     @property
     def metric_names(self) -> list[str]:
-        return [c for c in self.metrics.columns if c != "step"]
+        """The logged and derived metrics (not ``step``, not W&B's wall-clock columns)."""
+        return [c for c in self.metrics.columns if c != "step" and c not in WALL_TIME_KEYS]
 
     @property
     def last_step(self) -> int | None:

@@ -52,6 +52,9 @@ class Parser:
     #: what the file holds: ``"metrics"`` or ``"rollouts"`` (a few hold both)
     kind: ClassVar[str] = "metrics"
     mode: ClassVar[Mode] = "lines"
+    #: the file holds one whole run (a results CSV, a ``trainer_state.json``): several of them
+    #: in one folder are several runs, named after the files
+    whole_run: ClassVar[bool] = False
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -26,6 +26,7 @@ class TrainerStateParser(Parser):
     format: ClassVar[str] = "hf-trainer-state"
     kind: ClassVar[str] = "metrics"
     mode = "whole"
+    whole_run = True
 
     def parse_whole(self, data: bytes) -> ParseResult:
         result = ParseResult()
