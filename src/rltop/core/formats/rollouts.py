@@ -265,11 +265,20 @@ def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts.astype(np.int64), lengths.astype(np.int64)
 
 
+def _storable(path: str) -> bool:
+    """A path polars can hold as a string (a file name that is not UTF-8 is not)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _with_location(frame: pl.DataFrame, block: bytes, base: int, path: str) -> pl.DataFrame:
     """Add ``_path``/``_offset``/``_len`` when rows map one to one onto the block's lines."""
     starts, lengths = line_spans(block)
-    if len(starts) != frame.height:
-        return frame  # some lines were skipped: these rows stay in memory
+    if len(starts) != frame.height or not _storable(path):
+        return frame  # some lines were skipped (or a name polars cannot hold): rows stay in memory
     return frame.with_columns(
         pl.lit(path, dtype=pl.String).alias("_path"),
         pl.Series("_offset", starts + base, dtype=pl.Int64),
@@ -321,7 +330,7 @@ class RolloutJsonlParser(RolloutFileParser):
         frame = result.rollout_frame
         if frame is not None and "_offset" not in frame.columns:
             rows = self._row_lines
-            if rows is not None and len(rows) == frame.height:
+            if rows is not None and len(rows) == frame.height and _storable(self.path):
                 starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
                 offsets = [starts[n - first_line] for n in rows]
                 ends = [block.find(b"\n", o) for o in offsets]
