@@ -64,7 +64,7 @@ ALIASES: dict[str, list[str]] = {
         "train/sft_loss",
         "epoch_loss",
         "batch_loss",
-        "training_loss",  # OpenAI legacy fine-tunes
+        "training_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     # the RL objective's own loss (verl's actor; TRL's GRPO logs it as ``loss``, train_loss)
     "policy_loss": ["actor/pg_loss", "policy_loss", "loss/policy", "train/policy_loss"],
@@ -82,7 +82,7 @@ ALIASES: dict[str, list[str]] = {
         "validation/loss",
         "epoch_val_loss",
         "eval/*/loss",
-        "validation_loss",  # OpenAI legacy fine-tunes
+        "validation_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     "response_length": [
         "response_length/mean",
@@ -142,6 +142,7 @@ ALIASES: dict[str, list[str]] = {
         "train_mean_token_accuracy",
         "mean_token_accuracy",
         "training_token_accuracy",
+        "training_sequence_accuracy",
     ],
     # numbers the rules read that the dashboard does not rank
     "mixed_groups": ["env/all/by_group/frac_mixed"],
@@ -158,8 +159,12 @@ ALIASES: dict[str, list[str]] = {
         "full_valid_mean_token_accuracy",
         "eval_mean_token_accuracy",
         "validation_token_accuracy",
+        "validation_sequence_accuracy",
     ],
 }
+
+#: W&B's own wall-clock columns: the time axis of a run (seconds), not metrics to show as cards
+WALL_TIME_KEYS: tuple[str, ...] = ("_timestamp", "_runtime")
 
 #: roles shown first on the dashboard, in this order: what a practitioner reads first (reward,
 #: pass@k, losses, KL, entropy, length, clip ratios, grad norm; accuracy for fine-tuning)

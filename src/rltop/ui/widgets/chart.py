@@ -13,6 +13,7 @@ from textual_plotext import PlotextPlot
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
+from rltop.core.inert import inert
 from rltop.core.ticks import fit_ticks, log_tick_labels, log_ticks, nice_ticks, tick_labels
 
 #: series colours, from the theme: the first metric in $primary, the next in $secondary...
@@ -236,7 +237,8 @@ class MetricChart(PlotextPlot):
             for mark in s.marks:
                 plt.vline(mark, color=marks)
             self._legend.append("━ ", style=_rich_color(color))
-            self._legend.append(s.label + "  ")
+            # names come from logs: one escaping path (never markup, never terminal escapes)
+            self._legend.append(inert(s.label, keep_newlines=False) + "  ")
         self._set_ticks(xs_all, ys_all, width, height)
         suffix = f"ema {self.smoothing:.2f}" if self.smoothing > 0 else "raw"
         if self.log_y:
@@ -244,7 +246,8 @@ class MetricChart(PlotextPlot):
             if self.hidden_nonpositive:
                 suffix += f" ({self.hidden_nonpositive} values ≤ 0 left out)"
         if self.title_text:
-            self._legend = Text(self.title_text + "  ").append_text(self._legend)
+            title = inert(self.title_text, keep_newlines=False)
+            self._legend = Text(title + "  ").append_text(self._legend)
         self._legend.append(suffix, style="dim")
         self.refresh()
 
