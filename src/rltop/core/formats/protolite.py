@@ -90,8 +90,58 @@ def varint(value: int) -> bytes:
 def wrap(records: list[bytes], field: int = 1) -> bytes:
     """Serialized records as one message with a ``repeated`` (length-delimited) field ``field``."""
     tag = varint(field << 3 | 2)
+    small = _headers(field)
     parts: list[bytes] = []
+    append = parts.append
     for data in records:
-        parts.append(tag + varint(len(data)))
-        parts.append(data)
+        size = len(data)
+        append(small[size] if size < _SMALL else tag + varint(size))
+        append(data)
     return b"".join(parts)
+
+
+_SMALL = 1 << 14
+_HEADER_CACHE: dict[int, list[bytes]] = {}
+
+
+def _headers(field: int) -> list[bytes]:
+    """Field tag + length of every length below ``_SMALL`` (records are mostly small)."""
+    cached = _HEADER_CACHE.get(field)
+    if cached is None:
+        tag = varint(field << 3 | 2)
+        cached = _HEADER_CACHE[field] = [tag + varint(n) for n in range(_SMALL)]
+    return cached
+
+
+def scatter_frame(
+    steps: Any, rows: Any, codes: Any, values: Any, valid: Any, names: list[str]
+) -> Any:
+    """A polars frame ``step`` + one Float64 column per name from long-form items.
+
+    ``rows``/``codes`` place each item (numpy int arrays), ``values`` its float, ``valid``
+    whether it holds a number (False: null). ``steps`` gives each row's step. Of items that land
+    on the same cell, the last wins. Columns without any number are left out.
+    """
+    import numpy as np
+    import polars as pl
+
+    nrows, ncols = len(steps), len(names)
+    cells = rows * ncols + codes
+    if len(cells) and np.bincount(cells, minlength=1).max() > 1:  # keep the last of duplicates
+        _, last = np.unique(cells[::-1], return_index=True)
+        keep = np.sort(len(cells) - 1 - last)
+        rows, codes, values, valid = rows[keep], codes[keep], values[keep], valid[keep]
+    matrix = np.full((nrows, ncols), np.nan)
+    matrix[rows, codes] = values
+    have = np.zeros((nrows, ncols), dtype=bool)
+    have[rows, codes] = valid
+    columns = [pl.Series("step", np.asarray(steps, dtype=np.int64))]
+    for j, name in enumerate(names):
+        present = have[:, j]
+        if not present.any():
+            continue
+        series = pl.Series(name, matrix[:, j])
+        if not present.all():
+            series = series.scatter(np.flatnonzero(~present), None)
+        columns.append(series)
+    return pl.DataFrame(columns)
