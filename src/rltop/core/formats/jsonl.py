@@ -122,8 +122,11 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     strings, lists, a missing or non-integer step, mixed layouts, bad lines.
     """
     try:
-        raw = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
-    except Exception:  # polars raises several error types for bad input; per-line path explains
+        raw = _read_ndjson(block)
+    except (Exception, _PANIC):  # polars raises several error types for bad input (and may
+        # panic); the per-line path explains
+        return None
+    if raw is None:
         return None
     if raw.is_empty() or "step" not in raw.columns:
         return None
@@ -154,6 +157,89 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     return pl.DataFrame(
         [step.cast(pl.Int64).alias("step")] + [by_name[name].cast(pl.Float64) for name in order]
     )
+
+
+#: the schema of a block is inferred from its first lines (about this many bytes) ...
+SAMPLE_BYTES = 256 * 1024
+
+
+def _read_ndjson(block: bytes) -> pl.DataFrame | None:
+    """The block through polars with the schema of its first lines; when the block holds a key
+    (or a type) those lines did not have, read again inferring from every line.
+
+    Whether every key was read is checked on the bytes: each ``"key":`` of the block must be a
+    value of the frame, or a literal null. A key the sample did not have, a string holding
+    ``":``, spaces before a colon: the counts differ and the careful inference runs.
+    """
+    cut = block.find(b"\n", SAMPLE_BYTES)
+    if cut < 0 or cut + 1 >= len(block):
+        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
+    if sample.is_empty():
+        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
+    except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
+        frame = None
+    if frame is not None and _fields(frame) == _colons(block):
+        return frame
+    return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+
+
+try:  # polars' Rust panics reach Python as ``PanicException``, a ``BaseException``
+    from polars.exceptions import PanicException as _PANIC
+except ImportError:  # pragma: no cover - older polars
+    _PANIC = Exception
+
+
+def _no_null_types(schema: Any) -> dict[str, Any]:
+    """The sample's schema with keys that were only ever null there read as numbers."""
+
+    def fix(dtype: Any) -> Any:
+        if dtype == pl.Null:
+            return pl.Float64
+        if isinstance(dtype, pl.Struct):
+            return pl.Struct({f.name: fix(f.dtype) for f in dtype.fields})
+        return dtype
+
+    return {name: fix(dtype) for name, dtype in schema.items()}
+
+
+def _colons(block: bytes) -> int:
+    """``"key":`` occurrences that are not ``"key":null`` (``_fields`` counts values only)."""
+    count = block.count(b'":')
+    if b"null" in block:
+        count -= block.count(b'":null') + block.count(b'": null')
+    return count
+
+
+def _fields(frame: pl.DataFrame) -> int:
+    """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
+    columns: one per value of a column, and one per row an object column has any value in.
+
+    Every count is of something polars read from a ``"key":`` of the block, so a key it did not
+    read makes ``_colons`` larger, never equal.
+    """
+    total, _ = _present(frame)
+    return total
+
+
+def _present(frame: pl.DataFrame) -> tuple[int, pl.Series | None]:
+    """Values in ``frame`` (leaves and objects with a value), and which rows hold any."""
+    total = 0
+    any_row: pl.Series | None = None
+    for series in frame.get_columns():
+        if isinstance(series.dtype, pl.Struct):
+            inner, rows = _present(series.struct.unnest())
+            total += inner
+            if rows is None:
+                continue
+            total += int(rows.sum())  # the object's own "key":
+        else:
+            total += series.len() - series.null_count()
+            rows = series.is_not_null()
+        any_row = rows if any_row is None else any_row | rows
+    return total, any_row
 
 
 class _DataLines:
