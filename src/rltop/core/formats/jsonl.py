@@ -150,12 +150,12 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
         return None
     # a column exists once some row carries a number for it (all-null keys make none)
     leaves = [s for s in leaves if s.null_count() < s.len()]
-    order = _first_number_order(leaves, _DataLines(block, raw.height), verl)
+    table = pl.DataFrame(leaves)  # no copy; one query below instead of one per column
+    order = _first_number_order(table, _DataLines(block, raw.height), verl)
     if order is None:
         return None
-    by_name = {s.name: s for s in leaves}
-    return pl.DataFrame(
-        [step.cast(pl.Int64).alias("step")] + [by_name[name].cast(pl.Float64) for name in order]
+    return table.select(
+        step.cast(pl.Int64).alias("step"), *(pl.col(name).cast(pl.Float64) for name in order)
     )
 
 
@@ -227,18 +227,26 @@ def _fields(frame: pl.DataFrame) -> int:
 def _present(frame: pl.DataFrame) -> tuple[int, pl.Series | None]:
     """Values in ``frame`` (leaves and objects with a value), and which rows hold any."""
     total = 0
-    any_row: pl.Series | None = None
+    flat: list[pl.Series] = []
+    masks: list[pl.Series] = []
     for series in frame.get_columns():
         if isinstance(series.dtype, pl.Struct):
             inner, rows = _present(series.struct.unnest())
             total += inner
-            if rows is None:
-                continue
-            total += int(rows.sum())  # the object's own "key":
+            if rows is not None:
+                total += int(rows.sum())  # the object's own "key":
+                masks.append(rows)
         else:
-            total += series.len() - series.null_count()
-            rows = series.is_not_null()
-        any_row = rows if any_row is None else any_row | rows
+            flat.append(series)
+    if flat:
+        plain = pl.DataFrame(flat)
+        total += plain.height * plain.width - int(plain.null_count().sum_horizontal().item())
+        masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
+    if not masks:
+        return total, None
+    any_row = masks[0]
+    for mask in masks[1:]:
+        any_row = any_row | mask
     return total, any_row
 
 
@@ -267,12 +275,13 @@ class _DataLines:
         return len(self._split()) == self.height
 
 
-def _first_number_order(leaves: list[pl.Series], lines: _DataLines, verl: bool) -> list[str] | None:
+def _first_number_order(table: pl.DataFrame, lines: _DataLines, verl: bool) -> list[str] | None:
     """Column order of the per-line path: by the first row holding a number, then key order."""
     first_row: dict[int, list[str]] = {}
-    for series in leaves:
-        row = int(series.is_not_null().arg_max() or 0)
-        first_row.setdefault(row, []).append(series.name)
+    if table.width:
+        firsts = table.select(pl.all().is_not_null().arg_max()).row(0, named=True)
+        for name, row in firsts.items():
+            first_row.setdefault(int(row or 0), []).append(name)
     if not lines.complete():
         return None
     order: list[str] = []
