@@ -51,6 +51,27 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     from rltop.cli import add_table_arguments
 
     add_table_arguments(parser, keys=False)
+    add_memory_argument(parser)
+
+
+def add_memory_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-memory`` for the headless commands (also ``RLTOP_MAX_MEMORY`` and the config file)."""
+    from rltop.cli import _size
+
+    parser.add_argument(
+        "--max-memory",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory budget, e.g. 2G or 512M (default 2G): rollout text beyond it stays on disk",
+    )
+
+
+def apply_memory_budget(settings: Any) -> None:
+    """The process-wide rollout text budget, before anything is read."""
+    from rltop.core import coldtext
+
+    coldtext.set_max_memory(settings.max_memory)
 
 
 def load_settings(args: argparse.Namespace) -> Any:
@@ -91,19 +112,21 @@ def _run(args: argparse.Namespace) -> int:
 
 def collect(paths: list[str], settings: Any, stalled_after: float | None = None) -> dict[str, Any]:
     """Read the paths once and build the report (the ``--json`` document)."""
-    from rltop.core import roles
-    from rltop.core.checkpoint import best_checkpoint
-    from rltop.core.diagnose import diagnose
-    from rltop.core.follow import Follower
-
     runs_out: list[dict[str, Any]] = []
-    if paths:
+    runs: Any = ()
+    if paths and has_candidates(paths):
+        # polars, numpy and the rules are imported only when there is something to read
+        from rltop.core.follow import Follower
+
+        apply_memory_budget(settings)
         follower = Follower(paths)
         follower.read_all()
         snap = follower.store.snapshot()
         runs = snap.runs
-    else:
-        runs = ()
+    if runs:
+        from rltop.core import roles
+        from rltop.core.checkpoint import best_checkpoint
+        from rltop.core.diagnose import diagnose
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
     if stalled_after is not None:
         thresholds.setdefault("run.stalled", {})["minutes"] = stalled_after
@@ -169,6 +192,13 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         "counts": {s: severities.count(s) for s in ("critical", "warning", "info")},
         "exit_code": code,
     }
+
+
+def has_candidates(paths: list[str]) -> bool:
+    """Whether any file under ``paths`` is one rltop might read (by name; nothing imported)."""
+    from rltop.core import discover
+
+    return next(discover.walk([p for p in paths if os.path.exists(p)]), None) is not None
 
 
 def _latest(run: Any) -> dict[str, float | None]:

@@ -53,13 +53,22 @@ def run(args: argparse.Namespace) -> int:
 
 def collect(paths: list[str]) -> dict[str, Any]:
     """Read the paths once and describe every file: sources, not recognised, not read."""
-    from rltop.core import discover
-    from rltop.core.follow import Follower
+    from types import SimpleNamespace
 
-    follower = Follower(paths)
-    follower.read_all()
-    snap = follower.store.snapshot()
-    roots = follower.paths
+    from rltop.commands.check import has_candidates
+    from rltop.core import discover
+
+    if has_candidates(paths):
+        from rltop.core.follow import Follower  # polars: only when there is something to read
+
+        follower = Follower(paths)
+        follower.read_all()
+        snap = follower.store.snapshot()
+        roots, missing = follower.paths, follower.missing_paths
+    else:
+        snap = SimpleNamespace(runs=(), sources=(), unrecognized=())
+        roots = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        missing = [p for p in roots if not os.path.exists(p)]
     runs = {r.run_id: r for r in snap.runs}
     sources = []
     for info in sorted(snap.sources, key=lambda s: (s.run_id, s.path)):
@@ -91,7 +100,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
     ]
     return {
         "paths": roots,
-        "missing": follower.missing_paths,
+        "missing": missing,
         "runs": [
             {
                 "name": r.name,

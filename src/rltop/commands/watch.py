@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from rltop.commands.check import _clean, add_rule_arguments, load_settings
+from rltop.commands.check import _clean, add_rule_arguments, apply_memory_budget, load_settings
 
 #: seconds to let a burst of file changes settle before evaluating
 SETTLE = 0.2
@@ -133,14 +133,15 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rltop.core.diagnose import Diagnoser, rule_params
-    from rltop.core.follow import Follower
-
     paths = list(args.paths or ["."])
     if not any(os.path.exists(p) for p in paths):
         print(f"rltop watch: no such file or folder: {', '.join(paths)}", file=sys.stderr)
         return 3
+    from rltop.core.diagnose import Diagnoser, rule_params
+    from rltop.core.follow import Follower
+
     settings = load_settings(args)
+    apply_memory_budget(settings)
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
     if args.stalled_after is not None:
         thresholds.setdefault("run.stalled", {})["minutes"] = args.stalled_after
