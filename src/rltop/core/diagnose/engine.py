@@ -8,13 +8,32 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import RULES, SEVERITY_RANK, Warning
+from rltop.core.diagnose.registry import (
+    ONSET,
+    RULES,
+    SEVERITIES,
+    SEVERITY_RANK,
+    Finding,
+    Rule,
+    Warning,
+)
+from rltop.core.diagnose.series import hold_points, settle
 from rltop.core.store import RunSnapshot, StoreSnapshot
 
 # -- evaluation ------------------------------------------------------------------------------
 #: parameters every trend rule understands besides its own (see ``trend_window``, ``warmup_points``)
-COMMON_PARAMS = ("window", "min_window", "max_window", "warmup_points", "warmup_fraction")
+COMMON_PARAMS = (
+    "window",
+    "min_window",
+    "max_window",
+    "warmup_points",
+    "warmup_fraction",
+    "hold_points",
+    "clear_points",
+)
 
 
 def rule_params(
@@ -51,9 +70,14 @@ def diagnose(
     last_activity: float | None = None,
     live: bool = False,
     skip: Iterable[str] = (),
+    text_cache: dict | None = None,
 ) -> list[Warning]:
-    """Every rule over one run, once. ``run.stalled`` needs ``now``, ``last_activity``, ``live``."""
-    ctx = Context(run, role_extra, now=now, last_activity=last_activity, live=live)
+    """Every rule over one run, once. ``run.stalled`` needs ``now``, ``last_activity``, ``live``;
+    ``text_cache`` (a dict kept between calls for the same run) spares the text rules re-reading
+    completions they have already judged."""
+    ctx = Context(
+        run, role_extra, now=now, last_activity=last_activity, live=live, text_cache=text_cache
+    )
     skipped = set(skip)
     out = []
     for rule_id, r in RULES.items():
@@ -69,22 +93,64 @@ def diagnose(
         found = r.check(ctx, params)
         if found is None:
             continue
-        out.append(
-            Warning(
-                id=rule_id,
-                severity=found.severity,
-                run=run.name,
-                metrics=found.metrics,
-                step=found.step,
-                evidence=found.evidence,
-                action=found.action or r.action,
-                title=r.title,
-                run_id=run.run_id,
-                at_step=found.at_step,
-            )
-        )
+        w = settle_finding(run, r, found, params)
+        if w is not None:
+            out.append(w)
+    out = exclusive(out)
     out.sort(key=lambda w: (-w.rank, w.id))
     return out
+
+
+def settle_finding(
+    run: RunSnapshot, r: Rule, found: Finding, params: Mapping[str, Any]
+) -> Warning | None:
+    """A rule's finding as a warning: when the rule says where its condition held point by point,
+    the onset, severity and clearing follow the engine's semantics (``DIAGNOSTICS.md``, "When a
+    warning starts, changes and clears"), the same for every rule:
+
+    - active while the condition holds, and until it has been false for ``clear`` points in a row
+      (hysteresis); shorter false stretches are flicker and keep the onset;
+    - it starts once the condition held at ``hold`` points;
+    - severity is the highest tier still active, dated from that tier's crossing.
+    """
+    severity, step, action = found.severity, found.step, found.action
+    holding = True
+    if found.held is not None and found.held_steps is not None:
+        levels = np.asarray(found.held)
+        if levels.dtype == bool:
+            levels = np.where(levels, SEVERITY_RANK[found.severity], -1)
+        hold, clear = hold_points(len(levels), params)
+        got = settle(levels.astype(np.int64, copy=False), hold, clear)
+        if got is None:
+            return None
+        tier, start = got
+        start = max(0, start - int(found.lag))  # where the change began, not the smoothed sign
+        severity = SEVERITIES[tier]
+        holding = bool(levels[-1] >= 0)
+        step = int(found.held_steps[start])
+        if found.tier_actions and severity in found.tier_actions:
+            action = found.tier_actions[severity]
+    evidence = found.evidence.replace(ONSET, str(step) if step is not None else "?")
+    return Warning(
+        id=r.id,
+        severity=severity,
+        run=run.name,
+        metrics=found.metrics,
+        step=step,
+        evidence=evidence,
+        action=action or r.action,
+        title=r.title,
+        run_id=run.run_id,
+        at_step=found.at_step,
+        holding=holding,
+    )
+
+
+def exclusive(warnings: list[Warning]) -> list[Warning]:
+    """Drop the warnings another active one excludes (opposite advice: the specific one wins)."""
+    ids = {w.id for w in warnings}
+    gone = {x for i in ids for x in RULES[i].excludes} if ids else set()
+    return [w for w in warnings if w.id not in gone]
 
 
 @dataclass
@@ -109,6 +175,8 @@ class _RunState:
     health: list[Warning] = field(default_factory=list)
     last_activity: float | None = None
     live: bool = False
+    #: the text rules' verdicts on completions already read (bounded: the newest steps only)
+    text_cache: dict = field(default_factory=dict)
 
 
 def _newest_mtime(run: RunSnapshot) -> float | None:
@@ -162,6 +230,7 @@ class Diagnoser:
                     self.thresholds,
                     self.role_extra,
                     skip=("run.unreadable", "run.stalled"),
+                    text_cache=state.text_cache,
                 )
                 state.version = run.version
                 self.evaluations += 1
@@ -179,6 +248,8 @@ class Diagnoser:
                     live=state.live,
                 )
             for w in (*state.data, *state.health, *stalled):
+                if not w.holding and w.key not in self._active:
+                    continue  # held only by the hysteresis: nothing to start
                 current[w.key] = w
         for run_id in [r for r in self._runs if r not in seen]:
             del self._runs[run_id]
