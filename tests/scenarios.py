@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from diaghelp import RunBuilder, rows_from
 
 from rltop.core.model import Skip
 from rltop.core.store import RunSnapshot
+
+from diaghelp import RunBuilder, rows_from
 
 N = 200  # steps of a generated run
 
@@ -81,7 +82,7 @@ def sft_overfit_ratio(seed: int) -> Scenario:
     start = _onset(rng, 60, 90)
     ratio = np.where(_t() < start, 1.0, 1.0 + 1.6 * (_t() - start) / (N - start))
     valid = train * ratio + _noise(rng, 0.01)
-    crossing = int(math.ceil(start + (2.0 - 1.0) / 1.6 * (N - start)))  # critical: 2.0×
+    crossing = math.ceil(start + (2.0 - 1.0) / 1.6 * (N - start))  # critical: 2.0×
     return Scenario(_sft(train, valid), crossing, "critical", spacing=5)
 
 
@@ -92,7 +93,7 @@ def sft_valid_rising(seed: int) -> Scenario:
     t = _t()
     valid = np.where(t < best, 1.5 - 0.6 * t / best, 0.9 + 0.9 * (t - best) / (N - best))
     valid = valid + _noise(rng, 0.01)
-    crossing = int(math.ceil(best + (0.9 * 0.2) / 0.9 * (N - best)))  # 1.2 × the best
+    crossing = math.ceil(best + (0.9 * 0.2) / 0.9 * (N - best))  # 1.2 × the best
     return Scenario(_sft(train, valid, every=2), crossing, "warning", spacing=2)
 
 
@@ -230,7 +231,7 @@ def rl_token_growth(seed: int) -> Scenario:
     t = _t()
     length = 200 * (1 + np.where(t >= start, 3.5 * (t - start) / (N - start), 0))
     length = length * (1 + _noise(rng, 0.02))
-    crossing = int(math.ceil(start + 2.0 / 3.5 * (N - start)))  # the warning tier: 3×
+    crossing = math.ceil(start + 2.0 / 3.5 * (N - start))  # the warning tier: 3×
     cols = {"reward": list(0.4 + _noise(rng, 0.02)), "response_length/mean": list(length)}
     return Scenario(_run(cols), crossing, "warning")
 
@@ -295,7 +296,7 @@ def rl_entropy_collapse(seed: int) -> Scenario:
     start = _onset(rng)
     t = _t()
     entropy = np.where(t < start, 1.0, np.exp(-(t - start) / 5)) * (1 + _noise(rng, 0.03))
-    crossing = start + int(math.ceil(5 * math.log(10)))  # 10% of the start
+    crossing = start + math.ceil(5 * math.log(10))  # 10% of the start
     cols = {"reward": list(0.4 + _noise(rng, 0.02)), "actor/entropy": list(np.abs(entropy))}
     return Scenario(_run(cols), crossing, "warning")
 
@@ -312,10 +313,36 @@ def rl_kl_spike(seed: int) -> Scenario:
 
 
 # -- rollout text and run pace --------------------------------------------------------------------
-_WORDS = (
-    "the packs add items so we count each one then subtract what was given away and check the "
-    "total against the question before writing the final answer clearly"
-).split()
+_WORDS = [
+    "the",
+    "packs",
+    "add",
+    "items",
+    "so",
+    "we",
+    "count",
+    "each",
+    "one",
+    "then",
+    "subtract",
+    "what",
+    "was",
+    "given",
+    "away",
+    "and",
+    "check",
+    "the",
+    "total",
+    "against",
+    "the",
+    "question",
+    "before",
+    "writing",
+    "the",
+    "final",
+    "answer",
+    "clearly",
+]
 
 
 def _answer(rng: np.random.Generator) -> str:
@@ -339,7 +366,7 @@ def _text_run(
     for step in range(1, 101):
         for g in range(8):
             group_text = _answer(rng)
-            for k in range(4):
+            for _k in range(4):
                 if step >= start and same and g < 6:
                     text = group_text
                 elif step >= start and bad is not None and rng.random() < share:

@@ -5,10 +5,11 @@ at the end of the run; healthy runs get nothing at ``warning`` or above. Five no
 from __future__ import annotations
 
 import pytest
-from diaghelp import find
-from scenarios import EXTRA_FAILING, FAILING, HEALTHY
 
 from rltop.core.diagnose import RULES, diagnose
+from scenarios import EXTRA_FAILING, FAILING, HEALTHY
+
+from diaghelp import find
 
 SEEDS = range(5)
 CASES = [(name, name, make) for name, make in FAILING.items()]

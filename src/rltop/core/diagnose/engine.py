@@ -114,7 +114,7 @@ def settle_finding(
     - severity is the highest tier still active, dated from that tier's crossing.
     """
     severity, step, action = found.severity, found.step, found.action
-    holding = True
+    holding, note = True, ""
     if found.held is not None and found.held_steps is not None:
         levels = np.asarray(found.held)
         if levels.dtype == bool:
@@ -127,10 +127,13 @@ def settle_finding(
         start = max(0, start - int(found.lag))  # where the change began, not the smoothed sign
         severity = SEVERITIES[tier]
         holding = bool(levels[-1] >= 0)
+        if not holding:
+            quiet = len(levels) - 1 - int(np.flatnonzero(levels >= 0)[-1])
+            note = f"; not met at the last {quiet} points (clears after {clear})"
         step = int(found.held_steps[start])
         if found.tier_actions and severity in found.tier_actions:
             action = found.tier_actions[severity]
-    evidence = found.evidence.replace(ONSET, str(step) if step is not None else "?")
+    evidence = found.evidence.replace(ONSET, str(step) if step is not None else "?") + note
     return Warning(
         id=r.id,
         severity=severity,

@@ -186,7 +186,7 @@ def print_precision(values: np.ndarray) -> float:
     return 0.0
 
 
-def hinge_point(values: np.ndarray) -> tuple[int, float]:
+def hinge_point(values: np.ndarray, k_min: int = 0) -> tuple[int, float]:
     """Change point of a series that bends: the index ``k`` minimising the squared error of the
     continuous two-piece line ``a + b·t + c·max(t − k, 0)`` (the start of a decline after a
     rise or a plateau), and the residual sum of squares. Vectorised over every ``k`` with
@@ -217,11 +217,12 @@ def hinge_point(values: np.ndarray) -> tuple[int, float]:
     beta = np.linalg.solve(m, rhs[..., None])[..., 0]
     # residual sum of squares = y·y − beta·rhs (least squares)
     rss = float((y * y).sum()) - np.einsum("ij,ij->i", beta, rhs)
+    rss[ks < k_min] = np.inf
     best = int(np.argmin(rss))
     return int(ks[best]), float(rss[best])
 
 
-def _level_shift(values: np.ndarray) -> tuple[int, float]:
+def _level_shift(values: np.ndarray, k_min: int = 0) -> tuple[int, float]:
     """(index where the second level starts, residual sum of squares) of the best two-mean split."""
     n = len(values)
     y = values.astype(np.float64) - float(np.mean(values))
@@ -229,17 +230,20 @@ def _level_shift(values: np.ndarray) -> tuple[int, float]:
     k = np.arange(1, n, dtype=np.float64)
     total = float(y.sum())
     rss = float((y * y).sum()) - c * c / k - (total - c) ** 2 / (n - k)
+    rss[k < k_min] = np.inf
     best = int(np.argmin(rss))
     return best + 1, float(rss[best])
 
 
-def change_point(values: np.ndarray) -> int:
+def change_point(values: np.ndarray, k_min: int = 0) -> int:
     """Where a series changed: the better fit of a level shift (two means) and a bend (two-piece
-    line, ``hinge_point``). A step dates from the step, a ramp from where it began."""
+    line, ``hinge_point``), at index ``k_min`` or later (the fit uses every point). A step dates
+    from the step, a ramp from where it began."""
     if len(values) < 4:
         return 0
-    k_bend, rss_bend = hinge_point(values)
-    k_step, rss_step = _level_shift(values)
+    k_min = min(max(0, k_min), len(values) - 3)
+    k_bend, rss_bend = hinge_point(values, k_min)
+    k_step, rss_step = _level_shift(values, k_min)
     return k_step if rss_step <= rss_bend else k_bend
 
 

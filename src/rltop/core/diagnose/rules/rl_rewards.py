@@ -296,14 +296,14 @@ def _rl_reward_saturated(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """The rolling mean of the reward over ``span`` points (20; a quarter of the run when that is
     less, at least 5: a fixed window, so the delay does not grow with the run) is at least
     ``drop`` (25%) of the reward's range below its highest earlier value, that peak is at least
-    one window back, and the fall is at least ``z`` (4) standard errors of the mean. The onset is
+    one window back, and the fall is at least ``z`` (2) standard errors of the mean. The onset is
     where the decline began: the bend of a two-piece line fitted around the peak (a change
     point). Minimum points: ``min_points`` (20).""",
     about="""The reward peaked and has been falling for a sustained stretch: a learning rate too
     high, a KL too loose, or a change in data, reward or code.""",
     kind="rl",
     drop=0.25,
-    z=4.0,
+    z=2.0,
     span=20,
     min_points=20,
 )
@@ -330,9 +330,10 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     top = int(peak_at[-1])
     centre = max(0, top - (w - 1) // 2)  # the middle of the peak window
-    # the change point: a two-piece line over the points around the peak and after it
-    lo = max(0, centre - 3 * w)
-    bend = lo + change_point(rw.values[lo:])
+    # the change point: a level shift or a bend over the peak window and what follows it (a
+    # plateau before the fall is not searched: its noisy highest point is not the onset)
+    lo = max(0, centre - 2 * w)
+    bend = lo + change_point(rw.values[lo:], k_min=centre - lo)
     cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
     return Finding(
         "warning",
@@ -447,7 +448,8 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
         # from where the dimension began to fall (the bend of a two-piece line past its peak)
         centre = max(0, peak_at - (dw - 1) // 2)
         lo = max(0, centre - 2 * dw)
-        cond = backdate(cond, min(lo + change_point(d.values[lo:]), int(np.flatnonzero(cond)[-1])))
+        bend = lo + change_point(d.values[lo:], k_min=centre - lo)
+        cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
         on_rw = _align(d, rw.steps, cond.astype(np.float64)).astype(bool)
         on_rw &= rw.steps >= d.steps[0]
         held |= on_rw
