@@ -58,7 +58,18 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing rolling median (the first points use what they have)."""
     if window <= 1 or len(values) == 0:
         return values
-    return pl.Series(values).rolling_median(window, min_samples=1).to_numpy()
+    if window > 15 or len(values) < window:
+        return pl.Series(values).rolling_median(window, min_samples=1).to_numpy()
+    # short windows: numpy over a strided view (no per-call thread pool start-up)
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty(len(values))
+    out[window - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
+    head = values[: window - 1].tolist()
+    for i in range(window - 1):
+        part = sorted(head[: i + 1])
+        mid = len(part) // 2
+        out[i] = part[mid] if len(part) % 2 else (part[mid - 1] + part[mid]) / 2
+    return out
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:

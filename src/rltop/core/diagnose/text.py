@@ -21,13 +21,17 @@ NEWEST_ROWS = 4096
 NEWEST_STEPS = 64
 #: ... and of each step at most this many completions, spread over its groups
 PER_STEP = 16
+#: completions judged per evaluation once a watcher has judged the run before (a burst of steps
+#: is caught up over the next evaluations; the first evaluation and ``rltop check`` judge all)
+BUDGET = 48
 #: words of one completion judged (its last ones)
 MAX_WORDS = 1500
 #: a span of this many words repeated back to back is a loop
 SPAN = 8
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]")
-_SYMBOL_RUN = re.compile(r"[^\w\s]{20,}")
+_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]|[^\w\s]{20,}")
+#: the same for ASCII text (a narrower class is several times faster to scan)
+_BAD_ASCII = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|[!-/:-@\[-`{-~]{20,}")
 _SCRIPTS = {
     "Cyrillic": "\u0400-\u04ff",
     "Greek": "\u0370-\u03ff",
@@ -50,55 +54,59 @@ _PRIME = np.uint64(1_000_003)
 def loop_share(text: str) -> float:
     """Share of the text (in words, or in characters for lines) filled by one span of ``SPAN``+
     words repeated back to back (4+ copies at a fixed period), or by one line of 8+ characters
-    said 3+ times: 0.0 when there is no such loop."""
+    said 3+ times: 0.0 when there is no such loop.
+
+    Each 8-word span is hashed; for each position, the distance back to the same span's previous
+    occurrence. Inside a loop of period P that distance is P at every position from the second
+    copy on: a run of equal distances, P × (copies − 1) long."""
     words = text.split()
     n = len(words)
     best = 0.0
-    if n >= 3 * SPAN:
+    if n >= 4 * SPAN:
         tail = words[-MAX_WORDS:]
-        ids = np.array(list(map(hash, tail)), dtype=np.int64).view(np.uint64)
+        ids = np.fromiter(map(hash, tail), dtype=np.int64, count=len(tail)).view(np.uint64)
         m = len(ids) - SPAN + 1
-        h = np.zeros(m, dtype=np.uint64)
+        h = ids[:m].copy()
         with np.errstate(over="ignore"):
-            for j in range(SPAN):
+            for j in range(1, SPAN):
                 h = h * _PRIME + ids[j : j + m]
-        values, counts = np.unique(h, return_counts=True)
-        if counts.max() >= 3:
-            for gram in values[np.argsort(counts)[-3:]]:
-                pos = np.flatnonzero(h == gram)
-                if len(pos) < 3:
-                    continue
-                gaps = np.diff(pos)
-                # the longest stretch of occurrences at one fixed period: the loop
-                change = np.flatnonzero(np.diff(gaps) != 0)
-                edges = np.concatenate(([0], change + 1, [len(gaps)]))
-                k = int(np.argmax(np.diff(edges)))
-                reps = int(edges[k + 1] - edges[k])  # gaps at that period
-                period = int(gaps[edges[k]])
-                if reps >= 3:  # four copies back to back: a loop, not a phrase said twice
-                    covered = reps * period + SPAN
-                    best = max(best, covered / n)
-    lines = [s.strip() for s in text.splitlines()]
-    lines = [s for s in lines if len(s) >= 8]
-    if len(lines) >= 3:
-        line, count = Counter(lines).most_common(1)[0]
-        if count >= 3:
-            best = max(best, count * len(line) / max(len(text), 1))
+        order = np.argsort(h, kind="stable")
+        ordered = h[order]
+        same = ordered[1:] == ordered[:-1]
+        gap = np.zeros(m, dtype=np.int64)
+        gap[order[1:][same]] = order[1:][same] - order[:-1][same]
+        edges = np.flatnonzero(np.diff(gap) != 0) + 1
+        starts = np.concatenate(([0], edges))
+        lengths = np.diff(np.concatenate((starts, [m])))
+        period = gap[starts]
+        ok = (period > 0) & (lengths >= 3 * period)
+        if ok.any():
+            covered = lengths[ok] + period[ok] + SPAN - 1
+            best = float(covered.max()) / n
+    if text.count("\n") >= 2:
+        lines = [s.strip() for s in text.splitlines()]
+        lines = [s for s in lines if len(s) >= 8]
+        if len(lines) >= 3:
+            line, count = Counter(lines).most_common(1)[0]
+            if count >= 3:
+                best = max(best, count * len(line) / max(len(text), 1))
     return min(best, 1.0)
 
 
 def garbled_reason(text: str, prompt: str = "") -> str | None:
     """Why a completion reads as garbled (replacement characters, control characters, a long run
     of mixed symbols, an unexpected switch of script mid-answer), or None."""
-    if _CONTROL.search(text):
-        return "control characters"
-    for run in _SYMBOL_RUN.findall(text):
-        if len(set(run)) >= 5:
+    ascii_only = text.isascii()
+    for hit in (_BAD_ASCII if ascii_only else _BAD).finditer(text):
+        got = hit.group()
+        if got == "\ufffd":
+            return "replacement characters (U+FFFD)"
+        if len(got) == 1:
+            return "control characters"
+        if len(set(got)) >= 5:
             return "a long run of symbols"
-    if text.isascii():
+    if ascii_only:
         return None
-    if "\ufffd" in text:
-        return "replacement characters (U+FFFD)"
     # a script the prompt does not use, absent from the first fifth, then words of it
     head = text[: max(40, len(text) // 5)]
     for name, word in _SCRIPT_WORD.items():
@@ -125,8 +133,9 @@ class StepText:
     reward: float | None = None  # the step's mean reward
 
 
-#: verdicts kept per run while watching (one small record per step)
-MAX_KEEP = 20_000
+#: verdicts kept per run while watching (one small record per step): the onset of a text rule
+#: can be this many rollout steps old at most
+MAX_KEEP = 1024
 
 
 def _sample(n: int, k: int) -> list[int]:
@@ -137,22 +146,10 @@ def _sample(n: int, k: int) -> list[int]:
 
 
 def newest_rollouts(ro: pl.DataFrame) -> pl.DataFrame | None:
-    """The newest rollouts of the newest ``NEWEST_STEPS`` steps (train split, text present)."""
+    """The newest rollouts (the last ``NEWEST_ROWS`` rows) of a frame with completion text."""
     if ro.is_empty() or "completion" not in ro.columns or "step" not in ro.columns:
         return None
-    tail = ro.tail(NEWEST_ROWS)
-    cols = [
-        c for c in ("step", "group", "prompt", "completion", "reward", "split") if c in tail.columns
-    ]
-    tail = tail.select(cols).filter(pl.col("completion").is_not_null())
-    if "split" in tail.columns:
-        tail = tail.filter(pl.col("split").is_null() | (pl.col("split") == "train"))
-    if tail.is_empty():
-        return None
-    steps = tail.get_column("step").unique().sort()
-    if len(steps) > NEWEST_STEPS:
-        tail = tail.filter(pl.col("step") >= steps[-NEWEST_STEPS])
-    return tail
+    return ro.tail(NEWEST_ROWS)
 
 
 def _normalise(text: str) -> str:
@@ -170,12 +167,9 @@ def _distinct(groups: list, texts: list[str]) -> tuple[float | None, int]:
     return float(np.median(ratios)), len(ratios)
 
 
-def _judge(frame: pl.DataFrame, rows: int, loop_share_min: float) -> StepText:
-    step = int(frame.get_column("step")[0])
-    texts = [t or "" for t in frame.get_column("completion").to_list()]
-    prompts = (
-        frame.get_column("prompt").to_list() if "prompt" in frame.columns else [""] * len(texts)
-    )
+def _judge(step: int, rows: int, cols: dict[str, list], loop_share_min: float) -> StepText:
+    texts = cols["completion"]
+    prompts = cols.get("prompt") or [""] * len(texts)
     looping = garbled = 0
     ex_loop = ex_garbled = ""
     pick = _sample(len(texts), PER_STEP)
@@ -187,9 +181,9 @@ def _judge(frame: pl.DataFrame, rows: int, loop_share_min: float) -> StepText:
         if garbled_reason(text, prompts[i] or "") is not None:
             garbled += 1
             ex_garbled = ex_garbled or text
-    key = "group" if "group" in frame.columns else "prompt" if "prompt" in frame.columns else None
-    distinct, groups = _distinct(frame.get_column(key).to_list(), texts) if key else (None, 0)
-    reward = frame.get_column("reward").mean() if "reward" in frame.columns else None
+    groups = cols.get("group") or cols.get("prompt")
+    distinct, n_groups = _distinct(groups, texts) if groups else (None, 0)
+    rewards = [r for r in cols.get("reward") or () if r is not None]
     return StepText(
         step,
         rows,
@@ -199,27 +193,51 @@ def _judge(frame: pl.DataFrame, rows: int, loop_share_min: float) -> StepText:
         ex_loop[:200],
         ex_garbled[:200],
         distinct,
-        groups,
-        float(reward) if isinstance(reward, int | float) else None,
+        n_groups,
+        float(sum(rewards) / len(rewards)) if rewards else None,
     )
 
 
 def step_verdicts(tail: pl.DataFrame | None, cache: dict, loop_share_min: float) -> list[StepText]:
-    """One ``StepText`` per step: those of ``tail`` (read again only when a step's rows changed)
-    and, while watching, those kept in ``cache`` from earlier reads (at most ``MAX_KEEP``)."""
+    """One ``StepText`` per step: those of ``tail``'s newest ``NEWEST_STEPS`` steps (read again
+    only when a step's row count changed) and, while watching, those kept in ``cache`` from
+    earlier reads (at most ``MAX_KEEP``). Rows without text or of a validation split are left
+    out."""
     kept: dict[int, StepText] = cache.setdefault(("text", loop_share_min), {})
-    if tail is not None:
-        counts = tail.group_by("step").len().sort("step")
+    if tail is not None and tail.height:
+        steps = tail.get_column("step").to_numpy()
+        uniq, counts = np.unique(steps, return_counts=True)
+        uniq, counts = uniq[-NEWEST_STEPS:], counts[-NEWEST_STEPS:]
         wanted = {
-            step: rows
-            for step, rows in counts.iter_rows()
-            if step not in kept or kept[step].rows != rows
+            int(st): int(c)
+            for st, c in zip(uniq, counts, strict=True)
+            if int(st) not in kept or kept[int(st)].rows != int(c)
         }
         if wanted:
-            part = tail.filter(pl.col("step").is_in(list(wanted)))
-            for frame in part.partition_by("step", maintain_order=True):
-                step = int(frame.get_column("step")[0])
-                kept[step] = _judge(frame, wanted[step], loop_share_min)
+            idx = np.flatnonzero(np.isin(steps, np.fromiter(wanted, dtype=steps.dtype)))
+            names = [
+                c for c in ("completion", "prompt", "group", "reward", "split") if c in tail.columns
+            ]
+            take = pl.Series(idx)
+            cols = {name: tail.get_column(name).gather(take).to_list() for name in names}
+            by_step: dict[int, list[int]] = {}
+            split = cols.get("split")
+            for i, st in enumerate(steps[idx].tolist()):
+                if cols["completion"][i] is None or (split and split[i] not in (None, "train")):
+                    continue
+                by_step.setdefault(st, []).append(i)
+            budget = BUDGET if kept else None  # the first read judges everything at once
+            for step in sorted(wanted):
+                rows = by_step.get(step)
+                if budget is not None:
+                    if budget <= 0:
+                        break  # the next evaluation goes on from here
+                    budget -= min(PER_STEP, len(rows or ()))
+                if not rows:
+                    kept[step] = StepText(step, wanted[step], 0, 0, 0)
+                    continue
+                sub = {name: [values[i] for i in rows] for name, values in cols.items()}
+                kept[step] = _judge(step, wanted[step], sub, loop_share_min)
     while len(kept) > MAX_KEEP:
         del kept[min(kept)]
     return [kept[s] for s in sorted(kept)]
