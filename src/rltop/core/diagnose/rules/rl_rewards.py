@@ -120,7 +120,7 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     not now below it, by more than ``flat`` (20%) of its range or ``z`` (4) standard errors,
     whichever is larger; the same for pass@k when logged or derived (at least ``pass_flat``,
     0.03). Not when pass@k is already ≥ ``ceiling`` (0.95) or the reward is ~0 (``zero``, 0.01;
-    that is rl.reward_zero). Minimum points: ``min_points`` (50) reward points.""",
+    that is rl.reward_zero), nor once its rolling mean has more than doubled from the start; never with rl.reward_saturated or rl.reward_zero. Minimum points: ``min_points`` (50) reward points.""",
     about="""Nothing improves once the early noise has settled: the data is too hard or the reward
     too sparse for the model to find any signal.""",
     kind="rl",
@@ -167,7 +167,8 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
         names += (pk.name,)
         extra = f"; {pk.name} {_n(pk_start)} → {_n(float(pk_at[-1]))}"
     # a reward that more than doubled is not stagnant, however noisy (a short run cut early)
-    cond &= ~((start_level > 0) & (rm > 2 * start_level))
+    if start_level > 0 and float(np.max(rm[later], initial=-np.inf)) > 2 * start_level:
+        return None  # it more than doubled: not stagnant, however noisy the climb
     cond[:first] = False
     cond[: int(p["min_points"]) - 1] = False
     if not cond.any():
