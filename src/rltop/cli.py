@@ -49,6 +49,9 @@ def _main_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from rltop.core.inert import install_log_handler
+
+    install_log_handler()
     if argv and argv[0] in COMMANDS:
         name = argv[0]
         module = importlib.import_module(f"rltop.commands.{name}")

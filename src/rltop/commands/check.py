@@ -26,6 +26,7 @@ from rltop.commands.common import (
     load_settings,
     silence_stdout,
 )
+from rltop.core.inert import plain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         silence_stdout()
         return EXIT_UNKNOWN
     except Exception as exc:  # rltop itself failed: the monitoring convention says 3
-        print(f"rltop check: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"rltop check: error: {type(exc).__name__}: {plain(exc)}", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
@@ -59,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
     missing = [p for p in paths if not os.path.exists(p)]
     for path in missing:
-        print(f"rltop: no such file or folder: {path}", file=sys.stderr)
+        print(f"rltop: no such file or folder: {plain(path)}", file=sys.stderr)
     settings = load_settings(args)
     report = collect([p for p in paths if os.path.exists(p)], settings, args.stalled_after)
     if args.json:
@@ -196,31 +197,33 @@ def render(report: dict[str, Any]) -> str:
         size = f"{r['steps']} steps" + (f", last step {r['last_step']}" if r["steps"] else "")
         if r["rollouts"]:
             size += f", {r['rollouts']} rollouts"
-        lines.append(f"run {r['name']}  ({where}{size})")
-        lines.append(f"  {r['path']}")
+        lines.append(f"run {plain(r['name'])}  ({where}{size})")
+        lines.append(f"  {plain(r['path'])}")
         if r["key_metrics"]:
             shown = "  ".join(
-                f"{v['metric']} {_fmt(v['value'])}" for v in r["key_metrics"].values()
+                f"{plain(v['metric'])} {_fmt(v['value'])}" for v in r["key_metrics"].values()
             )
             lines.append(f"  latest: {shown}")
         if not r["warnings"]:
             lines.append("  no warnings")
         for w in r["warnings"]:
             since = f" since step {w['step']}" if w["step"] is not None else ""
-            lines.append(f"  {LABELS[w['severity']]:<8} {w['id']}{since}: {w['title']}")
-            lines.append(f"           {w['evidence']}")
-            lines.append(f"           → {w['action']}")
+            lines.append(f"  {LABELS[w['severity']]:<8} {w['id']}{since}: {plain(w['title'])}")
+            lines.append(f"           {plain(w['evidence'])}")
+            lines.append(f"           → {plain(w['action'])}")
         best = r["best_checkpoint"]
         if best:
             if best["kind"] == "supervised":
-                lines.append(f"  best checkpoint (lowest {best['basis']}):")
+                lines.append(f"  best checkpoint (lowest {plain(best['basis'])}):")
             else:
                 lines.append("  checkpoints to evaluate with your task harness:")
             for c in best["candidates"]:
-                nums = ", ".join(f"{k} {_fmt(v)}" for k, v in c["values"].items())
-                saved = f"  → saved: {c['saved']}" if c.get("saved") else ""
+                nums = ", ".join(f"{plain(k)} {_fmt(v)}" for k, v in c["values"].items())
+                saved = f"  → saved: {plain(c['saved'])}" if c.get("saved") else ""
                 lines.append(
-                    f"    {c['label']}: step {c['step']}" + (f"  ({nums})" if nums else "") + saved
+                    f"    {plain(c['label'])}: step {c['step']}"
+                    + (f"  ({nums})" if nums else "")
+                    + saved
                 )
         lines.append("")
     counts = report["counts"]

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from rltop.core.inert import plain
 from rltop.core.numfmt import parse_size
 
 #: exit statuses of the headless commands (the monitoring-plugin convention)
@@ -133,7 +134,7 @@ def load_settings(args: argparse.Namespace) -> Any:
 
     settings = Settings.from_args(args)
     for problem in settings.problems:
-        print(f"rltop: config: {problem}", file=sys.stderr)
+        print(f"rltop: config: {plain(problem)}", file=sys.stderr)
     return settings
 
 

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from rltop.commands.common import add_rule_arguments, json_safe, load_settings, silence_stdout
+from rltop.core.inert import plain
 
 #: seconds to let a burst of file changes settle before evaluating
 SETTLE = 0.2
@@ -115,11 +116,11 @@ class Printer:
             line = json.dumps(json_safe(doc), allow_nan=False)
         else:
             since = f" since step {warning.step}" if warning.step is not None else ""
-            line = f"{stamp} {kind.upper():<6} {warning.severity:<8} {warning.id} [{warning.run}]"
+            line = f"{stamp} {kind.upper():<6} {warning.severity:<8} {warning.id} [{plain(warning.run)}]"
             if kind == "clear":
-                line += f"{since}: {warning.title} (cleared)"
+                line += f"{since}: {plain(warning.title)} (cleared)"
             else:
-                line += f"{since}: {warning.evidence} → {warning.action}"
+                line += f"{since}: {plain(warning.evidence)} → {plain(warning.action)}"
         self.out.write(line + "\n")
         self.out.flush()
 
@@ -138,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
     paths = list(args.paths or ["."])
     if not any(os.path.exists(p) for p in paths):
-        print(f"rltop watch: no such file or folder: {', '.join(paths)}", file=sys.stderr)
+        print(
+            f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
+        )
         return 3
     settings = load_settings(args)
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
@@ -197,6 +200,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if failed:
         logging.getLogger(__name__).error("following failed: %r", failed[0])
-        print(f"rltop watch: following failed: {failed[0]!r}", file=sys.stderr)
+        print(f"rltop watch: following failed: {plain(repr(failed[0]))}", file=sys.stderr)
         return 3
     return 0

@@ -82,7 +82,12 @@ class Parser:
         raise ValueError(f"{self.format} rows cannot be read back from disk")
 
     def locate(self, frame: pl.DataFrame, offsets: Any, lengths: Any) -> pl.DataFrame:
-        """``frame`` with where each row is on disk and which format reads it back."""
+        """``frame`` with where each row is on disk and which format reads it back. A path that
+        is not UTF-8 cannot be held by polars: those rows keep their text in memory."""
+        try:
+            self.path.encode("utf-8")
+        except UnicodeEncodeError:
+            return frame
         return frame.with_columns(
             pl.lit(self.path, dtype=pl.String).alias("_path"),
             pl.Series("_offset", np.asarray(offsets, dtype=np.int64), dtype=pl.Int64),
