@@ -67,6 +67,12 @@ def _wandb_metadata(tmp: Path) -> Path:
     return files / "wandb-metadata.json"
 
 
+def _wandb_table(tmp: Path) -> Path:
+    source = Path(__file__).resolve().parent / "fixtures" / "wandb_tables" / "wandb"
+    shutil.copytree(source, tmp / "wandb")
+    return next((tmp / "wandb").rglob("completions_*.table.json"))
+
+
 def _parquet(path: Path, frame: pl.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(path)
@@ -219,6 +225,7 @@ FIXTURE_OF: dict[str, Callable[[Path], Path]] = {
     "wandb": _wandb_log,
     "wandb-config": _wandb_config,
     "wandb-metadata": _wandb_metadata,
+    "wandb-table": _wandb_table,
     "parquet-rollouts": _parquet_rollouts,
     "trl-completions": _trl,
     "art-trajectories-parquet": _art_parquet,

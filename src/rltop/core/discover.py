@@ -144,6 +144,11 @@ def run_of(path: str, roots: list[str]) -> RunKey:
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     root = _root_of(path, roots)
+    # W&B media (``files/media/table/<key folders>/``) belongs to the run folder above files/
+    marker = f"{os.sep}files{os.sep}media"
+    at = folder.rfind(marker)
+    if at >= len(root) and folder[at + len(marker) : at + len(marker) + 1] in ("", os.sep):
+        folder = folder[:at]
     while folder != root and len(folder) > len(root) and _is_container(os.path.basename(folder)):
         folder = os.path.dirname(folder)
     name = (
