@@ -278,8 +278,8 @@ class WandbParser(Parser):
             for data in records:
                 self._record(data, result)
             return
-        if decoded.ignored:
-            result.ignore(_record_reason(None), decoded.ignored)
+        for kind, count in decoded.ignored.items():
+            result.ignore(_record_reason(kind or None), count)
         for index in decoded.slow:
             self._record(records[index], result)
         if decoded.frame is not None and decoded.frame.height:
