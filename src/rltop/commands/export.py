@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder to write into (default: ./rltop-export in the current folder)",
     )
     parser.add_argument("--rollouts", action="store_true", help="also write each run's rollouts")
-    from rltop.commands.check import add_memory_argument
+    from rltop.commands.common import add_memory_argument
 
     add_memory_argument(parser)
 
@@ -39,7 +39,7 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rltop.commands.check import apply_memory_budget, load_settings
+    from rltop.commands.common import apply_memory_budget, load_settings
     from rltop.core.follow import Follower
 
     apply_memory_budget(load_settings(args))  # --max-memory, RLTOP_MAX_MEMORY, config file
