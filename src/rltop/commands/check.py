@@ -76,11 +76,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     for path in missing:
         print(f"rltop: no such file or folder: {path}", file=sys.stderr)
     settings = load_settings(args)
-    report = collect([p for p in paths if os.path.exists(p)], settings, args.stalled_after)
+    try:
+        report = collect([p for p in paths if path_exists(p)], settings, args.stalled_after)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket: nothing could be read
+        print(f"rltop check: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     if args.json:
         print(json.dumps(_clean(report), indent=2, allow_nan=False))
     else:
@@ -97,11 +103,13 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
     from rltop.core.follow import Follower
 
     runs_out: list[dict[str, Any]] = []
+    where = str
     if paths:
         follower = Follower(paths)
         follower.read_all()
         snap = follower.store.snapshot()
         runs = snap.runs
+        where = follower.where
     else:
         runs = ()
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
@@ -133,11 +141,11 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         runs_out.append(
             {
                 "name": run.name,
-                "path": run.root,
+                "path": where(run.root),
                 "format": metric_sources[0].format if metric_sources else None,
                 "sources": [
                     {
-                        "path": s.path,
+                        "path": where(s.path),
                         "format": s.format,
                         "kind": s.kind,
                         "rows": s.rows,

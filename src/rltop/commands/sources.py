@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2

@@ -137,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
     from rltop.core.follow import Follower
 
     paths = list(args.paths or ["."])
-    if not any(os.path.exists(p) for p in paths):
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    if not any(path_exists(p) for p in paths):
         print(f"rltop watch: no such file or folder: {', '.join(paths)}", file=sys.stderr)
         return 3
     settings = load_settings(args)
@@ -191,6 +193,9 @@ def run(args: argparse.Namespace) -> int:
                 dirty.clear()
             printer.update(diagnoser.update(store.snapshot()))
         thread.join(timeout=5)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop watch: {exc}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)
         stop.set()
         _quiet_stdout()

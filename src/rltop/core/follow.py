@@ -17,6 +17,7 @@ from rltop.core import discover
 from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
 from rltop.core.model import ParseResult, Skip
+from rltop.core.objstore import ObjectSource, ObjectStoreError, is_url
 from rltop.core.store import SourceInfo, Store
 from rltop.core.tail import CHUNK, FileTail
 
@@ -47,8 +48,18 @@ class Follower:
         poll_interval: float = 0.25,
         force_polling: bool | None = None,
         max_line: int | None = None,
+        list_interval: float = 5.0,
     ) -> None:
-        self.paths = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
+        #: followed like any other (core/objstore.py says why)
+        self.objects = [ObjectSource(p) for p in paths if is_url(p)]
+        local = [os.path.abspath(p) for p in paths if not is_url(p)]
+        self.paths = (local + [o.root for o in self.objects]) or [os.path.abspath(".")]
+        #: seconds between two listings of each object-store prefix
+        self.list_interval = list_interval
+        self._last_listing = 0.0
+        #: why the last listing failed (wrong credentials, missing bucket), None when it worked
+        self.listing_error: str | None = None
         self.store = store or Store()
         self.rescan_interval = rescan_interval
         self.poll_interval = poll_interval
@@ -63,7 +74,7 @@ class Follower:
         self._last_scan = 0.0
         self._last_read = 0.0
         self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
-        self.watch_mode = "not started"
+        self.watch_mode = "not started" if not self.objects else "not listed yet"
         self._fresh: set[str] = set()  # sources added since the last read pass
         #: store version once the files present at start were read (None: still catching up)
         self.caught_up_version: int | None = None
@@ -75,6 +86,8 @@ class Follower:
     def scan(self) -> int:
         """Look for new files; returns how many new sources were added."""
         self._last_scan = time.monotonic()
+        if self.objects and time.monotonic() - self._last_listing >= self.list_interval:
+            self.sync_objects()
         added = 0
         for path in discover.walk([p for p in self.paths if os.path.exists(p)]):
             if path in self.followed:
@@ -124,6 +137,43 @@ class Follower:
             tail = FileTail(path, max_line=self.max_line, chunk=chunk)
         self.followed[path] = Followed(info, parser, tail)
         self._fresh.add(path)
+
+    # -- object stores -----------------------------------------------------------------------
+    def sync_objects(self) -> set[str]:
+        """List every object-store prefix and update the local copies; returns the paths written.
+
+        Never raises: a prefix that cannot be listed sets ``listing_error`` (``read_all`` raises
+        it for the headless commands), an object that cannot be read is a problem of its source.
+        """
+        self._last_listing = time.monotonic()
+        changed: set[str] = set()
+        errors: list[str] = []
+        notes: list[str] = []
+        for source in self.objects:
+            try:
+                result = source.sync()
+            except ObjectStoreError as exc:
+                errors.append(str(exc))
+                continue
+            changed.update(result.changed)
+            notes.append(source.status())
+            for path, reason in result.problems.items():
+                if path in self.followed:
+                    self.store.set_status(path, "error", reason)
+                else:
+                    self.store.note_unrecognized(path, f"cannot read: {reason}")
+        self.listing_error = "; ".join(errors) or None
+        self.watch_mode = "; ".join(errors + notes)
+        self.store.touch()  # the status line says when the last listing was
+        return changed
+
+    def where(self, path: str) -> str:
+        """What users call a path: the object URL for a local copy of an object, else the path."""
+        for source in self.objects:
+            url = source.url_of(path)
+            if url is not None:
+                return url
+        return path
 
     # -- reading -----------------------------------------------------------------------------
     def read_source(self, followed: Followed) -> tuple[bool, bool]:
@@ -201,8 +251,13 @@ class Follower:
         return [p for p, f in self.followed.items() if f.tail.changed_on_disk()]
 
     def read_all(self, on_progress: Callable[[], None] | None = None) -> None:
-        """Discover and read everything there is now (the headless ``check`` path)."""
+        """Discover and read everything there is now (the headless ``check`` path).
+
+        Raises ``ObjectStoreError`` when an object-store prefix cannot be listed.
+        """
         self.scan()
+        if self.listing_error:
+            raise ObjectStoreError(self.listing_error)
         self._drain(on_progress)
 
     def _drain(
@@ -274,7 +329,7 @@ class Follower:
         on_change()
         if stop.is_set():
             return
-        if not self.force_polling:
+        if not self.force_polling and not self.objects:
             try:
                 self._watch(stop, on_change)
                 return
@@ -352,11 +407,19 @@ class Follower:
         return changed
 
     def _poll_loop(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
-        self.watch_mode = "polling"
+        if not self.objects:
+            self.watch_mode = "polling"
         while not stop.wait(self.poll_interval):
-            if time.monotonic() - self._last_scan > self.rescan_interval:
+            listed = False
+            if self.objects and time.monotonic() - self._last_listing >= self.list_interval:
+                # object stores: a listing, then the local copies it updated are read as usual
+                self.sync_objects()
+                listed = True
+            if listed or time.monotonic() - self._last_scan > self.rescan_interval:
                 self.scan()
             pending = set(self.pending()) | self._fresh
             self._fresh.clear()
             if pending and self._read_paths(pending, stop, on_change):
+                on_change()
+            elif listed:
                 on_change()

@@ -497,6 +497,11 @@ class Store:
                 self.unrecognized[path] = reason
                 self.version += 1
 
+    def touch(self) -> None:
+        """Something readers show changed outside the runs (an object-store listing)."""
+        with self._lock:
+            self.version += 1
+
     def set_status(self, path: str, status: str, error: str | None = None) -> None:
         with self._lock:
             info = self.sources.get(path)
