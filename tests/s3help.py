@@ -57,7 +57,11 @@ class S3Server:
         import urllib.request
 
         body = b"0" if on else b"inf"
-        req = urllib.request.Request(self.endpoint + "/moto-api/reset-auth", data=body)
+        req = urllib.request.Request(
+            self.endpoint + "/moto-api/reset-auth",
+            data=body,
+            headers={"Content-Type": "text/plain"},
+        )
         urllib.request.urlopen(req, timeout=10).read()
 
 

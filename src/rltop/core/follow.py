@@ -419,7 +419,5 @@ class Follower:
                 self.scan()
             pending = set(self.pending()) | self._fresh
             self._fresh.clear()
-            if pending and self._read_paths(pending, stop, on_change):
-                on_change()
-            elif listed:
+            if (pending and self._read_paths(pending, stop, on_change)) or listed:
                 on_change()

@@ -22,6 +22,7 @@ environment. They are never printed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -233,10 +234,8 @@ class ObjectSource:
             for key in [k for k in self.copies if k not in listed]:
                 del self.copies[key]
                 path = self.local_path(key)
-                try:
+                with contextlib.suppress(OSError):
                     os.remove(path)
-                except OSError:
-                    pass
                 out.removed.append(path)
             if todo:
                 with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -309,10 +308,8 @@ class ObjectSource:
                     nbytes += len(chunk)
             os.replace(tmp, path)
         except BaseException:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(tmp)
-            except OSError:
-                pass
             raise
         return nbytes
 
