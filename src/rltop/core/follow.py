@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rltop.core import discover
+from rltop.core import discover, runconfig
 from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
 from rltop.core.model import ParseResult, Skip
@@ -81,6 +81,7 @@ class Follower:
         self._preload: threading.Thread | None = None
         self._preload_stop = threading.Event()
         self._listener: Callable[[], None] | None = None
+        self._config_seen: dict[str, tuple] = {}  # run folder -> its config files' (size, mtime)
 
     # -- discovery ---------------------------------------------------------------------------
     def scan(self) -> int:
@@ -94,7 +95,18 @@ class Follower:
                 continue
             if self._consider(path):
                 added += 1
+        self.refresh_configs()
         return added
+
+    def refresh_configs(self) -> None:
+        """Read the config files of runs whose config files are new or changed (a stat each)."""
+        for run_id in self.store.run_ids():
+            seen = runconfig.fingerprint(run_id)
+            if self._config_seen.get(run_id) == seen:
+                continue
+            self._config_seen[run_id] = seen
+            found = runconfig.read_run_config(run_id)
+            self.store.set_run_config(run_id, found.values, found.sources)
 
     def _consider(self, path: str) -> bool:
         try:

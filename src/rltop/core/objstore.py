@@ -260,12 +260,18 @@ class ObjectSource:
         key, meta, have = item
         path = self.local_path(key)
         try:
+            got = None
             if have is not None and meta["size"] > have.size:
                 appended = self._append_tail(key, path, have.size, meta["size"])
                 if appended is not None:
-                    return key, path, ("tail", appended, _Copy(meta["size"], meta["e_tag"]))
-            nbytes = self._fetch_whole(key, path)
-            return key, path, ("full", nbytes, _Copy(nbytes, meta["e_tag"]))
+                    got = ("tail", appended, _Copy(meta["size"], meta["e_tag"]))
+            if got is None:
+                nbytes = self._fetch_whole(key, path)
+                got = ("full", nbytes, _Copy(nbytes, meta["e_tag"]))
+            # the copy carries the object's time: a run's age is its objects' age
+            stamp = meta["last_modified"].timestamp()
+            os.utime(path, (stamp, stamp))
+            return key, path, got
         except Exception as exc:  # per-object problem: 403, 404 (deleted since), timeout
             return key, path, short_error(exc)
 
