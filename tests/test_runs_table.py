@@ -10,7 +10,8 @@ import pytest
 from rltop.core.runconfig import config_diff, read_run_config
 from rltop.core.runs import runs_table, sparkline
 from rltop.core.search import QueryError
-from tests.conftest import read_snapshot
+
+from conftest import read_snapshot
 
 
 def make_runs(root: Path, n: int = 6) -> Path:

@@ -248,7 +248,7 @@ def sparkline(values: list[float]) -> str:
     if hi == lo:
         return _BARS[3] * len(finite)
     scale = (len(_BARS) - 1) / (hi - lo)
-    return "".join(_BARS[int(round((v - lo) * scale))] for v in finite)
+    return "".join(_BARS[round((v - lo) * scale)] for v in finite)
 
 
 def fmt_age(seconds: float | None) -> str:
