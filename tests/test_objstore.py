@@ -62,6 +62,13 @@ def test_check_s3_reports_like_the_same_folder(s3: S3Server, fixtures):
         )
 
     assert summary(re_) == summary(lo)
+    configs = {r["name"]: r["config_sources"] for r in lo["runs"]}
+    assert configs["tinker"] == [str(fixtures / "tinker" / "config.json")]
+    remote_configs = {r["name"]: r["config_sources"] for r in re_["runs"]}
+    assert remote_configs["tinker"] == ["s3://fixtures/team/exp/tinker/config.json"]
+    assert remote_configs["wandb/run-20241014_021059-7boci60w"] == [
+        "s3://fixtures/team/exp/wandb/run-20241014_021059-7boci60w/files/config.yaml"
+    ]
     paths = [s["path"] for r in re_["runs"] for s in r["sources"]]
     assert paths and all(p.startswith("s3://fixtures/team/exp/") for p in paths)
     # the text report names the objects too, never the local copies

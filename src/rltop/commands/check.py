@@ -153,6 +153,8 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
                     }
                     for s in run.sources
                 ],
+                # where the run's configuration was read (core/runconfig.py), [] when nowhere
+                "config_sources": [where(p) for p in run.config_sources],
                 "steps": run.metrics.height,
                 "last_step": run.last_step,
                 "rollouts": run.rollouts.height,

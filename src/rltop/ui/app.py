@@ -326,6 +326,10 @@ class RltopApp(App[int]):
             self.pop_screen()
         self.push_screen(screen)
 
+    def show_run(self, run_id: str) -> None:
+        """Show a run on the dashboard (the runs screen's Enter)."""
+        self.dashboard.show_run(run_id)
+
     def action_rollouts(self) -> None:
         self.open_rollouts()
 

@@ -16,6 +16,21 @@ from rltop.core.derive import ema
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
 #: without an app (or a colour the theme lacks): plotext's own names
 FALLBACK_COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "red+")
+#: markers that tell series of the same colour apart: once the theme's distinct colours are used
+#: up, the next series take them again with the next marker (6 colours: 12 series with 2
+#: markers; a monochrome theme's one grey: a marker per series)
+MARKERS = ("braille", "x", "+", "o", "*", "•", "#", "@", "%", "=", "~", "&")
+#: what a marker looks like in a legend or table
+MARKER_GLYPHS = {"braille": "⣿"}
+
+
+def series_style(index: int, colors: list) -> tuple[object, str]:
+    """The colour and marker of series ``index``: no two of the first
+    ``distinct colours x len(MARKERS)`` series share both (a theme may repeat a colour)."""
+    distinct = list(dict.fromkeys(colors)) or ["white"]
+    n = len(distinct)
+    return distinct[index % n], MARKERS[(index // n) % len(MARKERS)]
+
 
 RGB = tuple[int, int, int]
 
@@ -119,7 +134,7 @@ class MetricChart(PlotextPlot):
             return
         colors, raw, marks = chart_colors(self.app.get_css_variables())
         for i, s in enumerate(self.series):
-            color = colors[i % len(colors)]
+            color, marker = series_style(i, colors)
             xs, ys = downsample(s.steps, s.values, points)
             if not xs:
                 continue
@@ -128,9 +143,9 @@ class MetricChart(PlotextPlot):
                     s.steps, ema(s.values, self.smoothing), points
                 )
                 plt.plot(xs, ys, color=raw, marker="braille")
-                plt.plot(smooth_src_x, smooth_src_y, color=color, marker="braille", label=s.label)
+                plt.plot(smooth_src_x, smooth_src_y, color=color, marker=marker, label=s.label)
             else:
-                plt.plot(xs, ys, color=color, marker="braille", label=s.label)
+                plt.plot(xs, ys, color=color, marker=marker, label=s.label)
             for mark in s.marks:
                 plt.vline(mark, color=marks)
         suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
