@@ -114,7 +114,12 @@ class RunsScreen(Screen):
         table = self.query_one(DataTable)
         current = self._cursor_run()
         table.clear(columns=True)
-        arrow = " ↓" if self.descending else " ↑"
+        sort, descending = self.sort, self.descending
+        if self.table is not None and not self.error:
+            query = self.table.parse(self.query_text)[0]
+            if query.sort:  # ``sort:`` in the filter wins over ``s``
+                sort, descending = query.sort, query.descending
+        arrow = " ↓" if descending else " ↑"
         for label, key in (
             ("", None),
             ("run", "name"),
@@ -126,7 +131,7 @@ class RunsScreen(Screen):
             ("last", "last"),
             ("trend", None),
         ):
-            table.add_column(label + (arrow if key == self.sort else ""), key=label or "mark")
+            table.add_column(label + (arrow if key == sort else ""), key=label or "mark")
         for row in self.shown:
             mark = "●" if row.run_id in self.marked else " "
             state_style = {"live": "bold green", "error": "bold red"}.get(row.state, "dim")
