@@ -86,6 +86,7 @@ class RltopApp(App[int]):
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
         self._last_slow = 0.0  # when the chart and the rules last saw a snapshot
         self._slow_pending = False  # a timer will bring them up to date
+        self._diagnosis_deferred = False  # the rules wait for the catch-up of many runs
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
@@ -186,12 +187,15 @@ class RltopApp(App[int]):
         if self._stop.is_set() or not self.dashboard.is_attached or not self.dashboard.children:
             return  # quitting: a deferred redraw may fire while the screens are torn down
         snap = self.store.snapshot()
+        done = self.follower.caught_up_version
         if self.snapshot is not None and snap.version == self.snapshot.version:
+            if self._diagnosis_deferred and done is not None:
+                self._diagnosis_deferred = False
+                self.warnings_tracker.submit(snap)
             return
         self.snapshot = snap
         now = time.monotonic()
         # the files there at start are shown in full as they are read: pacing is for live data
-        done = self.follower.caught_up_version
         slow = (
             done is None
             or snap.version <= done
@@ -202,7 +206,13 @@ class RltopApp(App[int]):
             self.dashboard.show_snapshot(snap, chart=slow)
             if slow:
                 self._last_slow = now
-                self.warnings_tracker.submit(snap)
+                if done is None and len(snap.runs) > 1:
+                    # many runs being read at start: the rules run once they are all read
+                    # (diagnosing a hundred runs at every redraw of the catch-up tripled it)
+                    self._diagnosis_deferred = True
+                else:
+                    self._diagnosis_deferred = False
+                    self.warnings_tracker.submit(snap)
             elif not self._slow_pending:
                 self._slow_pending = True
                 self.set_timer(self._last_slow + STREAM_SLOW_INTERVAL - now, self._slow_later)

@@ -117,7 +117,7 @@ class CompareScreen(Screen):
                 *[(clean(r.name, keep_newlines=False), r.run_id, r.run_id in chosen) for r in runs]
             )
             with Vertical(id="cright"):
-                yield MetricChart(id="cchart")
+                yield MetricChart(id="cchart", distinct=True)
                 yield DataTable(id="ctable", cursor_type="row", zebra_stripes=True)
         yield Footer()
 

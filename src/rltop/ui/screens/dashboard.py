@@ -129,7 +129,7 @@ class DashboardScreen(Screen):
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
         Binding("m", "compare", "Compare runs", id="dashboard.compare"),
-        Binding("u", "runs", "Runs", id="dashboard.runs"),
+        Binding("u", "runs", "Runs", show=False, id="dashboard.runs"),
         Binding("1", "toggle_pane('grid')", "Cards on/off", show=False, id="dashboard.toggle_grid"),
         Binding(
             "2", "toggle_pane('chart')", "Chart on/off", show=False, id="dashboard.toggle_chart"

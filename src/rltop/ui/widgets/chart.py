@@ -91,8 +91,10 @@ class MetricChart(PlotextPlot):
     MetricChart { background: $surface; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, distinct: bool = False) -> None:
         super().__init__(id=id)
+        #: every series told apart by colour and marker (compare's many runs; ``series_style``)
+        self.distinct = distinct
         self.series: list[Series] = []
         self.smoothing = DEFAULT_SMOOTHING
         self.title_text = ""
@@ -134,7 +136,10 @@ class MetricChart(PlotextPlot):
             return
         colors, raw, marks = chart_colors(self.app.get_css_variables())
         for i, s in enumerate(self.series):
-            color, marker = series_style(i, colors)
+            if self.distinct:
+                color, marker = series_style(i, colors)
+            else:
+                color, marker = colors[i % len(colors)], "braille"
             xs, ys = downsample(s.steps, s.values, points)
             if not xs:
                 continue
