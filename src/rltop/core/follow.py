@@ -163,7 +163,7 @@ class Follower:
         notes: list[str] = []
         for source in self.objects:
             try:
-                result = source.sync()
+                result = source.sync(on_fetched=self._read_new_object)
             except ObjectStoreError as exc:
                 errors.append(str(exc))
                 continue
@@ -178,6 +178,33 @@ class Follower:
         self.watch_mode = "; ".join(errors + notes)
         self.store.touch()  # the status line says when the last listing was
         return changed
+
+    def _read_new_object(self, path: str) -> None:
+        """A metrics object seen for the first time is read at once, while the next objects are
+        still being fetched (the rest is read by the usual pass over changed files)."""
+        if path in self.followed or not self._walkable(path) or not self._consider(path):
+            return
+        followed = self.followed[path]
+        if followed.info.kind != "metrics":
+            return
+        while True:
+            _did, more = self.read_source(followed)
+            if not more:
+                break
+        self._fresh.discard(path)
+        self._preload_progress()
+
+    def _walkable(self, path: str) -> bool:
+        """Whether walking the folder would find ``path`` (no hidden or ignored folder on the way)."""
+        root = next((r for r in self.paths if path.startswith(r.rstrip(os.sep) + os.sep)), None)
+        if root is None:
+            return False
+        parts = os.path.relpath(path, root).split(os.sep)
+        return discover.is_candidate(parts[-1]) and not any(
+            p in discover.IGNORED_DIRS
+            or (p.startswith(".") and p not in discover.HIDDEN_DIRS_FOLLOWED)
+            for p in parts[:-1]
+        )
 
     def where(self, path: str) -> str:
         """What users call a path: the object URL for a local copy of an object, else the path."""

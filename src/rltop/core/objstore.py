@@ -30,7 +30,8 @@ import tempfile
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -216,8 +217,11 @@ class ObjectSource:
             raise ObjectStoreError(_listing_message(self.url, exc)) from None
         return found
 
-    def sync(self) -> SyncResult:
-        """List the prefix and bring the local copies up to date with what changed."""
+    def sync(self, on_fetched: Callable[[str], None] | None = None) -> SyncResult:
+        """List the prefix and bring the local copies up to date with what changed.
+
+        ``on_fetched(local_path)`` is called (in this thread) as each object arrives, while the
+        others are still being fetched: the follower reads a new run as soon as it is here."""
         with self._lock:
             started = time.monotonic()
             listed = self.list_objects()
@@ -239,7 +243,9 @@ class ObjectSource:
                 out.removed.append(path)
             if todo:
                 with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                    for key, path, got in pool.map(self._fetch_one, todo):
+                    jobs = [pool.submit(self._fetch_one, item) for item in todo]
+                    for job in as_completed(jobs):
+                        key, path, got = job.result()
                         if isinstance(got, str):
                             out.problems[path] = got
                             continue
@@ -251,6 +257,8 @@ class ObjectSource:
                             out.ranged += 1
                         else:
                             out.full += 1
+                        if on_fetched is not None:
+                            on_fetched(path)
             self.problems = {
                 p: r for p, r in {**self.problems, **out.problems}.items() if p not in out.changed
             }
