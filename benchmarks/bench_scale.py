@@ -166,14 +166,14 @@ def child(mode: str, *args: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def first_frame(target: str) -> float:
-    """Seconds from spawning ``rltop target`` in a pty to a frame with every run complete."""
+def first_frame(target: str, runs: int = RUNS) -> float:
+    """Seconds from spawning ``rltop target`` in a pty to a frame with ``runs`` runs complete."""
     with tempfile.TemporaryDirectory() as tmp:
         mark = Path(tmp) / "frame"
         env = {
             "RLTOP_BENCH_FIRST_FRAME_METRICS": str(METRICS),
             "RLTOP_BENCH_FIRST_FRAME_STEP": str(STEPS),
-            "RLTOP_BENCH_FIRST_FRAME_RUNS": str(RUNS),
+            "RLTOP_BENCH_FIRST_FRAME_RUNS": str(runs),
             "RLTOP_BENCH_FIRST_FRAME_FILE": str(mark),
         }
         app = PtyApp([target], env)
@@ -223,6 +223,7 @@ def main() -> int:
             print(f"  {name}: {value}", flush=True)
 
         for _ in range(repeats):  # interleaved, so load changes hit every figure alike
+            add("ff_one", first_frame(str(root), 1))
             add("ff_local", first_frame(str(root)))
             add("ff_s3", first_frame(url))
             add("read_local", child("full-read", str(root)))
@@ -243,7 +244,7 @@ def med(values: list[float]) -> float:
 
 
 def render(results: dict[str, list], listing: dict, size: int, notes: str, quick: bool) -> str:
-    ff_local, ff_s3 = med(results["ff_local"]), med(results["ff_s3"])
+    ff_one, ff_local, ff_s3 = (med(results[k]) for k in ("ff_one", "ff_local", "ff_s3"))
     rl = med([r["seconds"] for r in results["read_local"]])
     rs = med([r["seconds"] for r in results["read_s3"]])
     po = med([r["seconds"] for r in results["polars_objects"]])
@@ -262,8 +263,10 @@ def render(results: dict[str, list], listing: dict, size: int, notes: str, quick
         return "pass" if ok else "FAIL"
 
     rows = [
-        ("first frame, 100 runs complete, folder", f"{ff_local:.2f} s (runs {runs_of('ff_local')})",
-         "≤ 2 s", verdict(ff_local <= 2.0)),
+        ("first frame (a run complete on the dashboard), 100 runs, folder",
+         f"{ff_one:.2f} s (runs {runs_of('ff_one')})", "≤ 2 s", verdict(ff_one <= 2.0)),
+        ("first frame with all 100 runs complete, folder",
+         f"{ff_local:.2f} s (runs {runs_of('ff_local')})", "≤ 2 s", verdict(ff_local <= 2.0)),
         ("first frame, 100 runs complete, S3 (moto, loopback)",
          f"{ff_s3:.2f} s (runs {runs_of('ff_s3')})", "(reference)", "—"),
         ("full read, folder (Follower.read_all)", f"{rl:.2f} s ({mb / rl:.0f} MB/s)",
@@ -298,8 +301,9 @@ def render(results: dict[str, list], listing: dict, size: int, notes: str, quick
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
         "Notes:",
-        "- *first frame*: from spawning `rltop` in a pty to the first frame in which all 100 runs "
-        "have all 50 metrics up to step 2,000 (the dashboard shows the first run; `u` lists all).",
+        "- *first frame*: from spawning `rltop` in a pty to the first frame in which one run (first "
+        "row), or all 100 runs (second row), have all 50 metrics up to step 2,000; the dashboard "
+        "shows the first run, `u` lists all. The headless full read is the floor of the second.",
         "- *S3*: objects are mirrored into a temporary folder (8 GETs at once) and read there "
         "exactly as a folder is; polars' cloud reader gets the same endpoint and credentials "
         "through `storage_options`. moto is a Python server: absolute times are moto's, the "
