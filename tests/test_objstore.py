@@ -76,6 +76,25 @@ def test_check_s3_reports_like_the_same_folder(s3: S3Server, fixtures):
     assert text.returncode == local.returncode and "rltop-objects-" not in text.stdout
 
 
+def test_sources_lists_objects_by_their_urls(s3: S3Server, fixtures):
+    s3.bucket("listing")
+    s3.upload_tree(fixtures / "tinker", "listing", "exp/tinker")
+    env = {k: v for k, v in os.environ.items()}
+    out = subprocess.run(
+        [RLTOP, "sources", "s3://listing/exp/", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    paths = [s["path"] for s in doc["sources"]] + [u["path"] for u in doc["unrecognized"]]
+    assert "s3://listing/exp/tinker/metrics.jsonl" in paths
+    assert all(p.startswith("s3://listing/exp/") for p in paths)
+    assert doc["paths"] == ["s3://listing/exp/"]
+
+
 def test_missing_bucket_is_a_clear_message_and_exit_3(s3: S3Server):
     out = rltop_check("s3://no-such-bucket/runs/")
     assert out.returncode == 3

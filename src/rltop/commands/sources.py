@@ -37,13 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    from rltop.core.objstore import path_exists
+    from rltop.core.objstore import ObjectStoreError, path_exists
 
     missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    report = collect(paths)
+    try:
+        report = collect(paths)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop sources: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         import json
 
@@ -69,7 +73,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
         sources.append(
             {
                 "run": run.name if run else info.run_id,
-                "path": info.path,
+                "path": follower.where(info.path),
                 "shown": _shown(info.path, roots),
                 "format": info.format,
                 "kind": info.kind,
@@ -82,22 +86,22 @@ def collect(paths: list[str]) -> dict[str, Any]:
             }
         )
     unrecognized = [
-        {"path": path, "shown": _shown(path, roots), "reason": reason}
+        {"path": follower.where(path), "shown": _shown(path, roots), "reason": reason}
         for path, reason in snap.unrecognized
     ]
-    known = {s["path"] for s in sources} | {u["path"] for u in unrecognized}
+    known = {s.path for s in snap.sources} | {path for path, _reason in snap.unrecognized}
     others = [
-        {"path": path, "shown": _shown(path, roots), "reason": _why_not_read(path)}
+        {"path": follower.where(path), "shown": _shown(path, roots), "reason": _why_not_read(path)}
         for path in _all_files([p for p in roots if os.path.exists(p)])
         if path not in known and not discover.is_candidate(os.path.basename(path))
     ]
     return {
-        "paths": roots,
+        "paths": [follower.where(r) for r in roots],
         "missing": follower.missing_paths,
         "runs": [
             {
                 "name": r.name,
-                "folder": r.run_id,
+                "folder": follower.where(r.run_id),
                 "metrics": len(r.metric_names),
                 "steps": r.metrics.height,
                 "rollouts": r.rollouts.height,
