@@ -172,7 +172,7 @@ class ObjectSource:
             except Exception as exc:  # a malformed URL, an unknown option: said at the listing
                 self.open_error = f"cannot open {self.url}: {short_error(exc)}"
         self.store = store
-        self._tmp = tempfile.mkdtemp(prefix="rltop-objects-")
+        self._tmp = os.path.realpath(tempfile.mkdtemp(prefix="rltop-objects-"))
         weakref.finalize(self, shutil.rmtree, self._tmp, True)
         # the local folder is named like the prefix, so a run's name is the same as for a folder
         tail = self.url.partition("://")[2].rstrip("/").split("/")
