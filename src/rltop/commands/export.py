@@ -52,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and _inside(out, roots):
         # the default must not land inside the logs: only an explicit --out may
         out = Path(os.path.expanduser("~")).resolve() / "rltop-export"
+    from rltop.core.inert import plain
+    from rltop.core.objstore import ObjectStoreError
+
     follower = Follower(list(args.paths))
-    follower.read_all()
+    try:
+        follower.read_all()
+    except ObjectStoreError as exc:
+        print(f"rltop export: {plain(str(exc))}", file=sys.stderr)
+        return 3
     snap = follower.store.snapshot()
     runs = [r for r in snap.runs if r.metric_names or r.rollouts.height]
     if not runs:

@@ -17,6 +17,21 @@ from rltop.core.inert import inert
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
 #: without an app (or a colour the theme lacks): plotext's own names
 FALLBACK_COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "red+")
+#: markers that tell series of the same colour apart: once the theme's distinct colours are used
+#: up, the next series take them again with the next marker (6 colours: 12 series with 2
+#: markers; a monochrome theme's one grey: a marker per series)
+MARKERS = ("braille", "x", "+", "o", "*", "•", "#", "@", "%", "=", "~", "&")
+#: what a marker looks like in a legend or table
+MARKER_GLYPHS = {"braille": "⣿"}
+
+
+def series_style(index: int, colors: list) -> tuple[object, str]:
+    """The colour and marker of series ``index``: no two of the first
+    ``distinct colours x len(MARKERS)`` series share both (a theme may repeat a colour)."""
+    distinct = list(dict.fromkeys(colors)) or ["white"]
+    n = len(distinct)
+    return distinct[index % n], MARKERS[(index // n) % len(MARKERS)]
+
 
 RGB = tuple[int, int, int]
 
@@ -77,8 +92,10 @@ class MetricChart(PlotextPlot):
     MetricChart { background: $surface; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, distinct: bool = False) -> None:
         super().__init__(id=id)
+        #: every series told apart by colour and marker (compare's many runs; ``series_style``)
+        self.distinct = distinct
         self.series: list[Series] = []
         self.smoothing = DEFAULT_SMOOTHING
         self.title_text = ""
@@ -120,7 +137,10 @@ class MetricChart(PlotextPlot):
             return
         colors, raw, marks = chart_colors(self.app.get_css_variables())
         for i, s in enumerate(self.series):
-            color = colors[i % len(colors)]
+            if self.distinct:
+                color, marker = series_style(i, colors)
+            else:
+                color, marker = colors[i % len(colors)], "braille"
             xs, ys = downsample(s.steps, s.values, points)
             if not xs:
                 continue
@@ -133,12 +153,12 @@ class MetricChart(PlotextPlot):
                     smooth_src_x,
                     smooth_src_y,
                     color=color,
-                    marker="braille",
+                    marker=marker,
                     label=inert(s.label, keep_newlines=False),
                 )
             else:
                 plt.plot(
-                    xs, ys, color=color, marker="braille", label=inert(s.label, keep_newlines=False)
+                    xs, ys, color=color, marker=marker, label=inert(s.label, keep_newlines=False)
                 )
             for mark in s.marks:
                 plt.vline(mark, color=marks)
