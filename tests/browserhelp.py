@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -64,10 +65,8 @@ def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> bool:
         proc.poll()  # reap the leader so the group can empty
         time.sleep(0.1)
     if not clean:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.wait(timeout=5)
     return clean
 

@@ -59,8 +59,17 @@ def run_folder(root: Path) -> Path:
 
 def start_serve(folder: Path, port: int, token: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rltop", "serve", str(folder), "--port", str(port)]
-        + ["--token", token],
+        [
+            sys.executable,
+            "-m",
+            "rltop",
+            "serve",
+            str(folder),
+            "--port",
+            str(port),
+            "--token",
+            token,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -20,6 +20,7 @@ The guard (an aiohttp middleware) refuses with 403:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -154,10 +155,8 @@ class RltopServer(Server):
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError):  # Windows
                 loop.add_signal_handler(sig, self.request_exit)
-            except NotImplementedError:  # pragma: no cover - Windows
-                pass
         web.run_app(
             self._make_app(),
             host=self.host,
