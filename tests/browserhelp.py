@@ -1,4 +1,5 @@
-"""Headless Chromium driven through the DevTools protocol, for the ``rltop serve`` end-to-end test.
+"""For the ``rltop serve`` tests: the server in a process group of its own, and headless Chromium
+driven through the DevTools protocol.
 
 Plain CDP over aiohttp's websocket client (aiohttp comes with textual-serve): no browser download,
 no Playwright. The page's terminal is xterm.js drawn on a canvas, so its text is read from the
@@ -15,7 +16,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,41 @@ SCREEN_TEXT = """(() => {
   }
   return rows.join("\\n");
 })()"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_serve(folder: Path, token: str) -> tuple[subprocess.Popen, str]:
+    """``rltop serve folder --token token`` on a free port, in a process group of its own (the
+    server, its shells and every tab's rltop); returns it and the URL it printed."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rltop",
+            "serve",
+            str(folder),
+            "--port",
+            str(port),
+            "--token",
+            token,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the server, its shells and every tab's rltop: one group
+        # the page in the rltop-dark theme even where the test runner asks for no colour
+        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "rltop serve: open http://...", printed once listening
+    assert "open http://" in line, line
+    return proc, line.split("open ", 1)[1].split()[0]
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> bool:

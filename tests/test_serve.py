@@ -4,8 +4,13 @@ and a terminal ``rltop`` that never loads the web server."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,6 +19,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from rltop.cli import _main_parser, add_view_arguments
 from rltop.commands import serve as serve_cmd
 from rltop.webserve import RltopServer, is_loopback
+
+from browserhelp import start_serve, stop_group
+from uihelp import demo_folder
 
 TOKEN = "s3cret-token"
 
@@ -173,3 +181,50 @@ def test_terminal_rltop_never_loads_the_web_server():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _tab_processes(group: int) -> list[int]:
+    """The rltop app processes (not the server) in a process group."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        pgrp = int(stat.rsplit(")", 1)[1].split()[2])
+        if pgrp == group and b"rltop" in cmdline and b"serve" not in cmdline:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes through /proc")
+async def test_each_tab_is_its_own_rltop_and_all_end_with_the_server(tmp_path):
+    """Two websockets (two tabs, no browser needed): two rltop processes drawing; SIGHUP (the SSH
+    session that started the server closed) ends the server and both."""
+    proc, url = start_serve(demo_folder(tmp_path / "logs", steps=5), TOKEN)
+    websocket = url.replace("http://", "ws://").replace("/?", "/ws?") + "&width=100&height=30"
+    tabs = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):
+                ws = await session.ws_connect(websocket)
+                tabs.append(ws)
+                # the tab's rltop draws: bytes of the dashboard arrive on its socket
+                drawn = b""
+                while b"rltop" not in drawn:
+                    message = await ws.receive(timeout=30)
+                    assert message.type == aiohttp.WSMsgType.BINARY, message
+                    drawn += message.data
+            assert len(_tab_processes(proc.pid)) >= 2
+            proc.send_signal(signal.SIGHUP)
+            proc.wait(timeout=15)
+            deadline = time.monotonic() + 10
+            while _tab_processes(proc.pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert _tab_processes(proc.pid) == []
+    finally:
+        stop_group(proc, grace=5)

@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from browserhelp import CHROMIUM, Browser, stop_group
+from browserhelp import CHROMIUM, Browser, start_serve, stop_group
 from uihelp import demo_folder
 
 pytestmark = [
@@ -32,12 +29,6 @@ pytestmark = [
 
 #: model text that would restyle the page if it were read as markup or escapes
 HOSTILE = "[bold]BOLD[/bold] \x1b[31mRED\x1b[0m \x1b]0;PWNED\x07done"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def footer(screen: str) -> str:
@@ -57,37 +48,11 @@ def run_folder(root: Path) -> Path:
     return root
 
 
-def start_serve(folder: Path, port: int, token: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rltop",
-            "serve",
-            str(folder),
-            "--port",
-            str(port),
-            "--token",
-            token,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # the server, its shells and every tab's rltop: one group
-        # the page in the rltop-dark theme even where the test runner asks for no colour
-        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # "rltop serve: open http://...", printed once listening
-    assert "open http://" in line, line
-    return proc, line.split("open ", 1)[1].split()[0]
-
-
 async def test_serve_in_headless_chromium(tmp_path):
     started = time.monotonic()
     folder = run_folder(tmp_path / "logs")
-    port = free_port()
-    serve, url = start_serve(folder, port, "e2e-token")
+    serve, url = start_serve(folder, "e2e-token")
+    port = int(url.split(":")[2].split("/")[0])
     assert url == f"http://127.0.0.1:{port}/?token=e2e-token"
     browser = Browser(tmp_path / "profile")
     cleaned = False

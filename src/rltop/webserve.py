@@ -133,7 +133,10 @@ class RltopServer(Server):
         return app
 
     async def on_startup(self, app: web.Application) -> None:
-        # replaces textual-serve's logo: the one line a user needs is the URL
+        """Nothing: textual-serve prints its logo here, before the port is even bound."""
+
+    def announce(self, *_args: object) -> None:
+        """The one line a user needs, the URL, once the server listens."""
         print(self.banner or f"rltop serve: open {self.open_url}", flush=True)
 
     @aiohttp_jinja2.template("app_index.html")
@@ -149,12 +152,14 @@ class RltopServer(Server):
         }
 
     def serve(self, debug: bool = False) -> None:
-        """Serve until Ctrl+C or SIGTERM; no per-request log (the URLs carry the token)."""
+        """Serve until Ctrl+C, SIGTERM or SIGHUP, then end every tab's rltop; no per-request log
+        (the URLs carry the token)."""
         self.debug = debug
         logging.basicConfig(level=logging.WARNING, format="rltop serve: %(message)s")
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: the SSH session that started it (ssh -t -L ... rltop serve) has closed
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
             with contextlib.suppress(NotImplementedError):  # Windows
                 loop.add_signal_handler(sig, self.request_exit)
         web.run_app(
@@ -165,5 +170,5 @@ class RltopServer(Server):
             loop=loop,
             access_log=None,
             shutdown_timeout=5.0,
-            print=lambda *args: None,
+            print=self.announce,  # aiohttp calls it once the sockets listen
         )
