@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from rltop.cli import _main_parser, add_view_arguments
+from rltop.cli import _main_parser
 from rltop.commands import serve as serve_cmd
+from rltop.commands.common import add_view_arguments
 from rltop.webserve import RltopServer, is_loopback
 
 from browserhelp import start_serve, stop_group

@@ -11,18 +11,15 @@ import secrets
 import shlex
 import sys
 
+from rltop.commands.common import add_paths_argument, add_view_arguments, load_settings
+from rltop.core.inert import plain
+
 #: the flag's value when ``--token`` is given without one: generate a token
 GENERATE = ""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        default=["."],
-        metavar="PATH",
-        help="folders or files to follow (default: .)",
-    )
+    add_paths_argument(parser, "folders or files to follow")
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -39,16 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer only requests carrying ?token=T (a random token when T is omitted; "
         "put --token after the paths, or write --token=T)",
     )
-    from rltop.cli import add_view_arguments
-
     add_view_arguments(parser)
 
 
 def view_argv(args: argparse.Namespace) -> list[str]:
     """The dashboard's flags that ``args`` set, as a command line ``rltop`` parses back to the
     same values: every tab's ``rltop`` runs with the settings ``rltop serve`` was given."""
-    from rltop.cli import add_view_arguments
-
     view = argparse.ArgumentParser(add_help=False)
     add_view_arguments(view)
     out: list[str] = []
@@ -90,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and token != GENERATE and os.path.exists(token):
         # "rltop serve --token runs/": argparse gave the folder to --token
         print(
-            f"rltop serve: --token took {token!r}, which is a path; put --token after the paths "
+            f"rltop serve: --token took {plain(token)!r}, which is a path; put --token after the paths "
             "or write --token=T",
             file=sys.stderr,
         )
@@ -102,16 +95,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     missing = [p for p in paths if not os.path.exists(p)]
     if len(missing) == len(paths):
-        print(f"rltop serve: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        print(f"rltop serve: no such file or folder: {plain(', '.join(missing))}", file=sys.stderr)
         return 2
     # a setting's problems show at start too, not only in each browser tab
-    from rltop.config import Settings
-
-    for problem in Settings.from_args(args).problems:
-        print(f"rltop serve: {problem}", file=sys.stderr)
+    load_settings(args)
     if not is_loopback(args.host):
         print(
-            f"rltop serve: caution: listening on {args.host}, reachable from other machines over "
+            f"rltop serve: caution: listening on {plain(args.host)}, reachable from other machines over "
             "plain HTTP with no login (--token only); an SSH tunnel to 127.0.0.1 is safer "
             f"(ssh -L {args.port}:localhost:{args.port} <this machine>)",
             file=sys.stderr,
@@ -121,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
     )
     server.banner = (
         f"rltop serve: open {server.open_url}  (each browser tab runs its own rltop on "
-        f"{' '.join(paths)}; Ctrl+C stops)"
+        f"{plain(' '.join(paths))}; Ctrl+C stops)"
     )
     try:
         server.serve()
     except OSError as exc:  # the port is taken, the address is not ours, ...
-        print(f"rltop serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"rltop serve: cannot listen on {plain(args.host)}:{args.port}: {exc}", file=sys.stderr
+        )
         return 1
     return 0

@@ -14,6 +14,7 @@ from textual.css.query import NoMatches
 from rltop.config import DEFAULT_SMOOTHING, Settings
 from rltop.core import coldtext
 from rltop.core.follow import Follower
+from rltop.core.inert import inert
 from rltop.core.store import Store, StoreSnapshot
 from rltop.ui.messages import StoreChanged
 from rltop.ui.screens.dashboard import DashboardScreen
@@ -109,13 +110,32 @@ class RltopApp(App[int]):
         else:
             self.theme_problems.append(problem)  # shown once the app is on screen
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: str = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text: run, metric and file names in it are never markup
+        and their control characters are made visible (``markup`` is accepted and ignored)."""
+        super().notify(
+            inert(str(message)),
+            title=inert(str(title), keep_newlines=False),
+            severity=severity,  # type: ignore[arg-type]
+            timeout=timeout,
+            markup=False,
+        )
+
     @property
     def watch_mode(self) -> str:
         return self.follower.watch_mode
 
     def on_mount(self) -> None:
         if self.run_title:
-            self.title = self.run_title
+            self.title = inert(self.run_title, keep_newlines=False)
         settings = self.settings
         if settings is not None and settings.keys:
             # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"

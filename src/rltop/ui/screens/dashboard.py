@@ -290,7 +290,7 @@ class DashboardScreen(Screen):
     def _update_title(self) -> None:
         run = self.run
         title = Text()
-        title.append(self.app.title or "rltop", style="bold")
+        title.append(clean(self.app.title or "rltop", keep_newlines=False), style="bold")
         if run is not None:
             title.append(" │ ")
             title.append(clean(run.name, keep_newlines=False), style="bold")

@@ -11,6 +11,7 @@ from textual_plotext import PlotextPlot
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
+from rltop.core.inert import inert
 
 #: series colours, from the theme: the first metric in $primary, the next in $secondary...
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
@@ -128,11 +129,21 @@ class MetricChart(PlotextPlot):
                     s.steps, ema(s.values, self.smoothing), points
                 )
                 plt.plot(xs, ys, color=raw, marker="braille")
-                plt.plot(smooth_src_x, smooth_src_y, color=color, marker="braille", label=s.label)
+                plt.plot(
+                    smooth_src_x,
+                    smooth_src_y,
+                    color=color,
+                    marker="braille",
+                    label=inert(s.label, keep_newlines=False),
+                )
             else:
-                plt.plot(xs, ys, color=color, marker="braille", label=s.label)
+                plt.plot(
+                    xs, ys, color=color, marker="braille", label=inert(s.label, keep_newlines=False)
+                )
             for mark in s.marks:
                 plt.vline(mark, color=marks)
         suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
-        plt.title((self.title_text or ", ".join(s.label for s in self.series)) + suffix)
+        title = self.title_text or ", ".join(s.label for s in self.series)
+        # plotext's output is parsed back as ANSI: a name's escapes would become real ones
+        plt.title(inert(title, keep_newlines=False) + suffix)
         self.refresh()
