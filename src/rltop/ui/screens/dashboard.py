@@ -173,6 +173,8 @@ class DashboardScreen(Screen):
         self._shown: tuple | None = None
         self._card_cache: dict = {}
         self._chart_stamp: tuple | None = None
+        #: the status line's note while the files there at start are read ("reading 3 / 9 MB")
+        self.catch_up_note = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -263,8 +265,14 @@ class DashboardScreen(Screen):
         self._update_title()
         _set_line(
             self.query_one(StatusLine),
-            status_text(snap, watch_mode=getattr(self.app, "watch_mode", "")),
+            status_text(
+                snap, extra=self.catch_up_note, watch_mode=getattr(self.app, "watch_mode", "")
+            ),
         )
+
+    def show_catch_up(self, catching_up: bool) -> None:
+        """The warnings strip says the rules wait while the files there at start are read."""
+        self.query_one(WarningsPane).show_catch_up(catching_up)
 
     def _update_empty(self, snap: StoreSnapshot) -> None:
         paths = getattr(self.app, "paths", [])
