@@ -124,6 +124,7 @@ class Browser:
                 "--no-first-run",
                 "--no-default-browser-check",
                 "--disable-extensions",
+                "--disable-dev-shm-usage",  # containers with a small /dev/shm
                 "--remote-debugging-port=0",
                 f"--user-data-dir={profile}",
                 f"--window-size={size[0]},{size[1]}",
