@@ -151,10 +151,12 @@ def has_candidates(paths: list[str]) -> bool:
     """Whether any file under ``paths`` is one rltop might read (by name; nothing heavy is
     imported: polars, numpy and the rules wait until there is something to read)."""
     from rltop.core import discover
-    from rltop.core.objstore import is_url
 
-    if any(is_url(p) for p in paths):
-        return True  # an object-store prefix: its listing says what is there
+    if any("://" in p for p in paths):
+        from rltop.core.objstore import is_url
+
+        if any(is_url(p) for p in paths):
+            return True  # an object-store prefix: its listing says what is there
     return next(discover.walk([p for p in paths if os.path.exists(p)]), None) is not None
 
 
