@@ -31,8 +31,9 @@ from collections.abc import Sequence
 import numpy as np
 
 _LETTERS = re.compile(r"[A-Za-z]+")
-#: ``\\u0040`` .. ``\\u007f`` (the escaped forms of ASCII letters among them), in lowered bytes
-_ESCAPED_LETTER = re.compile(rb"\\u00[4-7]")
+#: ``\\u0040`` .. ``\\u007f`` (the escaped forms of ASCII letters among them), in folded bytes
+#: (where a backslash, 0x5c, has become 0x7c)
+_ESCAPED_LETTER = re.compile(rb"\|u00[4-7]")
 #: lines closer than this are read in one span (reading a short gap beats another call)
 SPAN_GAP = 64 * 1024
 #: bytes read (and lowered) at a time
@@ -79,19 +80,38 @@ def candidate_lines(
             return keep
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            order = np.argsort(starts, kind="stable")
-            s_sorted, l_sorted = starts[order], lengths[order]
-            ends = s_sorted + l_sorted
-            keep_sorted = np.ones(n, dtype=bool)
-            for lo, hi in _spans(s_sorted, ends):
-                a, b = int(s_sorted[lo]), int(ends[hi - 1])
-                if b > size:
-                    continue  # the file changed under us: keep these lines
-                keep_sorted[lo:hi] = _scan(
-                    mm[a:b].lower(), s_sorted[lo:hi] - a, l_sorted[lo:hi], wanted
-                )
+            keep = _search_map(mm, size, starts, lengths, wanted)
         finally:
             mm.close()
+    return keep
+
+
+def _search_map(
+    mm: mmap.mmap, size: int, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    n = len(starts)
+    order = np.argsort(starts, kind="stable")
+    s_sorted, l_sorted = starts[order], lengths[order]
+    ends = s_sorted + l_sorted
+    keep_sorted = np.ones(n, dtype=bool)
+    raw = np.frombuffer(mm, dtype=np.uint8)
+    buffer = np.empty(0, dtype=np.uint8)
+    try:
+        for lo, hi in _spans(s_sorted, ends):
+            a, b = int(s_sorted[lo]), int(ends[hi - 1])
+            if b > size:
+                continue  # the file changed under us: keep these lines
+            if len(buffer) < b - a:
+                buffer = np.empty(max(b - a, min(SPAN_BYTES, size)), dtype=np.uint8)
+            folded = buffer[: b - a]
+            # ASCII letters to lower case by setting bit 5 (other bytes change too: the needles
+            # are letters only, so a byte that was no letter can only add candidates)
+            np.bitwise_or(raw[a:b], 0x20, out=folded)
+            keep_sorted[lo:hi] = _scan(folded, s_sorted[lo:hi] - a, l_sorted[lo:hi], wanted)
+            del folded
+    finally:
+        del raw
+    keep = np.empty(n, dtype=bool)
     keep[order] = keep_sorted
     return keep
 
@@ -116,27 +136,32 @@ def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def _scan(data: bytes, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]) -> np.ndarray:
-    """Lines (``starts``/``lengths`` inside lowered ``data``) that hold every needle, or an
-    escaped ASCII letter."""
-    first = wanted[0]
+def _scan(
+    folded: np.ndarray, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    """Lines (``starts``/``lengths`` inside the case-folded ``folded``) that hold every needle,
+    or an escaped ASCII letter."""
+    view = memoryview(folded)  # searched in place: no copy of the span
+    first = re.compile(re.escape(wanted[0]))
     begins = starts.tolist()
     finish = (starts + lengths).tolist()
     out = np.zeros(len(begins), dtype=bool)
-    pos = data.find(first)
-    while pos >= 0:
+    found = first.search(view)
+    while found is not None:
+        pos = found.start()
         row = bisect.bisect_right(begins, pos) - 1
-        if row >= 0 and pos + len(first) <= finish[row]:
-            line = data[begins[row] : finish[row]]
-            if all(needle in line for needle in wanted[1:]):
+        if row >= 0 and found.end() <= finish[row]:
+            if len(wanted) > 1:
+                line = bytes(view[begins[row] : finish[row]])
+                if all(needle in line for needle in wanted[1:]):
+                    out[row] = True
+            else:
                 out[row] = True
-            pos = data.find(first, finish[row])  # one test per line, however often it occurs
+            found = first.search(view, finish[row])  # one test per line, however many hits
         else:
-            pos = data.find(first, pos + 1)
-    escaped = [m.start() for m in _ESCAPED_LETTER.finditer(data)]
-    if escaped:
-        at = np.asarray(escaped, dtype=np.int64)
-        row = np.searchsorted(starts, at, side="right") - 1
-        ok = row >= 0
-        out[row[ok]] = True
+            found = first.search(view, pos + 1)
+    for m in _ESCAPED_LETTER.finditer(view):
+        row = bisect.bisect_right(begins, m.start()) - 1
+        if row >= 0:
+            out[row] = True
     return out
