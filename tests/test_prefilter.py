@@ -166,7 +166,7 @@ def _cold_frame(path: str, lines: list[bytes], offsets: list[int]) -> pl.DataFra
 def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
     from rltop.core import search
 
-    monkeypatch.setattr(search, "FIRST_BATCH", 40)
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 40)
     objs = TRICKY * 30
     path, lines, offsets = _write(tmp_path, objs, ascii_only=True)
     frame = _cold_frame(path, lines, offsets)

@@ -304,6 +304,8 @@ def ordered_positions(
 TextLoader = Callable[[pl.DataFrame], pl.DataFrame]
 #: rows searched on their own before the rest of the frame (see ``iter_matches``)
 FIRST_BATCH = 16_000
+#: ... when their text is on disk (each is read back, or its raw bytes searched)
+COLD_FIRST_BATCH = 4_000
 
 
 def iter_matches(
@@ -366,9 +368,9 @@ def iter_matches(
 
     # the first rows in sort order on their own (the first page), then the rest: with a phrase,
     # the raw bytes of all the rest's cold lines are searched in one pass first
-    head = order.slice(0, FIRST_BATCH)
+    head = order.slice(0, COLD_FIRST_BATCH)
     yield batch_hits(head, None)
-    rest = order.slice(FIRST_BATCH)
+    rest = order.slice(COLD_FIRST_BATCH)
     if not len(rest):
         return
     candidates = None
