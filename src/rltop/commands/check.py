@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from typing import Any
 
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+from rltop.commands.common import (
+    EXIT_CRITICAL,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_WARNING,
+    add_rule_arguments,
+    json_safe,
+    load_settings,
+    silence_stdout,
+)
+from rltop.core.inert import plain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,41 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``check`` and ``watch``: the config file, thresholds and roles.
-
-    A usage error exits 3 (UNKNOWN), not argparse's 2, which monitoring reads as CRITICAL.
-    """
-
-    def usage_error(message: str) -> None:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_UNKNOWN)
-
-    parser.error = usage_error  # type: ignore[method-assign]
-    from rltop.cli import add_table_arguments
-
-    add_table_arguments(parser, keys=False)
-
-
-def load_settings(args: argparse.Namespace) -> Any:
-    """Settings from every layer, with the flags last; problems go to stderr."""
-    from rltop.config import Settings
-
-    settings = Settings.from_args(args)
-    for problem in settings.problems:
-        print(f"rltop: config: {problem}", file=sys.stderr)
-    return settings
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except BrokenPipeError:  # `rltop check | head`
-        _silence_stdout()
+        silence_stdout()
         return EXIT_UNKNOWN
     except Exception as exc:  # rltop itself failed: the monitoring convention says 3
-        print(f"rltop check: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"rltop check: error: {type(exc).__name__}: {plain(exc)}", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
@@ -78,11 +60,11 @@ def _run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
     missing = [p for p in paths if not os.path.exists(p)]
     for path in missing:
-        print(f"rltop: no such file or folder: {path}", file=sys.stderr)
+        print(f"rltop: no such file or folder: {plain(path)}", file=sys.stderr)
     settings = load_settings(args)
     report = collect([p for p in paths if os.path.exists(p)], settings, args.stalled_after)
     if args.json:
-        print(json.dumps(_clean(report), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     else:
         print(render(report), end="")
     sys.stdout.flush()
@@ -133,7 +115,7 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         runs_out.append(
             {
                 "name": run.name,
-                "path": run.root,
+                "path": run.run_id,  # the run's own folder (or file), not the path given
                 "format": metric_sources[0].format if metric_sources else None,
                 "sources": [
                     {
@@ -195,17 +177,6 @@ def _newest_mtime(run: Any) -> float | None:
     return max(times) if times else None
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and ±inf become null (a bare NaN is not JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _fmt(value: float | None) -> str:
     from rltop.core.diagnose import fmt_number
 
@@ -226,31 +197,33 @@ def render(report: dict[str, Any]) -> str:
         size = f"{r['steps']} steps" + (f", last step {r['last_step']}" if r["steps"] else "")
         if r["rollouts"]:
             size += f", {r['rollouts']} rollouts"
-        lines.append(f"run {r['name']}  ({where}{size})")
-        lines.append(f"  {r['path']}")
+        lines.append(f"run {plain(r['name'])}  ({where}{size})")
+        lines.append(f"  {plain(r['path'])}")
         if r["key_metrics"]:
             shown = "  ".join(
-                f"{v['metric']} {_fmt(v['value'])}" for v in r["key_metrics"].values()
+                f"{plain(v['metric'])} {_fmt(v['value'])}" for v in r["key_metrics"].values()
             )
             lines.append(f"  latest: {shown}")
         if not r["warnings"]:
             lines.append("  no warnings")
         for w in r["warnings"]:
             since = f" since step {w['step']}" if w["step"] is not None else ""
-            lines.append(f"  {LABELS[w['severity']]:<8} {w['id']}{since}: {w['title']}")
-            lines.append(f"           {w['evidence']}")
-            lines.append(f"           → {w['action']}")
+            lines.append(f"  {LABELS[w['severity']]:<8} {w['id']}{since}: {plain(w['title'])}")
+            lines.append(f"           {plain(w['evidence'])}")
+            lines.append(f"           → {plain(w['action'])}")
         best = r["best_checkpoint"]
         if best:
             if best["kind"] == "supervised":
-                lines.append(f"  best checkpoint (lowest {best['basis']}):")
+                lines.append(f"  best checkpoint (lowest {plain(best['basis'])}):")
             else:
                 lines.append("  checkpoints to evaluate with your task harness:")
             for c in best["candidates"]:
-                nums = ", ".join(f"{k} {_fmt(v)}" for k, v in c["values"].items())
-                saved = f"  → saved: {c['saved']}" if c.get("saved") else ""
+                nums = ", ".join(f"{plain(k)} {_fmt(v)}" for k, v in c["values"].items())
+                saved = f"  → saved: {plain(c['saved'])}" if c.get("saved") else ""
                 lines.append(
-                    f"    {c['label']}: step {c['step']}" + (f"  ({nums})" if nums else "") + saved
+                    f"    {plain(c['label'])}: step {c['step']}"
+                    + (f"  ({nums})" if nums else "")
+                    + saved
                 )
         lines.append("")
     counts = report["counts"]
@@ -259,11 +232,3 @@ def render(report: dict[str, Any]) -> str:
         f"{counts['info']} info; exit {report['exit_code']}"
     )
     return "\n".join(lines) + "\n"
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass

@@ -15,6 +15,8 @@ import sys
 from collections import Counter
 from typing import Any
 
+from rltop.core.inert import plain
+
 #: non-candidate files listed one by one up to this many (unless --all), then counted by type
 MAX_OTHER_FILES = 40
 
@@ -77,6 +79,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
                 "status": info.status,
                 "error": info.error,
                 "skip_reasons": dict(info.skip_reasons.most_common()),
+                "ignore_reasons": dict(info.ignore_reasons.most_common()),
             }
         )
     unrecognized = [
@@ -100,6 +103,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
                 "steps": r.metrics.height,
                 "rollouts": r.rollouts.height,
                 "config_keys": len(r.config),
+                "state": r.config.get("wandb/state"),
             }
             for r in snap.runs
         ],
@@ -160,7 +164,7 @@ def _why_not_read(path: str) -> str:
 def render(report: dict[str, Any], *, show_all: bool = False) -> str:
     lines: list[str] = []
     for path in report["missing"]:
-        lines.append(f"missing: {path}")
+        lines.append(f"missing: {plain(path)}")
     sources = report["sources"]
     by_run: dict[str, list[dict[str, Any]]] = {}
     for src in sources:
@@ -176,39 +180,45 @@ def render(report: dict[str, Any], *, show_all: bool = False) -> str:
             summary.append(f"{info['rollouts']} rollouts")
         if info.get("config_keys"):
             summary.append(f"{info['config_keys']} config keys")
-        lines.append(f"  run {name}" + (f"  ({'; '.join(summary)})" if summary else ""))
+        if info.get("state"):
+            if not info.get("steps"):
+                summary.insert(0, "0 steps")
+            summary.append(f"state: {plain(info['state'])}")
+        lines.append(f"  run {plain(name)}" + (f"  ({'; '.join(summary)})" if summary else ""))
         for src in items:
             status = "" if src["status"] == "following" else f"  [{src['status']}]"
             if src["error"]:
-                status += f" {src['error']}"
+                status += f" {plain(src['error'])}"
             counts = "run config" if src["kind"] == "config" else f"{src['rows']} rows"
             if src["skipped"]:
                 counts += f", {src['skipped']} skipped"
             if src["ignored"]:
                 counts += f", {src['ignored']} ignored"
-            lines.append(f"    {src['shown']}")
+            lines.append(f"    {plain(src['shown'])}")
             lines.append(f"        {src['format']} ({src['kind']}): {counts}{status}")
             for reason, count in src["skip_reasons"].items():
-                lines.append(f"        skipped x{count}: {reason}")
+                lines.append(f"        skipped x{count}: {plain(reason)}")
+            for reason, count in src["ignore_reasons"].items():
+                lines.append(f"        ignored x{count}: {plain(reason)}")
     unrecognized = report["unrecognized"]
     if unrecognized:
         lines.append(f"Not recognised: {len(unrecognized)} file(s)")
         for item in unrecognized:
-            lines.append(f"  {item['shown']}")
-            lines.append(f"      {item['reason']}")
+            lines.append(f"  {plain(item['shown'])}")
+            lines.append(f"      {plain(item['reason'])}")
     others = report["not_read"]
     if others:
         lines.append(f"Not read (file types rltop does not follow): {len(others)} file(s)")
         shown = others if show_all or len(others) <= MAX_OTHER_FILES else others[:MAX_OTHER_FILES]
         for item in shown:
-            lines.append(f"  {item['shown']}")
-            lines.append(f"      {item['reason']}")
+            lines.append(f"  {plain(item['shown'])}")
+            lines.append(f"      {plain(item['reason'])}")
         if len(shown) < len(others):
             rest = Counter(
                 os.path.splitext(o["path"])[1].lower() or "no extension"
                 for o in others[len(shown) :]
             )
-            counts = ", ".join(f"{n} {ext}" for ext, n in rest.most_common())
+            counts = ", ".join(f"{n} {plain(ext)}" for ext, n in rest.most_common())
             lines.append(f"  ... and {len(others) - len(shown)} more ({counts}); --all lists them")
     if not sources:
         lines.append("Nothing was read: see the reasons above.")

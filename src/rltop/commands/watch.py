@@ -22,7 +22,8 @@ import threading
 import time
 from typing import Any
 
-from rltop.commands.check import _clean, add_rule_arguments, load_settings
+from rltop.commands.common import add_rule_arguments, json_safe, load_settings, silence_stdout
+from rltop.core.inert import plain
 
 #: seconds to let a burst of file changes settle before evaluating
 SETTLE = 0.2
@@ -112,14 +113,14 @@ class Printer:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         if self.as_json:
             doc = {"time": stamp, "event": kind, **warning.to_dict(), "run_id": warning.run_id}
-            line = json.dumps(_clean(doc), allow_nan=False)
+            line = json.dumps(json_safe(doc), allow_nan=False)
         else:
             since = f" since step {warning.step}" if warning.step is not None else ""
-            line = f"{stamp} {kind.upper():<6} {warning.severity:<8} {warning.id} [{warning.run}]"
+            line = f"{stamp} {kind.upper():<6} {warning.severity:<8} {warning.id} [{plain(warning.run)}]"
             if kind == "clear":
-                line += f"{since}: {warning.title} (cleared)"
+                line += f"{since}: {plain(warning.title)} (cleared)"
             else:
-                line += f"{since}: {warning.evidence} → {warning.action}"
+                line += f"{since}: {plain(warning.evidence)} → {plain(warning.action)}"
         self.out.write(line + "\n")
         self.out.flush()
 
@@ -138,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
     paths = list(args.paths or ["."])
     if not any(os.path.exists(p) for p in paths):
-        print(f"rltop watch: no such file or folder: {', '.join(paths)}", file=sys.stderr)
+        print(
+            f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
+        )
         return 3
     settings = load_settings(args)
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
@@ -193,18 +196,10 @@ def run(args: argparse.Namespace) -> int:
         thread.join(timeout=5)
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)
         stop.set()
-        _quiet_stdout()
+        silence_stdout()
         return 0
     if failed:
         logging.getLogger(__name__).error("following failed: %r", failed[0])
-        print(f"rltop watch: following failed: {failed[0]!r}", file=sys.stderr)
+        print(f"rltop watch: following failed: {plain(repr(failed[0]))}", file=sys.stderr)
         return 3
     return 0
-
-
-def _quiet_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rltop.core import discover
-from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
+from rltop.core.formats.console import TEXT_LOG_EXTS
+from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
 from rltop.core.tail import CHUNK, FileTail
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
 METRICS_CHUNK = 128 * 1024 * 1024
+#: ... from a binary record stream (.wandb, tfevents): decoded in bulk, shown as each read lands
+RECORDS_CHUNK = 32 * 1024 * 1024
+#: the first read of a metrics file: its first steps are on screen while the rest is read
+FIRST_READ = 8 * 1024 * 1024
 #: seconds between two reads of followed files while changes keep coming (watch mode)
 STREAM_READ_GAP = 0.2
 
@@ -33,6 +38,16 @@ class Followed:
     info: SourceInfo
     parser: Parser
     tail: FileTail
+    chunk: int = CHUNK  # bytes per read once the first read is done
+    start_size: int = 0  # the file's size when it was found (for the catch-up's progress)
+
+    def read_bytes(self) -> int:
+        """Bytes of the file read so far."""
+        if self.parser.mode == "records":
+            return self.parser.consumed
+        if self.parser.mode == "whole":
+            return self.tail.size if self.tail.ino is not None else 0
+        return self.tail.offset
 
 
 class Follower:
@@ -48,7 +63,8 @@ class Follower:
         force_polling: bool | None = None,
         max_line: int | None = None,
     ) -> None:
-        self.paths = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        # links resolved (``wandb/latest-run``): a run reached twice is one run
+        self.paths = list(dict.fromkeys(discover.resolve_path(p) for p in paths or ["."]))
         self.store = store or Store()
         self.rescan_interval = rescan_interval
         self.poll_interval = poll_interval
@@ -70,6 +86,8 @@ class Follower:
         self._preload: threading.Thread | None = None
         self._preload_stop = threading.Event()
         self._listener: Callable[[], None] | None = None
+        #: folder -> its files that each hold a whole run (``Parser.whole_run``)
+        self._whole_runs: dict[str, set[str]] = {}
 
     # -- discovery ---------------------------------------------------------------------------
     def scan(self) -> int:
@@ -107,23 +125,64 @@ class Follower:
             self._unrecognized_size[path] = size
             return False
         self._unrecognized_size.pop(path, None)
-        self._add(path, found.parser(path))
+        self._add(path, found.parser(path), size)
         return True
 
-    def _add(self, path: str, parser: Parser) -> None:
+    def _add(self, path: str, parser: Parser, size: int = 0) -> None:
         key = discover.run_of(path, self.paths)
+        if parser.whole_run and len(self._whole_run_files(path)) > 1:
+            key = discover.file_run(path, key)
         self.store.add_run(key.run_id, key.name, key.root)
         info = SourceInfo(path=path, format=parser.format, kind=parser.kind, run_id=key.run_id)
         self.store.add_source(info)
         # metric files are read in larger steps: their rows are small and each step of a catch-up
         # is a dashboard redraw; rollout files keep 32 MB steps so metrics show up between them
         chunk = METRICS_CHUNK if parser.kind == "metrics" else CHUNK
+        if parser.mode == "records":
+            chunk = RECORDS_CHUNK
+        # a small first read: the file's first steps are on screen at once, the rest follows
+        first = min(chunk, FIRST_READ) if parser.kind == "metrics" else chunk
         if self.max_line is None:
-            tail = FileTail(path, chunk=chunk)
+            tail = FileTail(path, chunk=first)
         else:
-            tail = FileTail(path, max_line=self.max_line, chunk=chunk)
-        self.followed[path] = Followed(info, parser, tail)
+            tail = FileTail(path, max_line=self.max_line, chunk=first)
+        self.followed[path] = Followed(info, parser, tail, chunk, size)
         self._fresh.add(path)
+
+    def _whole_run_files(self, path: str) -> set[str]:
+        """The files beside ``path`` (itself included) that each hold a whole run."""
+        folder = os.path.dirname(path)
+        known = self._whole_runs.get(folder)
+        if known is not None and path in known:
+            return known
+        found = {path}
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            names = []
+        for name in names:
+            other = os.path.join(folder, name)
+            if other == path or not discover.is_candidate(name) or not os.path.isfile(other):
+                continue
+            try:
+                with open(other, "rb") as fh:
+                    head = fh.read(SNIFF_BYTES)
+            except OSError:
+                continue
+            parser = sniff(other, head).parser
+            if parser is not None and parser.whole_run:
+                found.add(other)
+        self._whole_runs[folder] = found
+        return found
+
+    def progress(self) -> tuple[int, int]:
+        """(bytes read, bytes to read) of the files found so far: the catch-up's progress."""
+        done = total = 0
+        for followed in list(self.followed.values()):
+            size = max(followed.start_size, followed.tail.size)
+            total += size
+            done += min(size, followed.read_bytes())
+        return done, total
 
     # -- reading -----------------------------------------------------------------------------
     def read_source(self, followed: Followed) -> tuple[bool, bool]:
@@ -139,6 +198,7 @@ class Follower:
             got = tail.read_records(parser.consumed)
         else:
             got = tail.read_lines()
+        tail.chunk = followed.chunk  # after a small first read, the usual reads
         if got.error:
             self.store.set_status(path, "error", got.error)
             return False, False

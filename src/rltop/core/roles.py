@@ -64,6 +64,7 @@ ALIASES: dict[str, list[str]] = {
         "train/sft_loss",
         "epoch_loss",
         "batch_loss",
+        "training_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     "valid_loss": [
         "full_valid_loss",
@@ -75,6 +76,7 @@ ALIASES: dict[str, list[str]] = {
         "validation/loss",
         "epoch_val_loss",
         "eval/*/loss",
+        "validation_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     "response_length": [
         "response_length/mean",
@@ -85,10 +87,17 @@ ALIASES: dict[str, list[str]] = {
         "rollouts/tokens_mean",
         "rollouts/length_mean",
     ],
-    "entropy": ["actor/entropy", "entropy", "optim/entropy", "loss/entropy", "train/entropy"],
-    "kl": [
-        "actor/ppo_kl",
+    "entropy": [
+        "actor/entropy",
+        "actor/entropy_loss",  # verl: the policy's entropy (logged under the loss's name)
+        "entropy",
+        "optim/entropy",
+        "loss/entropy",
+        "train/entropy",
+    ],
+    "kl": [  # KL to the reference first; verl's actor/ppo_kl (old vs new policy) only without it
         "actor/kl_loss",
+        "actor/ppo_kl",
         "kl",
         "optim/kl_sample_train_v1",
         "loss/kl_div",
@@ -122,7 +131,13 @@ ALIASES: dict[str, list[str]] = {
         "critic/grad_norm",
     ],
     "learning_rate": ["actor/lr", "learning_rate", "optim/lr", "lr"],
-    "train_accuracy": ["train_accuracy", "train_mean_token_accuracy", "mean_token_accuracy"],
+    "train_accuracy": [
+        "train_accuracy",
+        "train_mean_token_accuracy",
+        "mean_token_accuracy",
+        "training_token_accuracy",
+        "training_sequence_accuracy",
+    ],
     # numbers the rules read that the dashboard does not rank
     "mixed_groups": ["env/all/by_group/frac_mixed"],
     "turns": [
@@ -132,13 +147,27 @@ ALIASES: dict[str, list[str]] = {
         "turns_per_episode",
     ],
     "epoch": ["epoch", "train/epoch", "training/epoch", "progress/epoch"],
+    "step_time": [
+        "timing_s/step",
+        "perf/time_per_step",
+        "time/total",
+        "train/step_time",
+        "step_time",
+        "time_per_step",
+    ],
+    "timestamp": ["_timestamp", "timestamp", "wall_time", "time/wall"],
     "samples": ["rollouts/count", "train_sample_count", "env/all/total_episodes"],
     "valid_accuracy": [
         "valid_mean_token_accuracy",
         "full_valid_mean_token_accuracy",
         "eval_mean_token_accuracy",
+        "validation_token_accuracy",
+        "validation_sequence_accuracy",
     ],
 }
+
+#: W&B's own wall-clock columns: the time axis of a run (seconds), not metrics to show as cards
+WALL_TIME_KEYS: tuple[str, ...] = ("_timestamp", "_runtime")
 
 #: roles shown first on the dashboard, in this order
 KEY_ROLES: tuple[str, ...] = (

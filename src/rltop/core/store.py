@@ -25,6 +25,7 @@ import polars as pl
 from rltop.core import coldtext
 from rltop.core.derive import rollout_step_stats
 from rltop.core.model import MetricRow, ParseResult, Skip
+from rltop.core.roles import WALL_TIME_KEYS
 
 META = ("_src", "_seq")
 MAX_CHUNKS = 64
@@ -46,15 +47,22 @@ class SourceInfo:
     status: str = "following"  # following | ended | error
     error: str | None = None
     skip_reasons: Counter = field(default_factory=Counter)
+    #: why the ``ignored`` lines or records were not used (reason -> count)
+    ignore_reasons: Counter = field(default_factory=Counter)
     recent_skips: deque = field(default_factory=lambda: deque(maxlen=20))
     last_update: float | None = None
     resets: int = 0
 
     def copy(self) -> SourceInfo:
         new = SourceInfo(
-            **{k: v for k, v in self.__dict__.items() if k not in ("skip_reasons", "recent_skips")}
+            **{
+                k: v
+                for k, v in self.__dict__.items()
+                if k not in ("skip_reasons", "ignore_reasons", "recent_skips")
+            }
         )
         new.skip_reasons = Counter(self.skip_reasons)
+        new.ignore_reasons = Counter(self.ignore_reasons)
         new.recent_skips = deque(self.recent_skips, maxlen=20)
         return new
 
@@ -397,6 +405,11 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     last_update: float | None = None
+    #: the name from the run's folder (``name`` may become the name a source gives the run)
+    folder_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.folder_name = self.folder_name or self.name
 
 
 @dataclass(frozen=True)
@@ -420,7 +433,8 @@ class RunSnapshot:
 
     @property
     def metric_names(self) -> list[str]:
-        return [c for c in self.metrics.columns if c != "step"]
+        """The logged and derived metrics (not ``step``, not W&B's wall-clock columns)."""
+        return [c for c in self.metrics.columns if c != "step" and c not in WALL_TIME_KEYS]
 
     @property
     def last_step(self) -> int | None:
@@ -484,6 +498,19 @@ class Store:
                 self.runs[run_id] = Run(run_id, name, root)
                 self.version += 1
 
+    def _rename(self, run: Run, display: str) -> bool:
+        """Show ``run`` by the name its source gives it (a W&B display name) instead of its
+        folder's: the folder's last part is replaced, the rest of the path kept; a name another
+        run already has gets the folder's name after it."""
+        head = run.folder_name.rpartition("/")[0]
+        name = f"{head}/{display}" if head else display
+        if any(r.name == name for r in self.runs.values() if r is not run):
+            name = f"{name} ({run.folder_name.rpartition('/')[2]})"
+        if name == run.name:
+            return False
+        run.name = name
+        return True
+
     def add_source(self, info: SourceInfo) -> None:
         with self._lock:
             self.sources[info.path] = info
@@ -545,11 +572,17 @@ class Store:
             if result.config:
                 run.config.update(result.config)
                 changed = True
+            if result.run_name and self._rename(run, result.run_name):
+                changed = True
             for skip in skips:
                 info.skip_reasons[skip.reason] += 1
                 info.recent_skips.append(skip)
             info.skipped += len(skips)
             info.ignored += result.ignored
+            info.ignore_reasons.update(result.ignored_reasons)
+            unexplained = result.ignored - sum(result.ignored_reasons.values())
+            if unexplained > 0:  # a reader that counted without a reason: say so, never hide it
+                info.ignore_reasons["not classified by the reader"] += unexplained
             info.lines_read += lines
             info.bytes_read += nbytes
             if changed or skips or lines:

@@ -160,7 +160,11 @@ class FileTail:
         block = buf[: last_nl + 1]
         self.partial = buf[last_nl + 1 :]
         # over-long complete lines inside the block are dropped here, with a note
-        if self.max_line and len(block) > self.max_line:
+        if (
+            self.max_line
+            and len(block) > self.max_line
+            and _may_hold_long_line(block, self.max_line)
+        ):
             block = self._drop_long_lines(block, out)
         out.first_line = self.line
         out.block = block
@@ -239,6 +243,14 @@ class FileTail:
         except OSError as exc:
             out.error = exc.strerror or str(exc)
         return out
+
+
+def _may_hold_long_line(block: bytes, limit: int) -> bool:
+    """False when every line of ``block`` is surely at most ``limit`` bytes: each window of
+    ``limit // 2`` bytes holds a newline (a longer line would cover a whole window). A few
+    ``find`` calls instead of splitting a 128 MB block line by line."""
+    step = max(1, limit // 2)
+    return any(block.find(b"\n", start, start + step) < 0 for start in range(0, len(block), step))
 
 
 def _count_newlines(buf: bytes, end: int) -> int:

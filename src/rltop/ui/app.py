@@ -14,6 +14,7 @@ from textual.css.query import NoMatches
 from rltop.config import DEFAULT_SMOOTHING, Settings
 from rltop.core import coldtext
 from rltop.core.follow import Follower
+from rltop.core.inert import inert
 from rltop.core.store import Store, StoreSnapshot
 from rltop.ui.messages import StoreChanged
 from rltop.ui.screens.dashboard import DashboardScreen
@@ -88,6 +89,8 @@ class RltopApp(App[int]):
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
         self._last_slow = 0.0  # when the chart and the rules last saw a snapshot
         self._slow_pending = False  # a timer will bring them up to date
+        #: what the screen says about the catch-up (None: nothing said yet)
+        self._catching_up_shown: bool | None = None
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
@@ -111,13 +114,32 @@ class RltopApp(App[int]):
         else:
             self.theme_problems.append(problem)  # shown once the app is on screen
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: str = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text: run, metric and file names in it are never markup
+        and their control characters are made visible (``markup`` is accepted and ignored)."""
+        super().notify(
+            inert(str(message)),
+            title=inert(str(title), keep_newlines=False),
+            severity=severity,  # type: ignore[arg-type]
+            timeout=timeout,
+            markup=False,
+        )
+
     @property
     def watch_mode(self) -> str:
         return self.follower.watch_mode
 
     def on_mount(self) -> None:
         if self.run_title:
-            self.title = self.run_title
+            self.title = inert(self.run_title, keep_newlines=False)
         settings = self.settings
         if settings is not None and settings.keys:
             # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"
@@ -186,16 +208,28 @@ class RltopApp(App[int]):
         if self._stop.is_set() or not self.dashboard.is_attached or not self.dashboard.children:
             return  # quitting: a deferred redraw may fire while the screens are torn down
         snap = self.store.snapshot()
-        if self.snapshot is not None and snap.version == self.snapshot.version:
+        # the files there at start are shown in full as they are read: pacing is for live data
+        done = self.follower.caught_up_version
+        catching_up = done is None
+        if (
+            self.snapshot is not None
+            and snap.version == self.snapshot.version
+            and catching_up == self._catching_up_shown
+        ):
             return
         self.snapshot = snap
         now = time.monotonic()
-        # the files there at start are shown in full as they are read: pacing is for live data
-        done = self.follower.caught_up_version
-        slow = done is None or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
+        # whatever the writer's pace once caught up: the chart and the rules at most every
+        # STREAM_SLOW_INTERVAL (metric lines are paced like rollout appends)
+        slow = catching_up or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
         try:
+            self._show_catch_up(catching_up)
             self.dashboard.show_snapshot(snap, chart=slow)
-            if slow:
+            if slow and catching_up:
+                # the rules and the best checkpoint wait for the whole of the files: verdicts on
+                # a part of a run would come and go as the rest is read
+                self._last_slow = now
+            elif slow:
                 self._last_slow = now
                 self.warnings_tracker.submit(snap)
             elif not self._slow_pending:
@@ -209,6 +243,20 @@ class RltopApp(App[int]):
             self.log.warning(f"redraw skipped: {exc}")
         if self._first_frame_target:
             self._check_first_frame(snap)
+
+    def _show_catch_up(self, catching_up: bool) -> None:
+        """While the files there at start are read: progress on the status line, and the
+        warnings strip says the rules wait for the catch-up."""
+        if catching_up:
+            read, total = self.follower.progress()
+            self.dashboard.catch_up_note = (
+                f"reading {_megabytes(read)} / {_megabytes(total)}" if total else "reading"
+            )
+        else:
+            self.dashboard.catch_up_note = ""
+        if catching_up != self._catching_up_shown:
+            self._catching_up_shown = catching_up
+            self.dashboard.show_catch_up(catching_up)
 
     def _slow_later(self) -> None:
         """The chart and the rules catch up with the newest snapshot a stream left them behind."""
@@ -344,3 +392,7 @@ class RltopApp(App[int]):
 def make_app(paths: list[str], **kwargs) -> RltopApp:
     """The one factory used by the command line and the tests."""
     return RltopApp(paths, **kwargs)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:,.1f} MB"

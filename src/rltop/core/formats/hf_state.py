@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
-from rltop.core.formats.base import Parser, loads_json, metric_value
+from rltop.core.formats.base import Parser, Sniffed, loads_json, metric_value
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 #: trainer_state fields worth showing as run info (not metrics)
@@ -25,6 +26,7 @@ class TrainerStateParser(Parser):
     format: ClassVar[str] = "hf-trainer-state"
     kind: ClassVar[str] = "metrics"
     mode = "whole"
+    whole_run = True
 
     def parse_whole(self, data: bytes) -> ParseResult:
         result = ParseResult()
@@ -60,3 +62,14 @@ class TrainerStateParser(Parser):
             f"trainer_state/{k}": state[k] for k in INFO_KEYS if state.get(k) is not None
         }
         return result
+
+
+PARSERS = (TrainerStateParser,)
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """``trainer_state.json`` by name, or any ``.json`` document with a ``log_history``."""
+    lower = os.path.basename(path).lower()
+    if lower == "trainer_state.json" or (lower.endswith(".json") and b'"log_history"' in head):
+        return Sniffed(TrainerStateParser, "Hugging Face trainer_state.json (log_history)")
+    return None

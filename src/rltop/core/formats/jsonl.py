@@ -9,8 +9,10 @@ import polars as pl
 
 from rltop.core.formats.base import (
     Parser,
+    Sniffed,
     find_step,
     flatten,
+    head_line,
     iter_json_objects,
     loads_json,
     metric_value,
@@ -122,8 +124,11 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     strings, lists, a missing or non-integer step, mixed layouts, bad lines.
     """
     try:
-        raw = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
-    except Exception:  # polars raises several error types for bad input; per-line path explains
+        raw = _read_ndjson(block)
+    except (Exception, _PANIC):  # polars raises several error types for bad input (and may
+        # panic); the per-line path explains
+        return None
+    if raw is None:
         return None
     if raw.is_empty() or "step" not in raw.columns:
         return None
@@ -147,13 +152,104 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
         return None
     # a column exists once some row carries a number for it (all-null keys make none)
     leaves = [s for s in leaves if s.null_count() < s.len()]
-    order = _first_number_order(leaves, _DataLines(block, raw.height), verl)
+    table = pl.DataFrame(leaves)  # no copy; one query below instead of one per column
+    order = _first_number_order(table, _DataLines(block, raw.height), verl)
     if order is None:
         return None
-    by_name = {s.name: s for s in leaves}
-    return pl.DataFrame(
-        [step.cast(pl.Int64).alias("step")] + [by_name[name].cast(pl.Float64) for name in order]
+    return table.select(
+        step.cast(pl.Int64).alias("step"), *(pl.col(name).cast(pl.Float64) for name in order)
     )
+
+
+#: the schema of a block is inferred from its first lines (about this many bytes) ...
+SAMPLE_BYTES = 256 * 1024
+
+
+def _read_ndjson(block: bytes) -> pl.DataFrame | None:
+    """The block through polars with the schema of its first lines; when the block holds a key
+    (or a type) those lines did not have, read again inferring from every line.
+
+    Whether every key was read is checked on the bytes: each ``"key":`` of the block must be a
+    value of the frame, or a literal null. A key the sample did not have, a string holding
+    ``":``, spaces before a colon: the counts differ and the careful inference runs.
+    """
+    cut = block.find(b"\n", SAMPLE_BYTES)
+    if cut < 0 or cut + 1 >= len(block):
+        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
+    if sample.is_empty():
+        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
+    except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
+        frame = None
+    if frame is not None and _fields(frame) == _colons(block):
+        return frame
+    return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+
+
+try:  # polars' Rust panics reach Python as ``PanicException``, a ``BaseException``
+    from polars.exceptions import PanicException as _PANIC
+except ImportError:  # pragma: no cover - older polars
+    _PANIC = Exception
+
+
+def _no_null_types(schema: Any) -> dict[str, Any]:
+    """The sample's schema with keys that were only ever null there read as numbers."""
+
+    def fix(dtype: Any) -> Any:
+        if dtype == pl.Null:
+            return pl.Float64
+        if isinstance(dtype, pl.Struct):
+            return pl.Struct({f.name: fix(f.dtype) for f in dtype.fields})
+        return dtype
+
+    return {name: fix(dtype) for name, dtype in schema.items()}
+
+
+def _colons(block: bytes) -> int:
+    """``"key":`` occurrences that are not ``"key":null`` (``_fields`` counts values only)."""
+    count = block.count(b'":')
+    if b"null" in block:
+        count -= block.count(b'":null') + block.count(b'": null')
+    return count
+
+
+def _fields(frame: pl.DataFrame) -> int:
+    """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
+    columns: one per value of a column, and one per row an object column has any value in.
+
+    Every count is of something polars read from a ``"key":`` of the block, so a key it did not
+    read makes ``_colons`` larger, never equal.
+    """
+    total, _ = _present(frame)
+    return total
+
+
+def _present(frame: pl.DataFrame) -> tuple[int, pl.Series | None]:
+    """Values in ``frame`` (leaves and objects with a value), and which rows hold any."""
+    total = 0
+    flat: list[pl.Series] = []
+    masks: list[pl.Series] = []
+    for series in frame.get_columns():
+        if isinstance(series.dtype, pl.Struct):
+            inner, rows = _present(series.struct.unnest())
+            total += inner
+            if rows is not None:
+                total += int(rows.sum())  # the object's own "key":
+                masks.append(rows)
+        else:
+            flat.append(series)
+    if flat:
+        plain = pl.DataFrame(flat)
+        total += plain.height * plain.width - int(plain.null_count().sum_horizontal().item())
+        masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
+    if not masks:
+        return total, None
+    any_row = masks[0]
+    for mask in masks[1:]:
+        any_row = any_row | mask
+    return total, any_row
 
 
 class _DataLines:
@@ -181,12 +277,13 @@ class _DataLines:
         return len(self._split()) == self.height
 
 
-def _first_number_order(leaves: list[pl.Series], lines: _DataLines, verl: bool) -> list[str] | None:
+def _first_number_order(table: pl.DataFrame, lines: _DataLines, verl: bool) -> list[str] | None:
     """Column order of the per-line path: by the first row holding a number, then key order."""
     first_row: dict[int, list[str]] = {}
-    for series in leaves:
-        row = int(series.is_not_null().arg_max() or 0)
-        first_row.setdefault(row, []).append(series.name)
+    if table.width:
+        firsts = table.select(pl.all().is_not_null().arg_max()).row(0, named=True)
+        for name, row in firsts.items():
+            first_row.setdefault(int(row or 0), []).append(name)
     if not lines.complete():
         return None
     order: list[str] = []
@@ -204,3 +301,53 @@ def _first_number_order(leaves: list[pl.Series], lines: _DataLines, verl: bool) 
             return None
         order.extend(sorted(names, key=position.__getitem__))
     return order
+
+
+PARSERS = (JsonlMetricsParser, VerlFileLoggerParser, TinkerMetricsParser)
+
+JSON_EXTS = (".jsonl", ".json", ".ndjson")
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """JSON lines with a step and numbers (after the rollout reader has passed on them); every
+    other ``.json``/``.jsonl`` file gets the reason it is not read."""
+    lower = path.lower()
+    if not lower.endswith(JSON_EXTS):
+        return None
+    line = head_line(head)
+    if line is None:
+        if not head.strip():
+            return Sniffed(None, "empty so far")
+        if lower.endswith(".json"):
+            return _json_document_reason(head)
+        return Sniffed(None, "no complete line yet")
+    try:
+        obj = loads_json(line)
+    except ValueError:
+        if lower.endswith(".json"):
+            return _json_document_reason(head)
+        return Sniffed(None, "first line is not JSON")
+    if not isinstance(obj, dict):
+        return Sniffed(None, "first line is not a JSON object")
+    if isinstance(obj.get("data"), dict) and "step" in obj:
+        return Sniffed(VerlFileLoggerParser, "verl FileLogger ({step, data})")
+    flat = flatten(obj)
+    if find_step(flat) is None:
+        return Sniffed(None, "JSON lines without a step field")
+    if not any(isinstance(v, (int, float)) and k != "step" for k, v in flat.items()):
+        return Sniffed(None, "JSON lines with a step but no numbers")
+    if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
+        return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
+    return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+def _json_document_reason(head: bytes) -> Sniffed:
+    """Why a ``.json`` document (not JSON lines, not trainer_state.json) is not read."""
+    try:
+        doc = loads_json(head)
+    except ValueError:
+        return Sniffed(None, "JSON document (not JSON lines), not a metric stream")
+    if isinstance(doc, dict):
+        keys = ", ".join(list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
+        return Sniffed(None, f"JSON document, not a metric stream (keys: {keys})")
+    return Sniffed(None, "JSON document, not a metric stream")

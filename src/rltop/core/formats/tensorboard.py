@@ -17,7 +17,7 @@ import os
 import struct
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser
+from rltop.core.formats.base import Parser, Sniffed
 from rltop.core.model import ParseResult, Skip
 
 INSTALL_HINT = "install rltop[tensorboard]"
@@ -149,7 +149,7 @@ class TensorBoardParser(Parser):
                 if length >= SKIP_UNREAD_ABOVE and self._on_disk(self.consumed + frame_end):
                     # a big frame (graph, image) longer than one read: never a scalar, so step
                     # over it on disk instead of waiting for a read that could hold it whole
-                    result.ignored += 1
+                    result.ignore("large TensorBoard event stepped over on disk (graph, image)")
                     pos = frame_end
                 break  # a frame still being written: wait for the rest
             data = block[pos + HEADER : pos + HEADER + length]
@@ -171,12 +171,13 @@ class TensorBoardParser(Parser):
     def _events(self, events: list[bytes], items: _Items, result: ParseResult) -> None:
         """Scalars of the events, in bulk when there are many (``_bulk``), else one by one."""
         if len(events) >= BULK_MIN_EVENTS:
+            ignored, reasons = result.ignored, dict(result.ignored_reasons)
             try:
                 slow = self._bulk(events, items, result)
             except Exception:  # never lose data to the fast path: read them one by one
                 slow = range(len(events))
                 items.clear()
-                result.ignored = 0
+                result.ignored, result.ignored_reasons = ignored, reasons
         else:
             slow = range(len(events))
         for index in slow:
@@ -209,8 +210,9 @@ class TensorBoardParser(Parser):
         slow: list[int] = []
         steps, counts, tags, values = items.steps, items.counts, items.tags, items.values
         for index, event in enumerate(batch.ev):
-            if event.WhichOneof("what") != "summary":
-                result.ignored += 1  # file_version, graph_def, session_log, ...
+            what = event.WhichOneof("what")
+            if what != "summary":  # file_version, graph_def, session_log, ...
+                result.ignore(f"TensorBoard {what or 'empty'} event (not a summary)")
                 continue
             value = event.summary.value
             numbers = value.simple_value
@@ -247,7 +249,8 @@ class TensorBoardParser(Parser):
             result.skips.append(Skip(f"not a TensorBoard Event ({type(exc).__name__})"))
             return
         if not event.HasField("summary"):
-            result.ignored += 1  # file_version, graph_def, session_log, ...
+            what = event.WhichOneof("what") or "empty"  # file_version, graph_def, session_log, ...
+            result.ignore(f"TensorBoard {what} event (not a summary)")
             return
         step = int(event.step)
         tags: list[str] = []
@@ -255,7 +258,7 @@ class TensorBoardParser(Parser):
         for value in event.summary.value:
             number = self._scalar(value)
             if number is None:
-                result.ignored += 1
+                result.ignore(_not_scalar(value))
                 continue
             tags.append(value.tag)
             numbers.append(number)
@@ -285,6 +288,15 @@ class TensorBoardParser(Parser):
         if array.size != 1 or array.dtype.kind not in "fiub":
             return None
         return float(array.reshape(-1)[0])
+
+
+def _not_scalar(value: Any) -> str:
+    """Why a summary value is not read: what it holds (histogram, image, text, ...)."""
+    kind = value.WhichOneof("value") or "empty"
+    if kind == "tensor":
+        plugin = value.metadata.plugin_data.plugin_name
+        return f"TensorBoard {plugin or 'tensor'} summary (not a scalar)"
+    return f"TensorBoard {kind} summary (not a scalar)"
 
 
 _HEADER = struct.Struct("<QI")
@@ -377,10 +389,11 @@ class _Items:
 _available: bool | None = None
 
 
-def sniff(path: str, head: bytes):
-    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
-    from rltop.core.formats import Sniffed
+PARSERS = (TensorBoardParser,)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
     global _available
     if not is_event_file(os.path.basename(path)):
         return None

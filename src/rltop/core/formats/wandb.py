@@ -28,7 +28,8 @@ import struct
 import zlib
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser, flatten, loads_json, metric_value
+from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric_value
+from rltop.core.formats.console import VerlConsoleParser, sniff_console
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ _TYPE_CRC = [zlib.crc32(bytes([t])) & 0xFFFFFFFF for t in range(LAST + 1)]
 RUN_DIR_RE = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-[a-z0-9]+$|^latest-run$")
 #: config keys W&B adds for itself
 _INTERNAL_CONFIG = ("_wandb",)
+#: config keys trainers name their run with: the run's name when W&B's run record has none
+RUN_NAME_KEYS = ("run_name", "trainer/experiment_name", "experiment_name", "exp_name")
+#: a run's state until its log has an exit record
+NO_EXIT = "no exit record (running, or stopped before W&B could close the log)"
 
 
 def wandb_available() -> bool:
@@ -164,6 +169,7 @@ class WandbParser(Parser):
         super().__init__(path)
         self._record_cls: Any = None
         self._steps_seen = -1
+        self._display_name = False  # the run record named the run (config names are a fallback)
 
     def reset(self) -> None:
         super().reset()
@@ -185,6 +191,7 @@ class WandbParser(Parser):
                 result.skips.append(Skip("no W&B header (:W&B): not a W&B transaction log"))
                 self.consumed = len(block)
                 return result
+            result.config["wandb/state"] = NO_EXIT
             if version != 0:
                 result.skips.append(
                     Skip(f"W&B log version {version}: read as version 0, may be misread")
@@ -271,7 +278,8 @@ class WandbParser(Parser):
             for data in records:
                 self._record(data, result)
             return
-        result.ignored += decoded.ignored
+        for kind, count in decoded.ignored.items():
+            result.ignore(_record_reason(kind or None), count)
         for index in decoded.slow:
             self._record(records[index], result)
         if decoded.frame is not None and decoded.frame.height:
@@ -294,10 +302,10 @@ class WandbParser(Parser):
             else:
                 result.metrics.append(row)
         elif kind == "config":
-            result.config.update(_config_items(record.config.update))
+            self._config(_config_items(record.config.update), result)
         elif kind == "run":
             run = record.run
-            result.config.update(_config_items(run.config.update))
+            self._config(_config_items(run.config.update), result)
             for key, value in (
                 ("wandb/project", run.project),
                 ("wandb/run_id", run.run_id),
@@ -306,8 +314,21 @@ class WandbParser(Parser):
             ):
                 if value:
                     result.config[key] = value
+            if run.display_name:
+                self._display_name = True
+                result.run_name = run.display_name
+        elif kind == "exit":
+            code = record.exit.exit_code
+            result.config["wandb/state"] = "finished" if code == 0 else f"failed (exit code {code})"
         else:
-            result.ignored += 1  # stats, output, summary, telemetry, files, ...
+            result.ignore(_record_reason(kind))
+
+    def _config(self, items: dict[str, Any], result: ParseResult) -> None:
+        result.config.update(items)
+        if not self._display_name:
+            name = next((items[k] for k in RUN_NAME_KEYS if isinstance(items.get(k), str)), None)
+            if name:
+                result.run_name = name
 
     def _history(self, history: Any) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
@@ -339,6 +360,32 @@ class WandbParser(Parser):
             if norm is not None:
                 row[key] = norm
         return row
+
+
+#: what the record types rltop does not read hold, for ``rltop sources``
+_RECORD_KINDS = {
+    "stats": "system metrics: GPU, CPU, memory",
+    "output": "console output",
+    "output_raw": "console output",
+    "summary": "summary values",
+    "telemetry": "W&B's own telemetry",
+    "files": "file uploads",
+    "metric": "metric definitions",
+    "final": "end of the log",
+    "footer": "end of the log",
+    "header": "log header",
+    "alert": "alerts",
+    "artifact": "artifacts",
+    "tbrecord": "TensorBoard sync",
+    "preempting": "pre-emption notices",
+    "environment": "environment",
+    "request": "W&B internal requests",
+}
+
+
+def _record_reason(kind: str | None) -> str:
+    what = _RECORD_KINDS.get(kind or "", "not metrics")
+    return f"W&B {kind or 'empty'} record ({what})"
 
 
 def _config_items(items: Any) -> dict[str, Any]:
@@ -395,6 +442,45 @@ class WandbConfigParser(Parser):
         return result
 
 
+class WandbMetadataParser(Parser):
+    """``files/wandb-metadata.json`` of a run folder without a ``run-<id>.wandb`` log (the run
+    stopped before W&B wrote one): the run is listed, with 0 steps, when it started and why it
+    has no history."""
+
+    format: ClassVar[str] = "wandb-metadata"
+    kind: ClassVar[str] = "config"
+    mode = "whole"
+
+    def parse_whole(self, data: bytes) -> ParseResult:
+        result = ParseResult()
+        if not data.strip():
+            return result
+        try:
+            doc = loads_json(data)
+        except ValueError as exc:
+            result.skips.append(Skip(f"incomplete or malformed JSON ({exc})"[:100]))
+            return result
+        if not isinstance(doc, dict):
+            result.skips.append(Skip("wandb-metadata.json is not an object"))
+            return result
+        for key, name in (("startedAt", "started_at"), ("program", "program"), ("host", "host")):
+            if isinstance(doc.get(key), str):
+                result.config[f"wandb/{name}"] = doc[key]
+        result.config["wandb/state"] = NO_LOG
+        return result
+
+
+#: the state of a run folder that has no transaction log
+NO_LOG = "no history: the run folder has no run-<id>.wandb log (stopped before logging?)"
+
+
+def has_log(run_dir: str) -> bool:
+    try:
+        return any(n.endswith(".wandb") for n in os.listdir(run_dir))
+    except OSError:
+        return False
+
+
 _available: bool | None = None
 
 #: files of a run folder's ``files/`` that are not read, and why
@@ -407,11 +493,11 @@ _RUN_FILE_REASONS = {
 }
 
 
-def sniff(path: str, head: bytes):
-    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
-    from rltop.core.formats import Sniffed, _sniff_console
-    from rltop.core.formats.console import VerlConsoleParser
+PARSERS = (WandbParser, WandbConfigParser, WandbMetadataParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
     global _available
     name = os.path.basename(path)
     lower = name.lower()
@@ -428,10 +514,12 @@ def sniff(path: str, head: bytes):
     if parent == "files" and is_run_dir(os.path.dirname(folder)):
         if lower == "config.yaml":
             return Sniffed(WandbConfigParser, "W&B run config (files/config.yaml)")
+        if lower == "wandb-metadata.json" and not has_log(os.path.dirname(folder)):
+            return Sniffed(WandbMetadataParser, "W&B run metadata of a run without a log")
         if lower in _RUN_FILE_REASONS:
             return Sniffed(None, _RUN_FILE_REASONS[lower])
         if lower == "output.log":
-            found = _sniff_console(head)
+            found = sniff_console(head)
             if found.parser is not None:
                 return Sniffed(VerlConsoleParser, "W&B console capture with verl step lines")
             return Sniffed(

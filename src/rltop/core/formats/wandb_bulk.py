@@ -25,6 +25,29 @@ from rltop.core.formats import protolite
 
 _VIEWS: dict[str, Any] | None = None
 
+# the record types neither path reads, named so that each is counted under its own kind
+_OTHER_RECORDS = [
+    ("summary", 3, "bytes", False, None, "record_type"),
+    ("output", 4, "bytes", False, None, "record_type"),
+    ("files", 6, "bytes", False, None, "record_type"),
+    ("stats", 7, "bytes", False, None, "record_type"),
+    ("artifact", 8, "bytes", False, None, "record_type"),
+    ("tbrecord", 9, "bytes", False, None, "record_type"),
+    ("alert", 10, "bytes", False, None, "record_type"),
+    ("telemetry", 11, "bytes", False, None, "record_type"),
+    ("metric", 12, "bytes", False, None, "record_type"),
+    ("output_raw", 13, "bytes", False, None, "record_type"),
+    ("final", 20, "bytes", False, None, "record_type"),
+    ("header", 21, "bytes", False, None, "record_type"),
+    ("footer", 22, "bytes", False, None, "record_type"),
+    ("preempting", 23, "bytes", False, None, "record_type"),
+    ("noop_link_artifact", 24, "bytes", False, None, "record_type"),
+    ("use_artifact", 25, "bytes", False, None, "record_type"),
+    ("environment", 26, "bytes", False, None, "record_type"),
+    ("output_logger", 27, "bytes", False, None, "record_type"),
+    ("request", 100, "bytes", False, None, "record_type"),
+]
+
 # field numbers of wandb/proto/wandb_internal.proto (Record, HistoryRecord, HistoryItem)
 _SPEC = {
     "Item": [
@@ -44,6 +67,8 @@ _SPEC = {
         ("history", 2, "message", False, "History", "record_type"),
         ("config", 5, "bytes", False, None, "record_type"),
         ("run", 17, "bytes", False, None, "record_type"),
+        ("exit", 18, "bytes", False, None, "record_type"),
+        *_OTHER_RECORDS,
     ],
     "Batch": [("rec", 1, "message", True, "Record")],
     # one record with every field the per-record path reads (``WandbParser._record``)
@@ -84,13 +109,23 @@ _SPEC = {
         ("stats", 7, "bytes", False, None, "record_type"),
         ("telemetry", 11, "bytes", False, None, "record_type"),
         ("run", 17, "message", False, "RunRecord", "record_type"),
+        ("exit", 18, "message", False, "RunExitRecord", "record_type"),
+        *(
+            f
+            for f in _OTHER_RECORDS
+            if f[0] not in ("summary", "output", "files", "stats", "telemetry")
+        ),
     ],
+    "RunExitRecord": [("exit_code", 1, "int32", False), ("runtime", 2, "int32", False)],
     # the same records, counting each history record's items
     "CItem": [],
     "CHistory": [("item", 1, "message", True, "CItem")],
     "CRecord": [("history", 2, "message", False, "CHistory")],
     "CBatch": [("rec", 1, "message", True, "CRecord")],
 }
+
+
+_IGNORED_KINDS = frozenset(name for name, *_ in _OTHER_RECORDS)
 
 
 def record_class() -> Any:
@@ -111,7 +146,7 @@ class Decoded:
     def __init__(self) -> None:
         self.frame: pl.DataFrame | None = None  # step + Float64 metric columns
         self.slow: list[int] = []  # records for the per-record path (history, config, run)
-        self.ignored = 0  # other record types (stats, summary, output, telemetry, ...)
+        self.ignored: dict[str, int] = {}  # record kind (stats, summary, output, ...) -> count
 
 
 def decode(records: list[bytes]) -> Decoded | None:
@@ -140,8 +175,8 @@ def decode(records: list[bytes]) -> Decoded | None:
     slow = out.slow
     for i, rec in enumerate(recs):
         kind = rec.WhichOneof("record_type")
-        if kind is None:
-            out.ignored += 1
+        if kind is None or kind in _IGNORED_KINDS:
+            out.ignored[kind or ""] = out.ignored.get(kind or "", 0) + 1
             continue
         if kind != "history":
             slow.append(i)

@@ -211,6 +211,8 @@ class DashboardScreen(Screen):
         self._shown: tuple | None = None
         self._card_cache: dict = {}
         self._chart_stamp: tuple | None = None
+        #: the status line's note while the files there at start are read ("reading 3 / 9 MB")
+        self.catch_up_note = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -301,8 +303,14 @@ class DashboardScreen(Screen):
         self._update_title()
         _set_line(
             self.query_one(StatusLine),
-            status_text(snap, watch_mode=getattr(self.app, "watch_mode", "")),
+            status_text(
+                snap, extra=self.catch_up_note, watch_mode=getattr(self.app, "watch_mode", "")
+            ),
         )
+
+    def show_catch_up(self, catching_up: bool) -> None:
+        """The warnings strip says the rules wait while the files there at start are read."""
+        self.query_one(WarningsPane).show_catch_up(catching_up)
 
     def _update_empty(self, snap: StoreSnapshot) -> None:
         paths = getattr(self.app, "paths", [])
@@ -328,7 +336,7 @@ class DashboardScreen(Screen):
     def _update_title(self) -> None:
         run = self.run
         title = Text()
-        title.append(self.app.title or "rltop", style="bold")
+        title.append(clean(self.app.title or "rltop", keep_newlines=False), style="bold")
         if run is not None:
             title.append(" │ ")
             title.append(clean(run.name, keep_newlines=False), style="bold")

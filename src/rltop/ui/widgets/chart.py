@@ -11,6 +11,7 @@ from textual_plotext import PlotextPlot
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
 from rltop.core.downsample import Envelope, envelope
+from rltop.core.inert import inert
 
 #: series colours, from the theme: the first metric in $primary, the next in $secondary...
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
@@ -144,12 +145,24 @@ class MetricChart(PlotextPlot):
             if smooth is not None:
                 plt.plot(list(raw.xs), list(raw.ys), color=raw_color, marker="braille")
                 plt.plot(
-                    list(smooth.xs), list(smooth.ys), color=color, marker="braille", label=label
+                    list(smooth.xs),
+                    list(smooth.ys),
+                    color=color,
+                    marker="braille",
+                    label=inert(label, keep_newlines=False),
                 )
             else:
-                plt.plot(list(raw.xs), list(raw.ys), color=color, marker="braille", label=label)
+                plt.plot(
+                    list(raw.xs),
+                    list(raw.ys),
+                    color=color,
+                    marker="braille",
+                    label=inert(label, keep_newlines=False),
+                )
             for mark in marked:
                 plt.vline(mark, color=marks)
         suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
-        plt.title((self.title_text or ", ".join(s.label for s in self.series)) + suffix)
+        title = self.title_text or ", ".join(s.label for s in self.series)
+        # plotext's output is parsed back as ANSI: a name's escapes would become real ones
+        plt.title(inert(title, keep_newlines=False) + suffix)
         self.refresh()

@@ -200,7 +200,7 @@ class MetricGrid(ScrollView, can_focus=True):
         kind, payload, sub = self._lines[index]
         if kind == "group":
             style = self.get_component_rich_style("metric-grid--group")
-            title = f" {payload or 'metrics'} "
+            title = f" {clean(str(payload or 'metrics'), keep_newlines=False)} "
             text = ("── " + title).ljust(width, "─")[:width]
             return Strip([Segment(text, base + style)], width)
         segments: list[Segment] = []
