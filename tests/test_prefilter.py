@@ -10,7 +10,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rltop.core.coldtext import fill_text, parse_raw
+from rltop.core.coldtext import fill_text
+from rltop.core.formats.rollouts import RolloutJsonlParser
 from rltop.core.prefilter import candidate_lines, needles
 from rltop.core.search import iter_matches, parse_query
 
@@ -37,11 +38,15 @@ TRICKY = [
     {"prompt": "slash / back \\ tab \t bell \u0007", "response": "<tag> & </tag>"},
     {"prompt": "reward hacking detected", "response": "indeed"},
     {"prompt": "plain", "response": "nothing to see"},
+    {
+        "messages": [{"role": "user", "content": [{"foo": 1}, {"type": "image_url"}]}],
+        "response": "x",
+    },
 ]
 
 
 def _dump(obj, ascii_only: bool, escape_letters: bool = False) -> bytes:
-    text = json.dumps(obj, ensure_ascii=ascii_only)
+    text = json.dumps({"step": 1, "reward": 0.5, **obj}, ensure_ascii=ascii_only)
     if escape_letters:  # legal JSON no common writer makes: ASCII letters as \\u escapes
         text = re.sub(
             r'"(?:\\.|[^"\\])*"',
@@ -77,6 +82,7 @@ PHRASES = [
     ("1e-05", False),
     ("back \\ tab", False),
     ("<tag> &", False),
+    ("[part]\n[image_url]", False),
     ("reward hacking", False),
     ("REWARD HACKING", True),
     ("nothing", False),
@@ -85,7 +91,10 @@ PHRASES = [
 
 
 def _texts(raw: bytes, path: str) -> list[str]:
-    row = parse_raw(raw, path)
+    try:
+        row = RolloutJsonlParser(path).reread(raw)
+    except ValueError:  # no rollout in that line: no text to match
+        return []
     return [t for t in (row.get("prompt"), row.get("completion")) if t]
 
 
@@ -149,7 +158,9 @@ def test_random_text_is_never_missed(
             assert kept
 
 
-def _cold_frame(path: str, lines: list[bytes], offsets: list[int]) -> pl.DataFrame:
+def _cold_frame(
+    path: str, lines: list[bytes], offsets: list[int], fmt: str = "rollouts-jsonl"
+) -> pl.DataFrame:
     n = len(lines)
     return pl.DataFrame(
         {
@@ -159,6 +170,7 @@ def _cold_frame(path: str, lines: list[bytes], offsets: list[int]) -> pl.DataFra
             "_path": [path] * n,
             "_offset": offsets,
             "_len": [len(x) for x in lines],
+            "_format": [fmt] * n,
         }
     )
 
@@ -186,3 +198,14 @@ def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
         assert len(got) > 0
         if not text.startswith("/"):  # a regex has nothing to look for in the raw bytes
             assert sum(parsed) < frame.height / 2
+
+
+def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
+    """The raw bytes of a format not known to hold its text as JSON strings tell nothing."""
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 10)
+    path, lines, offsets = _write(tmp_path, TRICKY * 4, ascii_only=False)
+    frame = _cold_frame(path, lines, offsets, fmt="some-binary-format")
+    maybe = search._candidates(frame, pl.Series(range(frame.height)), needles("hacking", True))
+    assert maybe.all()

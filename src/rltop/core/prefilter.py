@@ -12,7 +12,10 @@ keep lines that do not match (they are parsed and dropped) but never drops one t
   the parser (``[user] hello`` from a chat message). A run of letters in the text always comes from
   one run of letters in one value of the line.
 - Letters are compared without case (``true`` logged, ``True`` in a value's text), and a run that
-  could be Python's ``None`` for a JSON ``null`` (a part of ``none``) is not used.
+  could be a word the parser writes itself (a part of ``none``, Python's ``None`` for a JSON
+  ``null``, or of ``part``, a content part without a type) is not used.
+- Only for formats whose rows are JSON documents read back this way (``RAW_TEXT_FORMATS``); rows
+  of other formats are all parsed.
 - A case-insensitive search also splits runs at ``k`` and ``s``: the Kelvin sign and the long s
   match them under Unicode case folding.
 - A line with an escaped ASCII letter (``\\u0041`` .. ``\\u007a``, which no common writer makes)
@@ -34,6 +37,11 @@ _LETTERS = re.compile(r"[A-Za-z]+")
 #: ``\\u0040`` .. ``\\u007f`` (the escaped forms of ASCII letters among them), in folded bytes
 #: (where a backslash, 0x5c, has become 0x7c)
 _ESCAPED_LETTER = re.compile(rb"\|u00[4-7]")
+#: words the rollout parsers write into a text themselves (``messages.content_text``, ``str(None)``)
+SYNTHESIZED = ("none", "part")
+#: formats whose located rows are JSON documents made into rows from their string values
+#: (``Parser.reread``: ``formats/rollouts.py``, ``formats/episodes.py``); checked one by one
+RAW_TEXT_FORMATS = frozenset({"rollouts-jsonl", "episode-log", "episode-jsonl"})
 #: lines closer than this are read in one span (reading a short gap beats another call)
 SPAN_GAP = 64 * 1024
 #: bytes read (and lowered) at a time
@@ -48,7 +56,11 @@ def needles(phrase: str, ignore_case: bool) -> list[bytes]:
     runs = _LETTERS.findall(phrase)
     if ignore_case:
         runs = [part for run in runs for part in re.split("[ksKS]", run)]
-    out = {run.lower().encode() for run in runs if run and run.lower() not in "none"}
+    out = {
+        run.lower().encode()
+        for run in runs
+        if run and not any(run.lower() in word for word in SYNTHESIZED)
+    }
     return sorted(out, key=lambda b: (-len(b), b))
 
 

@@ -395,13 +395,17 @@ def _needles(query: RolloutQuery) -> list[bytes]:
 
 
 def _candidates(frame: pl.DataFrame, positions: pl.Series, wanted: list[bytes]) -> pl.Series:
-    """For the cold rows at ``positions``: whether their line on disk can hold ``wanted``."""
-    from rltop.core.prefilter import candidate_lines
+    """For the cold rows at ``positions``: whether their line on disk can hold ``wanted``
+    (always, for rows of a format the raw bytes cannot tell about)."""
+    from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines
 
-    part = frame.select("_path", "_offset", "_len")[positions].with_row_index("_i")
+    columns = ["_path", "_offset", "_len"] + (["_format"] if "_format" in frame.columns else [])
+    part = frame.select(columns)[positions].with_row_index("_i")
+    if "_format" not in part.columns:
+        part = part.with_columns(pl.lit(None, dtype=pl.String).alias("_format"))
     out = np.ones(len(positions), dtype=bool)
-    for (path,), group in part.group_by("_path"):
-        if path is None:
+    for (path, fmt), group in part.group_by("_path", "_format"):
+        if path is None or fmt not in RAW_TEXT_FORMATS:
             continue
         index = group.get_column("_i").to_numpy()
         out[index] = candidate_lines(
