@@ -26,8 +26,10 @@ REDRAW_INTERVAL = 0.2
 #: 2 s, like top's 3 s, keeps a live run live at a fraction of the CPU (benchmarks/RESULTS.md)
 STREAM_REDRAW_INTERVAL = 2.0
 #: ... of which the costly parts, the large chart and the warning rules, at most every so often
-#: (the numbers on the cards and the title move at every redraw); the last state is always
-#: drawn once the stream pauses
+#: once the files there at start are read, whatever the pace of the writer (a metric line a
+#: second, like a stream of rollouts: plotext's picture of a 160-column chart alone costs
+#: ~0.1-0.2 s of CPU); the numbers on the cards and the title move at every redraw, and the last
+#: state is always drawn once the writer pauses
 STREAM_SLOW_INTERVAL = 4.0
 
 
@@ -219,12 +221,9 @@ class RltopApp(App[int]):
             return
         self.snapshot = snap
         now = time.monotonic()
-        slow = (
-            catching_up
-            or snap.version <= done
-            or self._deferred_in_a_row < 2
-            or now - self._last_slow >= STREAM_SLOW_INTERVAL
-        )
+        # whatever the writer's pace once caught up: the chart and the rules at most every
+        # STREAM_SLOW_INTERVAL (metric lines are paced like rollout appends)
+        slow = catching_up or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
         try:
             self._show_catch_up(catching_up)
             self.dashboard.show_snapshot(snap, chart=slow)
