@@ -68,8 +68,9 @@ ALIASES: dict[str, list[str]] = {
     ],
     # the RL objective's own loss (verl's actor; TRL's GRPO logs it as ``loss``, train_loss)
     "policy_loss": ["actor/pg_loss", "policy_loss", "loss/policy", "train/policy_loss"],
-    # the KL penalty inside the loss, beside the measured KL of the ``kl`` role
-    "kl_loss": ["actor/kl_loss", "kl_loss", "loss/kl"],
+    # the KL between the old and the new policy of a PPO update (verl), beside the ``kl`` role's
+    # KL to the reference (verl's actor/kl_loss)
+    "policy_kl": ["actor/ppo_kl"],
     # share of tokens the PPO ratio clipped
     "policy_clip": ["actor/pg_clipfrac", "clip_ratio/region_mean", "optim/clipfrac"],
     "valid_loss": [
@@ -95,15 +96,15 @@ ALIASES: dict[str, list[str]] = {
     ],
     "entropy": [
         "actor/entropy",
-        "actor/entropy_loss",  # older verl: the entropy itself, logged under this name
+        "actor/entropy_loss",  # verl: the policy's entropy (logged under the loss's name)
         "entropy",
         "optim/entropy",
         "loss/entropy",
         "train/entropy",
     ],
-    "kl": [
-        "actor/ppo_kl",
+    "kl": [  # KL to the reference first; verl's actor/ppo_kl (old vs new policy) only without it
         "actor/kl_loss",
+        "actor/ppo_kl",
         "kl",
         "optim/kl_sample_train_v1",
         "loss/kl_div",
@@ -153,6 +154,15 @@ ALIASES: dict[str, list[str]] = {
         "turns_per_episode",
     ],
     "epoch": ["epoch", "train/epoch", "training/epoch", "progress/epoch"],
+    "step_time": [
+        "timing_s/step",
+        "perf/time_per_step",
+        "time/total",
+        "train/step_time",
+        "step_time",
+        "time_per_step",
+    ],
+    "timestamp": ["_timestamp", "timestamp", "wall_time", "time/wall"],
     "samples": ["rollouts/count", "train_sample_count", "env/all/total_episodes"],
     "valid_accuracy": [
         "valid_mean_token_accuracy",
@@ -181,7 +191,7 @@ KEY_ROLES: tuple[str, ...] = (
     "response_length",
     "entropy",
     "kl",
-    "kl_loss",
+    "policy_kl",
     "clip_ratio",
     "policy_clip",
     "zero_variance",

@@ -412,6 +412,14 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     last_update: float | None = None
+    #: configuration read from the run folder's config files (core/runconfig.py), and those files
+    file_config: dict[str, Any] = field(default_factory=dict)
+    config_sources: tuple[str, ...] = ()
+    #: the name from the run's folder (``name`` may become the name a source gives the run)
+    folder_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.folder_name = self.folder_name or self.name
 
 
 @dataclass(frozen=True)
@@ -432,6 +440,8 @@ class RunSnapshot:
     logged_version: int = -1
     #: metric columns derived from rollouts (they change without ``logged_version`` changing)
     derived: frozenset[str] = frozenset()
+    #: files the run's configuration (``config``) was read from
+    config_sources: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> list[str]:
@@ -528,6 +538,19 @@ class Store:
                 self.runs[run_id] = Run(run_id, name, root)
                 self.version += 1
 
+    def _rename(self, run: Run, display: str) -> bool:
+        """Show ``run`` by the name its source gives it (a W&B display name) instead of its
+        folder's: the folder's last part is replaced, the rest of the path kept; a name another
+        run already has gets the folder's name after it."""
+        head = run.folder_name.rpartition("/")[0]
+        name = f"{head}/{display}" if head else display
+        if any(r.name == name for r in self.runs.values() if r is not run):
+            name = f"{name} ({run.folder_name.rpartition('/')[2]})"
+        if name == run.name:
+            return False
+        run.name = name
+        return True
+
     def add_source(self, info: SourceInfo) -> None:
         with self._lock:
             self.sources[info.path] = info
@@ -540,6 +563,25 @@ class Store:
             if self.unrecognized.get(path) != reason:
                 self.unrecognized[path] = reason
                 self.version += 1
+
+    def run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self.runs)
+
+    def touch(self) -> None:
+        """Something readers show changed outside the runs (an object-store listing)."""
+        with self._lock:
+            self.version += 1
+
+    def set_run_config(self, run_id: str, values: dict[str, Any], sources: tuple[str, ...]) -> None:
+        """The configuration read from a run's config files (replaces what was read before)."""
+        with self._lock:
+            run = self.runs.get(run_id)
+            if run is None or (run.file_config, run.config_sources) == (values, sources):
+                return
+            run.file_config, run.config_sources = dict(values), tuple(sources)
+            run.version += 1
+            self.version += 1
 
     def set_status(self, path: str, status: str, error: str | None = None) -> None:
         with self._lock:
@@ -596,6 +638,8 @@ class Store:
                 changed = True
             if result.config:
                 run.config.update(result.config)
+                changed = True
+            if result.run_name and self._rename(run, result.run_name):
                 changed = True
             for skip in skips:
                 info.skip_reasons[skip.reason] += 1
@@ -656,10 +700,14 @@ class Store:
             text_metrics=dict(run.metrics.texts),
             rollouts=run.rollouts.frame(),
             sources=sources,
-            config=dict(run.config),
+            config={**run.file_config, **run.config},
             last_update=run.last_update,
             logged_version=run.metrics.changes,
             derived=derived,
+            config_sources=run.config_sources
+            + tuple(
+                s.path for s in sources if s.kind == "config" and s.path not in run.config_sources
+            ),
         )
         self._snap_cache[run.run_id] = ((run.version, run.rollouts.evictions), snap)
         return snap

@@ -1,4 +1,5 @@
-"""The large chart: selected metrics against step, raw (faint) and EMA-smoothed, by plotext."""
+"""The large chart: selected metrics against step (or time, tokens, samples), raw values faint
+behind the EMA-smoothed line, round evenly spaced ticks, the legend on a line of its own; by plotext."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual_plotext import PlotextPlot
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
+from rltop.core.downsample import Envelope, envelope
 from rltop.core.inert import inert
 from rltop.core.ticks import fit_ticks, log_tick_labels, log_ticks, nice_ticks, tick_labels
 
@@ -20,6 +22,21 @@ from rltop.core.ticks import fit_ticks, log_tick_labels, log_ticks, nice_ticks, 
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
 #: without an app (or a colour the theme lacks): plotext's own names
 FALLBACK_COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "red+")
+#: markers that tell series of the same colour apart: once the theme's distinct colours are used
+#: up, the next series take them again with the next marker (6 colours: 12 series with 2
+#: markers; a monochrome theme's one grey: a marker per series)
+MARKERS = ("braille", "x", "+", "o", "*", "•", "#", "@", "%", "=", "~", "&")
+#: what a marker looks like in a legend or table
+MARKER_GLYPHS = {"braille": "⣿"}
+
+
+def series_style(index: int, colors: list) -> tuple[object, str]:
+    """The colour and marker of series ``index``: no two of the first
+    ``distinct colours x len(MARKERS)`` series share both (a theme may repeat a colour)."""
+    distinct = list(dict.fromkeys(colors)) or ["white"]
+    n = len(distinct)
+    return distinct[index % n], MARKERS[(index // n) % len(MARKERS)]
+
 
 RGB = tuple[int, int, int]
 
@@ -56,50 +73,13 @@ class Series:
     marks: list[int] = field(default_factory=list)  # steps to mark (warning onsets)
 
 
-def downsample(steps: list[int], values: list[float], points: int) -> tuple[list[int], list[float]]:
-    """Keep the shape of a long series in ``points`` points (bucket means; NaN dropped)."""
-    pairs = [
-        (s, v) for s, v in zip(steps, values, strict=False) if v is not None and math.isfinite(v)
-    ]
-    if len(pairs) <= points or points <= 0:
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-    size = len(pairs) / points
-    out_s, out_v = [], []
-    for i in range(points):
-        part = pairs[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
-        out_s.append(part[-1][0])
-        out_v.append(sum(v for _s, v in part) / len(part))
-    return out_s, out_v
-
-
-def band(
-    steps: list[float], values: list[float], points: int
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """The raw series as a min/max band: per bucket of x, its lowest and highest value.
-
-    Drawn faint behind the smoothed line, it shows the spread without spikes sharing cells with
-    the line. Returns (xs of the lows, lows, xs of the highs, highs).
-    """
-    pairs = [
-        (x, v) for x, v in zip(steps, values, strict=False) if v is not None and math.isfinite(v)
-    ]
-    if not pairs or points <= 0:
-        return [], [], [], []
-    if len(pairs) <= points:
-        xs = [p[0] for p in pairs]
-        ys = [p[1] for p in pairs]
-        return xs, ys, [], []
-    size = len(pairs) / points
-    lo_x, lo_y, hi_x, hi_y = [], [], [], []
-    for i in range(points):
-        part = pairs[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
-        x = part[len(part) // 2][0]
-        values_in = [v for _x, v in part]
-        lo_x.append(x)
-        lo_y.append(min(values_in))
-        hi_x.append(x)
-        hi_y.append(max(values_in))
-    return lo_x, lo_y, hi_x, hi_y
+def downsample(
+    steps: list[int], values: list[float], points: int
+) -> tuple[list[float], list[float]]:
+    """A long series in at most ``points`` columns: each column's lowest and highest value (so a
+    one-step spike stays visible), non-finite values left out (``core.downsample.envelope``)."""
+    env = envelope(steps, values, points)
+    return list(env.xs), list(env.ys)
 
 
 #: rows of a plotext picture that are not data: the frame's two, the x ticks and the x label
@@ -110,31 +90,39 @@ X_LABELS = {"step": "step", "time": "hours since start", "tokens": "tokens", "sa
 
 
 class MetricChart(PlotextPlot):
-    """Re-plots only when given new data or resized, and draws a plot once: a refresh of the
+    """Re-plots only when what it draws changes, and draws a plot once: a refresh of the
     screen's layout (a card that changed width, a notification) reuses the drawn picture.
 
-    Ticks are round and evenly spaced (whole steps on a step axis), the raw series is a faint
-    band behind the smoothed line, and the legend is a line of its own above the plot, so it
-    never covers a line. ``log_y`` plots log10 of the values (those at or below zero left out).
-    """
+    Each series goes to plotext as its min/max envelope at the plot's width
+    (``core.downsample``), so a plot costs what the screen can show, not the series' length;
+    a new step that leaves every column's envelope as it was draws nothing new.
+
+    Ticks are round and evenly spaced (whole steps on a step axis); with smoothing the raw values
+    are faint dots (their envelope per cell: a min/max band) behind the smoothed line; the legend
+    is a line of its own above the plot, so it never covers a line. ``log_y`` plots log10 of the
+    values (those at or below zero left out, and counted)."""
 
     DEFAULT_CSS = """
     MetricChart { background: $surface; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, distinct: bool = False) -> None:
         super().__init__(id=id)
+        #: every series told apart by colour and marker (compare's many runs; ``series_style``)
+        self.distinct = distinct
         self.series: list[Series] = []
         self.smoothing = DEFAULT_SMOOTHING
         self.title_text = ""
-        self.log_y = False
-        self.x_axis = "step"
-        self.hidden_nonpositive = 0  # values a log axis could not show
         #: bumped by ``replot``; the drawn picture is kept for (version, size, theme)
         self._version = 0
         self._drawn: tuple[tuple[int, int, int, str], RenderResult] | None = None
+        #: what the last replot gave plotext: an equal plan is the same picture
+        self._plan: tuple | None = None
+        self.log_y = False
+        self.x_axis = "step"
+        self.hidden_nonpositive = 0  # values a log axis could not show
         self._legend = Text()
-        self._plot_rows: int | None = None
+        self._plot_rows: int | None = None  # data rows used (fewer when that evens the labels)
 
     def show(
         self,
@@ -188,57 +176,79 @@ class MetricChart(PlotextPlot):
         return Group(legend, picture)
 
     def replot(self) -> None:
-        self._version += 1
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
         width = max(self.size.width, 20)
         height = max(self.size.height - 1, 5)
-        points = max(20, width * 2)
-        plt.xlabel(X_LABELS.get(self.x_axis, self.x_axis))
-        self._legend = Text()
-        self._plot_rows = None
-        self.hidden_nonpositive = 0
-        if not self.series:
-            self._legend = Text("select a metric: move with the arrows, Enter to chart it")
-            self.refresh()
-            return
-        colors, raw, marks = chart_colors(self.app.get_css_variables())
-        xs_all: list[float] = []
-        ys_all: list[float] = []
-        for i, s in enumerate(self.series):
-            color = colors[i % len(colors)]
+        # braille: two dots per cell; a column of dots per envelope column
+        columns = max(20, width * 2)
+        hidden = 0
+        plan_series: list[tuple[str, Envelope, Envelope | None, Envelope | None, tuple]] = []
+        for s in self.series:
             steps, values = s.steps, s.values
             if self.log_y:
+                finite = [v for v in values if v is not None and math.isfinite(v)]
+                hidden += sum(1 for v in finite if v <= 0)
                 kept = [
                     (x, math.log10(v))
                     for x, v in zip(steps, values, strict=False)
                     if v is not None and math.isfinite(v) and v > 0
                 ]
-                self.hidden_nonpositive += sum(
-                    1 for v in values if v is not None and math.isfinite(v) and v <= 0
-                )
                 steps, values = [k[0] for k in kept], [k[1] for k in kept]
-            xs, ys = downsample(steps, values, points)
-            if not xs:
+            raw = envelope(steps, values, columns)
+            if not len(raw):
                 continue
-            xs_all += xs
-            ys_all += ys
-            if self.smoothing > 0 and len(ys) > 2:
-                # the raw series as a faint min/max band (cell-sized dots), the smoothed line on top
-                lo_x, lo_y, hi_x, hi_y = band(steps, values, width)
-                plt.scatter(lo_x, lo_y, color=raw, marker="dot")
-                if hi_x:
-                    plt.scatter(hi_x, hi_y, color=raw, marker="dot")
-                smooth_x, smooth_y = downsample(steps, ema(values, self.smoothing), points)
-                plt.plot(smooth_x, smooth_y, color=color, marker="braille")
+            smooth = band = None
+            if self.smoothing > 0 and len(values) > 2:
+                smooth = envelope(steps, ema(values, self.smoothing), columns)
+                # the raw values as one faint dot per cell: each cell's lowest and highest
+                band = envelope(steps, values, width)
+            plan_series.append((s.label, raw, smooth, band, tuple(s.marks)))
+        plan = (
+            tuple(plan_series),
+            self.smoothing,
+            self.title_text,
+            bool(self.series),
+            self.log_y,
+            self.x_axis,
+            self.size.width,
+            self.size.height,
+            self.app.theme if self.is_attached else None,
+        )
+        if plan == self._plan:
+            return  # the same picture: plotext's redraw is the costliest part of an update
+        self._plan = plan
+        self._version += 1
+        self.hidden_nonpositive = hidden
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.xlabel(X_LABELS.get(self.x_axis, self.x_axis))
+        self._legend = Text()
+        self._plot_rows = None
+        if not self.series:
+            self._legend = Text("select a metric: move with the arrows, Enter to chart it")
+            self.refresh()
+            return
+        colors, raw_color, marks = chart_colors(self.app.get_css_variables())
+        xs_all: list[float] = []
+        ys_all: list[float] = []
+        for i, (label, raw, smooth, band, marked) in enumerate(plan_series):
+            if self.distinct:
+                color, marker = series_style(i, colors)
             else:
-                plt.plot(xs, ys, color=color, marker="braille")
-            for mark in s.marks:
+                color, marker = colors[i % len(colors)], "braille"
+            xs_all += raw.xs
+            ys_all += raw.ys
+            if smooth is not None and band is not None:
+                plt.scatter(list(band.xs), list(band.ys), color=raw_color, marker="dot")
+                plt.plot(list(smooth.xs), list(smooth.ys), color=color, marker=marker)
+            else:
+                plt.plot(list(raw.xs), list(raw.ys), color=color, marker=marker)
+            for mark in marked:
                 plt.vline(mark, color=marks)
-            self._legend.append("━ ", style=_rich_color(color))
+            glyph = MARKER_GLYPHS.get(marker, marker) if self.distinct else "━"
+            self._legend.append(glyph + " ", style=_rich_color(color))
             # names come from logs: one escaping path (never markup, never terminal escapes)
-            self._legend.append(inert(s.label, keep_newlines=False) + "  ")
+            self._legend.append(inert(label, keep_newlines=False) + "  ")
         self._set_ticks(xs_all, ys_all, width, height)
         suffix = f"ema {self.smoothing:.2f}" if self.smoothing > 0 else "raw"
         if self.log_y:
@@ -285,10 +295,11 @@ class MetricChart(PlotextPlot):
             plt.yticks(yticks, labels)
 
 
-def _rich_color(color: RGB | str) -> str:
+def _rich_color(color: RGB | str | object) -> str:
     if isinstance(color, tuple):
         return "rgb({},{},{})".format(*color)
-    return color.rstrip("+") if color.rstrip("+") in _RICH_NAMES else ""
+    name = str(color).rstrip("+")
+    return name if name in _RICH_NAMES else ""
 
 
-_RICH_NAMES = {"cyan", "magenta", "green", "yellow", "red", "gray"}
+_RICH_NAMES = {"cyan", "magenta", "green", "yellow", "red", "gray", "white"}
