@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rltop.core.formats.base import Parser, find_step, flatten, loads_json
 from rltop.core.formats.console import ANSI_RE, STEP_LINE_RE, VerlConsoleParser
@@ -78,7 +79,9 @@ def _sniff_jsonl(path: str, head: bytes) -> Sniffed:
     except ValueError:
         if path.lower().endswith(".json"):
             return _json_document_reason(head)
-        return Sniffed(None, "first line is not JSON")
+        obj = _next_json_line(head)  # one bad first line (cut, nested too deeply) hides nothing
+        if obj is None:
+            return Sniffed(None, "first line is not JSON")
     if not isinstance(obj, dict):
         return Sniffed(None, "first line is not a JSON object")
     if has_rollout_keys(obj):
@@ -93,6 +96,20 @@ def _sniff_jsonl(path: str, head: bytes) -> Sniffed:
     if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
         return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
     return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+def _next_json_line(head: bytes, tries: int = 4) -> Any:
+    """The first JSON object among the next few complete lines after a first one that is not
+    JSON (the reader then skips that line with its reason), else None."""
+    lines = [raw.strip() for raw in head.split(b"\n")[:-1] if raw.strip()]
+    for raw in lines[1 : 1 + tries]:
+        try:
+            obj = loads_json(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
 
 
 def _json_document_reason(head: bytes) -> Sniffed:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from rltop.core.formats.base import Parser, parse_number_text
-from rltop.core.model import ParseResult
+from rltop.core.formats.base import Parser, StepOutOfRange, checked_step, parse_number_text
+from rltop.core.model import ParseResult, Skip, clip_sample
 
 ANSI_RE = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 STEP_LINE_RE = re.compile(r"(?:^|[\s)\]])step:\s*(\d+)\s+-\s+(.*)$")
@@ -31,7 +31,11 @@ class VerlConsoleParser(Parser):
                 result.ignored += 1
                 continue
             text = ANSI_RE.sub(b"", raw).decode("utf-8", errors="replace")
-            row = parse_step_line(text)
+            try:
+                row = parse_step_line(text)
+            except StepOutOfRange as exc:
+                result.skips.append(Skip(str(exc), None, clip_sample(raw)))
+                continue
             if row is None:
                 result.ignored += 1
             else:
@@ -43,7 +47,7 @@ def parse_step_line(text: str) -> dict | None:
     m = STEP_LINE_RE.search(text)
     if not m:
         return None
-    row: dict = {"step": int(m.group(1))}
+    row: dict = {"step": checked_step(int(m.group(1)))}
     for part in m.group(2).split(" - "):
         key, sep, value = part.partition(":")
         key = key.strip()

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import ClassVar
 
-from rltop.core.formats.base import STEP_KEYS, Parser, parse_number_text
+from rltop.core.formats.base import (
+    STEP_KEYS,
+    Parser,
+    StepOutOfRange,
+    checked_step,
+    parse_number_text,
+)
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 OPENAI_COLUMNS = {
@@ -41,7 +48,13 @@ class CsvMetricsParser(Parser):
             lineno += 1
             if not line.strip():
                 continue
-            cells = next(csv.reader(io.StringIO(line)))
+            try:
+                cells = next(csv.reader(io.StringIO(line)))
+            except csv.Error as exc:  # e.g. a cell past the csv module's field size limit
+                result.skips.append(
+                    Skip(f"unreadable CSV line ({exc})"[:100], here, clip_sample(line))
+                )
+                continue
             if self.header is None:
                 self.header = [c.strip() for c in cells]
                 continue
@@ -56,12 +69,15 @@ class CsvMetricsParser(Parser):
                 continue
             raw = dict(zip(self.header, cells, strict=True))
             step_key = next((k for k in STEP_KEYS if k in raw), None)
+            reason = "no numeric step cell"
             try:
-                step = int(float(raw[step_key])) if step_key else None
+                step = _step_cell(raw[step_key]) if step_key else None
+            except StepOutOfRange as exc:
+                step, reason = None, str(exc)
             except ValueError:
                 step = None
             if step is None:
-                result.skips.append(Skip("no numeric step cell", here, clip_sample(line)))
+                result.skips.append(Skip(reason, here, clip_sample(line)))
                 continue
             row: dict = {"step": step}
             for key, cell in raw.items():
@@ -74,3 +90,15 @@ class CsvMetricsParser(Parser):
 
 class OpenAIResultsParser(CsvMetricsParser):
     format: ClassVar[str] = "openai-results-csv"
+
+
+def _step_cell(cell: str) -> int | None:
+    """The step in a cell (``12``, ``12.0``); :class:`StepOutOfRange` past 64 bits."""
+    try:
+        return checked_step(int(cell.strip()))
+    except StepOutOfRange:
+        raise
+    except ValueError:
+        pass
+    number = float(cell)
+    return checked_step(int(number)) if math.isfinite(number) else None

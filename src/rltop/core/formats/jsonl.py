@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from rltop.core.formats.base import (
+    MAX_STEP,
     Parser,
     find_step,
     flatten,
@@ -42,7 +43,11 @@ class JsonlMetricsParser(Parser):
     def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         for lineno, raw, obj in iter_json_objects(block, first_line, result):
-            row = metric_row(obj)
+            try:
+                row = metric_row(obj)
+            except ValueError as exc:  # a step out of range
+                result.skips.append(Skip(str(exc), lineno, clip_sample(raw)))
+                continue
             if row is None:
                 result.skips.append(Skip("no step field", lineno, clip_sample(raw)))
                 continue
@@ -130,6 +135,8 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     step = raw.get_column("step")
     if not step.dtype.is_integer() or step.null_count():
         return None
+    if step.dtype == pl.UInt64 and (step.max() or 0) > MAX_STEP:  # type: ignore[operator]
+        return None  # the per-line path skips those lines with the reason
     verl = isinstance(raw.schema.get("data"), pl.Struct)
     if verl:
         data = raw.get_column("data")

@@ -25,7 +25,14 @@ import orjson
 import polars as pl
 
 from rltop.core import coldtext
-from rltop.core.formats.base import CatchUp, Parser, iter_json_objects
+from rltop.core.formats.base import (
+    MAX_STEP,
+    MIN_STEP,
+    CatchUp,
+    Parser,
+    StepOutOfRange,
+    iter_json_objects,
+)
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
@@ -136,7 +143,10 @@ def _to_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past the float range
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             return float(value)
@@ -150,10 +160,23 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_int(value: Any) -> int | None:
-    f = _to_float(value)
-    if f is None or not math.isfinite(f):
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value  # exact: no detour through float
+    else:
+        f = _to_float(value)
+        if f is None or not math.isfinite(f):
+            return None
+        number = int(f)
+    return number if MIN_STEP <= number <= MAX_STEP else None  # polars stores Int64
+
+
+def _messages_json(messages: Any) -> str | None:
+    if not isinstance(messages, list):
         return None
-    return int(f)
+    try:
+        return orjson.dumps(messages, default=str).decode()
+    except (TypeError, ValueError):  # nested past orjson's depth limit, or not serialisable
+        return None
 
 
 def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str) -> dict[str, Any]:
@@ -184,8 +207,11 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         )
 
     step_value = _to_int(step)
+    as_float = _to_float(step)
+    # a step too large for the store skips the line (never the file name's step instead)
+    step_too_large = step_value is None and as_float is not None and not math.isnan(as_float)
     row: dict[str, Any] = {
-        "step": step_value if step_value is not None else default_step,
+        "step": step_value if step_value is not None or step_too_large else default_step,
         "prompt": prompt_text,
         "completion": completion_text,
         "reward": _to_float(reward),
@@ -193,9 +219,7 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         "length": len(completion_text) if completion_text is not None else None,
         "tokens": _to_int(tokens),
         "split": split,
-        "messages": orjson.dumps(messages, default=str).decode()
-        if isinstance(messages, list)
-        else None,
+        "messages": _messages_json(messages),
         "extra": None,
     }
     extra: dict[str, Any] = {}
@@ -357,9 +381,12 @@ class RolloutJsonlParser(RolloutFileParser):
         for lineno, raw, obj in iter_json_objects(block, first_line, result):
             row = normalize_rollout(obj, self.default_step, self.split)
             if row["step"] is None:
+                _key, step = _first(obj, STEP_KEYS)
                 result.skips.append(
                     Skip(
-                        "rollout without a step (none in the line or file name)",
+                        str(StepOutOfRange(step))
+                        if _to_float(step) is not None and not math.isnan(_to_float(step))
+                        else "rollout without a step (none in the line or file name)",
                         lineno,
                         clip_sample(raw),
                     )
