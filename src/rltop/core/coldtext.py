@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from rltop.core.formats.base import loads_json
+from rltop.core.tail import open_regular
 
 #: columns whose content can be dropped from memory and read back from disk
 TEXT_COLUMNS = ("prompt", "completion", "messages", "extra")
@@ -33,7 +34,7 @@ def is_cold(row: dict[str, Any]) -> bool:
 
 
 def read_raw(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fh.seek(offset)
         return fh.read(length)
 
@@ -111,7 +112,7 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
     for path, items in wanted.items():
         items.sort(key=lambda t: t[1])
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - closed below
+            fh = open_regular(path)
         except OSError:
             continue
         with fh:

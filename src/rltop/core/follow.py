@@ -18,7 +18,7 @@ from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import CHUNK, FileTail
+from rltop.core.tail import CHUNK, FileTail, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Follower:
         if self._unrecognized_size.get(path) == size:
             return False  # unchanged since we last said no
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(SNIFF_BYTES)
                 if size > SNIFF_BYTES and path.lower().endswith(TEXT_LOG_EXTS):
                     # console logs may start with pages of other output: look at the end too

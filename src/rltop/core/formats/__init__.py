@@ -20,6 +20,7 @@ from rltop.core.formats.jsonl import JsonlMetricsParser, TinkerMetricsParser, Ve
 from rltop.core.formats.rollouts import RolloutJsonlParser, has_rollout_keys
 
 SNIFF_BYTES = 64 * 1024
+ROTATED = re.compile(r"\.\d{1,3}$")  # as discover.ROTATED (discover imports this package)
 
 TEXT_LOG_EXTS = (".log", ".out", ".txt", ".err")
 JSON_EXTS = (".jsonl", ".json", ".ndjson")
@@ -42,12 +43,14 @@ def register_sniffer(func: Callable[[str, bytes], Sniffed | None]) -> None:
 
 def sniff(path: str, head: bytes) -> Sniffed:
     """Pick the parser for ``path`` given its first bytes (may be empty for a new file)."""
-    name = os.path.basename(path)
+    # a rotated log (``metrics.jsonl.1``) is sniffed as the file it was
+    name = ROTATED.sub("", os.path.basename(path))
     lower = name.lower()
     for extra in EXTRA_SNIFFERS:
         found = extra(path, head)
         if found is not None:
             return found
+    path = os.path.join(os.path.dirname(path), name)
     if lower == "trainer_state.json" or (lower.endswith(".json") and b'"log_history"' in head):
         return Sniffed(TrainerStateParser, "Hugging Face trainer_state.json (log_history)")
     if lower.endswith(".csv"):

@@ -34,6 +34,7 @@ from rltop.core.formats.base import (
     iter_json_objects,
 )
 from rltop.core.model import ParseResult, Skip, clip_sample
+from rltop.core.tail import open_regular
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
 COMPLETION_KEYS = (
@@ -424,7 +425,7 @@ class RolloutJsonlParser(RolloutFileParser):
             size = os.path.getsize(self.path)
             if size < threshold:
                 return None
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:
                 head = fh.read(self.HEAD_BYTES)
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
@@ -598,7 +599,7 @@ def file_line_spans(
     buf = bytearray(block)
     view = memoryview(buf)
     pos, line_start = 0, 0
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while pos < end:
             got = fh.readinto(view[: min(len(buf), end - pos)])
             if not got:
