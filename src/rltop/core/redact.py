@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "‹redacted›"
 #: RFC 6750 token characters
@@ -79,3 +80,20 @@ class StreamRedactor:
     def flush(self) -> str:
         text, self.held = self.redactor.text(self.held), ""
         return text
+
+
+def mask_url(url: str | None) -> str | None:
+    """``http://user:secret@host/v1`` -> ``http://user:***@host/v1``: a URL as it may be shown
+    (``rltop config``, the chat bar); the password never is. Other URLs are unchanged."""
+    if not url or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        userinfo, at, host = parts.netloc.rpartition("@")
+    except ValueError:
+        return url
+    if not at:
+        return url
+    user, colon, _password = userinfo.partition(":")
+    masked = f"{user}:***" if colon else "***" if not parts.password and user else user
+    return urlunsplit(parts._replace(netloc=f"{masked}@{host}"))

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Collapsible, Footer, Input, Select, Static
 
+from rltop.core.redact import mask_url
 from rltop.ui.safe import clean, safe_text
 
 if TYPE_CHECKING:
@@ -470,7 +471,7 @@ class ChatScreen(Screen):
             text.append("chat: looking for an endpoint…")
         else:
             text.append("chat ", style="bold")
-            text.append_text(safe_text(self.endpoint.url, keep_newlines=False))
+            text.append_text(safe_text(mask_url(self.endpoint.url) or "", keep_newlines=False))
             if self.endpoint.source != "argument":
                 text.append(f" ({self.endpoint.source})", style="dim")
             if self.connect_error:

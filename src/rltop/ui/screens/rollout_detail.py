@@ -24,6 +24,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Collapsible, Footer, Input, Static, Tree
 
 from rltop.core.coldtext import LOCATION, fill_text, load_text
+from rltop.core.exportpath import inside_logs
 from rltop.core.numfmt import fmt_value
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
@@ -170,6 +171,7 @@ class ExportScreen(ModalScreen[str | None]):
         super().__init__()
         self.row = row
         self.default_path = default_path
+        self._insisted: str | None = None  # a path inside the logs the user confirmed
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -182,8 +184,21 @@ class ExportScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def _write(self, event: Input.Submitted) -> None:
+        target = event.value.strip() or self.default_path
+        logs = inside_logs(target, getattr(self.app, "paths", []))
+        if logs is not None and target != self._insisted:
+            # rltop would read the file back as logs: refuse once, a second Enter insists
+            self._insisted = target
+            self.query_one("#export-error", Static).update(
+                Text(
+                    f"{clean(target, keep_newlines=False)} is inside the logs folder "
+                    f"{clean(logs, keep_newlines=False)}: rltop would read it back as a "
+                    "rollout. Choose a path outside it, or press Enter again to write there."
+                )
+            )
+            return
         try:
-            path = write_export(self.row, event.value.strip() or self.default_path)
+            path = write_export(self.row, target)
         except OSError as exc:
             self.query_one("#export-error", Static).update(
                 Text(f"cannot write: {exc.strerror or exc}")
