@@ -221,8 +221,8 @@ def rss_numbers(path: Path, budgets: list[str]) -> dict[str, float]:
     for budget in budgets:
         code = (
             "import sys\n"
-            "from rltop.core import coldtext\n"
-            f"coldtext.set_max_memory(coldtext.parse_size({budget!r}))\n"
+            "from rltop.core import coldtext, numfmt\n"
+            f"coldtext.set_max_memory(numfmt.parse_size({budget!r}))\n"
             f"sys.path.insert(0, {str(HERE)!r})\n"
             "from bench_rollouts import read_store\n"
             f"frame = read_store(__import__('pathlib').Path({str(path)!r}))\n"

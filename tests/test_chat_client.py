@@ -487,7 +487,10 @@ def test_system_prompt_formats() -> None:
         system_prompt_of("<|im_start|>system\nThink first.<|im_end|>\n<|im_start|>user\nq")
         == "Think first."
     )
-    assert system_prompt_of("[system] Be kind.\n[user] hello") == "Be kind."
+    # "[role] text" is what rltop rendered from messages: the messages are read, not the text
+    assert system_prompt_of("[system] Be kind.\n[user] hello") is None
+    rendered = '[{"role": "system", "content": [{"type": "text", "text": "Be kind."}]}]'
+    assert system_prompt_of("[system] Be kind.", rendered) == "Be kind."
     llama = "<|start_header_id|>system<|end_header_id|>\n\nTerse.<|eot_id|><|start_header_id|>user"
     assert system_prompt_of(llama) == "Terse."
     messages = '[{"role": "system", "content": "From messages."}, {"role": "user", "content": "q"}]'
@@ -534,7 +537,10 @@ def test_prompt_messages_from_logged_prompts() -> None:
         {"role": "system", "content": "S"},
         {"role": "user", "content": "Q?"},
     ]
-    assert prompt_messages("[user] Q\nmore") == [{"role": "user", "content": "Q\nmore"}]
+    # text rendered from chat messages is never parsed back: the messages column is read
+    assert prompt_messages("[user] Q\nmore") == [{"role": "user", "content": "[user] Q\nmore"}]
+    parts = '[{"role":"user","content":[{"type":"text","text":"Q"},{"type":"text","text":"more"}]}]'
+    assert prompt_messages("[user] Q", parts) == [{"role": "user", "content": "Q\nmore"}]
     assert prompt_messages("plain q") == [{"role": "user", "content": "plain q"}]
     assert prompt_messages(None) == []
     logged = '[{"role":"user","content":"u"},{"role":"assistant","content":"logged answer"}]'

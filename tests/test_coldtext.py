@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from rltop.core import coldtext
+from rltop.core import coldtext, numfmt
 from rltop.core.follow import Follower
 from rltop.core.search import parse_query, search
 
@@ -100,8 +100,8 @@ def test_changed_file_gives_a_note_not_an_error(tmp_path):
 
 
 def test_parse_size():
-    assert coldtext.parse_size("2G") == 2 * 1024**3
-    assert coldtext.parse_size("512M") == 512 * 1024**2
-    assert coldtext.parse_size("1.5GB") == int(1.5 * 1024**3)
+    assert numfmt.parse_size("2G") == 2 * 1024**3
+    assert numfmt.parse_size("512M") == 512 * 1024**2
+    assert numfmt.parse_size("1.5GB") == int(1.5 * 1024**3)
     with pytest.raises(ValueError):
-        coldtext.parse_size("lots")
+        numfmt.parse_size("lots")

@@ -187,7 +187,7 @@ def test_art_parquet_trajectories(tmp_path: Path):
     snap = read_snapshot(tmp_path)
     (run,) = snap.runs
     assert run.name == "models/m"
-    assert _formats(snap) == {"0005.parquet": "art-trajectories"}
+    assert _formats(snap) == {"0005.parquet": "art-trajectories-parquet"}
     rows = run.rollouts.sort("reward")
     assert rows.get_column("step").to_list() == [5, 5]
     assert rows.row(1, named=True)["completion"] == "[assistant] 4"

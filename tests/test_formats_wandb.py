@@ -61,8 +61,6 @@ def test_fixture_history_matches_the_summary(fixtures: Path):
         "train/thought_loss",
         "train/epoch",
         "train/step",
-        "_runtime",
-        "_timestamp",
     }
 
 

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from rltop import __version__
+from rltop.commands.common import add_view_arguments
 
 #: command name -> one-line help. Modules are ``rltop.commands.<name>``.
 COMMANDS: dict[str, str] = {
@@ -44,106 +45,6 @@ def _main_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rltop {__version__}")
     add_view_arguments(parser)
     return parser
-
-
-def add_view_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the dashboard, shared by ``rltop``, ``rltop demo`` and ``rltop config``: one flag
-    per setting (docs/config.md; ``tests/test_config_docs.py`` checks that none is missing)."""
-    add_table_arguments(parser)
-    parser.add_argument(
-        "--poll",
-        action="store_true",
-        help="poll files instead of watching them (NFS, some containers)",
-    )
-    parser.add_argument(
-        "--smoothing",
-        type=float,
-        default=None,
-        metavar="W",
-        help="EMA smoothing weight 0..0.99 for the chart (default 0.6)",
-    )
-    parser.add_argument(
-        "--max-memory",
-        type=_size,
-        default=None,
-        metavar="SIZE",
-        help="memory budget, e.g. 2G or 800M (default 2G): the newest steps' rollout text stays "
-        "in memory, older steps' text is read back from the logs when looked at",
-    )
-    parser.add_argument(
-        "--refresh",
-        type=float,
-        default=None,
-        metavar="N",
-        help="at most N redraws per second of live data (for slow SSH links; default: adaptive)",
-    )
-    parser.add_argument(
-        "--theme",
-        default=None,
-        metavar="NAME",
-        help="rltop-dark (default), rltop-light, rltop-high-contrast, rltop-mono (automatic with "
-        "NO_COLOR), a Textual theme, or your own from <config dir>/themes/*.toml",
-    )
-    parser.add_argument(
-        "--endpoint",
-        default=None,
-        metavar="URL",
-        help="OpenAI-compatible server of the checkpoint, for the chat pane (e.g. "
-        "http://gpu-box:8000/v1; default: $RLTOP_ENDPOINT, else http://127.0.0.1:8000/v1)",
-    )
-
-
-def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -> None:
-    """``--config`` and the repeatable flags of the table settings (thresholds, roles, keys)."""
-    parser.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="config file (default: $RLTOP_CONFIG or the user config dir's rltop/config.toml)",
-    )
-    parser.add_argument(
-        "--threshold",
-        action="append",
-        type=_threshold,
-        default=[],
-        metavar="RULE.PARAM=VALUE",
-        help="override a rule threshold, e.g. rl.kl_spike.factor=20 (repeatable)",
-    )
-    parser.add_argument(
-        "--role",
-        action="append",
-        default=[],
-        metavar="ROLE=METRIC[,METRIC...]",
-        help="metric names that play a role, tried before the built-in ones, e.g. "
-        "reward=env/my_task/reward (globs with *; repeatable)",
-    )
-    if keys:
-        parser.add_argument(
-            "--key",
-            action="append",
-            default=[],
-            metavar="ACTION=KEY",
-            help="remap a key by its action id, e.g. dashboard.filter=f (repeatable; "
-            "'rltop config' lists the ids)",
-        )
-
-
-def _threshold(text: str) -> str:
-    from rltop.config import threshold_flag
-
-    try:
-        return threshold_flag(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _size(text: str) -> int:
-    from rltop.core.coldtext import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

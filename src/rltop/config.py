@@ -23,7 +23,7 @@ three tables take ``name=value`` items instead: ``--threshold rl.kl_spike.factor
 ``--role reward=my/reward,env/*/reward``, ``--key dashboard.filter=f`` (repeatable), and
 ``RLTOP_THRESHOLDS`` / ``RLTOP_ROLES`` / ``RLTOP_KEYS`` with items separated by ``;`` (thresholds
 also by ``,``). docs/config.md documents every setting; a test keeps it complete.
-To add a setting, add a field with a default here, a flag in ``cli.add_view_arguments`` and a
+To add a setting, add a field with a default here, a flag in ``commands.common.add_view_arguments`` and a
 section in docs/config.md.
 """
 
@@ -161,7 +161,7 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings with the flags of ``cli.add_view_arguments`` (or a subset) on top."""
+        """Settings with the flags of ``commands.common.add_view_arguments`` (or a subset) on top."""
         flags = {
             f.name: getattr(args, f.name, None) for f in setting_fields() if f.name not in TABLES
         }
@@ -346,7 +346,7 @@ def _parse_size(value: Any) -> int:
         raise TypeError("not a size")
     if isinstance(value, int) and value > 0:
         return value
-    from rltop.core.coldtext import parse_size
+    from rltop.core.numfmt import parse_size
 
     return parse_size(str(value))
 

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from typing import Any
 
+from rltop.commands.common import (
+    EXIT_CRITICAL,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_WARNING,
+    add_rule_arguments,
+    json_safe,
+    load_settings,
+    silence_stdout,
+)
 from rltop.core.inert import plain
-
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,38 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``check`` and ``watch``: the config file, thresholds and roles.
-
-    A usage error exits 3 (UNKNOWN), not argparse's 2, which monitoring reads as CRITICAL.
-    """
-
-    def usage_error(message: str) -> None:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_UNKNOWN)
-
-    parser.error = usage_error  # type: ignore[method-assign]
-    from rltop.cli import add_table_arguments
-
-    add_table_arguments(parser, keys=False)
-
-
-def load_settings(args: argparse.Namespace) -> Any:
-    """Settings from every layer, with the flags last; problems go to stderr."""
-    from rltop.config import Settings
-
-    settings = Settings.from_args(args)
-    for problem in settings.problems:
-        print(f"rltop: config: {plain(problem)}", file=sys.stderr)
-    return settings
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except BrokenPipeError:  # `rltop check | head`
-        _silence_stdout()
+        silence_stdout()
         return EXIT_UNKNOWN
     except Exception as exc:  # rltop itself failed: the monitoring convention says 3
         print(f"rltop check: error: {type(exc).__name__}: {plain(exc)}", file=sys.stderr)
@@ -84,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     report = collect([p for p in paths if os.path.exists(p)], settings, args.stalled_after)
     if args.json:
-        print(json.dumps(_clean(report), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     else:
         print(render(report), end="")
     sys.stdout.flush()
@@ -135,7 +115,7 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         runs_out.append(
             {
                 "name": run.name,
-                "path": run.root,
+                "path": run.run_id,  # the run's own folder (or file), not the path given
                 "format": metric_sources[0].format if metric_sources else None,
                 "sources": [
                     {
@@ -197,17 +177,6 @@ def _newest_mtime(run: Any) -> float | None:
     return max(times) if times else None
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and ±inf become null (a bare NaN is not JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _fmt(value: float | None) -> str:
     from rltop.core.diagnose import fmt_number
 
@@ -263,11 +232,3 @@ def render(report: dict[str, Any]) -> str:
         f"{counts['info']} info; exit {report['exit_code']}"
     )
     return "\n".join(lines) + "\n"
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass

@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any
 
+from rltop.commands.common import add_view_arguments, silence_stdout
 from rltop.config import (
     LAYERS,
     TABLES,
@@ -26,8 +27,6 @@ from rltop.config import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the effective settings as JSON")
-    from rltop.cli import add_view_arguments
-
     add_view_arguments(parser)
 
 
@@ -132,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except BrokenPipeError:  # `rltop config | head`
-        from rltop.commands.check import _silence_stdout
-
-        _silence_stdout()
+        silence_stdout()
         return 0
 
 

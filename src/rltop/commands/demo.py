@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rltop.commands.common import add_view_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -23,8 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dir", default=None, help="write the run here instead of a temporary folder (kept)"
     )
     parser.add_argument("--seed", type=int, default=7)
-    from rltop.cli import add_view_arguments
-
     add_view_arguments(parser)
 
 

@@ -80,6 +80,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
                 "status": info.status,
                 "error": info.error,
                 "skip_reasons": dict(info.skip_reasons.most_common()),
+                "ignore_reasons": dict(info.ignore_reasons.most_common()),
             }
         )
     unrecognized = [
@@ -215,6 +216,8 @@ def render(report: dict[str, Any], *, show_all: bool = False) -> str:
             lines.append(f"        {src['format']} ({src['kind']}): {counts}{status}")
             for reason, count in src["skip_reasons"].items():
                 lines.append(f"        skipped x{count}: {plain(reason)}")
+            for reason, count in src["ignore_reasons"].items():
+                lines.append(f"        ignored x{count}: {plain(reason)}")
     unrecognized = report["unrecognized"]
     if unrecognized:
         lines.append(f"Not recognised: {len(unrecognized)} file(s)")

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from rltop.commands.check import _clean, add_rule_arguments, load_settings
+from rltop.commands.common import add_rule_arguments, json_safe, load_settings, silence_stdout
 from rltop.core.inert import plain
 
 #: seconds to let a burst of file changes settle before evaluating
@@ -113,7 +113,7 @@ class Printer:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         if self.as_json:
             doc = {"time": stamp, "event": kind, **warning.to_dict(), "run_id": warning.run_id}
-            line = json.dumps(_clean(doc), allow_nan=False)
+            line = json.dumps(json_safe(doc), allow_nan=False)
         else:
             since = f" since step {warning.step}" if warning.step is not None else ""
             line = f"{stamp} {kind.upper():<6} {warning.severity:<8} {warning.id} [{plain(warning.run)}]"
@@ -196,18 +196,10 @@ def run(args: argparse.Namespace) -> int:
         thread.join(timeout=5)
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)
         stop.set()
-        _quiet_stdout()
+        silence_stdout()
         return 0
     if failed:
         logging.getLogger(__name__).error("following failed: %r", failed[0])
         print(f"rltop watch: following failed: {plain(repr(failed[0]))}", file=sys.stderr)
         return 3
     return 0
-
-
-def _quiet_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass

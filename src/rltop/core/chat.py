@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from rltop.core.messages import ThinkSplitter, parse_messages, role_messages, system_prompt
 from rltop.core.redact import Redactor
 
 if TYPE_CHECKING:
@@ -457,65 +458,6 @@ def describe_http_error(
 
 
 # -- streaming helpers -------------------------------------------------------------------------
-class ThinkSplitter:
-    """Splits streamed content into answer and ``<think>`` reasoning, tags cut across chunks.
-
-    Templates of R1-style models (DeepSeek-R1 distills, Qwen3) put ``<think>`` in the prompt, so
-    the output starts inside the reasoning and only ``</think>`` shows. A ``</think>`` before any
-    ``<think>`` therefore yields a ``("recast", "")`` marker: the text so far was reasoning.
-    """
-
-    OPEN = "<think>"
-    CLOSE = "</think>"
-
-    def __init__(self) -> None:
-        self.thinking = False
-        self.seen_tag = False
-        self._pending = ""
-
-    def feed(self, text: str) -> list[tuple[str, str]]:
-        """[(``"content"`` | ``"reasoning"`` | ``"recast"``, text), ...] decidable now."""
-        out: list[tuple[str, str]] = []
-        buf = self._pending + text
-        self._pending = ""
-        while buf:
-            tags = [self.CLOSE] if self.thinking else [self.OPEN]
-            if not self.seen_tag:
-                tags = [self.OPEN, self.CLOSE]
-            kind = "reasoning" if self.thinking else "content"
-            found = [(buf.find(tag), tag) for tag in tags if buf.find(tag) >= 0]
-            if found:
-                at, tag = min(found)
-                if at:
-                    out.append((kind, buf[:at]))
-                buf = buf[at + len(tag) :]
-                if tag == self.CLOSE and not self.thinking:
-                    out.append(("recast", ""))
-                else:
-                    self.thinking = not self.thinking
-                self.seen_tag = True
-                continue
-            keep = max(_partial_suffix(buf, tag) for tag in tags)
-            if len(buf) > keep:
-                out.append((kind, buf[: len(buf) - keep]))
-            self._pending = buf[len(buf) - keep :]
-            break
-        return out
-
-    def flush(self) -> list[tuple[str, str]]:
-        """What is still held back (a tag that never completed is plain text after all)."""
-        rest, self._pending = self._pending, ""
-        return [("reasoning" if self.thinking else "content", rest)] if rest else []
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest end of ``text`` that could be the start of ``tag``."""
-    for n in range(min(len(text), len(tag) - 1), 0, -1):
-        if text.endswith(tag[:n]):
-            return n
-    return 0
-
-
 class SSEDecoder:
     """Server-sent events from byte chunks: yields each event's joined ``data`` payload.
 
@@ -1257,30 +1199,14 @@ _SYSTEM_PATTERNS = [
     re.compile(r"<\|start_header_id\|>system<\|end_header_id\|>\s*(.*?)<\|eot_id\|>", re.DOTALL),
     # decoded without special tokens (verl dumps): "system\n...\nuser\n..."
     re.compile(r"\Asystem\n(.*?)\n(?:user|human)\n", re.DOTALL),
-    # chat messages flattened by the rollout reader: "[system] ...\n[user] ..."
-    re.compile(r"\A\[system\]\s?(.*?)(?:\n\[(?:user|human)\]|\Z)", re.DOTALL),
 ]
 
 
 def system_prompt_of(prompt: str | None, messages: str | None = None) -> str | None:
     """The system prompt inside one logged prompt (chat messages first, then template text)."""
-    if messages:
-        try:
-            parsed = json.loads(messages)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            for msg in parsed:
-                if isinstance(msg, dict) and msg.get("role") == "system":
-                    content = msg.get("content")
-                    if isinstance(content, str):
-                        return content.strip() or None
-                    if isinstance(content, list):
-                        text = " ".join(
-                            str(p.get("text", "")) for p in content if isinstance(p, dict)
-                        )
-                        return text.strip() or None
-            return None
+    parsed = parse_messages(messages)
+    if parsed is not None:
+        return system_prompt(parsed)
     if not prompt:
         return None
     text = prompt.lstrip()
@@ -1325,31 +1251,16 @@ _LLAMA_TURN = re.compile(
     r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?:<\|eot_id\|>|\Z)", re.DOTALL
 )
 _PLAIN_ROLE = re.compile(r"^(system|user|assistant|human)$", re.MULTILINE)
-_BRACKET_ROLE = re.compile(r"^\[(system|user|assistant|tool|human)\] ?", re.MULTILINE)
 
 
 def prompt_messages(prompt: str | None, messages: str | None = None) -> list[dict[str, str]]:
     """A logged prompt as chat messages to send again (the answer the run logged is left out).
 
-    Reads the store's ``messages`` JSON when present, else ChatML / Llama 3 template text, verl's
-    decoded ``system\\n…\\nuser\\n…\\nassistant\\n`` text, or ``[role] text`` lines; anything else
-    is one user message.
+    Reads the store's ``messages`` JSON when present (rows whose text was rendered from chat
+    messages always have it), else ChatML / Llama 3 template text or verl's decoded
+    ``system\\n…\\nuser\\n…\\nassistant\\n`` text; anything else is one user message.
     """
-    out: list[dict[str, str]] = []
-    if messages:
-        try:
-            parsed = json.loads(messages)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            for msg in parsed:
-                if isinstance(msg, dict) and isinstance(msg.get("role"), str):
-                    content = msg.get("content")
-                    if isinstance(content, list):
-                        content = " ".join(
-                            str(p.get("text", "")) for p in content if isinstance(p, dict)
-                        )
-                    out.append({"role": msg["role"], "content": str(content or "")})
+    out: list[dict[str, str]] = role_messages(parse_messages(messages) or [])
     text = prompt or ""
     if not out:
         for pattern in (_CHATML_TURN, _LLAMA_TURN):
@@ -1357,12 +1268,6 @@ def prompt_messages(prompt: str | None, messages: str | None = None) -> list[dic
             if found:
                 out = [{"role": role, "content": body.strip()} for role, body in found]
                 break
-    if not out and _BRACKET_ROLE.match(text):
-        parts = _BRACKET_ROLE.split(text)[1:]
-        out = [
-            {"role": role, "content": body.strip()}
-            for role, body in zip(parts[::2], parts[1::2], strict=True)
-        ]
     if not out and re.match(r"\A\s*system\n", text):
         parts = _PLAIN_ROLE.split(text.strip())[1:]
         out = [

@@ -1,10 +1,11 @@
 """Rollout text held on disk: read back by byte offset when a row is looked at or searched.
 
-Rollout parsers that read line files record, per row, where its line is (``_path``, ``_offset``,
-``_len``). Under a memory budget the store drops the text of the oldest steps (the text columns
-become null, the numbers stay); ``load_text`` and ``fill_text`` read those lines again and
-normalise them the same way the parser did. Like toolong, nothing is read until it is needed,
-and files are only ever opened for reading.
+Rollout parsers that read line files record, per row, where its line is and which format made it
+(``_path``, ``_offset``, ``_len``, ``_format``: ``Parser.locate``). Under a memory budget the store
+drops the text of the oldest steps (the text columns become null, the numbers stay);
+``load_text`` and ``fill_text`` read those bytes again and ask the format that made the row to
+make it again (``Parser.reread``). Like toolong, nothing is read until it is needed, and files are
+only ever opened for reading.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 
 import polars as pl
 
-from rltop.core.formats.base import loads_json
+from rltop.core.formats.base import Parser
+from rltop.core.formats.registry import parser_for
+from rltop.core.model import LONG_STRING, ROW_LOCATION
 from rltop.core.tail import open_regular
 
 #: columns whose content can be dropped from memory and read back from disk
 TEXT_COLUMNS = ("prompt", "completion", "messages", "extra")
-LOCATION = ("_path", "_offset", "_len")
+LOCATION = ROW_LOCATION
 
 
 def is_cold(row: dict[str, Any]) -> bool:
@@ -39,18 +42,12 @@ def read_raw(path: str, offset: int, length: int) -> bytes:
         return fh.read(length)
 
 
-def parse_raw(raw: bytes, path: str, step: Any = None, split: str | None = None) -> dict[str, Any]:
-    """A logged line (or episode document) -> the normalised rollout row, as its parser makes it."""
-    from rltop.core.formats.episodes import episode_row, is_episode
-    from rltop.core.formats.rollouts import normalize_rollout, split_from_path
-
-    obj = loads_json(raw)
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    split = split or split_from_path(path)
-    if is_episode(obj):
-        return episode_row(obj, step, split)
-    return normalize_rollout(obj, step, split)
+def reader(fmt: str | None, path: str) -> Parser:
+    """A parser of format ``fmt`` for ``path``, to read rows back (``ValueError``: none)."""
+    cls = parser_for(fmt) if fmt else None
+    if cls is None:
+        raise ValueError(f"no reader for format {fmt!r}")
+    return cls(path)
 
 
 def text_is_on_disk(frame: pl.DataFrame) -> bool:
@@ -73,7 +70,7 @@ def load_text(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     try:
         raw = read_raw(row["_path"], int(row["_offset"]), int(row["_len"]))
-        full = parse_raw(raw, row["_path"], row.get("step"), row.get("split"))
+        full = reader(row.get("_format"), row["_path"]).reread(raw)
     except (OSError, ValueError) as exc:
         out["completion"] = f"(text not available: {os.path.basename(row['_path'])} changed: {exc})"
         return out
@@ -96,30 +93,24 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
     if not mask.any():
         return part
     cold = part.with_row_index("_i").filter(mask)
-    wanted: dict[str, list[tuple[int, int, int, Any, Any]]] = defaultdict(list)
-    has_step, has_split = "step" in cold.columns, "split" in cold.columns
+    wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
+    has_format = "_format" in cold.columns
     for row in cold.iter_rows(named=True):
-        wanted[row["_path"]].append(
-            (
-                row["_i"],
-                int(row["_offset"]),
-                int(row["_len"]),
-                row["step"] if has_step else None,
-                row["split"] if has_split else None,
-            )
-        )
+        key = (row["_path"], row["_format"] if has_format else None)
+        wanted[key].append((row["_i"], int(row["_offset"]), int(row["_len"])))
     filled: dict[str, dict[int, Any]] = {c: {} for c in TEXT_COLUMNS if c in part.columns}
-    for path, items in wanted.items():
+    for (path, fmt), items in wanted.items():
         items.sort(key=lambda t: t[1])
         try:
+            parser = reader(fmt, path)
             fh = open_regular(path)
-        except OSError:
+        except (OSError, ValueError):
             continue
         with fh:
-            for i, offset, length, step, split in items:
+            for i, offset, length in items:
                 try:
                     fh.seek(offset)
-                    full = parse_raw(fh.read(length), path, step, split)
+                    full = parser.reread(fh.read(length))
                 except (OSError, ValueError):
                     continue
                 for column, values in filled.items():
@@ -141,10 +132,8 @@ DEFAULT_MAX_MEMORY = 2 * 1024**3
 #: share of ``--max-memory`` that rollout frames may take; the rest is the interpreter, the UI,
 #: a block being parsed, and the allocator's slack
 FRAME_SHARE = 0.4
-#: String extras longer than this on average are treated as text (dropped with it)
-LONG_STRING = 64
 #: columns kept in memory even for steps whose text is on disk
-KEEP_STRINGS = {"split", "_path"}
+KEEP_STRINGS = {"split", "_path", "_format"}
 
 
 class MemoryBudget:
@@ -190,23 +179,6 @@ def set_max_memory(max_memory: int | None) -> None:
     """Set the process-wide budget (``--max-memory``); applies to tables created from now on too."""
     BUDGET.max_memory = int(max_memory) if max_memory else DEFAULT_MAX_MEMORY
     BUDGET.enforce()
-
-
-def parse_size(text: str) -> int:
-    """``2G``, ``512M``, ``1.5GB``, ``800000000`` -> bytes."""
-    raw = text.strip().upper().removesuffix("B").removesuffix("I")
-    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    factor = 1
-    if raw and raw[-1] in units:
-        factor = units[raw[-1]]
-        raw = raw[:-1]
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"not a size: {text!r} (try 2G or 512M)") from None
-    if value <= 0:
-        raise ValueError(f"size must be positive: {text!r}")
-    return int(value * factor)
 
 
 def text_columns(frame: pl.DataFrame) -> list[str]:

@@ -152,6 +152,16 @@ def run_of(path: str, roots: list[str]) -> RunKey:
     return RunKey(folder, name, root)
 
 
+def file_run(path: str, folder_run: RunKey) -> RunKey:
+    """The run of a file that holds a whole run (a results CSV) beside others like it: named
+    after the file, in its folder."""
+    path = os.path.abspath(path)
+    stem = os.path.basename(path).rsplit(".", 1)[0] or os.path.basename(path)
+    rel = os.path.relpath(os.path.dirname(path), folder_run.root)
+    name = stem if rel == "." else os.path.join(rel, stem)
+    return RunKey(path, name, folder_run.root)
+
+
 def _is_container(name: str) -> bool:
     lower = name.lower()
     return any(p.fullmatch(lower) for p in CONTAINER_DIRS)

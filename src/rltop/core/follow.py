@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rltop.core import discover
-from rltop.core.formats import SNIFF_BYTES, TEXT_LOG_EXTS, Sniffed, sniff
 from rltop.core.formats.base import Parser
+from rltop.core.formats.console import TEXT_LOG_EXTS
+from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
 from rltop.core.tail import CHUNK, FileTail, open_regular
@@ -70,6 +71,8 @@ class Follower:
         self._preload: threading.Thread | None = None
         self._preload_stop = threading.Event()
         self._listener: Callable[[], None] | None = None
+        #: folder -> its files that each hold a whole run (``Parser.whole_run``)
+        self._whole_runs: dict[str, set[str]] = {}
 
     # -- discovery ---------------------------------------------------------------------------
     def scan(self) -> int:
@@ -112,6 +115,8 @@ class Follower:
 
     def _add(self, path: str, parser: Parser) -> None:
         key = discover.run_of(path, self.paths)
+        if parser.whole_run and len(self._whole_run_files(path)) > 1:
+            key = discover.file_run(path, key)
         self.store.add_run(key.run_id, key.name, key.root)
         info = SourceInfo(path=path, format=parser.format, kind=parser.kind, run_id=key.run_id)
         self.store.add_source(info)
@@ -124,6 +129,32 @@ class Follower:
             tail = FileTail(path, max_line=self.max_line, chunk=chunk)
         self.followed[path] = Followed(info, parser, tail)
         self._fresh.add(path)
+
+    def _whole_run_files(self, path: str) -> set[str]:
+        """The files beside ``path`` (itself included) that each hold a whole run."""
+        folder = os.path.dirname(path)
+        known = self._whole_runs.get(folder)
+        if known is not None and path in known:
+            return known
+        found = {path}
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            names = []
+        for name in names:
+            other = os.path.join(folder, name)
+            if other == path or not discover.is_candidate(name) or not os.path.isfile(other):
+                continue
+            try:
+                with open(other, "rb") as fh:
+                    head = fh.read(SNIFF_BYTES)
+            except OSError:
+                continue
+            parser = sniff(other, head).parser
+            if parser is not None and parser.whole_run:
+                found.add(other)
+        self._whole_runs[folder] = found
+        return found
 
     # -- reading -----------------------------------------------------------------------------
     def read_source(self, followed: Followed) -> tuple[bool, bool]:

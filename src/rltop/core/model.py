@@ -18,6 +18,13 @@ MetricRow = dict[str, Any]
 #: every other field). Extra scalar fields may also appear as their own keys.
 RolloutRow = dict[str, Any]
 
+#: a string column longer than this on average (bytes per row) is text: it moves to disk with the
+#: prompt and completion under the memory budget, and a one-pass catch-up leaves it there
+LONG_STRING = 64
+
+#: where a rollout row is on disk and which format reads it back (``Parser.locate``)
+ROW_LOCATION: tuple[str, ...] = ("_path", "_offset", "_len", "_format")
+
 ROLLOUT_CORE_COLUMNS: tuple[str, ...] = (
     "step",
     "prompt",
@@ -48,8 +55,10 @@ class ParseResult:
     metrics: list[MetricRow] = field(default_factory=list)
     rollouts: list[RolloutRow] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
-    #: lines that were read and deliberately ignored (console chatter between ``step:`` lines)
+    #: lines or records that were read and deliberately ignored (console chatter between ``step:``
+    #: lines, W&B records that are not history), counted by reason in ``ignored_reasons``
     ignored: int = 0
+    ignored_reasons: dict[str, int] = field(default_factory=dict)
     #: a polars DataFrame of rollouts, for bulk readers that bypass per-row dicts
     rollout_frame: Any = None
     #: metric rows as a polars DataFrame (``step`` Int64, then one Float64 column per key in the
@@ -58,11 +67,18 @@ class ParseResult:
     #: run configuration found in the source (trainer config), merged into the run's info
     config: dict[str, Any] = field(default_factory=dict)
 
+    def ignore(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` lines or records deliberately not used, and why (``rltop sources``)."""
+        self.ignored += count
+        self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + count
+
     def extend(self, other: ParseResult) -> None:
         self.metrics.extend(other.metrics)
         self.rollouts.extend(other.rollouts)
         self.skips.extend(other.skips)
         self.ignored += other.ignored
+        for reason, count in other.ignored_reasons.items():
+            self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + count
         self.config.update(other.config)
         if other.metrics_frame is not None:
             import polars as pl

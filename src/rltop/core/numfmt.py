@@ -101,3 +101,20 @@ def sparkline(values: Sequence[float | None], width: int) -> str:
         else:
             out.append(SPARK_CHARS[min(7, int((v - lo) / span * 7.999))])
     return "".join(out)
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``512M``, ``1.5GB``, ``800000000`` -> bytes."""
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    factor = 1
+    if raw and raw[-1] in units:
+        factor = units[raw[-1]]
+        raw = raw[:-1]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (try 2G or 512M)") from None
+    if value <= 0:
+        raise ValueError(f"size must be positive: {text!r}")
+    return int(value * factor)

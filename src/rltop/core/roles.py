@@ -64,6 +64,7 @@ ALIASES: dict[str, list[str]] = {
         "train/sft_loss",
         "epoch_loss",
         "batch_loss",
+        "training_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     "valid_loss": [
         "full_valid_loss",
@@ -75,6 +76,7 @@ ALIASES: dict[str, list[str]] = {
         "validation/loss",
         "epoch_val_loss",
         "eval/*/loss",
+        "validation_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
     "response_length": [
         "response_length/mean",
@@ -122,7 +124,13 @@ ALIASES: dict[str, list[str]] = {
         "critic/grad_norm",
     ],
     "learning_rate": ["actor/lr", "learning_rate", "optim/lr", "lr"],
-    "train_accuracy": ["train_accuracy", "train_mean_token_accuracy", "mean_token_accuracy"],
+    "train_accuracy": [
+        "train_accuracy",
+        "train_mean_token_accuracy",
+        "mean_token_accuracy",
+        "training_token_accuracy",
+        "training_sequence_accuracy",
+    ],
     # numbers the rules read that the dashboard does not rank
     "mixed_groups": ["env/all/by_group/frac_mixed"],
     "turns": [
@@ -137,8 +145,13 @@ ALIASES: dict[str, list[str]] = {
         "valid_mean_token_accuracy",
         "full_valid_mean_token_accuracy",
         "eval_mean_token_accuracy",
+        "validation_token_accuracy",
+        "validation_sequence_accuracy",
     ],
 }
+
+#: W&B's own wall-clock columns: the time axis of a run (seconds), not metrics to show as cards
+WALL_TIME_KEYS: tuple[str, ...] = ("_timestamp", "_runtime")
 
 #: roles shown first on the dashboard, in this order
 KEY_ROLES: tuple[str, ...] = (

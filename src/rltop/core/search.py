@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from rltop.core.model import ROW_LOCATION
+
 #: names users type -> the frame's column
 ALIASES = {"len": "length", "score": "reward", "tokens_len": "tokens", "prompt_id": "group"}
 #: the columns free text is searched in
 TEXT_COLUMNS = ("prompt", "completion")
 #: columns that are bookkeeping, not something to filter or sort by
-HIDDEN = ("_path", "_offset", "_len", "_gid", "_row")
+HIDDEN = (*ROW_LOCATION, "_gid", "_row")
 _OPS = ("<=", ">=", "!=", "==", "=", "<", ">", "~")
 _FILTER = re.compile(r"^([A-Za-z_][\w/@.\-]*?)(<=|>=|!=|==|=|<|>|~)(.*)$", re.S)
 _REGEX = re.compile(r"(?:^|(?<=\s))/((?:\\.|[^/\\])+)/(i?)(?=\s|$)")
@@ -364,7 +366,7 @@ def _cold_mask(frame: pl.DataFrame) -> pl.Series | None:
 
 
 def _cold_cols(frame: pl.DataFrame) -> list[str]:
-    return [c for c in ("_path", "_offset", "_len") if c in frame.columns]
+    return [c for c in ROW_LOCATION if c in frame.columns]
 
 
 def search(

@@ -25,6 +25,7 @@ import polars as pl
 from rltop.core import coldtext
 from rltop.core.derive import rollout_step_stats
 from rltop.core.model import MetricRow, ParseResult, Skip
+from rltop.core.roles import WALL_TIME_KEYS
 
 META = ("_src", "_seq")
 MAX_CHUNKS = 64
@@ -46,15 +47,22 @@ class SourceInfo:
     status: str = "following"  # following | ended | error
     error: str | None = None
     skip_reasons: Counter = field(default_factory=Counter)
+    #: why the ``ignored`` lines or records were not used (reason -> count)
+    ignore_reasons: Counter = field(default_factory=Counter)
     recent_skips: deque = field(default_factory=lambda: deque(maxlen=20))
     last_update: float | None = None
     resets: int = 0
 
     def copy(self) -> SourceInfo:
         new = SourceInfo(
-            **{k: v for k, v in self.__dict__.items() if k not in ("skip_reasons", "recent_skips")}
+            **{
+                k: v
+                for k, v in self.__dict__.items()
+                if k not in ("skip_reasons", "ignore_reasons", "recent_skips")
+            }
         )
         new.skip_reasons = Counter(self.skip_reasons)
+        new.ignore_reasons = Counter(self.ignore_reasons)
         new.recent_skips = deque(self.recent_skips, maxlen=20)
         return new
 
@@ -420,7 +428,8 @@ class RunSnapshot:
 
     @property
     def metric_names(self) -> list[str]:
-        return [c for c in self.metrics.columns if c != "step"]
+        """The logged and derived metrics (not ``step``, not W&B's wall-clock columns)."""
+        return [c for c in self.metrics.columns if c != "step" and c not in WALL_TIME_KEYS]
 
     @property
     def last_step(self) -> int | None:
@@ -550,6 +559,10 @@ class Store:
                 info.recent_skips.append(skip)
             info.skipped += len(skips)
             info.ignored += result.ignored
+            info.ignore_reasons.update(result.ignored_reasons)
+            unexplained = result.ignored - sum(result.ignored_reasons.values())
+            if unexplained > 0:  # a reader that counted without a reason: say so, never hide it
+                info.ignore_reasons["not classified by the reader"] += unexplained
             info.lines_read += lines
             info.bytes_read += nbytes
             if changed or skips or lines:

@@ -213,7 +213,7 @@ class LoggedAnswer(Vertical):
 
     def __init__(self, completion: str, *, reward: float | None, step: int | None) -> None:
         super().__init__()
-        from rltop.core.chat import ThinkSplitter
+        from rltop.core.messages import ThinkSplitter
 
         splitter = ThinkSplitter()
         parts = splitter.feed(completion) + splitter.flush()

@@ -8,6 +8,11 @@ decides *how* bytes reach it, from the parser's ``mode``:
   everything this file produced before (``trainer_state.json`` is rewritten at every save).
 - ``"records"``: ``feed(block, first_line)`` gets raw new bytes and returns via ``consumed`` how many
   it used; the rest is offered again with more data (binary record streams).
+
+A rollout parser whose rows map onto lines records where each row is (``locate``: ``_path``,
+``_offset``, ``_len`` and ``_format``, the parser's format id) and reads one row back from those
+bytes (``reread``): under a memory budget the store drops old rows' text and ``coldtext`` asks the
+format that made a row for it again.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import orjson
+import polars as pl
 
 from rltop.core.model import ParseResult, Skip, clip_sample
 
@@ -65,6 +72,9 @@ class Parser:
     #: what the file holds: ``"metrics"`` or ``"rollouts"`` (a few hold both)
     kind: ClassVar[str] = "metrics"
     mode: ClassVar[Mode] = "lines"
+    #: the file holds one whole run (a results CSV, a ``trainer_state.json``): several of them
+    #: in one folder are several runs, named after the files
+    whole_run: ClassVar[bool] = False
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -84,6 +94,34 @@ class Parser:
         """Optionally read a "lines" file from its start in one go, faster than block by block
         (the follower asks before the first read). None: read it block by block."""
         return None
+
+    def reread(self, raw: bytes) -> dict[str, Any]:
+        """The row this parser made from ``raw``, the bytes a row's ``_offset``/``_len`` point at
+        in this parser's file, made again as ``feed``/``parse_whole`` made it. Formats whose rows
+        carry a location implement it; ``ValueError`` when the bytes no longer hold that row."""
+        raise ValueError(f"{self.format} rows cannot be read back from disk")
+
+    def locate(self, frame: pl.DataFrame, offsets: Any, lengths: Any) -> pl.DataFrame:
+        """``frame`` with where each row is on disk and which format reads it back. A path that
+        is not UTF-8 cannot be held by polars: those rows keep their text in memory."""
+        try:
+            self.path.encode("utf-8")
+        except UnicodeEncodeError:
+            return frame
+        return frame.with_columns(
+            pl.lit(self.path, dtype=pl.String).alias("_path"),
+            pl.Series("_offset", np.asarray(offsets, dtype=np.int64), dtype=pl.Int64),
+            pl.Series("_len", np.asarray(lengths, dtype=np.int64), dtype=pl.Int64),
+            pl.lit(self.format, dtype=pl.String).alias("_format"),
+        )
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """A format module's answer for one file: the parser that reads it, or None and why not."""
+
+    parser: type[Parser] | None
+    reason: str  # why it was (not) recognised, for ``rltop sources``
 
 
 @dataclass
@@ -111,6 +149,14 @@ def loads_json(raw: bytes) -> Any:
         return json.loads(text)
     except RecursionError:  # the standard library recurses once per level of nesting
         raise ValueError("nested too deeply") from None
+
+
+def head_line(head: bytes) -> bytes | None:
+    """The first complete non-blank line of a file's head (None: no complete line yet)."""
+    for raw in head.split(b"\n")[:-1] if b"\n" in head else []:
+        if raw.strip():
+            return raw.strip()
+    return None
 
 
 def iter_lines(block: bytes, first_line: int):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from typing import ClassVar
 
 from rltop.core.formats.base import (
     STEP_KEYS,
     Parser,
+    Sniffed,
     StepOutOfRange,
     checked_step,
+    head_line,
     parse_number_text,
 )
 from rltop.core.model import ParseResult, Skip, clip_sample
@@ -88,8 +91,28 @@ class CsvMetricsParser(Parser):
         return result
 
 
+#: the legacy ``/v1/fine-tunes`` API (before August 2023); ``validation_*`` when a validation
+#: file was given
+OPENAI_LEGACY_COLUMNS = {
+    "elapsed_tokens",
+    "elapsed_examples",
+    "training_loss",
+    "training_sequence_accuracy",
+    "training_token_accuracy",
+}
+
+
 class OpenAIResultsParser(CsvMetricsParser):
     format: ClassVar[str] = "openai-results-csv"
+    whole_run = True
+
+
+class OpenAILegacyResultsParser(CsvMetricsParser):
+    """``results.csv`` of a legacy ``/v1/fine-tunes`` job: ``step, elapsed_tokens,
+    elapsed_examples, training_loss, training_sequence_accuracy, training_token_accuracy``."""
+
+    format: ClassVar[str] = "openai-legacy-results-csv"
+    whole_run = True
 
 
 def _step_cell(cell: str) -> int | None:
@@ -102,3 +125,26 @@ def _step_cell(cell: str) -> int | None:
         pass
     number = float(cell)
     return checked_step(int(number)) if math.isfinite(number) else None
+
+
+PARSERS = (CsvMetricsParser, OpenAIResultsParser, OpenAILegacyResultsParser)
+
+_CSV_STEP = re.compile(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Every ``.csv``: read when its header has a step column."""
+    if not path.lower().endswith(".csv"):
+        return None
+    line = head_line(head) or head.strip()
+    if not line:
+        return Sniffed(None, "empty so far")
+    header = line.decode("utf-8", errors="replace")
+    if not _CSV_STEP.search(header):
+        return Sniffed(None, "CSV without a step column")
+    columns = {c.strip() for c in header.split(",")}
+    if len(columns & OPENAI_LEGACY_COLUMNS) >= 3:
+        return Sniffed(OpenAILegacyResultsParser, "OpenAI legacy fine-tunes results CSV")
+    if columns & OPENAI_COLUMNS:
+        return Sniffed(OpenAIResultsParser, "OpenAI fine-tuning results CSV")
+    return Sniffed(CsvMetricsParser, "CSV metrics with a step column")

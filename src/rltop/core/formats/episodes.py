@@ -22,8 +22,9 @@ from typing import Any, ClassVar
 
 import orjson
 
-from rltop.core.formats.base import Parser, iter_lines, json_skip, loads_json
+from rltop.core.formats.base import Parser, Sniffed, iter_lines, json_skip, loads_json
 from rltop.core.formats.rollouts import rows_to_frame, split_from_path
+from rltop.core.messages import content_text, dump_messages
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 USER_ROLES = {"user", "human", "observation", "env", "environment", "customer"}
@@ -99,18 +100,6 @@ def _content(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return " ".join(
-            str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in value
-        ).strip()
-    return orjson.dumps(value, default=str).decode()
-
-
 def episode_row(obj: dict[str, Any], step: int | None, split: str) -> dict[str, Any]:
     """One episode -> one rollout row (core columns, ``score/<dimension>`` and the rest)."""
     raw_turns = obj.get("turns") if obj.get("turns") is not None else obj.get("messages")
@@ -119,15 +108,19 @@ def episode_row(obj: dict[str, Any], step: int | None, split: str) -> dict[str, 
     if initial is not None and not any(m.get("role") in USER_ROLES for m in messages[:1]):
         messages = [{"role": "user", "content": _content(initial)}, *messages]
     prompt = next(
-        (_text(m.get("content")) for m in messages if str(m.get("role")).lower() in USER_ROLES),
+        (
+            content_text(m.get("content"))
+            for m in messages
+            if str(m.get("role")).lower() in USER_ROLES
+        ),
         None,
     )
     if prompt is None:
         prompt = next(
-            (_text(m.get("content")) for m in messages if m.get("role") == "system"), None
+            (content_text(m.get("content")) for m in messages if m.get("role") == "system"), None
         )
     answers = [m for m in messages if str(m.get("role")).lower() in ASSISTANT_ROLES]
-    completion = "\n\n".join(_text(m.get("content")) for m in answers) if answers else None
+    completion = "\n\n".join(content_text(m.get("content")) for m in answers) if answers else None
     for key in _STEP_FIELDS:
         value = obj.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -147,7 +140,7 @@ def episode_row(obj: dict[str, Any], step: int | None, split: str) -> dict[str, 
         "length": len(completion) if completion is not None else None,
         "tokens": None,
         "split": split,
-        "messages": orjson.dumps(messages, default=str).decode() if messages else None,
+        "messages": dump_messages(messages) if messages else None,
         "extra": None,
         "turns": len(answers),
     }
@@ -198,11 +191,20 @@ class EpisodeParser(Parser):
         if not is_episode(obj):
             result.skips.append(Skip("JSON document is not an episode log", 1, clip_sample(data)))
             return result
-        step = self.step if self.step is not None else episode_index(self.path)
-        row = episode_row(obj, step, self.split)
-        row.update(_path=self.path, _offset=0, _len=len(data))
+        row = self._row(obj)
+        row.update(_path=self.path, _offset=0, _len=len(data), _format=self.format)
         result.rollout_frame = rows_to_frame([row])
         return result
+
+    def _row(self, obj: dict[str, Any]) -> dict[str, Any]:
+        step = self.step if self.step is not None else episode_index(self.path)
+        return episode_row(obj, step, self.split)
+
+    def reread(self, raw: bytes) -> dict[str, Any]:
+        obj = loads_json(raw)
+        if not is_episode(obj):
+            raise ValueError("not an episode log")
+        return self._row(obj)
 
 
 class EpisodeJsonlParser(Parser):
@@ -243,17 +245,26 @@ class EpisodeJsonlParser(Parser):
             step = self.step if self.step is not None else self.count
             self.count += 1
             row = episode_row(obj, step, self.split)
-            row.update(_path=self.path, _offset=base + start, _len=len(raw))
+            row.update(_path=self.path, _offset=base + start, _len=len(raw), _format=self.format)
             rows.append(row)
         if rows:
             result.rollout_frame = rows_to_frame(rows)
         return result
 
+    def reread(self, raw: bytes) -> dict[str, Any]:
+        """The episode of one line; its step is the one in the file name, else the line's index
+        (which the row in memory keeps: only the text is read back)."""
+        obj = loads_json(raw)
+        if not is_episode(obj):
+            raise ValueError("line is not an episode")
+        return episode_row(obj, self.step, self.split)
 
-def sniff(path: str, head: bytes):
+
+PARSERS = (EpisodeParser, EpisodeJsonlParser)
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
     """Episode logs: a JSON document (or JSON lines) with turns/messages and a total reward."""
-    from rltop.core.formats import Sniffed
-
     lower = path.lower()
     if not lower.endswith((".json", ".jsonl", ".ndjson")):
         return None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, ClassVar
 
 from rltop.core.formats.base import (
     MAX_STEP,
     MIN_STEP,
     Parser,
+    Sniffed,
     StepOutOfRange,
     loads_json,
     metric_value,
@@ -33,6 +35,7 @@ class TrainerStateParser(Parser):
     format: ClassVar[str] = "hf-trainer-state"
     kind: ClassVar[str] = "metrics"
     mode = "whole"
+    whole_run = True
 
     def parse_whole(self, data: bytes) -> ParseResult:
         result = ParseResult()
@@ -78,3 +81,14 @@ def _sample(entry: Any) -> str:
         return clip_sample(str(entry)[:200])
     except RecursionError:
         return "(nested too deeply to show)"
+
+
+PARSERS = (TrainerStateParser,)
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """``trainer_state.json`` by name, or any ``.json`` document with a ``log_history``."""
+    lower = os.path.basename(path).lower()
+    if lower == "trainer_state.json" or (lower.endswith(".json") and b'"log_history"' in head):
+        return Sniffed(TrainerStateParser, "Hugging Face trainer_state.json (log_history)")
+    return None

@@ -10,8 +10,10 @@ import polars as pl
 from rltop.core.formats.base import (
     MAX_STEP,
     Parser,
+    Sniffed,
     find_step,
     flatten,
+    head_line,
     iter_json_objects,
     loads_json,
     metric_value,
@@ -211,3 +213,69 @@ def _first_number_order(leaves: list[pl.Series], lines: _DataLines, verl: bool) 
             return None
         order.extend(sorted(names, key=position.__getitem__))
     return order
+
+
+PARSERS = (JsonlMetricsParser, VerlFileLoggerParser, TinkerMetricsParser)
+
+JSON_EXTS = (".jsonl", ".json", ".ndjson")
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """JSON lines with a step and numbers (after the rollout reader has passed on them); every
+    other ``.json``/``.jsonl`` file gets the reason it is not read."""
+    lower = path.lower()
+    if not lower.endswith(JSON_EXTS):
+        return None
+    line = head_line(head)
+    if line is None:
+        if not head.strip():
+            return Sniffed(None, "empty so far")
+        if lower.endswith(".json"):
+            return _json_document_reason(head)
+        return Sniffed(None, "no complete line yet")
+    try:
+        obj = loads_json(line)
+    except ValueError:
+        if lower.endswith(".json"):
+            return _json_document_reason(head)
+        obj = _next_json_line(head)  # one bad first line (cut, nested too deeply) hides nothing
+        if obj is None:
+            return Sniffed(None, "first line is not JSON")
+    if not isinstance(obj, dict):
+        return Sniffed(None, "first line is not a JSON object")
+    if isinstance(obj.get("data"), dict) and "step" in obj:
+        return Sniffed(VerlFileLoggerParser, "verl FileLogger ({step, data})")
+    flat = flatten(obj)
+    if find_step(flat) is None:
+        return Sniffed(None, "JSON lines without a step field")
+    if not any(isinstance(v, (int, float)) and k != "step" for k, v in flat.items()):
+        return Sniffed(None, "JSON lines with a step but no numbers")
+    if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
+        return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
+    return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+def _next_json_line(head: bytes, tries: int = 4) -> Any:
+    """The first JSON object among the next few complete lines after a first one that is not
+    JSON (the reader then skips that line with its reason), else None."""
+    lines = [raw.strip() for raw in head.split(b"\n")[:-1] if raw.strip()]
+    for raw in lines[1 : 1 + tries]:
+        try:
+            obj = loads_json(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def _json_document_reason(head: bytes) -> Sniffed:
+    """Why a ``.json`` document (not JSON lines, not trainer_state.json) is not read."""
+    try:
+        doc = loads_json(head)
+    except ValueError:
+        return Sniffed(None, "JSON document (not JSON lines), not a metric stream")
+    if isinstance(doc, dict):
+        keys = ", ".join(list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
+        return Sniffed(None, f"JSON document, not a metric stream (keys: {keys})")
+    return Sniffed(None, "JSON document, not a metric stream")

@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import iter_json_objects
-from rltop.core.formats.rollouts import RolloutJsonlParser, normalize_rollout, rows_to_frame
+from rltop.core.formats.base import Sniffed
+from rltop.core.formats.rollouts import RolloutJsonlParser, normalize_rollout
+from rltop.core.messages import content_text
 from rltop.core.model import ParseResult, Skip
 
 NEMO_NAME_RE = re.compile(r"^(train|val)_data_step(\d+)\.jsonl$")
@@ -30,50 +32,35 @@ class NemoRlDataParser(RolloutJsonlParser):
     format: ClassVar[str] = "nemo-rl-samples"
     BULK_MIN_BYTES = 1 << 62  # per-token lists: the per-line path drops them
 
-    def _per_line(self, block: bytes, first_line: int) -> ParseResult:
-        result = ParseResult()
-        rows: list[dict[str, Any]] = []
-        for lineno, _raw, obj in iter_json_objects(block, first_line, result):
-            sample: dict[str, Any] = {}
-            for key, value in obj.items():
-                if key == "content":
-                    sample["completion"] = _content(value)
-                elif key == "rewards":
-                    sample["reward"] = value[0] if isinstance(value, list) and value else value
-                elif isinstance(value, list):
-                    continue  # per-token lists
-                else:
-                    sample[key] = value
-            row = normalize_rollout(sample, self.default_step, self.split)
-            if row["step"] is None:
-                result.skips.append(Skip("sample without a step", lineno))
-                continue
-            rows.append(row)
-        if rows:
-            result.rollout_frame = rows_to_frame(rows)
-        return result
-
-
-def _content(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_content(v) or "" for v in value)
-    if isinstance(value, dict):
-        return str(value.get("content", value))
-    return str(value)
+    def line_rows(
+        self, obj: dict[str, Any], lineno: int, raw: bytes, result: ParseResult
+    ) -> list[dict[str, Any]]:
+        sample: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key == "content":
+                sample["completion"] = None if value is None else content_text(value)
+            elif key == "rewards":
+                sample["reward"] = value[0] if isinstance(value, list) and value else value
+            elif isinstance(value, list):
+                continue  # per-token lists
+            else:
+                sample[key] = value
+        row = normalize_rollout(sample, self.default_step, self.split)
+        if row["step"] is None:
+            result.skips.append(Skip("sample without a step", lineno))
+            return []
+        return [row]
 
 
 class SkyRlEvalParser(RolloutJsonlParser):
     format: ClassVar[str] = "skyrl-evals"
 
 
-def sniff(path: str, head: bytes):
+PARSERS = (NemoRlDataParser, SkyRlEvalParser)
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
     """NeMo-RL sample logs and SkyRL evaluation dumps, by name."""
-    import os
-
-    from rltop.core.formats import Sniffed
-
     name = os.path.basename(path).lower()
     if NEMO_NAME_RE.match(name):
         return Sniffed(NemoRlDataParser, "NeMo-RL per-step samples")

@@ -13,21 +13,25 @@ still being written (no footer yet) is reported and read again when it changes.
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import re
 from typing import Any, ClassVar
 
 import polars as pl
 
-from rltop.core.formats.art import chat_rollout, messages_of
+from rltop.core.formats.base import Sniffed, loads_json
 from rltop.core.formats.rollouts import (
     COMPLETION_KEYS,
     PROMPT_KEYS,
     REWARD_KEYS,
     RolloutFileParser,
+    chat_rollout,
     normalize_rollout,
     rows_to_frame,
 )
+from rltop.core.messages import messages_of
 from rltop.core.model import ParseResult, Skip
 from rltop.core.tail import open_regular
 
@@ -127,11 +131,6 @@ class TrlCompletionsParser(ParquetRolloutParser):
 
 def reward_function_names(output_dir: str) -> set[str]:
     """``<name>`` of ``rewards/<name>/mean`` (or older ``rewards/<name>``) in trainer_state.json."""
-    import glob
-    import re
-
-    from rltop.core.formats.base import loads_json
-
     candidates = [os.path.join(output_dir, "trainer_state.json")]
     candidates += sorted(
         glob.glob(os.path.join(glob.escape(output_dir), "checkpoint-*", "trainer_state.json")),
@@ -157,7 +156,7 @@ def reward_function_names(output_dir: str) -> set[str]:
 
 
 class ArtTrajectoryParquetParser(ParquetRolloutParser):
-    format: ClassVar[str] = "art-trajectories"
+    format: ClassVar[str] = "art-trajectories-parquet"
 
     def row(self, obj: dict[str, Any]) -> dict[str, Any]:
         metrics = obj.get("metrics")
@@ -190,10 +189,11 @@ def is_trl_completions(path: str) -> bool:
     )
 
 
-def sniff(path: str, head: bytes):
-    """Parquet files: TRL completions and ART trajectories by place, others by their columns."""
-    from rltop.core.formats import Sniffed
+PARSERS = (ParquetRolloutParser, TrlCompletionsParser, ArtTrajectoryParquetParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Parquet files: TRL completions and ART trajectories by place, others by their columns."""
     if not path.lower().endswith(".parquet"):
         return None
     if not head:

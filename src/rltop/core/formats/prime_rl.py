@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from rltop.core.formats.art import chat_rollout
-from rltop.core.formats.base import iter_json_objects
+from rltop.core.formats.base import Sniffed
 from rltop.core.formats.jsonl import JsonlMetricsParser
-from rltop.core.formats.rollouts import RolloutJsonlParser, normalize_rollout, rows_to_frame
+from rltop.core.formats.rollouts import RolloutJsonlParser, chat_rollout, normalize_rollout
 from rltop.core.model import ParseResult, Skip
 
 
@@ -34,35 +33,28 @@ class ChatRolloutParser(RolloutJsonlParser):
     format: ClassVar[str] = "verifiers-rollouts"
     BULK_MIN_BYTES = 1 << 62  # chat messages are nested: always the per-line path
 
-    def _per_line(self, block: bytes, first_line: int) -> ParseResult:
-        result = ParseResult()
-        rows: list[dict[str, Any]] = []
-        for lineno, _raw, obj in iter_json_objects(block, first_line, result):
-            if isinstance(obj.get("traces"), list) and "task" in obj:
-                episode_rows = episode_rollouts(obj, self.default_step, self.split)
-                if not episode_rows:
-                    result.skips.append(Skip("episode without traces (failed rollout)", lineno))
-                rows.extend(r for r in episode_rows if r["step"] is not None)
-                continue
-            if isinstance(obj.get("prompt"), list) or isinstance(obj.get("completion"), list):
-                row = chat_rollout(
-                    obj,
-                    self.default_step,
-                    self.split,
-                    prompt=obj.get("prompt"),
-                    completion=obj.get("completion"),
-                )
-            else:
-                row = normalize_rollout(obj, self.default_step, self.split)
-            if row["step"] is None:
-                result.skips.append(
-                    Skip("rollout without a step (none in the line or path)", lineno)
-                )
-                continue
-            rows.append(row)
-        if rows:
-            result.rollout_frame = rows_to_frame(rows)
-        return result
+    def line_rows(
+        self, obj: dict[str, Any], lineno: int, raw: bytes, result: ParseResult
+    ) -> list[dict[str, Any]]:
+        if isinstance(obj.get("traces"), list) and "task" in obj:
+            episode_rows = episode_rollouts(obj, self.default_step, self.split)
+            if not episode_rows:
+                result.skips.append(Skip("episode without traces (failed rollout)", lineno))
+            return [r for r in episode_rows if r["step"] is not None]
+        if isinstance(obj.get("prompt"), list) or isinstance(obj.get("completion"), list):
+            row = chat_rollout(
+                obj,
+                self.default_step,
+                self.split,
+                prompt=obj.get("prompt"),
+                completion=obj.get("completion"),
+            )
+        else:
+            row = normalize_rollout(obj, self.default_step, self.split)
+        if row["step"] is None:
+            result.skips.append(Skip("rollout without a step (none in the line or path)", lineno))
+            return []
+        return [row]
 
 
 def _branch_messages(nodes: list[Any]) -> list[dict[str, Any]]:
@@ -176,10 +168,11 @@ def effective_duplicate(path: str) -> bool:
     return os.path.exists(os.path.join(os.path.dirname(folder), "all", os.path.basename(path)))
 
 
-def sniff(path: str, head: bytes):
-    """prime-rl rollouts and metrics, verifiers results, by name and first line."""
-    from rltop.core.formats import Sniffed
+PARSERS = (PrimeRlMetricsParser, PrimeRlTracesParser, VerifiersResultsParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """prime-rl rollouts and metrics, verifiers results, by name and first line."""
     name = os.path.basename(path).lower()
     parts = path.replace("\\", "/").split("/")[:-1]
     first = head.split(b"\n", 1)[0]

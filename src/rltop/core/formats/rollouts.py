@@ -24,16 +24,19 @@ import numpy as np
 import orjson
 import polars as pl
 
-from rltop.core import coldtext
 from rltop.core.formats.base import (
     MAX_STEP,
     MIN_STEP,
     CatchUp,
     Parser,
+    Sniffed,
     StepOutOfRange,
+    head_line,
     iter_json_objects,
+    loads_json,
 )
-from rltop.core.model import ParseResult, Skip, clip_sample
+from rltop.core.messages import chat_text, dump_messages, messages_of, split_chat
+from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
 from rltop.core.tail import open_regular
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
@@ -117,19 +120,7 @@ def _text_of(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        parts = []
-        for msg in value:
-            if isinstance(msg, dict):
-                content = msg.get("content")
-                if isinstance(content, list):  # content parts
-                    content = " ".join(
-                        str(p.get("text", "")) for p in content if isinstance(p, dict)
-                    )
-                role = msg.get("role", "")
-                parts.append(f"[{role}] {content if content is not None else ''}".strip())
-            else:
-                parts.append(str(msg))
-        return "\n".join(parts)
+        return chat_text(value) or ""
     return str(value)
 
 
@@ -175,7 +166,7 @@ def _messages_json(messages: Any) -> str | None:
     if not isinstance(messages, list):
         return None
     try:
-        return orjson.dumps(messages, default=str).decode()
+        return dump_messages(messages)
     except (TypeError, ValueError):  # nested past orjson's depth limit, or not serialisable
         return None
 
@@ -239,6 +230,33 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
     return row
 
 
+def chat_rollout(
+    obj: dict[str, Any],
+    default_step: int | None,
+    split: str,
+    *,
+    prompt: Any = None,
+    completion: Any = None,
+    messages: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A rollout row from a record whose prompt/completion are chat messages.
+
+    ``messages`` keeps every message (with tool calls) as JSON; prompt and completion text show
+    tool calls as ``→ name(arguments)`` so they are searchable and readable in the browser.
+    """
+    prompt_msgs = messages_of(prompt)
+    completion_msgs = messages_of(completion)
+    if messages is None:
+        messages = (prompt_msgs or []) + (completion_msgs or []) or None
+    if messages and prompt_msgs is None and completion_msgs is None:
+        prompt_msgs, completion_msgs = split_chat(messages)
+    base = {k: v for k, v in obj.items() if k not in ("prompt", "completion", "messages")}
+    base["prompt"] = chat_text(prompt_msgs) if prompt_msgs is not None else prompt
+    base["completion"] = chat_text(completion_msgs) if completion_msgs is not None else completion
+    base["messages"] = messages
+    return normalize_rollout(base, default_step, split)
+
+
 def rows_to_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rollout rows -> a frame with the core schema; extras keep one type (string when mixed)."""
     columns: dict[str, list[Any]] = {name: [] for name in CORE_SCHEMA}
@@ -290,27 +308,6 @@ def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts.astype(np.int64), lengths.astype(np.int64)
 
 
-def _storable(path: str) -> bool:
-    """A path polars can hold as a string (a file name that is not UTF-8 is not)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _with_location(frame: pl.DataFrame, block: bytes, base: int, path: str) -> pl.DataFrame:
-    """Add ``_path``/``_offset``/``_len`` when rows map one to one onto the block's lines."""
-    starts, lengths = line_spans(block)
-    if len(starts) != frame.height or not _storable(path):
-        return frame  # some lines were skipped (or a name polars cannot hold): rows stay in memory
-    return frame.with_columns(
-        pl.lit(path, dtype=pl.String).alias("_path"),
-        pl.Series("_offset", starts + base, dtype=pl.Int64),
-        pl.Series("_len", lengths, dtype=pl.Int64),
-    )
-
-
 class RolloutFileParser(Parser):
     """Base of rollout readers: the step and split a file's path implies (``rollouts/40.jsonl``,
     ``validation_data/...``) for rows that do not say."""
@@ -349,56 +346,66 @@ class RolloutJsonlParser(RolloutFileParser):
         if len(block) >= self.BULK_MIN_BYTES:
             frame = self._bulk(block)
             if frame is not None:
-                return ParseResult(rollout_frame=_with_location(frame, block, base, self.path))
-        self._row_lines: list[int] | None = None
-        result = self._per_line(block, first_line)
+                starts, lengths = line_spans(block)
+                if len(starts) == frame.height:  # polars read one row per non-blank line
+                    frame = self.locate(frame, starts + base, lengths)
+                return ParseResult(rollout_frame=frame)
+        result, row_lines = self._per_line(block, first_line)
         frame = result.rollout_frame
-        if frame is not None and "_offset" not in frame.columns:
-            rows = self._row_lines
-            if rows is not None and len(rows) == frame.height and _storable(self.path):
-                starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
-                offsets = [starts[n - first_line] for n in rows]
-                ends = [block.find(b"\n", o) for o in offsets]
-                result.rollout_frame = frame.with_columns(
-                    pl.lit(self.path, dtype=pl.String).alias("_path"),
-                    pl.Series("_offset", [base + o for o in offsets], dtype=pl.Int64),
-                    pl.Series(
-                        "_len",
-                        [
-                            (e if e >= 0 else len(block)) - o
-                            for o, e in zip(offsets, ends, strict=True)
-                        ],
-                        dtype=pl.Int64,
-                    ),
-                )
-            else:
-                result.rollout_frame = _with_location(frame, block, base, self.path)
+        # rows located only where each line made one row (a line of a trajectory group makes
+        # several: those rows keep their text in memory)
+        if frame is not None and len(set(row_lines)) == len(row_lines) == frame.height:
+            starts = [0, *(m.end() for m in re.finditer(b"\n", block))]
+            offsets = [starts[n - first_line] for n in row_lines]
+            ends = [block.find(b"\n", o) for o in offsets]
+            lengths = [
+                (e if e >= 0 else len(block)) - o for o, e in zip(offsets, ends, strict=True)
+            ]
+            result.rollout_frame = self.locate(frame, [base + o for o in offsets], lengths)
         return result
 
-    def _per_line(self, block: bytes, first_line: int) -> ParseResult:
-        result = ParseResult()
-        rows = []
-        row_lines: list[int] = []  # the line of each row, to record where its text is
-        for lineno, raw, obj in iter_json_objects(block, first_line, result):
-            row = normalize_rollout(obj, self.default_step, self.split)
-            if row["step"] is None:
-                _key, step = _first(obj, STEP_KEYS)
-                result.skips.append(
-                    Skip(
-                        str(StepOutOfRange(step))
-                        if _to_float(step) is not None and not math.isnan(_to_float(step))
-                        else "rollout without a step (none in the line or file name)",
-                        lineno,
-                        clip_sample(raw),
-                    )
+    def line_rows(
+        self, obj: dict[str, Any], lineno: int, raw: bytes, result: ParseResult
+    ) -> list[dict[str, Any]]:
+        """The rollout rows one logged line makes (problems go to ``result.skips``). Formats
+        built on this reader override this one method."""
+        row = normalize_rollout(obj, self.default_step, self.split)
+        if row["step"] is None:
+            _key, step = _first(obj, STEP_KEYS)
+            number = _to_float(step)
+            result.skips.append(
+                Skip(
+                    str(StepOutOfRange(step))
+                    if number is not None and not math.isnan(number)
+                    else "rollout without a step (none in the line or file name)",
+                    lineno,
+                    clip_sample(raw),
                 )
-                continue
-            rows.append(row)
-            row_lines.append(lineno)
+            )
+            return []
+        return [row]
+
+    def _per_line(self, block: bytes, first_line: int) -> tuple[ParseResult, list[int]]:
+        """Rows of a block line by line, and the line each row came from."""
+        result = ParseResult()
+        rows: list[dict[str, Any]] = []
+        row_lines: list[int] = []
+        for lineno, raw, obj in iter_json_objects(block, first_line, result):
+            got = self.line_rows(obj, lineno, raw, result)
+            rows.extend(got)
+            row_lines.extend([lineno] * len(got))
         if rows:
             result.rollout_frame = rows_to_frame(rows)
-            self._row_lines = row_lines
-        return result
+        return result, row_lines
+
+    def reread(self, raw: bytes) -> dict[str, Any]:
+        obj = loads_json(raw)
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        rows = self.line_rows(obj, 1, raw, ParseResult())
+        if len(rows) != 1:
+            raise ValueError(f"the line holds {len(rows)} rollouts, not one")
+        return rows[0]
 
     def _bulk(self, block: bytes) -> pl.DataFrame | None:
         """Read a large block with polars; None when it needs the careful per-line path."""
@@ -465,11 +472,7 @@ class RolloutJsonlParser(RolloutFileParser):
         frame = frame.head(len(starts))
         if frame["step"].null_count():
             return None
-        frame = frame.with_columns(
-            pl.lit(self.path, dtype=pl.String).alias("_path"),
-            pl.Series("_offset", starts, dtype=pl.Int64),
-            pl.Series("_len", lengths, dtype=pl.Int64),
-        )
+        frame = self.locate(frame, starts, lengths)
         self.offset = size
         return CatchUp(ParseResult(rollout_frame=frame), consumed=size, lines=newlines)
 
@@ -542,7 +545,7 @@ class _BulkKeys:
                 continue  # read back from disk with the text (nested values: into ``extra``)
             if dtype == pl.String and sample.height:
                 mean = sample.get_column(key).estimated_size() / sample.height
-                if mean > coldtext.LONG_STRING + 16:  # as ``coldtext.text_columns`` decides
+                if mean > LONG_STRING + 16:  # as ``coldtext.text_columns`` decides
                     continue
             schema[key] = dtype
         return schema
@@ -627,3 +630,22 @@ def file_line_spans(
 
 
 _SPACE = np.array([9, 13, 32], dtype=np.uint8)
+
+
+PARSERS = (RolloutJsonlParser,)
+
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """JSON lines whose first line has prompt/completion text and a reward."""
+    if not path.lower().endswith((".jsonl", ".json", ".ndjson")):
+        return None
+    line = head_line(head)
+    if line is None:
+        return None
+    try:
+        obj = loads_json(line)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and has_rollout_keys(obj):
+        return Sniffed(RolloutJsonlParser, "rollouts (prompt/completion text with a reward)")
+    return None

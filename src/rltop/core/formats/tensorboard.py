@@ -17,7 +17,7 @@ import os
 import struct
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser
+from rltop.core.formats.base import Parser, Sniffed
 from rltop.core.model import ParseResult, Skip
 
 INSTALL_HINT = "install rltop[tensorboard]"
@@ -131,7 +131,7 @@ class TensorBoardParser(Parser):
                 if length >= SKIP_UNREAD_ABOVE and self._on_disk(self.consumed + frame_end):
                     # a big frame (graph, image) longer than one read: never a scalar, so step
                     # over it on disk instead of waiting for a read that could hold it whole
-                    result.ignored += 1
+                    result.ignore("large TensorBoard event stepped over on disk (graph, image)")
                     pos = frame_end
                 break  # a frame still being written: wait for the rest
             data = block[pos + HEADER : pos + HEADER + length]
@@ -160,13 +160,14 @@ class TensorBoardParser(Parser):
             result.skips.append(Skip(f"not a TensorBoard Event ({type(exc).__name__})"))
             return
         if not event.HasField("summary"):
-            result.ignored += 1  # file_version, graph_def, session_log, ...
+            what = event.WhichOneof("what") or "empty"  # file_version, graph_def, session_log, ...
+            result.ignore(f"TensorBoard {what} event (not a summary)")
             return
         step = int(event.step)
         for value in event.summary.value:
             number = self._scalar(value)
             if number is None:
-                result.ignored += 1
+                result.ignore(_not_scalar(value))
                 continue
             tag = value.tag if value.tag.startswith(self.prefix) else self.prefix + value.tag
             rows.setdefault(step, {"step": step})[tag] = number
@@ -193,13 +194,23 @@ class TensorBoardParser(Parser):
         return float(array.reshape(-1)[0])
 
 
+def _not_scalar(value: Any) -> str:
+    """Why a summary value is not read: what it holds (histogram, image, text, ...)."""
+    kind = value.WhichOneof("value") or "empty"
+    if kind == "tensor":
+        plugin = value.metadata.plugin_data.plugin_name
+        return f"TensorBoard {plugin or 'tensor'} summary (not a scalar)"
+    return f"TensorBoard {kind} summary (not a scalar)"
+
+
 _available: bool | None = None
 
 
-def sniff(path: str, head: bytes):
-    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
-    from rltop.core.formats import Sniffed
+PARSERS = (TensorBoardParser,)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """Event files by name; without the ``tensorboard`` package, say which extra to install."""
     global _available
     if not is_event_file(os.path.basename(path)):
         return None

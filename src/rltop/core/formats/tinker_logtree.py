@@ -21,15 +21,16 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from rltop.core.formats.art import chat_rollout, split_chat
-from rltop.core.formats.base import Parser, iter_json_objects, loads_json
+from rltop.core.formats.base import Parser, Sniffed, iter_json_objects, loads_json
 from rltop.core.formats.rollouts import (
     RolloutFileParser,
+    chat_rollout,
     normalize_rollout,
     rows_to_frame,
     split_from_path,
     step_from_path,
 )
+from rltop.core.messages import split_chat
 from rltop.core.model import ParseResult, Skip
 
 SUMMARIES_SUFFIX = "_rollout_summaries.jsonl"
@@ -238,10 +239,11 @@ class TinkerLogtreeParser(RolloutFileParser):
         return result
 
 
-def sniff(path: str, head: bytes):
-    """tinker-cookbook's per-iteration rollout summaries and logtree JSON."""
-    from rltop.core.formats import Sniffed
+PARSERS = (TinkerRolloutSummaryParser, TinkerLogtreeParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """tinker-cookbook's per-iteration rollout summaries and logtree JSON."""
     name = os.path.basename(path).lower()
     if name.endswith(SUMMARIES_SUFFIX):
         return Sniffed(TinkerRolloutSummaryParser, "tinker-cookbook rollout summaries")

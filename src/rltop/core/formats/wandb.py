@@ -24,7 +24,8 @@ import struct
 import zlib
 from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser, flatten, loads_json, metric_value
+from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric_value
+from rltop.core.formats.console import VerlConsoleParser, sniff_console
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 INSTALL_HINT = "install rltop[wandb]"
@@ -241,7 +242,7 @@ class WandbParser(Parser):
                 if value:
                     result.config[key] = value
         else:
-            result.ignored += 1  # stats, output, summary, telemetry, files, ...
+            result.ignore(_record_reason(kind))
 
     def _history(self, history: Any) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
@@ -269,6 +270,33 @@ class WandbParser(Parser):
             if norm is not None:
                 row[key] = norm
         return row
+
+
+#: what the record types rltop does not read hold, for ``rltop sources``
+_RECORD_KINDS = {
+    "stats": "system metrics: GPU, CPU, memory",
+    "output": "console output",
+    "output_raw": "console output",
+    "summary": "summary values",
+    "telemetry": "W&B's own telemetry",
+    "files": "file uploads",
+    "metric": "metric definitions",
+    "exit": "the run's exit",
+    "final": "end of the log",
+    "footer": "end of the log",
+    "header": "log header",
+    "alert": "alerts",
+    "artifact": "artifacts",
+    "tbrecord": "TensorBoard sync",
+    "preempting": "pre-emption notices",
+    "environment": "environment",
+    "request": "W&B internal requests",
+}
+
+
+def _record_reason(kind: str | None) -> str:
+    what = _RECORD_KINDS.get(kind or "", "not metrics")
+    return f"W&B {kind or 'empty'} record ({what})"
 
 
 def _config_items(items: Any) -> dict[str, Any]:
@@ -337,11 +365,11 @@ _RUN_FILE_REASONS = {
 }
 
 
-def sniff(path: str, head: bytes):
-    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
-    from rltop.core.formats import Sniffed, _sniff_console
-    from rltop.core.formats.console import VerlConsoleParser
+PARSERS = (WandbParser, WandbConfigParser)
 
+
+def sniff(path: str, head: bytes) -> Sniffed | None:
+    """The files of W&B run folders: the transaction log, config.yaml, output.log, the rest."""
     global _available
     name = os.path.basename(path)
     lower = name.lower()
@@ -361,7 +389,7 @@ def sniff(path: str, head: bytes):
         if lower in _RUN_FILE_REASONS:
             return Sniffed(None, _RUN_FILE_REASONS[lower])
         if lower == "output.log":
-            found = _sniff_console(head)
+            found = sniff_console(head)
             if found.parser is not None:
                 return Sniffed(VerlConsoleParser, "W&B console capture with verl step lines")
             return Sniffed(

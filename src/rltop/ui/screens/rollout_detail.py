@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import tempfile
 from typing import Any
 
@@ -25,13 +24,13 @@ from textual.widgets import Collapsible, Footer, Input, Static, Tree
 
 from rltop.core.coldtext import LOCATION, fill_text, load_text
 from rltop.core.exportpath import inside_logs
+from rltop.core.messages import content_text, parse_messages, split_think
 from rltop.core.numfmt import fmt_value
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
 
 CORE_FIELDS = ("step", "reward", "group", "length", "tokens", "split")
 TEXT_FIELDS = ("prompt", "completion", "messages", "extra")
-THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
 
 
 def full_row(frame: pl.DataFrame, row: int) -> dict[str, Any]:
@@ -48,20 +47,6 @@ def highlighted(text: str, query: RolloutQuery | None, style: str = "") -> Text:
     return out
 
 
-def split_thinking(text: str) -> list[tuple[str, str]]:
-    """``text`` -> [("text", ...), ("think", ...), ...] around ``<think>…</think>`` blocks."""
-    parts: list[tuple[str, str]] = []
-    pos = 0
-    for m in THINK_RE.finditer(text):
-        if m.start() > pos:
-            parts.append(("text", text[pos : m.start()]))
-        parts.append(("think", m.group(1)))
-        pos = m.end()
-    if pos < len(text):
-        parts.append(("text", text[pos:]))
-    return parts
-
-
 def pretty_json(value: Any) -> str:
     """Arguments or results as indented JSON when they are JSON (strings holding JSON too)."""
     if isinstance(value, str):
@@ -73,16 +58,6 @@ def pretty_json(value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False)
     except (TypeError, ValueError):
         return str(value)
-
-
-def _content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", p)) if isinstance(p, dict) else str(p) for p in content)
-    return pretty_json(content)
 
 
 def tool_tree(calls: list[Any], results: dict[str, Any]) -> Tree:
@@ -325,13 +300,7 @@ class RolloutDetailScreen(Screen):
 
     def _messages(self) -> list[dict[str, Any]]:
         raw = self.data.get("messages")
-        if not isinstance(raw, str) or not raw:
-            return []
-        try:
-            messages = json.loads(raw)
-        except ValueError:
-            return []
-        return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        return (parse_messages(raw) or []) if isinstance(raw, str) else []
 
     def _conversation(self, messages: list[dict[str, Any]]):
         results = {
@@ -350,7 +319,7 @@ class RolloutDetailScreen(Screen):
                 f" ({clean(str(name), keep_newlines=False)})" if name else ""
             )
             yield Static(Text(label), classes="role")
-            content = _content_text(msg.get("content"))
+            content = content_text(msg.get("content"))
             if msg.get("role") == "assistant":
                 yield from self._with_thinking(content)
             elif content:
@@ -373,8 +342,8 @@ class RolloutDetailScreen(Screen):
         return widget
 
     def _with_thinking(self, text: str):
-        for kind, part in split_thinking(text):
-            if kind == "think":
+        for kind, part in split_think(text):
+            if kind == "reasoning":
                 title = f"thinking ({len(part):,} chars) — t expands"
                 with Collapsible(title=title, collapsed=True, classes="thinking"):
                     yield self._text_static(part, "think")

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from rltop.core.model import ROW_LOCATION
 from rltop.core.numfmt import fmt_value
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
@@ -169,7 +170,7 @@ class RolloutList(ScrollView, can_focus=True):
         lo, hi = missing[0], missing[-1] + 1
         pos = self.positions.slice(lo, hi - lo)
         cols = [c for c in LIST_COLUMNS if c in self.frame.columns]
-        cols += [c for c in ("_gid", "_path", "_offset", "_len") if c in self.frame.columns]
+        cols += [c for c in ("_gid", *ROW_LOCATION) if c in self.frame.columns]
         part = self.frame.select(cols)[pos]
         if self.loader is not None and "_path" in part.columns:
             part = self.loader(part)

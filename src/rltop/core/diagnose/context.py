@@ -1,0 +1,76 @@
+"""What rules read: ``Context`` (the run, its roles, its series)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from rltop.core import roles as roles_mod
+from rltop.core.diagnose.series import Series, rolling_median
+from rltop.core.store import RunSnapshot
+
+# -- context ---------------------------------------------------------------------------------
+_NAN_WATCH = re.compile(r"loss|reward|grad_norm|(^|/)score", re.IGNORECASE)
+_ERROR_REASON = re.compile(
+    r"err|critical|fail|abort|exception|crash|violation|unsafe|invalid|harm", re.IGNORECASE
+)
+_LENGTH_STOP = {"length", "max_tokens", "max_length", "truncated", "truncation", "max_new_tokens"}
+
+
+class Context:
+    """What rules read: the run, its roles, its series (finite points) and a few derived ones."""
+
+    def __init__(
+        self,
+        run: RunSnapshot,
+        role_extra: Mapping[str, Iterable[str]] | None = None,
+        *,
+        now: float | None = None,
+        last_activity: float | None = None,
+        live: bool = False,
+    ) -> None:
+        self.run = run
+        self.columns = [c for c in run.metrics.columns if c != "step"]
+        self.roles = roles_mod.resolve(self.columns, role_extra)
+        self.now = now
+        self.last_activity = last_activity
+        self.live = live
+        self._steps: np.ndarray | None = None
+        self._cache: dict[str, Series | None] = {}
+        self._medians: dict[tuple[str, int, int], np.ndarray] = {}
+        self.is_rl = any(
+            r in self.roles for r in ("reward", "valid_reward", "pass_at_k", "max_at_k")
+        )
+
+    @property
+    def steps(self) -> np.ndarray:
+        if self._steps is None:
+            self._steps = self.run.metrics.get_column("step").to_numpy()
+        return self._steps
+
+    def column(self, name: str) -> Series | None:
+        """Finite points of a metric column (nulls and NaN left out; ``run.nan`` reports those)."""
+        if name in self._cache:
+            return self._cache[name]
+        out = None
+        if name in self.run.metrics.columns:
+            values = self.run.metrics.get_column(name).to_numpy().astype(np.float64, copy=False)
+            ok = np.isfinite(values)
+            if ok.any():
+                out = Series(name, self.steps[ok], values[ok])
+        self._cache[name] = out
+        return out
+
+    def series(self, role: str) -> Series | None:
+        name = self.roles.get(role)
+        return self.column(name) if name else None
+
+    def median(self, s: Series, window: int) -> np.ndarray:
+        """Trailing rolling median of a series, computed once per context (rules share it)."""
+        key = (s.name, len(s), int(window))
+        got = self._medians.get(key)
+        if got is None:
+            got = self._medians[key] = rolling_median(s.values, int(window))
+        return got

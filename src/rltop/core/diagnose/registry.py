@@ -1,0 +1,108 @@
+"""Result types and the rule registry: ``Warning``, ``Finding``, ``Rule``, ``RULES``, ``@rule``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rltop.core.diagnose.context import Context
+
+
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+SEVERITY_RANK: dict[str, int] = {name: i for i, name in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Warning:  # the name the spec uses (shadows the builtin); ``RunWarning`` is an alias
+    """One finding about one run, with the numbers behind it and what to do."""
+
+    id: str
+    severity: str
+    run: str
+    metrics: tuple[str, ...]
+    step: int | None  # first step at which the condition held (the onset)
+    evidence: str
+    action: str
+    title: str = ""
+    run_id: str = ""
+    at_step: int | None = None  # the latest step the evidence refers to
+
+    @property
+    def since(self) -> int | None:
+        """The onset step (alias of ``step``)."""
+        return self.step
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(run, rule id): a run has at most one active warning per rule."""
+        return (self.run_id or self.run, self.id)
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``rltop check --json`` and ``rltop watch --json``."""
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "run": self.run,
+            "step": self.step,
+            "metrics": list(self.metrics),
+            "evidence": self.evidence,
+            "action": self.action,
+            "title": self.title,
+        }
+
+
+RunWarning = Warning
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule returns: the run, id and title are added by the caller."""
+
+    severity: str
+    step: int | None
+    metrics: tuple[str, ...]
+    evidence: str
+    action: str | None = None
+    at_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule of the catalogue: id, default severity, the help text, defaults and its check."""
+
+    id: str
+    severity: str
+    title: str
+    help: str
+    action: str
+    defaults: dict[str, Any]
+    check: Callable[[Context, dict[str, Any]], Finding | None]
+    kind: str = "any"  # "sft" | "rl" | "any": the run kinds the rule applies to
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    severity: str,
+    title: str,
+    action: str,
+    help: str,
+    kind: str = "any",
+    **defaults: Any,
+) -> Callable[[Callable[[Context, dict[str, Any]], Finding | None]], Any]:
+    """Register a rule function under its public id."""
+
+    def wrap(func: Callable[[Context, dict[str, Any]], Finding | None]) -> Any:
+        defaults.setdefault("enabled", True)
+        RULES[id] = Rule(id, severity, title, " ".join(help.split()), action, defaults, func, kind)
+        return func
+
+    return wrap

@@ -1,0 +1,390 @@
+"""Rules about supervised runs (losses): ``sft.*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rltop.core.diagnose.context import Context
+from rltop.core.diagnose.registry import Finding, rule
+from rltop.core.diagnose.series import (
+    Series,
+    _align,
+    _n,
+    _pct,
+    early_level,
+    rolling_median,
+    trailing_onset,
+    valid_window,
+)
+
+
+# -- supervised ------------------------------------------------------------------------------
+def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, np.ndarray] | None:
+    tr, va = ctx.series("train_loss"), ctx.series("valid_loss")
+    if tr is None or va is None:
+        return None
+    if len(tr) < p["min_train_points"] or len(va) < p["min_valid_points"]:
+        return None
+    tr_s = ctx.median(tr, int(p["smoothing"]))
+    return tr, va, tr_s
+
+
+@rule(
+    "sft.overfit_ratio",
+    "warning",
+    "validation loss well above training loss",
+    "mild: acceptable for small data; moderate: fewer epochs; severe: deploy an earlier checkpoint",
+    """valid_loss / train_loss at the latest validation point, both smoothed (rolling median of
+    ``smoothing`` (10) train points and of 3 valid points, up to 9 when validation is
+    frequent: an eighth of the points): ≥ ``mild`` (1.2) info, ≥ ``moderate`` (1.5)
+    warning, ≥ ``severe`` (2.0) critical. Minimum points: 5 train, 3 valid.""",
+    kind="sft",
+    mild=1.2,
+    moderate=1.5,
+    severe=2.0,
+    smoothing=10,
+    min_train_points=5,
+    min_valid_points=3,
+)
+def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    got = _losses(ctx, p)
+    if got is None:
+        return None
+    tr, va, tr_s = got
+    va_s = ctx.median(va, valid_window(len(va)))
+    train_at = _align(tr, va.steps, tr_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(train_at > 1e-12, va_s / train_at, np.nan)
+    cond = np.nan_to_num(ratio, nan=0.0) >= p["mild"]
+    cond[: int(p["min_valid_points"]) - 1] = False
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    r = float(ratio[-1])
+    if r >= p["severe"]:
+        severity, action = "critical", "severe overfitting: deploy an earlier checkpoint"
+    elif r >= p["moderate"]:
+        severity, action = "warning", "moderate overfitting: train fewer epochs"
+    else:
+        severity, action = "info", "mild overfitting: acceptable for small datasets"
+    best = int(np.argmin(va.values))
+    return Finding(
+        severity,
+        va.at(start),
+        (va.name, tr.name),
+        f"valid/train = {_n(r)} at step {va.at(-1)} (valid {_n(float(va_s[-1]))}, "
+        f"train {_n(float(train_at[-1]))}, smoothed); ≥ {_n(p['mild'])} since step "
+        f"{va.at(start)}; best valid {_n(float(va.values[best]))} at step {va.at(best)}",
+        action,
+        at_step=va.at(-1),
+    )
+
+
+@rule(
+    "sft.valid_rising",
+    "warning",
+    "validation loss rising above its best",
+    "deploy the best checkpoint",
+    """The smoothed valid loss (rolling median of 3 validation points, up to 9 when validation is
+    frequent: an eighth of the points) is above ``factor`` (1.2) × its best so far. Minimum
+    points: 4 valid.""",
+    kind="sft",
+    factor=1.2,
+    min_points=4,
+)
+def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    va = ctx.series("valid_loss")
+    if va is None or len(va) < p["min_points"]:
+        return None
+    va_s = ctx.median(va, valid_window(len(va)))
+    best_so_far = np.minimum.accumulate(va_s)
+    cond = (best_so_far > 0) & (va_s > best_so_far * p["factor"])
+    cond[: int(p["min_points"]) - 1] = False
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    b = int(np.argmin(va_s))
+    raw_best = int(np.argmin(va.values))
+    return Finding(
+        "warning",
+        va.at(start),
+        (va.name,),
+        f"valid loss {_n(float(va_s[-1]))} at step {va.at(-1)} (smoothed) = "
+        f"{va_s[-1] / va_s[b]:.2f}× the best {_n(float(va_s[b]))} at step {va.at(b)}",
+        f"deploy the best checkpoint: step {va.at(raw_best)} "
+        f"(valid loss {_n(float(va.values[raw_best]))})",
+        at_step=va.at(-1),
+    )
+
+
+@rule(
+    "sft.train_flat",
+    "warning",
+    "training loss barely decreases",
+    "raise the learning rate or clean the data",
+    """The smoothed train loss at the end of the first part of training (the first ``fraction``
+    (30%) of the points so far, at least ``min_points``) is less than ``min_drop`` (5%) below its
+    starting level. Minimum points: 30 train.""",
+    kind="sft",
+    fraction=0.3,
+    min_drop=0.05,
+    min_points=30,
+    smoothing=10,
+)
+def _sft_train_flat(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    tr = ctx.series("train_loss")
+    if tr is None or len(tr) < p["min_points"]:
+        return None
+    early = early_level(tr.values)
+    if early <= 0:
+        return None
+    n = len(tr)
+    sm = ctx.median(tr, int(p["smoothing"]))
+    idx = np.arange(n)
+    m = np.minimum(np.maximum(int(p["min_points"]), ((idx + 1) * p["fraction"]).astype(int)), n)
+    late = sm[m - 1]
+    drop = (early - late) / abs(early)
+    cond = (drop < p["min_drop"]) & (idx + 1 >= p["min_points"])
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    end = int(m[-1]) - 1
+    return Finding(
+        "warning",
+        tr.at(start),
+        (tr.name,),
+        f"train loss {_n(early)} at the start → {_n(float(late[-1]))} at step {tr.at(end)} "
+        f"(smoothed, {-drop[-1] * 100:+.1f}%; less than {_pct(p['min_drop'])} drop over the "
+        f"first {_pct(p['fraction'])} of training)",
+        at_step=tr.at(-1),
+    )
+
+
+@rule(
+    "sft.train_collapse",
+    "warning",
+    "training loss fell to about zero",
+    "lower the learning rate or add harder examples",
+    """The smoothed train loss (rolling median of 5) is at most ``floor`` (0.01) or ``relative``
+    (2%) of its starting level, whichever is larger. Minimum points: 10 train.""",
+    kind="sft",
+    floor=0.01,
+    relative=0.02,
+    min_points=10,
+    smoothing=5,
+)
+def _sft_train_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    tr = ctx.series("train_loss")
+    if tr is None or len(tr) < p["min_points"]:
+        return None
+    start_level = float(np.max(rolling_median(tr.values[: max(3, len(tr) // 10)], 3)))
+    limit = max(p["floor"], p["relative"] * max(start_level, 0.0))
+    sm = ctx.median(tr, int(p["smoothing"]))
+    cond = sm <= limit
+    cond[: min(2, len(cond))] = False
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    return Finding(
+        "warning",
+        tr.at(start),
+        (tr.name,),
+        f"train loss {_n(float(sm[-1]))} at step {tr.at(-1)} (smoothed), ≤ {_n(limit)} since step "
+        f"{tr.at(start)}; it started at {_n(start_level)}",
+        at_step=tr.at(-1),
+    )
+
+
+def _first_epoch_end(ctx: Context, va: Series) -> tuple[int, str]:
+    """Step where the first epoch ended (from an epoch metric), else a third of the run."""
+    ep = ctx.series("epoch")
+    if ep is not None and len(ep) > 1 and float(np.min(ep.values)) < 1.0:
+        past = np.flatnonzero(ep.values >= 1.0)
+        if len(past):
+            return ep.at(int(past[0])), "the first epoch"
+        return int(ctx.steps[-1]) + 1, "the first epoch"
+    last = int(ctx.steps[-1]) if len(ctx.steps) else 0
+    first = int(ctx.steps[0]) if len(ctx.steps) else 0
+    return first + (last - first) // 3, "the first third of training"
+
+
+@rule(
+    "sft.valid_plateau",
+    "info",
+    "validation loss flat after the first epoch",
+    "the model learned quickly: try one epoch or a lower learning rate",
+    """After the first epoch (from an ``epoch`` metric; without one, after the first third of the
+    steps) the smoothed valid loss (median of 3 validation points) stays within ``tolerance`` (3%)
+    of its level when the epoch ended. Minimum points: ``min_points`` (5) valid after the epoch.""",
+    kind="sft",
+    tolerance=0.03,
+    min_points=5,
+)
+def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    va = ctx.series("valid_loss")
+    if va is None:
+        return None
+    boundary, what = _first_epoch_end(ctx, va)
+    after = np.flatnonzero(va.steps >= boundary)
+    if len(after) < p["min_points"]:
+        return None
+    vals = va.values[after]
+    ref = float(np.median(vals[:3]))
+    if ref <= 0:
+        return None
+    sm = rolling_median(vals, 3)
+    # flat: every smoothed point since the epoch ended stays within the band around its level
+    outside = np.abs(sm - ref) / ref > p["tolerance"]
+    if outside.any():
+        return None
+    first = int(after[0])
+    return Finding(
+        "info",
+        va.at(first),
+        (va.name,),
+        f"valid loss {_n(ref)} after {what} (step {va.at(first)}) and {_n(float(sm[-1]))} at step "
+        f"{va.at(-1)}: within ±{_pct(p['tolerance'])} over {len(after)} validation points",
+        at_step=va.at(-1),
+    )
+
+
+@rule(
+    "sft.valid_oscillating",
+    "warning",
+    "validation loss swings up and down with no trend",
+    "use a larger batch, or audit the data for inconsistent examples",
+    """Over the last ``window`` (8) validation points the loss changes direction at least
+    ``flips`` (60%) of the time, the typical swing is at least ``min_swing`` (10%) of its level,
+    and the net change across the window (mean of its second half minus its first) is smaller
+    than ``trend`` (1.0) × the typical swing. Minimum points: ``window`` valid.""",
+    kind="sft",
+    window=8,
+    flips=0.6,
+    min_swing=0.1,
+    trend=1.0,
+)
+def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    va = ctx.series("valid_loss")
+    w = int(p["window"])
+    if va is None or len(va) < max(w, 4):
+        return None
+    x = va.values
+    d = np.diff(x)
+    flips = (d[1:] * d[:-1] < 0).astype(np.float64)
+    # windows of w points end at indices w-1 .. n-1
+    win_x = np.lib.stride_tricks.sliding_window_view(x, w)
+    win_d = np.lib.stride_tricks.sliding_window_view(np.abs(d), w - 1)
+    win_f = np.lib.stride_tricks.sliding_window_view(flips, w - 2)
+    flip_share = win_f.mean(axis=1)
+    swing = np.median(win_d, axis=1)
+    level = np.median(win_x, axis=1)
+    half = w // 2
+    net = np.abs(win_x[:, half:].mean(axis=1) - win_x[:, :half].mean(axis=1))
+    cond = (
+        (flip_share >= p["flips"])
+        & (swing >= p["min_swing"] * np.abs(level))
+        & (net < p["trend"] * swing)
+    )
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    end = len(x) - 1
+    return Finding(
+        "warning",
+        va.at(start + w - 1),
+        (va.name,),
+        f"valid loss over the last {w} evaluations (steps {va.at(end - w + 1)}–{va.at(end)}): "
+        f"changes direction {_pct(float(flip_share[-1]))} of the time, typical swing "
+        f"{_n(float(swing[-1]))} ({_pct(float(swing[-1] / max(abs(level[-1]), 1e-12)))} of "
+        f"{_n(float(level[-1]))}), net change {_n(float(net[-1]))}",
+        at_step=va.at(end),
+    )
+
+
+@rule(
+    "sft.both_high",
+    "warning",
+    "training and validation loss both stay high",
+    "the task is too hard for the model: a larger model or a simpler task",
+    """Both smoothed losses (rolling median of 5) are at least ``min_loss`` (1.0) and each has
+    dropped less than ``max_drop`` (30%) from its starting level. Minimum points: 30 train, 3
+    valid.""",
+    kind="sft",
+    min_loss=1.0,
+    max_drop=0.3,
+    min_train_points=30,
+    min_valid_points=3,
+    smoothing=5,
+)
+def _sft_both_high(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    got = _losses(ctx, p)
+    if got is None:
+        return None
+    tr, va, tr_s = got
+    va_s = ctx.median(va, 5)
+    tr_early, va_early = early_level(tr.values), early_level(va.values)
+    if tr_early <= 0 or va_early <= 0:
+        return None
+    va_at = _align(va, tr.steps, va_s)
+    cond = (
+        (tr_s >= p["min_loss"])
+        & (va_at >= p["min_loss"])
+        & ((tr_early - tr_s) / tr_early < p["max_drop"])
+        & ((va_early - va_at) / va_early < p["max_drop"])
+    )
+    cond[: int(p["min_train_points"]) - 1] = False
+    start = trailing_onset(cond)
+    if start is None:
+        return None
+    return Finding(
+        "warning",
+        tr.at(start),
+        (tr.name, va.name),
+        f"at step {tr.at(-1)} train loss {_n(float(tr_s[-1]))} (started {_n(tr_early)}) and valid "
+        f"loss {_n(float(va_at[-1]))} (started {_n(va_early)}), smoothed: both ≥ "
+        f"{_n(p['min_loss'])} and down less than {_pct(p['max_drop'])}",
+        at_step=tr.at(-1),
+    )
+
+
+@rule(
+    "sft.gap_from_start",
+    "warning",
+    "large train–valid gap from the start",
+    "add more, and better matched, training data",
+    """At the first 3 validation points the valid loss is at least ``ratio`` (1.5) × the train
+    loss (median of the train points up to then), and the gap is still at least ``persist`` (1.2)
+    × at the latest point. Minimum points: 3 valid, 3 train.""",
+    kind="sft",
+    ratio=1.5,
+    persist=1.2,
+    min_train_points=3,
+    min_valid_points=3,
+    smoothing=5,
+)
+def _sft_gap_from_start(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    got = _losses(ctx, p)
+    if got is None:
+        return None
+    tr, va, tr_s = got
+    k = 3
+    upto = max(3, int(np.searchsorted(tr.steps, va.steps[k - 1], side="right")))
+    train_start = float(np.median(tr.values[:upto]))
+    valid_start = float(np.median(va.values[:k]))
+    if train_start <= 0:
+        return None
+    start_ratio = valid_start / train_start
+    now_ratio = float(np.median(va.values[-3:])) / max(float(tr_s[-1]), 1e-12)
+    if start_ratio < p["ratio"] or now_ratio < p["persist"]:
+        return None
+    return Finding(
+        "warning",
+        va.at(0),
+        (va.name, tr.name),
+        f"valid/train = {_n(start_ratio)} over the first {k} evaluations (valid {_n(valid_start)}, "
+        f"train {_n(train_start)}, to step {va.at(k - 1)}); still {_n(now_ratio)} at step "
+        f"{va.at(-1)}",
+        at_step=va.at(-1),
+    )
