@@ -7,6 +7,9 @@ Run ``python benchmarks/bench_diagnose.py [--quick]``. Measures, on this machine
   ``Diagnoser.update`` times the evaluation of every rule on the changed run (the budget is
   ≤ 20 ms). Also the same with rollouts (200 per step, groups of 8) for the rollout-based rules,
   and an update with nothing changed (only ``run.stalled`` against the clock).
+- the same with rollout text (completions, some looping, some garbled; text on the newest 500
+  steps, older text on disk as after a long run) for the text rules (``rl.repetition``,
+  ``rl.garbled``, ``rl.mode_collapse``): after one appended step and after a batch of 10.
 - ``rltop check`` on a folder holding the foundation benchmark's (a): a verl FileLogger JSONL of
   10,000 steps × 150 keys (the budget is ≤ 2 s), through the real console script, wall time; and
   the split in-process between reading (``Follower.read_all``) and diagnosing.
@@ -52,7 +55,54 @@ def verl_rows(start: int, count: int, names: list[str], seed: int = 0) -> list[d
     return rows
 
 
-def rollout_frame(first_step: int, steps: int, per_step: int = 200, group: int = 8):
+def completion_pool(size: int = 64) -> list[str]:
+    """Completions for the text rules: mostly varied prose (150-500 words), a few loops, one
+    garbled."""
+    import random
+
+    rng = random.Random(5)
+    words = [
+        "we",
+        "count",
+        "the",
+        "packs",
+        "then",
+        "add",
+        "the",
+        "items",
+        "multiply",
+        "subtract",
+        "check",
+        "the",
+        "total",
+        "again",
+        "before",
+        "answering",
+        "because",
+        "each",
+        "step",
+        "matters",
+        "and",
+        "the",
+        "result",
+        "must",
+        "match",
+        "the",
+        "question",
+        "exactly",
+    ]
+    pool = [" ".join(rng.choice(words) for _ in range(rng.randint(150, 500))) for _ in range(size)]
+    pool[3] = pool[3][:300] + " Let me re-check the packs and the items once more. " * 40
+    pool[7] = pool[7][:200] + " \ufffd\ufffd Ответ ответ ответ неизвестен"
+    return pool
+
+
+_POOL: list[str] = []
+
+
+def rollout_frame(
+    first_step: int, steps: int, per_step: int = 200, group: int = 8, text: bool = False
+):
     import numpy as np
     import polars as pl
 
@@ -61,8 +111,15 @@ def rollout_frame(first_step: int, steps: int, per_step: int = 200, group: int =
     n = steps * per_step
     rng = np.random.default_rng(first_step)
     step = np.repeat(np.arange(first_step, first_step + steps), per_step)
+    extra = {}
+    if text:
+        if not _POOL:
+            _POOL.extend(completion_pool())
+        extra["completion"] = [_POOL[i] for i in rng.integers(0, len(_POOL), n)]
+        extra["prompt"] = ["How many items are left?"] * n
     frame = pl.DataFrame(
         {
+            **extra,
             "step": step,
             "group": [
                 f"p{s}-{i // group}"
@@ -80,7 +137,9 @@ def rollout_frame(first_step: int, steps: int, per_step: int = 200, group: int =
     ).select(list(CORE_SCHEMA))
 
 
-def bench_rules(steps: int, repeats: int, batch: int, with_rollouts: bool) -> dict[str, float]:
+def bench_rules(
+    steps: int, repeats: int, batch: int, with_rollouts: bool, text: bool = False
+) -> dict[str, float]:
     """Time Diagnoser.update on a run of ``steps`` steps after each appended batch."""
     from bench_foundation import metric_names
 
@@ -95,10 +154,12 @@ def bench_rules(steps: int, repeats: int, batch: int, with_rollouts: bool) -> di
     store.apply("/bench/m.jsonl", ParseResult(metrics=verl_rows(1, steps, names)))
     if with_rollouts:
         store.add_source(SourceInfo("/bench/r.jsonl", "rollouts-jsonl", "rollouts", "r"))
-        for first in range(1, steps + 1, 1000):
+        for first in range(1, steps + 1, 500):
+            count = min(500, steps - first + 1)
+            recent = text and first + count > steps - 500  # text only on the newest steps
             store.apply(
                 "/bench/r.jsonl",
-                ParseResult(rollout_frame=rollout_frame(first, min(1000, steps - first + 1), 20)),
+                ParseResult(rollout_frame=rollout_frame(first, count, 20, text=recent)),
             )
     diag = Diagnoser(stalled=True)
     diag.update(store.snapshot())
@@ -107,7 +168,8 @@ def bench_rules(steps: int, repeats: int, batch: int, with_rollouts: bool) -> di
     for _ in range(repeats):
         store.apply("/bench/m.jsonl", ParseResult(metrics=verl_rows(step, batch, names)))
         if with_rollouts:
-            store.apply("/bench/r.jsonl", ParseResult(rollout_frame=rollout_frame(step, batch, 20)))
+            frame = rollout_frame(step, batch, 20, text=text)
+            store.apply("/bench/r.jsonl", ParseResult(rollout_frame=frame))
         step += batch
         t0 = time.perf_counter()
         snap = store.snapshot()
@@ -191,6 +253,16 @@ def main() -> int:
         )
     )
     rows.append(("an update with nothing new (run.stalled only)", ms(r["idle_median"]), ""))
+    for batch in (1, 10):
+        t = bench_rules(METRIC_STEPS, repeats, batch, with_rollouts=True, text=True)
+        rows.append(
+            (
+                f"same with rollout text (text rules: ≤ 16 completions per step), after a batch "
+                f"of {batch} step(s)",
+                f"{ms(t['evaluate_median'])} (p95 {ms(t['evaluate_p95'])})",
+                "≤ 20 ms",
+            )
+        )
     rows.append(("store snapshot after the batch (not rule time)", ms(r["snapshot_median"]), ""))
     c = bench_check(folder, max(3, repeats // 8))
     rows.append(

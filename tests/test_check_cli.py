@@ -44,7 +44,9 @@ def test_trl_fixture_truncation_and_declining_reward(fixtures):
     assert trunc["severity"] == "warning" and trunc["metrics"] == ["completions/clipped_ratio"]
     assert trunc["step"] <= 50 and "1.00 at step 200" in trunc["evidence"]
     decline = found["rl.reward_declining"]
-    assert decline["metrics"] == ["reward"] and 100 < decline["step"] <= 200
+    # dated from where the fall began (a change point after the peak window, ~step 70-100 in
+    # this very noisy series), no longer from where it became large enough to judge (165)
+    assert decline["metrics"] == ["reward"] and 70 <= decline["step"] <= 110
     assert "down from its peak" in decline["evidence"]
     assert run["metrics"]["completions/clipped_ratio"] == 1.0
     assert run["best_checkpoint"]["kind"] == "rl"
@@ -58,8 +60,13 @@ def test_trl_fixture_truncation_and_declining_reward(fixtures):
 @pytest.mark.parametrize(
     ("name", "code", "expected"),
     [
-        # validation every step swinging 0.64-2.28 around a flat level
-        ("openai", 1, {"sft.valid_oscillating"}),
+        # validation every step swinging 0.64-2.28 around a flat level; the rules near their
+        # thresholds stay reported through the hysteresis (flagged "not met at the last N points")
+        (
+            "openai",
+            1,
+            {"sft.valid_oscillating", "sft.valid_rising", "sft.both_high", "sft.overfit_ratio"},
+        ),
         # Keras: the loss falls from 3.9 to 3e-05 after one epoch
         ("tensorboard", 1, {"sft.train_collapse", "sft.valid_plateau"}),
         # 7 steps: too few points for any rule
@@ -122,7 +129,8 @@ def test_thresholds_from_flags_and_env(fixtures):
     code, doc = check_json(trl, *off)
     assert code == 0 and warnings_of(doc) == {}
     out = check(trl, env={"RLTOP_THRESHOLDS": "rl.truncation.ratio=0.99"})
-    assert "≥ 0.99 since step 170" in out.stdout  # the median is 1.0 only from step 170
+    # the median reaches 1.0 at step 150, dips, and stays from 170: one hold, from 150
+    assert "≥ 0.99 since step 150" in out.stdout
 
 
 def test_stalled_only_when_asked(tmp_path):

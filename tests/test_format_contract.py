@@ -60,6 +60,19 @@ def _wandb_config(tmp: Path) -> Path:
     return _copy(WANDB_RUN)(tmp) / "files" / "config.yaml"
 
 
+def _wandb_metadata(tmp: Path) -> Path:
+    files = tmp / "wandb" / "run-20250101_120000-abc123" / "files"
+    files.mkdir(parents=True)
+    (files / "wandb-metadata.json").write_text(json.dumps({"startedAt": "2025-01-01T12:00:00"}))
+    return files / "wandb-metadata.json"
+
+
+def _wandb_table(tmp: Path) -> Path:
+    source = Path(__file__).resolve().parent / "fixtures" / "wandb_tables" / "wandb"
+    shutil.copytree(source, tmp / "wandb")
+    return next((tmp / "wandb").rglob("completions_*.table.json"))
+
+
 def _parquet(path: Path, frame: pl.DataFrame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(path)
@@ -211,6 +224,8 @@ FIXTURE_OF: dict[str, Callable[[Path], Path]] = {
     "tensorboard": _copy("tensorboard/events.out.tfevents.1585769947.cvp"),
     "wandb": _wandb_log,
     "wandb-config": _wandb_config,
+    "wandb-metadata": _wandb_metadata,
+    "wandb-table": _wandb_table,
     "parquet-rollouts": _parquet_rollouts,
     "trl-completions": _trl,
     "art-trajectories-parquet": _art_parquet,

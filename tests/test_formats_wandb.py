@@ -101,8 +101,10 @@ def test_fixture_parser_counts(fixtures: Path):
     assert len(result.metrics) == 51
     assert not result.skips
     assert parser.consumed == path.stat().st_size
-    # stats 140, output_raw 123, summary 103, files 3, header, telemetry, exit
-    assert result.ignored == 372
+    # stats 140, output_raw 123, summary 103, files 3, header, telemetry (the exit record is read:
+    # it is the run's state)
+    assert result.ignored == 371
+    assert result.config["wandb/state"] == "finished"
 
 
 def test_output_log_with_verl_step_lines_is_read(tmp_path: Path, fixtures: Path):

@@ -56,3 +56,12 @@ def test_split_think_one_rule():
     ]
     assert split_think("a<think>never closed") == [("content", "a"), ("reasoning", "never closed")]
     assert split_think("</think>answer") == [("content", "answer")]
+
+
+def test_detail_view_and_replay_split_think_by_the_same_rule():
+    from rltop.ui.chat import LoggedAnswer
+    from rltop.ui.screens import rollout_detail
+
+    logged = LoggedAnswer("I reason</think>answer", reward=1.0, step=3)
+    assert (logged.reasoning, logged.content) == ("I reason", "answer")
+    assert rollout_detail.split_think is split_think  # the detail view uses the one function

@@ -6,6 +6,9 @@ Files (in a fresh temporary folder, never in the user's logs):
 
 The run learns (pass@k rises first, mean reward follows), and from about step 60 the responses
 start to grow much longer than the task needs, so the token-growth warning has something to say.
+From step ``degenerate_at`` (220) it turns degenerate: in some prompt groups every completion loops
+until the length limit, in one the text is garbled, in the others the samples of a prompt are
+identical, and steps take 2.5× longer, so the rollout-text and pace rules have something to say.
 """
 
 from __future__ import annotations
@@ -58,6 +61,20 @@ def make_answer(
     return f"<think>{think}</think>\nThe answer is {answer}.\n#### {answer}"
 
 
+def degenerate_answer(
+    rng: random.Random, question: str, truth: int, correct: bool, group: int, step: int
+) -> tuple[str, bool]:
+    """A degenerate completion: groups 0–1 loop until the length limit, group 2 is garbled text,
+    the others give one answer for every sample (the caller repeats it). Returns (text, correct)."""
+    if group < 2:
+        loop = "Wait, let me re-check the packs and the items given away once more. "
+        return "<think>" + loop * rng.randint(55, 60), False
+    if group == 2:
+        noise = "".join(rng.choice("\ufffd#@%&*~^|") for _ in range(30))
+        return f"<think>The packs add Не знаю {noise} ответ ответ ответ</think>\n####", False
+    return make_answer(rng, question, truth, correct, 0.3), correct
+
+
 class DemoRun:
     """Writes one simulated training step per ``interval`` seconds until stopped."""
 
@@ -70,6 +87,7 @@ class DemoRun:
         seed: int = 7,
         prompts_per_step: int = 8,
         group_size: int = 4,
+        degenerate_at: int = 220,
     ) -> None:
         self.root = Path(root)
         self.run_dir = self.root / "demo-grpo"
@@ -80,6 +98,7 @@ class DemoRun:
         self.rng = random.Random(seed)
         self.prompts_per_step = prompts_per_step
         self.group_size = group_size
+        self.degenerate_at = degenerate_at
         self.step = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,18 +112,29 @@ class DemoRun:
     def verbosity(self, step: int) -> float:
         return 0.3 + (0 if step < 60 else (step - 60) / 25)
 
+    def degenerate(self, step: int) -> bool:
+        return step >= self.degenerate_at
+
     def write_step(self, step: int) -> None:
         rng = self.rng
         skill, verbosity = self.skill(step), self.verbosity(step)
         rows, rewards, lengths, groups_solved = [], [], [], 0
+        degenerate = self.degenerate(step)
         for p in range(self.prompts_per_step):
             question, truth = self.pool[(step * self.prompts_per_step + p) % len(self.pool)]
             # prompt difficulty: some prompts are solved much more often than others
             ease = 0.6 + 0.8 * ((zlib.crc32(question.encode()) % 100) / 100)
             solved = False
+            same = None  # a degenerate group's one answer, said by every sample
             for _ in range(self.group_size):
                 correct = rng.random() < min(0.98, skill * ease)
-                text = make_answer(rng, question, truth, correct, verbosity)
+                if degenerate:
+                    text, correct = degenerate_answer(rng, question, truth, correct, p, step)
+                    if p >= 3:  # identical samples: the group's first answer, every time
+                        same = same or (text, correct)
+                        text, correct = same
+                else:
+                    text = make_answer(rng, question, truth, correct, verbosity)
                 score = 1.0 if correct else 0.0
                 solved |= correct
                 rewards.append(score)
@@ -146,7 +176,7 @@ class DemoRun:
             "actor/lr": 1e-6,
             "timing_s/gen": 8 + mean_len / 60 + rng.random(),
             "timing_s/update_actor": 5 + rng.random(),
-            "timing_s/step": 15 + mean_len / 50 + rng.random() * 2,
+            "timing_s/step": (15 + mean_len / 50 + rng.random() * 2) * (2.5 if degenerate else 1),
             "perf/throughput": 2400 + rng.random() * 200,
             "perf/max_memory_allocated_gb": 38.5 + rng.random(),
         }

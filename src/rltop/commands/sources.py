@@ -110,6 +110,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
                 "steps": r.metrics.height,
                 "rollouts": r.rollouts.height,
                 "config_keys": len(r.config),
+                "state": r.config.get("wandb/state"),
             }
             for r in snap.runs
         ],
@@ -202,6 +203,10 @@ def render(report: dict[str, Any], *, show_all: bool = False) -> str:
             summary.append(f"{info['rollouts']} rollouts")
         if info.get("config_keys"):
             summary.append(f"{info['config_keys']} config keys")
+        if info.get("state"):
+            if not info.get("steps"):
+                summary.insert(0, "0 steps")
+            summary.append(f"state: {plain(info['state'])}")
         lines.append(f"  run {plain(name)}" + (f"  ({'; '.join(summary)})" if summary else ""))
         for src in items:
             status = "" if src["status"] == "following" else f"  [{src['status']}]"

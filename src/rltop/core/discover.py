@@ -104,14 +104,25 @@ def is_candidate(name: str) -> bool:
     return lower.endswith(CANDIDATE_EXTS) or any(m in lower for m in CANDIDATE_MARKERS)
 
 
+def resolve_path(path: str) -> str:
+    """``path`` with symbolic links resolved: ``wandb/latest-run`` is the run it points to, so a
+    run given (or found) twice through a link is read once."""
+    return os.path.realpath(path)
+
+
 def walk(paths: list[str]) -> Iterator[str]:
-    """Candidate files under ``paths`` (files given directly are always yielded)."""
+    """Candidate files under ``paths`` (files given directly are always yielded), each once: a
+    file reached again through a link (or a folder given twice) is not yielded again."""
     seen = 0
+    found: set[str] = set()
     for top in paths:
         if os.path.isfile(top):
-            yield os.path.abspath(top)
+            real = resolve_path(top)
+            if real not in found:
+                found.add(real)
+                yield os.path.abspath(top)
             continue
-        stack = [os.path.abspath(top)]
+        stack = [resolve_path(top)]
         while stack:
             folder = stack.pop()
             try:
@@ -130,7 +141,10 @@ def walk(paths: list[str]) -> Iterator[str]:
                         ):
                             stack.append(entry.path)
                     elif entry.is_file() and is_candidate(entry.name):
-                        yield entry.path
+                        real = resolve_path(entry.path) if entry.is_symlink() else entry.path
+                        if real not in found:
+                            found.add(real)
+                            yield entry.path
                 except OSError:
                     continue
 
@@ -140,6 +154,11 @@ def run_of(path: str, roots: list[str]) -> RunKey:
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     root = _root_of(path, roots)
+    # W&B media (``files/media/table/<key folders>/``) belongs to the run folder above files/
+    marker = f"{os.sep}files{os.sep}media"
+    at = folder.rfind(marker)
+    if at >= len(root) and folder[at + len(marker) : at + len(marker) + 1] in ("", os.sep):
+        folder = folder[:at]
     while folder != root and len(folder) > len(root) and _is_container(os.path.basename(folder)):
         folder = os.path.dirname(folder)
     name = (

@@ -49,7 +49,8 @@ class Follower:
         force_polling: bool | None = None,
         max_line: int | None = None,
     ) -> None:
-        self.paths = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        # links resolved (``wandb/latest-run``): a run reached twice is one run
+        self.paths = list(dict.fromkeys(discover.resolve_path(p) for p in paths or ["."]))
         self.store = store or Store()
         self.rescan_interval = rescan_interval
         self.poll_interval = poll_interval

@@ -66,6 +66,8 @@ class ParseResult:
     metrics_frame: Any = None
     #: run configuration found in the source (trainer config), merged into the run's info
     config: dict[str, Any] = field(default_factory=dict)
+    #: the name the source gives its run (a W&B display name): the run is shown by it
+    run_name: str | None = None
 
     def ignore(self, reason: str, count: int = 1) -> None:
         """Count ``count`` lines or records deliberately not used, and why (``rltop sources``)."""
@@ -80,6 +82,7 @@ class ParseResult:
         for reason, count in other.ignored_reasons.items():
             self.ignored_reasons[reason] = self.ignored_reasons.get(reason, 0) + count
         self.config.update(other.config)
+        self.run_name = other.run_name or self.run_name
         if other.metrics_frame is not None:
             import polars as pl
 
@@ -105,6 +108,7 @@ class ParseResult:
             or self.skips
             or self.ignored
             or self.config
+            or self.run_name
             or (self.rollout_frame is not None and self.rollout_frame.height)
             or (self.metrics_frame is not None and self.metrics_frame.height)
         )

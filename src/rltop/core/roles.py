@@ -87,10 +87,17 @@ ALIASES: dict[str, list[str]] = {
         "rollouts/tokens_mean",
         "rollouts/length_mean",
     ],
-    "entropy": ["actor/entropy", "entropy", "optim/entropy", "loss/entropy", "train/entropy"],
-    "kl": [
-        "actor/ppo_kl",
+    "entropy": [
+        "actor/entropy",
+        "actor/entropy_loss",  # verl: the policy's entropy (logged under the loss's name)
+        "entropy",
+        "optim/entropy",
+        "loss/entropy",
+        "train/entropy",
+    ],
+    "kl": [  # KL to the reference first; verl's actor/ppo_kl (old vs new policy) only without it
         "actor/kl_loss",
+        "actor/ppo_kl",
         "kl",
         "optim/kl_sample_train_v1",
         "loss/kl_div",
@@ -140,6 +147,15 @@ ALIASES: dict[str, list[str]] = {
         "turns_per_episode",
     ],
     "epoch": ["epoch", "train/epoch", "training/epoch", "progress/epoch"],
+    "step_time": [
+        "timing_s/step",
+        "perf/time_per_step",
+        "time/total",
+        "train/step_time",
+        "step_time",
+        "time_per_step",
+    ],
+    "timestamp": ["_timestamp", "timestamp", "wall_time", "time/wall"],
     "samples": ["rollouts/count", "train_sample_count", "env/all/total_episodes"],
     "valid_accuracy": [
         "valid_mean_token_accuracy",

@@ -405,6 +405,11 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     last_update: float | None = None
+    #: the name from the run's folder (``name`` may become the name a source gives the run)
+    folder_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.folder_name = self.folder_name or self.name
 
 
 @dataclass(frozen=True)
@@ -493,6 +498,19 @@ class Store:
                 self.runs[run_id] = Run(run_id, name, root)
                 self.version += 1
 
+    def _rename(self, run: Run, display: str) -> bool:
+        """Show ``run`` by the name its source gives it (a W&B display name) instead of its
+        folder's: the folder's last part is replaced, the rest of the path kept; a name another
+        run already has gets the folder's name after it."""
+        head = run.folder_name.rpartition("/")[0]
+        name = f"{head}/{display}" if head else display
+        if any(r.name == name for r in self.runs.values() if r is not run):
+            name = f"{name} ({run.folder_name.rpartition('/')[2]})"
+        if name == run.name:
+            return False
+        run.name = name
+        return True
+
     def add_source(self, info: SourceInfo) -> None:
         with self._lock:
             self.sources[info.path] = info
@@ -553,6 +571,8 @@ class Store:
                 changed = True
             if result.config:
                 run.config.update(result.config)
+                changed = True
+            if result.run_name and self._rename(run, result.run_name):
                 changed = True
             for skip in skips:
                 info.skip_reasons[skip.reason] += 1

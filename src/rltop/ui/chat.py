@@ -213,10 +213,9 @@ class LoggedAnswer(Vertical):
 
     def __init__(self, completion: str, *, reward: float | None, step: int | None) -> None:
         super().__init__()
-        from rltop.core.messages import ThinkSplitter
+        from rltop.core.messages import split_think
 
-        splitter = ThinkSplitter()
-        parts = splitter.feed(completion) + splitter.flush()
+        parts = split_think(completion)  # one rule: a leading </think> closes reasoning too
         self.content = "".join(t for kind, t in parts if kind == "content").lstrip("\n")
         self.reasoning = "".join(t for kind, t in parts if kind == "reasoning")
         self.reward = reward

@@ -30,6 +30,7 @@ class Context:
         now: float | None = None,
         last_activity: float | None = None,
         live: bool = False,
+        text_cache: dict | None = None,
     ) -> None:
         self.run = run
         self.columns = [c for c in run.metrics.columns if c != "step"]
@@ -37,6 +38,8 @@ class Context:
         self.now = now
         self.last_activity = last_activity
         self.live = live
+        self.text_cache = text_cache if text_cache is not None else {}
+        self.memo: dict = {}  # what several rules derive once per evaluation
         self._steps: np.ndarray | None = None
         self._cache: dict[str, Series | None] = {}
         self._medians: dict[tuple[str, int, int], np.ndarray] = {}

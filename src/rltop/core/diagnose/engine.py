@@ -5,16 +5,35 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import RULES, SEVERITY_RANK, Warning
+from rltop.core.diagnose.registry import (
+    ONSET,
+    RULES,
+    SEVERITIES,
+    SEVERITY_RANK,
+    Finding,
+    Rule,
+    Warning,
+)
+from rltop.core.diagnose.series import hold_points, settle
 from rltop.core.store import RunSnapshot, StoreSnapshot
 
 # -- evaluation ------------------------------------------------------------------------------
 #: parameters every trend rule understands besides its own (see ``trend_window``, ``warmup_points``)
-COMMON_PARAMS = ("window", "min_window", "max_window", "warmup_points", "warmup_fraction")
+COMMON_PARAMS = (
+    "window",
+    "min_window",
+    "max_window",
+    "warmup_points",
+    "warmup_fraction",
+    "hold_points",
+    "clear_points",
+)
 
 
 def rule_params(
@@ -51,9 +70,14 @@ def diagnose(
     last_activity: float | None = None,
     live: bool = False,
     skip: Iterable[str] = (),
+    text_cache: dict | None = None,
 ) -> list[Warning]:
-    """Every rule over one run, once. ``run.stalled`` needs ``now``, ``last_activity``, ``live``."""
-    ctx = Context(run, role_extra, now=now, last_activity=last_activity, live=live)
+    """Every rule over one run, once. ``run.stalled`` needs ``now``, ``last_activity``, ``live``;
+    ``text_cache`` (a dict kept between calls for the same run) spares the text rules re-reading
+    completions they have already judged."""
+    ctx = Context(
+        run, role_extra, now=now, last_activity=last_activity, live=live, text_cache=text_cache
+    )
     skipped = set(skip)
     out = []
     for rule_id, r in RULES.items():
@@ -69,22 +93,67 @@ def diagnose(
         found = r.check(ctx, params)
         if found is None:
             continue
-        out.append(
-            Warning(
-                id=rule_id,
-                severity=found.severity,
-                run=run.name,
-                metrics=found.metrics,
-                step=found.step,
-                evidence=found.evidence,
-                action=found.action or r.action,
-                title=r.title,
-                run_id=run.run_id,
-                at_step=found.at_step,
-            )
-        )
+        w = settle_finding(run, r, found, params)
+        if w is not None:
+            out.append(w)
+    out = exclusive(out)
     out.sort(key=lambda w: (-w.rank, w.id))
     return out
+
+
+def settle_finding(
+    run: RunSnapshot, r: Rule, found: Finding, params: Mapping[str, Any]
+) -> Warning | None:
+    """A rule's finding as a warning: when the rule says where its condition held point by point,
+    the onset, severity and clearing follow the engine's semantics (``DIAGNOSTICS.md``, "When a
+    warning starts, changes and clears"), the same for every rule:
+
+    - active while the condition holds, and until it has been false for ``clear`` points in a row
+      (hysteresis); shorter false stretches are flicker and keep the onset;
+    - it starts once the condition held at ``hold`` points;
+    - severity is the highest tier still active, dated from that tier's crossing.
+    """
+    severity, step, action = found.severity, found.step, found.action
+    holding, note = True, ""
+    if found.held is not None and found.held_steps is not None:
+        levels = np.asarray(found.held)
+        if levels.dtype == bool:
+            levels = np.where(levels, SEVERITY_RANK[found.severity], -1)
+        hold, clear = hold_points(len(levels), params)
+        got = settle(levels.astype(np.int64, copy=False), hold, clear)
+        if got is None:
+            return None
+        tier, start = got
+        start = max(0, start - int(found.lag))  # where the change began, not the smoothed sign
+        severity = SEVERITIES[tier]
+        holding = bool(levels[-1] >= 0)
+        if not holding:
+            quiet = len(levels) - 1 - int(np.flatnonzero(levels >= 0)[-1])
+            note = f"; not met at the last {quiet} points (clears after {clear})"
+        step = int(found.held_steps[start])
+        if found.tier_actions and severity in found.tier_actions:
+            action = found.tier_actions[severity]
+    evidence = found.evidence.replace(ONSET, str(step) if step is not None else "?") + note
+    return Warning(
+        id=r.id,
+        severity=severity,
+        run=run.name,
+        metrics=found.metrics,
+        step=step,
+        evidence=evidence,
+        action=action or r.action,
+        title=r.title,
+        run_id=run.run_id,
+        at_step=found.at_step,
+        holding=holding,
+    )
+
+
+def exclusive(warnings: list[Warning]) -> list[Warning]:
+    """Drop the warnings another active one excludes (opposite advice: the specific one wins)."""
+    ids = {w.id for w in warnings}
+    gone = {x for i in ids for x in RULES[i].excludes} if ids else set()
+    return [w for w in warnings if w.id not in gone]
 
 
 @dataclass
@@ -109,6 +178,25 @@ class _RunState:
     health: list[Warning] = field(default_factory=list)
     last_activity: float | None = None
     live: bool = False
+    #: the text rules' verdicts on completions already read (bounded: the newest steps only)
+    text_cache: dict = field(default_factory=dict)
+    #: rule id -> the last step at which its warning held (for the watcher's hysteresis)
+    last_held: dict = field(default_factory=dict)
+
+
+#: rules judged against the clock or the sources, not the run's steps
+_CLOCK_RULES = ("run.stalled", "run.unreadable")
+
+
+def _clear_steps(run: RunSnapshot) -> int:
+    """Steps a warning that vanished stays: the shortest hysteresis (5% of the run, 8 to 50
+    logged steps)."""
+    n = run.metrics.height
+    per = 1.0
+    if n > 1:
+        steps = run.metrics.get_column("step")
+        per = max(1.0, float(steps[-1] - steps[0]) / (n - 1))
+    return int(per * min(50, max(8, round(0.05 * n))))
 
 
 def _newest_mtime(run: RunSnapshot) -> float | None:
@@ -162,6 +250,7 @@ class Diagnoser:
                     self.thresholds,
                     self.role_extra,
                     skip=("run.unreadable", "run.stalled"),
+                    text_cache=state.text_cache,
                 )
                 state.version = run.version
                 self.evaluations += 1
@@ -179,7 +268,21 @@ class Diagnoser:
                     live=state.live,
                 )
             for w in (*state.data, *state.health, *stalled):
+                if not w.holding and w.key not in self._active:
+                    continue  # held only by the hysteresis: nothing to start
                 current[w.key] = w
+            # a warning whose rule now says nothing at all (its evidence was re-judged on more
+            # data) stays until the run has moved on by the hysteresis
+            last = run.last_step
+            for key, old in self._active.items():
+                if key[0] != run.run_id or key in current or old.id in _CLOCK_RULES:
+                    continue
+                held_at = state.last_held.get(old.id)
+                if last is not None and held_at is not None and last - held_at < _clear_steps(run):
+                    current[key] = replace(old, holding=False)
+            for w in current.values():
+                if w.run_id == run.run_id and w.holding and last is not None:
+                    state.last_held[w.id] = last
         for run_id in [r for r in self._runs if r not in seen]:
             del self._runs[run_id]
         update = WarningsUpdate(active=sorted(current.values(), key=_order))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rltop.core.diagnose.context import Context
 
 
@@ -28,6 +30,9 @@ class Warning:  # the name the spec uses (shadows the builtin); ``RunWarning`` i
     title: str = ""
     run_id: str = ""
     at_step: int | None = None  # the latest step the evidence refers to
+    #: the condition holds at the latest point (False: only the hysteresis keeps it active; a
+    #: watcher does not start a warning in that state)
+    holding: bool = field(default=True, compare=False)
 
     @property
     def since(self) -> int | None:
@@ -70,6 +75,21 @@ class Finding:
     evidence: str
     action: str | None = None
     at_step: int | None = None
+    #: where the condition held, point by point (aligned with ``held_steps``): booleans (held at
+    #: ``severity``) or severity ranks (-1 = not held; 0, 1, 2 = info, warning, critical). With it
+    #: the engine decides whether the warning is active, its severity and its onset step (the
+    #: ``step`` given is then ignored); without it the finding is reported as given.
+    held: np.ndarray | None = None
+    held_steps: np.ndarray | None = None
+    #: action per reported severity (tiered rules), else ``action``
+    tier_actions: Mapping[str, str] | None = None
+    #: points the smoothing delays a change by (a trailing median of w points: (w − 1) // 2);
+    #: the onset is dated that many points earlier
+    lag: int = 0
+
+
+#: put in evidence where the onset step goes: the engine replaces it with the step it settles on
+ONSET = "\x00onset\x00"
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,10 @@ class Rule:
     defaults: dict[str, Any]
     check: Callable[[Context, dict[str, Any]], Finding | None]
     kind: str = "any"  # "sft" | "rl" | "any": the run kinds the rule applies to
+    about: str = ""  # what it means in practice (the first paragraph of its docs section)
+    #: rules this one overrides when both hold (opposite advice on the same series: the more
+    #: specific one wins)
+    excludes: tuple[str, ...] = ()
 
 
 RULES: dict[str, Rule] = {}
@@ -96,13 +120,26 @@ def rule(
     action: str,
     help: str,
     kind: str = "any",
+    about: str = "",
+    excludes: tuple[str, ...] = (),
     **defaults: Any,
 ) -> Callable[[Callable[[Context, dict[str, Any]], Finding | None]], Any]:
     """Register a rule function under its public id."""
 
     def wrap(func: Callable[[Context, dict[str, Any]], Finding | None]) -> Any:
         defaults.setdefault("enabled", True)
-        RULES[id] = Rule(id, severity, title, " ".join(help.split()), action, defaults, func, kind)
+        RULES[id] = Rule(
+            id,
+            severity,
+            title,
+            " ".join(help.split()),
+            action,
+            defaults,
+            func,
+            kind,
+            " ".join(about.split()),
+            tuple(excludes),
+        )
         return func
 
     return wrap

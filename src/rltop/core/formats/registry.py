@@ -34,6 +34,7 @@ from rltop.core.formats import (
     tensorboard,
     tinker_logtree,
     wandb,
+    wandb_tables,
 )
 from rltop.core.formats.base import Parser, Sniffed
 
@@ -46,6 +47,7 @@ SNIFF_BYTES = 64 * 1024
 FORMATS: tuple[ModuleType, ...] = (
     tensorboard,
     wandb,
+    wandb_tables,
     parquet,
     tinker_logtree,
     nemo_skyrl,

@@ -41,6 +41,10 @@ _TYPE_CRC = [zlib.crc32(bytes([t])) & 0xFFFFFFFF for t in range(LAST + 1)]
 RUN_DIR_RE = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-[a-z0-9]+$|^latest-run$")
 #: config keys W&B adds for itself
 _INTERNAL_CONFIG = ("_wandb",)
+#: config keys trainers name their run with: the run's name when W&B's run record has none
+RUN_NAME_KEYS = ("run_name", "trainer/experiment_name", "experiment_name", "exp_name")
+#: a run's state until its log has an exit record
+NO_EXIT = "no exit record (running, or stopped before W&B could close the log)"
 
 
 def wandb_available() -> bool:
@@ -125,6 +129,7 @@ class WandbParser(Parser):
         super().__init__(path)
         self._record_cls: Any = None
         self._steps_seen = -1
+        self._display_name = False  # the run record named the run (config names are a fallback)
 
     def reset(self) -> None:
         super().reset()
@@ -146,6 +151,7 @@ class WandbParser(Parser):
                 result.skips.append(Skip("no W&B header (:W&B): not a W&B transaction log"))
                 self.consumed = len(block)
                 return result
+            result.config["wandb/state"] = NO_EXIT
             if version != 0:
                 result.skips.append(
                     Skip(f"W&B log version {version}: read as version 0, may be misread")
@@ -229,10 +235,10 @@ class WandbParser(Parser):
             else:
                 result.metrics.append(row)
         elif kind == "config":
-            result.config.update(_config_items(record.config.update))
+            self._config(_config_items(record.config.update), result)
         elif kind == "run":
             run = record.run
-            result.config.update(_config_items(run.config.update))
+            self._config(_config_items(run.config.update), result)
             for key, value in (
                 ("wandb/project", run.project),
                 ("wandb/run_id", run.run_id),
@@ -241,8 +247,21 @@ class WandbParser(Parser):
             ):
                 if value:
                     result.config[key] = value
+            if run.display_name:
+                self._display_name = True
+                result.run_name = run.display_name
+        elif kind == "exit":
+            code = record.exit.exit_code
+            result.config["wandb/state"] = "finished" if code == 0 else f"failed (exit code {code})"
         else:
             result.ignore(_record_reason(kind))
+
+    def _config(self, items: dict[str, Any], result: ParseResult) -> None:
+        result.config.update(items)
+        if not self._display_name:
+            name = next((items[k] for k in RUN_NAME_KEYS if isinstance(items.get(k), str)), None)
+            if name:
+                result.run_name = name
 
     def _history(self, history: Any) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
@@ -281,7 +300,6 @@ _RECORD_KINDS = {
     "telemetry": "W&B's own telemetry",
     "files": "file uploads",
     "metric": "metric definitions",
-    "exit": "the run's exit",
     "final": "end of the log",
     "footer": "end of the log",
     "header": "log header",
@@ -353,6 +371,45 @@ class WandbConfigParser(Parser):
         return result
 
 
+class WandbMetadataParser(Parser):
+    """``files/wandb-metadata.json`` of a run folder without a ``run-<id>.wandb`` log (the run
+    stopped before W&B wrote one): the run is listed, with 0 steps, when it started and why it
+    has no history."""
+
+    format: ClassVar[str] = "wandb-metadata"
+    kind: ClassVar[str] = "config"
+    mode = "whole"
+
+    def parse_whole(self, data: bytes) -> ParseResult:
+        result = ParseResult()
+        if not data.strip():
+            return result
+        try:
+            doc = loads_json(data)
+        except ValueError as exc:
+            result.skips.append(Skip(f"incomplete or malformed JSON ({exc})"[:100]))
+            return result
+        if not isinstance(doc, dict):
+            result.skips.append(Skip("wandb-metadata.json is not an object"))
+            return result
+        for key, name in (("startedAt", "started_at"), ("program", "program"), ("host", "host")):
+            if isinstance(doc.get(key), str):
+                result.config[f"wandb/{name}"] = doc[key]
+        result.config["wandb/state"] = NO_LOG
+        return result
+
+
+#: the state of a run folder that has no transaction log
+NO_LOG = "no history: the run folder has no run-<id>.wandb log (stopped before logging?)"
+
+
+def has_log(run_dir: str) -> bool:
+    try:
+        return any(n.endswith(".wandb") for n in os.listdir(run_dir))
+    except OSError:
+        return False
+
+
 _available: bool | None = None
 
 #: files of a run folder's ``files/`` that are not read, and why
@@ -365,7 +422,7 @@ _RUN_FILE_REASONS = {
 }
 
 
-PARSERS = (WandbParser, WandbConfigParser)
+PARSERS = (WandbParser, WandbConfigParser, WandbMetadataParser)
 
 
 def sniff(path: str, head: bytes) -> Sniffed | None:
@@ -386,6 +443,8 @@ def sniff(path: str, head: bytes) -> Sniffed | None:
     if parent == "files" and is_run_dir(os.path.dirname(folder)):
         if lower == "config.yaml":
             return Sniffed(WandbConfigParser, "W&B run config (files/config.yaml)")
+        if lower == "wandb-metadata.json" and not has_log(os.path.dirname(folder)):
+            return Sniffed(WandbMetadataParser, "W&B run metadata of a run without a log")
         if lower in _RUN_FILE_REASONS:
             return Sniffed(None, _RUN_FILE_REASONS[lower])
         if lower == "output.log":

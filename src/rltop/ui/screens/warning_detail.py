@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from rltop.core.diagnose import Warning
+from rltop.core.diagnose import RULES, Warning
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.widgets.chart import MetricChart, Series
@@ -40,6 +40,13 @@ def detail_text(w: Warning, widget: Static | None = None) -> Text:
     text.append(clean(w.evidence))
     text.append("\naction    ", style="bold")
     text.append(clean(w.action))
+    rule = RULES.get(w.id)
+    if rule is not None:  # the rule's own help: the same text as its section of docs/rules.md
+        text.append("\n\nabout this rule\n", style="bold")
+        if rule.about:
+            text.append(rule.about + "\n")
+        text.append("fires when ", style="dim")
+        text.append(rule.help.replace("``", ""))
     return text
 
 

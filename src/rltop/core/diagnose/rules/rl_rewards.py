@@ -10,17 +10,19 @@ from typing import Any
 import numpy as np
 
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
     _n,
+    backdate,
+    change_point,
     early_level,
+    hold_points,
     noise,
     rolling_max,
     rolling_mean,
     spread,
-    trailing_onset,
     trend_window,
     warmup_points,
 )
@@ -60,6 +62,9 @@ def _is_fraction(s: Series) -> bool:
     reward's range and ``z`` (3) standard errors while pass@k (else max@k) moved less than ``flat`` (0.03 for shares, 10% of
     its range otherwise) and stays below ``ceiling`` (0.95). Minimum points: ``min_points`` (20)
     reward points.""",
+    about="""Average reward climbs but the number of prompts the model can solve at all does not: it
+    is getting better at a few easy prompts instead of solving more of them. In a healthy
+    run pass@k climbs first and the mean reward follows.""",
     kind="rl",
     rise=0.2,
     z=3.0,
@@ -86,17 +91,22 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
         & (pk_at < p["ceiling"] if _is_fraction(pk) else True)
     )
     cond[:base] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
+    # date it from where the reward began to rise (the bend of a two-piece line fitted from the
+    # end of the warm-up), not from where the rise became large enough to judge
+    warm = warmup_points(len(rw), p)
+    cond = backdate(cond, warm + change_point(rw.values[warm:]))
     return Finding(
         "warning",
-        rw.at(start),
+        None,
         (rw.name, pk.name),
         f"{rw.name} {_n(float(rm[base]))} → {_n(float(rm[-1]))} (+{_n(float(rise[-1]))}) from "
         f"step {rw.at(base)} to {rw.at(-1)} while {pk.name} {_n(float(pk_at[base]))} → "
         f"{_n(float(pk_at[-1]))} (rolling means of {w} points)",
         at_step=rw.at(-1),
+        held=cond,
+        held_steps=rw.steps,
     )
 
 
@@ -110,7 +120,9 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     not now below it, by more than ``flat`` (20%) of its range or ``z`` (4) standard errors,
     whichever is larger; the same for pass@k when logged or derived (at least ``pass_flat``,
     0.03). Not when pass@k is already ≥ ``ceiling`` (0.95) or the reward is ~0 (``zero``, 0.01;
-    that is rl.reward_zero). Minimum points: ``min_points`` (50) reward points.""",
+    that is rl.reward_zero), nor once its rolling mean has more than doubled from the start; never with rl.reward_saturated or rl.reward_zero. Minimum points: ``min_points`` (50) reward points.""",
+    about="""Nothing improves once the early noise has settled: the data is too hard or the reward
+    too sparse for the model to find any signal.""",
     kind="rl",
     flat=0.2,
     pass_flat=0.03,
@@ -154,18 +166,22 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
             cond &= pk_at < p["ceiling"]
         names += (pk.name,)
         extra = f"; {pk.name} {_n(pk_start)} → {_n(float(pk_at[-1]))}"
+    # a reward that more than doubled is not stagnant, however noisy (a short run cut early)
+    if start_level > 0 and float(np.max(rm[later], initial=-np.inf)) > 2 * start_level:
+        return None  # it more than doubled: not stagnant, however noisy the climb
     cond[:first] = False
     cond[: int(p["min_points"]) - 1] = False
-    onset = trailing_onset(cond)
-    if onset is None:
+    if not cond.any():
         return None
     return Finding(
         "warning",
-        rw.at(onset),
+        None,
         names,
         f"{rw.name} {_n(start_level)} over the first {head} points → {_n(float(rm[-1]))} at step "
         f"{rw.at(-1)} (rolling mean of {w} points; never moved more than {_n(need)}){extra}",
         at_step=rw.at(-1),
+        held=cond,
+        held_steps=rw.steps,
     )
 
 
@@ -176,7 +192,10 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "the grader is broken or its threshold too strict: read low-reward rollouts",
     """The smoothed reward (rolling median of 5) has stayed within ±``zero`` (0.01) for the last
     ``window`` (10) points. Minimum points: 10.""",
+    about="""Every completion scores ~0. The model is not that bad: the grader is broken, crashes
+    silently, or its pass threshold is too strict.""",
     kind="rl",
+    excludes=("rl.stagnant",),
     zero=0.01,
     window=10,
     min_points=10,
@@ -186,19 +205,22 @@ def _rl_reward_zero(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if rw is None or len(rw) < p["min_points"]:
         return None
     lvl = np.abs(ctx.median(rw, 5))
-    cond = rolling_max(lvl, int(p["window"])) <= p["zero"]
+    w = int(p["window"])
+    cond = rolling_max(lvl, w) <= p["zero"]
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
-    begin = max(0, start - int(p["window"]) + 1)
+    # a point holds when it begins ``window`` points within ±zero: the onset is their first
+    held = rolling_max(cond[::-1].astype(np.float64), w)[::-1] > 0
     return Finding(
         "critical",
-        rw.at(begin),
+        None,
         (rw.name,),
-        f"{rw.name} within ±{_n(p['zero'])} since step {rw.at(begin)} "
-        f"({len(rw) - begin} points; latest {_n(float(rw.values[-1]))} at step {rw.at(-1)})",
+        f"{rw.name} within ±{_n(p['zero'])} since step {ONSET} "
+        f"(latest {_n(float(rw.values[-1]))} at step {rw.at(-1)})",
         at_step=rw.at(-1),
+        held=held,
+        held_steps=rw.steps,
     )
 
 
@@ -209,6 +231,8 @@ def _rl_reward_zero(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "the pass threshold is too high",
     """The smoothed reward (rolling median of 5) has been below 0 at every point so far. Minimum
     points: 10.""",
+    about="""Graders that subtract a pass threshold (OpenAI RFT) give negative rewards when nothing
+    passes.""",
     kind="rl",
     min_points=10,
 )
@@ -237,7 +261,10 @@ def _rl_reward_negative(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """The reward starts at or above ``high`` (0.9, for rewards in [0, 1]; set it for other
     scales) over the first points and its smoothed value (rolling median of 5) stays within
     ``tolerance`` (0.05) of that start. Minimum points: 10.""",
+    about="""The model already does the task: there is nothing left to learn and the run burns
+    compute.""",
     kind="rl",
+    excludes=("rl.stagnant",),
     high=0.9,
     tolerance=0.05,
     min_points=10,
@@ -267,13 +294,18 @@ def _rl_reward_saturated(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "warning",
     "reward trending down",
     "check the learning rate, the KL and recent changes to data or reward",
-    """The rolling mean of the reward (a quarter of the run, 5–200 points) is at least ``drop``
-    (25%) of the reward's range below its peak, the peak is at least one window back, and the
-    fall is at least ``z`` (1.5) standard errors of that mean. Minimum points: ``min_points``
-    (20).""",
+    """The rolling mean of the reward over ``span`` points (20; a quarter of the run when that is
+    less, at least 5: a fixed window, so the delay does not grow with the run) is at least
+    ``drop`` (25%) of the reward's range below its highest earlier value, that peak is at least
+    one window back, and the fall is at least ``z`` (2) standard errors of the mean. The onset is
+    where the decline began: the bend of a two-piece line fitted around the peak (a change
+    point). Minimum points: ``min_points`` (20).""",
+    about="""The reward peaked and has been falling for a sustained stretch: a learning rate too
+    high, a KL too loose, or a change in data, reward or code.""",
     kind="rl",
     drop=0.25,
-    z=1.5,
+    z=2.0,
+    span=20,
     min_points=20,
 )
 def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
@@ -281,7 +313,7 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if rw is None or len(rw) < p["min_points"]:
         return None
     n = len(rw)
-    w = trend_window(n, p)
+    w = int(p["window"]) if p.get("window") else int(min(p["span"], max(5, n // 4)))
     rm = rolling_mean(rw.values, w)
     rm[: w - 1] = np.nan  # partial windows are not trend evidence
     idx = np.arange(n)
@@ -295,19 +327,26 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
     cond = np.nan_to_num(fall, nan=0.0) >= needed
     cond &= idx - peak_at >= w
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     top = int(peak_at[-1])
-    top_step = rw.at(max(0, top - (w - 1) // 2))  # the middle of the peak window
+    centre = max(0, top - (w - 1) // 2)  # the middle of the peak window
+    # the change point: a level shift or a bend over the peak window and what follows it (a
+    # plateau before the fall is not searched: its noisy highest point is not the onset)
+    lo = max(0, centre - 2 * w)
+    bend = lo + change_point(rw.values[lo:], k_min=centre - lo)
+    cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
     return Finding(
         "warning",
-        rw.at(start),
+        None,
         (rw.name,),
         f"{rw.name} {_n(float(rm[-1]))} at step {rw.at(-1)}, down from its peak "
-        f"{_n(float(rm[top]))} around step {top_step} (−{_n(float(fall[-1]))}; rolling means of "
-        f"{w} points; the reward's range is {_n(spread(rw.values))})",
+        f"{_n(float(rm[top]))} around step {rw.at(centre)} (−{_n(float(fall[-1]))}; rolling "
+        f"means of {w} points; the reward's range is {_n(spread(rw.values))}); declining since "
+        f"step {ONSET}",
         at_step=rw.at(-1),
+        held=cond,
+        held_steps=rw.steps,
     )
 
 
@@ -319,6 +358,9 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """Smoothed train reward (rolling median of 5) minus smoothed valid reward (median of 3
     validation points) is above ``gap`` (0.10) at the latest validation point. Minimum points: 3
     valid, 5 train.""",
+    about="""The policy does much better on prompts it trains on than on held-out ones: it may have
+    found a way to please the grader on those prompts rather than to solve the task — reward
+    hacking.""",
     kind="rl",
     gap=0.10,
     min_valid_points=3,
@@ -337,16 +379,17 @@ def _rl_train_valid_gap(ctx: Context, p: dict[str, Any]) -> Finding | None:
     gap = tr_at - vr_s
     cond = gap > p["gap"]
     cond[: int(p["min_valid_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     return Finding(
         "warning",
-        vr.at(start),
+        None,
         (rw.name, vr.name),
         f"train {_n(float(tr_at[-1]))} − valid {_n(float(vr_s[-1]))} = {_n(float(gap[-1]))} at "
-        f"step {vr.at(-1)} (smoothed; limit {_n(p['gap'])}); above since step {vr.at(start)}",
+        f"step {vr.at(-1)} (smoothed; limit {_n(p['gap'])}); above since step {ONSET}",
         at_step=vr.at(-1),
+        held=cond,
+        held_steps=vr.steps,
     )
 
 
@@ -362,6 +405,9 @@ _DIMENSION = re.compile(r"^(?:scores/(?P<a>.+)|rewards/(?P<b>[^/]+)(?:/mean)?)$"
     ``rewards/<function>/mean``) has a rolling mean (a quarter of the run) at least ``drop`` (20%)
     of its range below its peak after the warm-up, while the reward's rolling mean rose by at
     least ``rise`` (20%) of its range since the warm-up. Minimum points: ``min_points`` (20).""",
+    about="""Training on a weighted subset of score dimensions (or with one dominating the sum)
+    improves the total while another dimension — often the one nobody looks at, such as
+    safety or empathy — regresses.""",
     kind="any",
     rise=0.2,
     drop=0.2,
@@ -379,6 +425,8 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     rm, rise, _w, base = got
     rising = np.nan_to_num(rise) >= p["rise"] * spread(rw.values)
+    _hold, clear = hold_points(len(rw), p)
+    held = np.zeros(len(rw), dtype=bool)
     hits = []
     for name in dims:
         d = ctx.column(name)
@@ -392,28 +440,32 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
         tail = drm.copy()
         tail[:dbase] = -np.inf
         peak = np.maximum.accumulate(tail)
+        peak_at = int(np.argmax(tail))
         falling = (peak - drm) >= p["drop"] * spread(d.values)
         falling[:dbase] = False
         cond = falling & _align(rw, d.steps, rising.astype(np.float64)).astype(bool)
-        start = trailing_onset(cond)
-        if start is not None:
-            hits.append(
-                (
-                    d.at(start),
-                    name,
-                    f"{name} {_n(float(peak[-1]))} → {_n(float(drm[-1]))}",
-                    d.at(-1),
-                )
-            )
-    if not hits:
+        if not cond.any():
+            continue
+        # from where the dimension began to fall (the bend of a two-piece line past its peak)
+        centre = max(0, peak_at - (dw - 1) // 2)
+        lo = max(0, centre - 2 * dw)
+        bend = lo + change_point(d.values[lo:], k_min=centre - lo)
+        cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
+        on_rw = _align(d, rw.steps, cond.astype(np.float64)).astype(bool)
+        on_rw &= rw.steps >= d.steps[0]
+        held |= on_rw
+        if on_rw[-clear:].any():
+            hits.append((name, f"{name} {_n(float(peak[-1]))} → {_n(float(drm[-1]))}"))
+    if not hits or not held.any():
         return None
-    hits.sort()
     return Finding(
         "warning",
-        hits[0][0],
-        (rw.name, *(h[1] for h in hits)),
+        None,
+        (rw.name, *(h[0] for h in hits)),
         f"{rw.name} {_n(float(rm[base]))} → {_n(float(rm[-1]))} since step {rw.at(base)} while "
-        + ", ".join(h[2] for h in hits)
+        + ", ".join(h[1] for h in hits)
         + " (rolling means, peak → now)",
-        at_step=max(h[3] for h in hits),
+        at_step=rw.at(-1),
+        held=held,
+        held_steps=rw.steps,
     )

@@ -8,18 +8,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from rltop.core.diagnose import text as text_mod
 from rltop.core.diagnose.context import _ERROR_REASON, _LENGTH_STOP, Context
-from rltop.core.diagnose.registry import Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
     _n,
     _pct,
+    backdate,
+    change_point,
     early_level,
     rolling_mean,
     rolling_median,
     spread,
-    trailing_onset,
     trend_window,
 )
 
@@ -32,6 +34,9 @@ from rltop.core.diagnose.series import (
     """The smoothed response length (rolling median of 5) is ≥ ``normal`` (2×) its starting level
     (info: the model becoming more thorough) or ≥ ``excessive`` (3×) (warning). Minimum points:
     10.""",
+    about="""Responses doubling in length is normal as the model becomes more thorough. Three times
+    and more usually means the grader rewards verbosity. At equal reward, fewer tokens is
+    strictly better.""",
     kind="any",
     normal=2.0,
     excessive=3.0,
@@ -45,27 +50,26 @@ def _rl_token_growth(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if start_level <= 0:
         return None
     ratio = ctx.median(ln, 5) / start_level
-    cond = ratio >= p["normal"]
-    cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    levels = np.where(ratio >= p["excessive"], 1, np.where(ratio >= p["normal"], 0, -1))
+    levels[: int(p["min_points"]) - 1] = -1
+    if levels.max() < 0:
         return None
     r = float(ratio[-1])
-    severity = "warning" if r >= p["excessive"] else "info"
-    action = (
-        "the grader may reward verbosity: check the scoring dimensions; equal reward at fewer "
-        "tokens is better"
-        if severity == "warning"
-        else "normal (the model is becoming more thorough); equal reward at fewer tokens is better"
-    )
     return Finding(
-        severity,
-        ln.at(start),
+        "info",
+        None,
         (ln.name,),
         f"{ln.name} {_n(float(ratio[-1] * start_level))} at step {ln.at(-1)} (smoothed) = "
-        f"{r:.1f}× its starting {_n(start_level)}; ≥ {_n(p['normal'])}× since step {ln.at(start)}",
-        action,
+        f"{r:.1f}× its starting {_n(start_level)}; at this level since step {ONSET}",
         at_step=ln.at(-1),
+        held=levels,
+        held_steps=ln.steps,
+        tier_actions={
+            "warning": "the grader may reward verbosity: check the scoring dimensions; equal "
+            "reward at fewer tokens is better",
+            "info": "normal (the model is becoming more thorough); equal reward at fewer tokens "
+            "is better",
+        },
     )
 
 
@@ -100,6 +104,8 @@ def _truncation_from_rollouts(ctx: Context) -> Series | None:
     """The smoothed clip/truncation ratio (rolling median of 5; from the trainer's metric, else
     the share of rollouts whose stop reason is the length limit) is at least ``ratio`` (0.5).
     Minimum points: 5.""",
+    about="""Completions are cut at the maximum length, so their rewards grade unfinished answers:
+    noise.""",
     kind="any",
     ratio=0.5,
     min_points=5,
@@ -111,18 +117,19 @@ def _rl_truncation(ctx: Context, p: dict[str, Any]) -> Finding | None:
     sm = ctx.median(cr, 5)
     cond = sm >= p["ratio"]
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     last = cr.values[-10:]
     high = float(np.mean(last >= 0.9))
     return Finding(
         "warning",
-        cr.at(start),
+        None,
         (cr.name,),
         f"{cr.name} = {_n(float(sm[-1]))} at step {cr.at(-1)} (smoothed); ≥ {_n(p['ratio'])} since "
-        f"step {cr.at(start)}; ≥ 0.9 at {_pct(high)} of the last {len(last)} points",
+        f"step {ONSET}; ≥ 0.9 at {_pct(high)} of the last {len(last)} points",
         at_step=cr.at(-1),
+        held=cond,
+        held_steps=cr.steps,
     )
 
 
@@ -133,6 +140,8 @@ def _rl_truncation(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "fix the grader before continuing",
     """Any grader logic error count above 0 (counts are exact, not noisy: one error is a bug).
     Minimum points: 1.""",
+    about="""The grader itself failed (OpenAI RFT `train_other_error_count`). Those rewards are
+    wrong; training on them teaches the wrong thing.""",
     kind="any",
 )
 def _rl_grader_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
@@ -163,6 +172,9 @@ def _rl_grader_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
     step when known) is at least ``rate`` (0.1) — or, for a count with no sample total, at least
     ``count`` (1) per step — while the reward's rolling mean rose less than ``rise`` (10%) of its
     range over the last window (a quarter of the run). Minimum points: 5.""",
+    about="""The grader cannot parse many outputs. In agentic runs that is often harmless (answers
+    captured mid-reasoning) as long as the reward climbs; if it does not, the output format
+    is the problem.""",
     kind="any",
     rate=0.1,
     count=1.0,
@@ -195,16 +207,17 @@ def _rl_parse_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
         names += (rw.name,)
         extra = f"; {rw.name} {_n(float(rm[back[-1]]))} → {_n(float(rm[-1]))} over {w} points"
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     return Finding(
         "info",
-        pe.at(start),
+        None,
         names,
         f"parse errors {_n(float(sm[-1]))} {unit} at step {pe.at(-1)} (smoothed; limit "
         f"{_n(limit)}){extra}",
         at_step=pe.at(-1),
+        held=cond,
+        held_steps=pe.steps,
     )
 
 
@@ -216,6 +229,9 @@ def _rl_parse_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """The smoothed share of groups whose rewards are all equal (rolling median of 5; logged,
     e.g. TRL ``frac_reward_zero_std``, 1 − tinker ``frac_mixed``, or derived from rollouts) is at
     least ``share`` (0.5). Minimum points: 5.""",
+    about="""GRPO-style training learns from differences between the k completions of a prompt. A
+    group whose completions all score the same (all right or all wrong) has zero advantage
+    and teaches nothing.""",
     kind="any",
     share=0.5,
     min_points=5,
@@ -231,16 +247,17 @@ def _rl_zero_variance(ctx: Context, p: dict[str, Any]) -> Finding | None:
     sm = ctx.median(zv, 5)
     cond = sm >= p["share"]
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     return Finding(
         "warning",
-        zv.at(start),
+        None,
         (zv.name,),
         f"{_pct(float(sm[-1]))} of groups with zero reward variance at step {zv.at(-1)} "
-        f"(smoothed); ≥ {_pct(p['share'])} since step {zv.at(start)}",
+        f"(smoothed); ≥ {_pct(p['share'])} since step {ONSET}",
         at_step=zv.at(-1),
+        held=cond,
+        held_steps=zv.steps,
     )
 
 
@@ -293,6 +310,8 @@ def _episode_series(ctx: Context) -> tuple[Series | None, Series | None, str]:
     ``min_share`` (0.2); or the turns per episode (rolling median of 5) fell by at least
     ``turns_drop`` (40%) from their starting level. Minimum points: ``min_points`` (10) steps with
     episodes.""",
+    about="""In multi-turn environments, episodes that end on an error or a critical mistake, or with
+    fewer and fewer turns, mean the model does something the environment stops it for.""",
     kind="any",
     rise=0.15,
     min_share=0.2,
@@ -303,23 +322,23 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
     share, turns, common = _episode_series(ctx)
     if turns is None:
         turns = ctx.series("turns")
-    found: list[tuple[int, str, str, int]] = []
+    found: list[tuple[Series, np.ndarray, str]] = []
     if share is not None and len(share) >= p["min_points"]:
         w = trend_window(len(share), p)
         rm = rolling_mean(share.values, w)
         base = float(np.mean(share.values[:w]))
         cond = (rm - base >= p["rise"]) & (rm >= p["min_share"])
         cond[: w - 1] = False
-        start = trailing_onset(cond)
-        if start is not None:
+        if cond.any():
+            # from where the share began to rise (a change point), not where it got significant
+            cond = backdate(cond, min(change_point(share.values), int(np.flatnonzero(cond)[-1])))
             found.append(
                 (
-                    share.at(start),
-                    share.name,
+                    share,
+                    cond,
                     f"{_pct(float(rm[-1]))} of episodes end with an error/critical terminal "
                     f"reason at step {share.at(-1)} (mean of {w} steps) vs {_pct(base)} at the "
                     f"start" + (f"; most common: {common}" if common else ""),
-                    share.at(-1),
                 )
             )
     if turns is not None and len(turns) >= p["min_points"]:
@@ -328,25 +347,188 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
         if start_level > 0:
             cond = sm <= (1 - p["turns_drop"]) * start_level
             cond[: int(p["min_points"]) - 1] = False
-            start = trailing_onset(cond)
-            if start is not None:
+            if cond.any():
                 found.append(
                     (
-                        turns.at(start),
-                        turns.name,
+                        turns,
+                        cond,
                         f"turns per episode {_n(float(sm[-1]))} at step {turns.at(-1)} "
                         f"(smoothed) vs {_n(start_level)} at the start "
                         f"({-(1 - sm[-1] / start_level) * 100:+.0f}%)",
-                        turns.at(-1),
                     )
                 )
     if not found:
         return None
-    found.sort()
+    # one axis: every step either series has; each condition as of its latest point
+    steps = np.unique(np.concatenate([f[0].steps for f in found]))
+    held = np.zeros(len(steps), dtype=bool)
+    for s_, cond, _ in found:
+        held |= _align(s_, steps, cond.astype(np.float64)).astype(bool) & (steps >= s_.steps[0])
     return Finding(
         "warning",
-        found[0][0],
-        tuple(f[1] for f in found),
+        None,
+        tuple(f[0].name for f in found),
         "; ".join(f[2] for f in found),
-        at_step=max(f[3] for f in found),
+        at_step=int(steps[-1]),
+        held=held,
+        held_steps=steps,
+    )
+
+
+# -- rollout text ----------------------------------------------------------------------------
+_SAMPLE_HELP = (
+    f"It reads a bounded sample: the newest {text_mod.NEWEST_ROWS} rollouts, of the newest "
+    f"{text_mod.NEWEST_STEPS} steps, at most {text_mod.PER_STEP} completions per step spread over "
+    "its groups (each step read once while watching), so its onset can be no older than that "
+    "window; rollout text kept on disk (``rltop watch``) is not read."
+)
+
+
+def _verdicts(ctx: Context, p: dict[str, Any]) -> list:
+    key = ("verdicts", float(p.get("loop_share", 0.3)))
+    got = ctx.memo.get(key)
+    if got is None:
+        tail = text_mod.newest_rollouts(ctx.run.rollouts)
+        got = ctx.memo[key] = text_mod.step_verdicts(tail, ctx.text_cache, key[1])
+    return got
+
+
+def _text_share(ctx: Context, p: dict[str, Any], which: str) -> tuple[Series, list] | None:
+    verdicts = [v for v in _verdicts(ctx, p) if v.sampled]
+    if len(verdicts) < p["min_points"]:
+        return None
+    steps = np.array([v.step for v in verdicts], dtype=np.int64)
+    values = np.array([getattr(v, which) / v.sampled for v in verdicts], dtype=np.float64)
+    return Series(f"rollouts/{which}_share", steps, values), verdicts
+
+
+@rule(
+    "rl.repetition",
+    "warning",
+    "completions caught in a degenerate loop",
+    "read them; check the sampling settings and whether cut-off loops still earn reward "
+    "(a length-aware reward, a repetition penalty)",
+    """The share of the newest completions caught in a loop — one span of 8+ words repeated back
+    to back, or one line repeated, filling at least ``loop_share`` (30%) of the text — is above
+    ``share`` (10%), smoothed (rolling median of 5 steps). Minimum points: ``min_points`` (5)
+    steps with rollout text. """
+    + _SAMPLE_HELP,
+    about="""The model writes the same thing over and over until it hits the length limit: a
+    sampling or decoding problem (temperature, repetition penalty) or a reward that still pays
+    for a cut-off loop. No logged aggregate shows it; the text does.""",
+    kind="any",
+    share=0.1,
+    loop_share=0.3,
+    min_points=5,
+)
+def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    got = _text_share(ctx, p, "looping")
+    if got is None:
+        return None
+    s, verdicts = got
+    sm = rolling_median(s.values, 5)
+    cond = sm > p["share"]
+    cond[: int(p["min_points"]) - 1] = False
+    if not cond.any():
+        return None
+    example = next((v.example_loop for v in reversed(verdicts) if v.example_loop), "")
+    last = verdicts[-1]
+    return Finding(
+        "warning",
+        None,
+        (s.name,),
+        f"{_pct(float(sm[-1]))} of the sampled completions loop at step {s.at(-1)} (smoothed; "
+        f"{last.looping} of {last.sampled} read; limit {_pct(p['share'])}); since step {ONSET}"
+        + (f"; e.g. “{' '.join(example.split())[:80]}…”" if example else ""),
+        at_step=s.at(-1),
+        held=cond,
+        held_steps=s.steps,
+    )
+
+
+@rule(
+    "rl.garbled",
+    "warning",
+    "completions with garbled text",
+    "check the chat template, the tokenizer and the inference engine version; read them",
+    """The share of the newest completions with garbled text — replacement characters (U+FFFD),
+    control characters, a run of 20+ symbols of 5+ kinds, words of a script that neither the
+    prompt nor the answer's first fifth uses — is above ``share`` (5%), smoothed (rolling
+    median of 5 steps). Minimum points: ``min_points`` (5) steps with rollout text. """
+    + _SAMPLE_HELP,
+    about="""Broken bytes, control characters or a sudden switch of language mid-answer: usually
+    a mismatch between the chat template or tokenizer and the model, or an inference-engine bug,
+    not something the policy learned.""",
+    kind="any",
+    share=0.05,
+    min_points=5,
+)
+def _rl_garbled(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    got = _text_share(ctx, p, "garbled")
+    if got is None:
+        return None
+    s, verdicts = got
+    sm = rolling_median(s.values, 5)
+    cond = sm > p["share"]
+    cond[: int(p["min_points"]) - 1] = False
+    if not cond.any():
+        return None
+    last = verdicts[-1]
+    return Finding(
+        "warning",
+        None,
+        (s.name,),
+        f"{_pct(float(sm[-1]))} of the sampled completions garbled at step {s.at(-1)} (smoothed; "
+        f"{last.garbled} of {last.sampled} read; limit {_pct(p['share'])}); since step {ONSET}",
+        at_step=s.at(-1),
+        held=cond,
+        held_steps=s.steps,
+    )
+
+
+@rule(
+    "rl.mode_collapse",
+    "warning",
+    "completions within a group near-identical",
+    "exploration is gone: raise the temperature, check the entropy and the KL coefficient",
+    """Within prompt groups of the newest rollouts, distinct completions (compared without case
+    and extra spaces) per group, the median over a step's groups, is below ``distinct`` (30%),
+    smoothed (rolling median of 5 steps), while the step's mean reward is below ``ceiling``
+    (95%) of the highest step mean reward seen (identical right answers are fine). Minimum
+    points: ``min_points`` (5) steps with groups of 2+ completions. It reads the newest
+    """
+    + f"{text_mod.NEWEST_ROWS} rollouts of the newest {text_mod.NEWEST_STEPS} steps.",
+    about="""Every sample of a prompt says the same thing: the group has no variety left, so its
+    advantages are zero and it teaches nothing. Exploration collapsed (temperature, entropy, KL).""",
+    kind="any",
+    distinct=0.3,
+    ceiling=0.95,
+    min_points=5,
+)
+def _rl_mode_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    verdicts = [v for v in _verdicts(ctx, {"loop_share": 0.3}) if v.distinct is not None]
+    if len(verdicts) < p["min_points"]:
+        return None
+    steps = np.array([v.step for v in verdicts], dtype=np.int64)
+    ratio = np.array([v.distinct for v in verdicts], dtype=np.float64)
+    reward = np.array([np.nan if v.reward is None else v.reward for v in verdicts])
+    sm = rolling_median(ratio, 5)
+    cond = sm < p["distinct"]
+    if np.isfinite(reward).any():
+        top = float(np.nanmax(reward))
+        level = rolling_median(np.nan_to_num(reward, nan=-np.inf), 5)
+        cond &= ~((top > 0) & (level >= p["ceiling"] * top))
+    cond[: int(p["min_points"]) - 1] = False
+    if not cond.any():
+        return None
+    return Finding(
+        "warning",
+        None,
+        ("rollouts/distinct_per_group",),
+        f"distinct completions per group {_pct(float(sm[-1]))} at step {int(steps[-1])} (median "
+        f"over {verdicts[-1].groups} groups, smoothed; limit {_pct(p['distinct'])}); since step "
+        f"{ONSET}",
+        at_step=int(steps[-1]),
+        held=cond,
+        held_steps=steps,
     )

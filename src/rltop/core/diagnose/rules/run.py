@@ -7,11 +7,13 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from rltop.core.diagnose.context import _NAN_WATCH, Context
-from rltop.core.diagnose.registry import Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, rule
 from rltop.core.diagnose.series import (
+    Series,
     _n,
 )
 
@@ -24,6 +26,7 @@ from rltop.core.diagnose.series import (
     "stop and inspect the step",
     """Any NaN or ±inf in a loss, reward, score or gradient-norm column. Minimum points: 1 (a NaN
     is not noise).""",
+    about="""Training diverged or a batch produced invalid numbers; everything after it is suspect.""",
 )
 def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
     frame = ctx.run.metrics
@@ -78,6 +81,7 @@ def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
     seen) has written nothing for ``minutes`` (default 15). Evaluated by ``rltop watch`` and the
     dashboard against the clock; ``rltop check`` only with ``--stalled-after``. Minimum points:
     1 (it judges time, not values).""",
+    about="""A run that was writing has gone quiet: the job may have died, hung, or lost its storage.""",
     minutes=15.0,
 )
 def _run_stalled(ctx: Context, p: dict[str, Any]) -> Finding | None:
@@ -106,6 +110,8 @@ def _run_stalled(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "see `rltop sources` for each reason; fix the writer or ignore the lines",
     """A source of the run had lines it could not parse (the count and the reasons) or could not be
     read at all. Minimum points: none.""",
+    about="""Some input could not be used: truncated lines, non-JSON output mixed into a metrics
+    file, a file that disappeared. Shown so nothing is lost silently.""",
 )
 def _run_unreadable(ctx: Context, p: dict[str, Any]) -> Finding | None:
     parts = []
@@ -119,3 +125,60 @@ def _run_unreadable(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if not parts:
         return None
     return Finding("info", None, (), "; ".join(parts[:4]) + ("; …" if len(parts) > 4 else ""))
+
+
+def _step_times(ctx: Context) -> Series | None:
+    """Seconds per step: a logged timing metric, else wall time between logged steps."""
+    logged = ctx.series("step_time")
+    if logged is not None:
+        return logged
+    stamp = ctx.series("timestamp")
+    if stamp is None or len(stamp) < 3:
+        return None
+    dt = np.diff(stamp.values)
+    ds = np.diff(stamp.steps).astype(np.float64)
+    ok = (ds > 0) & (dt >= 0)
+    if ok.sum() < 3:
+        return None
+    return Series(f"Δ{stamp.name} per step", stamp.steps[1:][ok], dt[ok] / ds[ok])
+
+
+@rule(
+    "run.slowdown",
+    "warning",
+    "steps take much longer than they did",
+    "look for stragglers, memory pressure, growing sequence length or a slow grader",
+    """Time per step (a logged timing metric such as verl ``timing_s/step``; else the wall time
+    between logged steps from a timestamp such as wandb ``_timestamp``), smoothed (rolling
+    median of 5), is at least ``factor`` (2) × its early median (the median of the first 10% of
+    the points, 5 to 20). Minimum points: ``min_points`` (10).""",
+    about="""Each step takes twice as long as it did early on: the run will miss its budget, and
+    the cause is usually something to fix — a straggling worker, memory pressure and swapping,
+    sequences grown long, or a grader that got slow.""",
+    factor=2.0,
+    min_points=10,
+)
+def _run_slowdown(ctx: Context, p: dict[str, Any]) -> Finding | None:
+    st = _step_times(ctx)
+    if st is None or len(st) < p["min_points"]:
+        return None
+    head = int(min(20, max(5, len(st) // 10)))
+    early = float(np.median(st.values[:head]))
+    if early <= 0:
+        return None
+    sm = ctx.median(st, 5)
+    cond = sm >= p["factor"] * early
+    cond[: max(head, int(p["min_points"])) - 1] = False
+    if not cond.any():
+        return None
+    return Finding(
+        "warning",
+        None,
+        (st.name,) if st.name in ctx.columns else (),
+        f"{_n(float(sm[-1]))} s per step at step {st.at(-1)} (smoothed) = "
+        f"{sm[-1] / early:.1f}× the early {_n(early)} s (median of the first {head} points); "
+        f"≥ {_n(p['factor'])}× since step {ONSET}",
+        at_step=st.at(-1),
+        held=cond,
+        held_steps=st.steps,
+    )

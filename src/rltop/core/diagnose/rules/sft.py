@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
@@ -15,7 +15,6 @@ from rltop.core.diagnose.series import (
     _pct,
     early_level,
     rolling_median,
-    trailing_onset,
     valid_window,
 )
 
@@ -40,6 +39,9 @@ def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, np.ndarray
     ``smoothing`` (10) train points and of 3 valid points, up to 9 when validation is
     frequent: an eighth of the points): ≥ ``mild`` (1.2) info, ≥ ``moderate`` (1.5)
     warning, ≥ ``severe`` (2.0) critical. Minimum points: 5 train, 3 valid.""",
+    about="""The model fits its training data much better than held-out data. A ratio valid/train of
+    1.2–1.5 is mild and acceptable for a small dataset; 1.5–2.0 is moderate; above 2.0 the
+    later checkpoints are worse than earlier ones for real use.""",
     kind="sft",
     mild=1.2,
     moderate=1.5,
@@ -57,28 +59,31 @@ def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
     train_at = _align(tr, va.steps, tr_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(train_at > 1e-12, va_s / train_at, np.nan)
-    cond = np.nan_to_num(ratio, nan=0.0) >= p["mild"]
-    cond[: int(p["min_valid_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    r_ = np.nan_to_num(ratio, nan=0.0)
+    levels = np.where(
+        r_ >= p["severe"], 2, np.where(r_ >= p["moderate"], 1, np.where(r_ >= p["mild"], 0, -1))
+    )
+    levels[: int(p["min_valid_points"]) - 1] = -1
+    if levels.max() < 0:
         return None
     r = float(ratio[-1])
-    if r >= p["severe"]:
-        severity, action = "critical", "severe overfitting: deploy an earlier checkpoint"
-    elif r >= p["moderate"]:
-        severity, action = "warning", "moderate overfitting: train fewer epochs"
-    else:
-        severity, action = "info", "mild overfitting: acceptable for small datasets"
     best = int(np.argmin(va.values))
     return Finding(
-        severity,
-        va.at(start),
+        "info",
+        None,
         (va.name, tr.name),
         f"valid/train = {_n(r)} at step {va.at(-1)} (valid {_n(float(va_s[-1]))}, "
-        f"train {_n(float(train_at[-1]))}, smoothed); ≥ {_n(p['mild'])} since step "
-        f"{va.at(start)}; best valid {_n(float(va.values[best]))} at step {va.at(best)}",
-        action,
+        f"train {_n(float(train_at[-1]))}, smoothed); at this level since step {ONSET}; "
+        f"best valid {_n(float(va.values[best]))} at step {va.at(best)}",
         at_step=va.at(-1),
+        held=levels,
+        held_steps=va.steps,
+        lag=(valid_window(len(va)) - 1) // 2,
+        tier_actions={
+            "critical": "severe overfitting: deploy an earlier checkpoint",
+            "warning": "moderate overfitting: train fewer epochs",
+            "info": "mild overfitting: acceptable for small datasets",
+        },
     )
 
 
@@ -90,6 +95,8 @@ def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """The smoothed valid loss (rolling median of 3 validation points, up to 9 when validation is
     frequent: an eighth of the points) is above ``factor`` (1.2) × its best so far. Minimum
     points: 4 valid.""",
+    about="""Validation loss went down, then came back up: the classic overfitting curve (often after
+    epoch 2). The best checkpoint is behind you.""",
     kind="sft",
     factor=1.2,
     min_points=4,
@@ -102,20 +109,22 @@ def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
     best_so_far = np.minimum.accumulate(va_s)
     cond = (best_so_far > 0) & (va_s > best_so_far * p["factor"])
     cond[: int(p["min_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     b = int(np.argmin(va_s))
     raw_best = int(np.argmin(va.values))
     return Finding(
         "warning",
-        va.at(start),
+        None,
         (va.name,),
         f"valid loss {_n(float(va_s[-1]))} at step {va.at(-1)} (smoothed) = "
         f"{va_s[-1] / va_s[b]:.2f}× the best {_n(float(va_s[b]))} at step {va.at(b)}",
         f"deploy the best checkpoint: step {va.at(raw_best)} "
         f"(valid loss {_n(float(va.values[raw_best]))})",
         at_step=va.at(-1),
+        held=cond,
+        held_steps=va.steps,
+        lag=(valid_window(len(va)) - 1) // 2,
     )
 
 
@@ -127,6 +136,8 @@ def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """The smoothed train loss at the end of the first part of training (the first ``fraction``
     (30%) of the points so far, at least ``min_points``) is less than ``min_drop`` (5%) below its
     starting level. Minimum points: 30 train.""",
+    about="""Learning is not happening: the learning rate is too low, or the data is noisy or
+    inconsistent.""",
     kind="sft",
     fraction=0.3,
     min_drop=0.05,
@@ -147,18 +158,19 @@ def _sft_train_flat(ctx: Context, p: dict[str, Any]) -> Finding | None:
     late = sm[m - 1]
     drop = (early - late) / abs(early)
     cond = (drop < p["min_drop"]) & (idx + 1 >= p["min_points"])
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     end = int(m[-1]) - 1
     return Finding(
         "warning",
-        tr.at(start),
+        None,
         (tr.name,),
         f"train loss {_n(early)} at the start → {_n(float(late[-1]))} at step {tr.at(end)} "
         f"(smoothed, {-drop[-1] * 100:+.1f}%; less than {_pct(p['min_drop'])} drop over the "
         f"first {_pct(p['fraction'])} of training)",
         at_step=tr.at(-1),
+        held=cond,
+        held_steps=tr.steps,
     )
 
 
@@ -169,6 +181,8 @@ def _sft_train_flat(ctx: Context, p: dict[str, Any]) -> Finding | None:
     "lower the learning rate or add harder examples",
     """The smoothed train loss (rolling median of 5) is at most ``floor`` (0.01) or ``relative``
     (2%) of its starting level, whichever is larger. Minimum points: 10 train.""",
+    about="""The model memorises its training set: the learning rate is too high or the examples too
+    easy.""",
     kind="sft",
     floor=0.01,
     relative=0.02,
@@ -184,16 +198,17 @@ def _sft_train_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
     sm = ctx.median(tr, int(p["smoothing"]))
     cond = sm <= limit
     cond[: min(2, len(cond))] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     return Finding(
         "warning",
-        tr.at(start),
+        None,
         (tr.name,),
         f"train loss {_n(float(sm[-1]))} at step {tr.at(-1)} (smoothed), ≤ {_n(limit)} since step "
-        f"{tr.at(start)}; it started at {_n(start_level)}",
+        f"{ONSET}; it started at {_n(start_level)}",
         at_step=tr.at(-1),
+        held=cond,
+        held_steps=tr.steps,
     )
 
 
@@ -218,6 +233,7 @@ def _first_epoch_end(ctx: Context, va: Series) -> tuple[int, str]:
     """After the first epoch (from an ``epoch`` metric; without one, after the first third of the
     steps) the smoothed valid loss (median of 3 validation points) stays within ``tolerance`` (3%)
     of its level when the epoch ended. Minimum points: ``min_points`` (5) valid after the epoch.""",
+    about="""The model learned what it could in one epoch; more epochs cost compute without helping.""",
     kind="sft",
     tolerance=0.03,
     min_points=5,
@@ -259,6 +275,8 @@ def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
     ``flips`` (60%) of the time, the typical swing is at least ``min_swing`` (10%) of its level,
     and the net change across the window (mean of its second half minus its first) is smaller
     than ``trend`` (1.0) × the typical swing. Minimum points: ``window`` valid.""",
+    about="""Each evaluation disagrees with the last: batches too small, or inconsistent examples in
+    the data (or a validation set too small to measure anything).""",
     kind="sft",
     window=8,
     flips=0.6,
@@ -287,19 +305,20 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
         & (swing >= p["min_swing"] * np.abs(level))
         & (net < p["trend"] * swing)
     )
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     end = len(x) - 1
     return Finding(
         "warning",
-        va.at(start + w - 1),
+        None,
         (va.name,),
         f"valid loss over the last {w} evaluations (steps {va.at(end - w + 1)}–{va.at(end)}): "
         f"changes direction {_pct(float(flip_share[-1]))} of the time, typical swing "
         f"{_n(float(swing[-1]))} ({_pct(float(swing[-1] / max(abs(level[-1]), 1e-12)))} of "
         f"{_n(float(level[-1]))}), net change {_n(float(net[-1]))}",
         at_step=va.at(end),
+        held=cond,
+        held_steps=va.steps[w - 1 :],
     )
 
 
@@ -311,6 +330,7 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """Both smoothed losses (rolling median of 5) are at least ``min_loss`` (1.0) and each has
     dropped less than ``max_drop`` (30%) from its starting level. Minimum points: 30 train, 3
     valid.""",
+    about="""Neither loss comes down: the task is beyond this model, or badly posed.""",
     kind="sft",
     min_loss=1.0,
     max_drop=0.3,
@@ -335,17 +355,18 @@ def _sft_both_high(ctx: Context, p: dict[str, Any]) -> Finding | None:
         & ((va_early - va_at) / va_early < p["max_drop"])
     )
     cond[: int(p["min_train_points"]) - 1] = False
-    start = trailing_onset(cond)
-    if start is None:
+    if not cond.any():
         return None
     return Finding(
         "warning",
-        tr.at(start),
+        None,
         (tr.name, va.name),
         f"at step {tr.at(-1)} train loss {_n(float(tr_s[-1]))} (started {_n(tr_early)}) and valid "
         f"loss {_n(float(va_at[-1]))} (started {_n(va_early)}), smoothed: both ≥ "
         f"{_n(p['min_loss'])} and down less than {_pct(p['max_drop'])}",
         at_step=tr.at(-1),
+        held=cond,
+        held_steps=tr.steps,
     )
 
 
@@ -357,6 +378,8 @@ def _sft_both_high(ctx: Context, p: dict[str, Any]) -> Finding | None:
     """At the first 3 validation points the valid loss is at least ``ratio`` (1.5) × the train
     loss (median of the train points up to then), and the gap is still at least ``persist`` (1.2)
     × at the latest point. Minimum points: 3 valid, 3 train.""",
+    about="""Before any overfitting could happen, validation already looks different from training:
+    the training data is too small or does not match what you validate on.""",
     kind="sft",
     ratio=1.5,
     persist=1.2,
