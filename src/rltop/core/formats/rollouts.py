@@ -35,7 +35,7 @@ from rltop.core.formats.base import (
     iter_json_objects,
     loads_json,
 )
-from rltop.core.messages import chat_text, dump_messages, messages_of, split_chat
+from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
 from rltop.core.tail import open_regular
 
@@ -226,7 +226,7 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         else:
             extra[key] = value
     if extra:
-        row["extra"] = orjson.dumps(extra, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        row["extra"] = dump_json(extra, orjson.OPT_SERIALIZE_NUMPY)
     return row
 
 
