@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow --out inside a logs folder being exported (rltop would read it back as logs)",
     )
+    from rltop.commands.common import add_memory_argument
+
+    add_memory_argument(parser)
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -36,9 +39,13 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rltop.commands.common import apply_memory_budget, load_settings
     from rltop.core.exportpath import inside_logs, unique_stems
     from rltop.core.follow import Follower
     from rltop.core.inert import plain
+    from rltop.core.objstore import ObjectStoreError
+
+    apply_memory_budget(load_settings(args))  # --max-memory, RLTOP_MAX_MEMORY, config file
 
     kind = args.kind or "csv"
     roots = [
@@ -58,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     follower = Follower(list(args.paths))
-    follower.read_all()
+    try:
+        follower.read_all()
+    except ObjectStoreError as exc:
+        print(f"rltop export: {plain(str(exc))}", file=sys.stderr)
+        return 3
     snap = follower.store.snapshot()
     runs = [r for r in snap.runs if r.metric_names or r.rollouts.height]
     if not runs:

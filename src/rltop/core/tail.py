@@ -14,8 +14,6 @@ import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import numpy as np
-
 from rltop.core.model import Skip
 
 CHUNK = 32 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
@@ -181,7 +179,11 @@ class FileTail:
         block = buf[: last_nl + 1]
         self.partial = buf[last_nl + 1 :]
         # over-long complete lines inside the block are dropped here, with a note
-        if self.max_line and len(block) > self.max_line:
+        if (
+            self.max_line
+            and len(block) > self.max_line
+            and _may_hold_long_line(block, self.max_line)
+        ):
             block = self._drop_long_lines(block, out)
         out.first_line = self.line
         out.block = block
@@ -262,8 +264,18 @@ class FileTail:
         return out
 
 
+def _may_hold_long_line(block: bytes, limit: int) -> bool:
+    """False when every line of ``block`` is surely at most ``limit`` bytes: each window of
+    ``limit // 2`` bytes holds a newline (a longer line would cover a whole window). A few
+    ``find`` calls instead of splitting a 128 MB block line by line."""
+    step = max(1, limit // 2)
+    return any(block.find(b"\n", start, start + step) < 0 for start in range(0, len(block), step))
+
+
 def _count_newlines(buf: bytes, end: int) -> int:
     """Newlines in ``buf[:end]``; numpy's vectorised compare is ~2x faster on big catch-up reads."""
     if end < 1024 * 1024:
         return buf.count(b"\n", 0, end)
+    import numpy as np  # only for large reads: numpy is not imported on the way to a first frame
+
     return int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=end) == 10))

@@ -26,8 +26,10 @@ REDRAW_INTERVAL = 0.2
 #: 2 s, like top's 3 s, keeps a live run live at a fraction of the CPU (benchmarks/RESULTS.md)
 STREAM_REDRAW_INTERVAL = 2.0
 #: ... of which the costly parts, the large chart and the warning rules, at most every so often
-#: (the numbers on the cards and the title move at every redraw); the last state is always
-#: drawn once the stream pauses
+#: once the files there at start are read, whatever the pace of the writer (a metric line a
+#: second, like a stream of rollouts: plotext's picture of a 160-column chart alone costs
+#: ~0.1-0.2 s of CPU); the numbers on the cards and the title move at every redraw, and the last
+#: state is always drawn once the writer pauses
 STREAM_SLOW_INTERVAL = 4.0
 
 
@@ -87,10 +89,14 @@ class RltopApp(App[int]):
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
         self._last_slow = 0.0  # when the chart and the rules last saw a snapshot
         self._slow_pending = False  # a timer will bring them up to date
+        #: what the screen says about the catch-up (None: nothing said yet)
+        self._catching_up_shown: bool | None = None
         self._first_frame_target = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_METRICS", "0") or 0)
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
         self._first_frame_step = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_STEP", "0") or 0)
+        # optional: ... for this many runs (a hundred runs in one folder or bucket)
+        self._first_frame_runs = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_RUNS", "0") or 0)
 
     def watch_theme(self, name: str) -> None:
         # Textual's own watcher has already scheduled the CSS refresh that picks this up
@@ -204,21 +210,28 @@ class RltopApp(App[int]):
         if self._stop.is_set() or not self.dashboard.is_attached or not self.dashboard.children:
             return  # quitting: a deferred redraw may fire while the screens are torn down
         snap = self.store.snapshot()
-        if self.snapshot is not None and snap.version == self.snapshot.version:
+        # the files there at start are shown in full as they are read: pacing is for live data
+        done = self.follower.caught_up_version
+        catching_up = done is None
+        if (
+            self.snapshot is not None
+            and snap.version == self.snapshot.version
+            and catching_up == self._catching_up_shown
+        ):
             return
         self.snapshot = snap
         now = time.monotonic()
-        # the files there at start are shown in full as they are read: pacing is for live data
-        done = self.follower.caught_up_version
-        slow = (
-            done is None
-            or snap.version <= done
-            or self._deferred_in_a_row < 2
-            or now - self._last_slow >= STREAM_SLOW_INTERVAL
-        )
+        # whatever the writer's pace once caught up: the chart and the rules at most every
+        # STREAM_SLOW_INTERVAL (metric lines are paced like rollout appends)
+        slow = catching_up or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
         try:
+            self._show_catch_up(catching_up)
             self.dashboard.show_snapshot(snap, chart=slow)
-            if slow:
+            if slow and catching_up:
+                # the rules and the best checkpoint wait for the whole of the files: verdicts on
+                # a part of a run would come and go as the rest is read
+                self._last_slow = now
+            elif slow:
                 self._last_slow = now
                 self.warnings_tracker.submit(snap)
             elif not self._slow_pending:
@@ -232,6 +245,20 @@ class RltopApp(App[int]):
             self.log.warning(f"redraw skipped: {exc}")
         if self._first_frame_target:
             self._check_first_frame(snap)
+
+    def _show_catch_up(self, catching_up: bool) -> None:
+        """While the files there at start are read: progress on the status line, and the
+        warnings strip says the rules wait for the catch-up."""
+        if catching_up:
+            read, total = self.follower.progress()
+            self.dashboard.catch_up_note = (
+                f"reading {_megabytes(read)} / {_megabytes(total)}" if total else "reading"
+            )
+        else:
+            self.dashboard.catch_up_note = ""
+        if catching_up != self._catching_up_shown:
+            self._catching_up_shown = catching_up
+            self.dashboard.show_catch_up(catching_up)
 
     def _slow_later(self) -> None:
         """The chart and the rules catch up with the newest snapshot a stream left them behind."""
@@ -248,14 +275,16 @@ class RltopApp(App[int]):
 
     def _check_first_frame(self, snap: StoreSnapshot) -> None:
         """Benchmark hook: exit once a frame shows every expected metric, noting the time."""
-        shown = max(
+        complete = sorted(
             (
                 len(r.metric_names)
                 for r in snap.runs
                 if not self._first_frame_step or (r.last_step or 0) >= self._first_frame_step
             ),
-            default=0,
+            reverse=True,
         )
+        needed = max(1, self._first_frame_runs)
+        shown = complete[needed - 1] if len(complete) >= needed else 0
         if shown >= self._first_frame_target:
             self._first_frame_target = 0
 
@@ -346,6 +375,10 @@ class RltopApp(App[int]):
             self.pop_screen()
         self.push_screen(screen)
 
+    def show_run(self, run_id: str) -> None:
+        """Show a run on the dashboard (the runs screen's Enter)."""
+        self.dashboard.show_run(run_id)
+
     def action_rollouts(self) -> None:
         self.open_rollouts()
 
@@ -367,3 +400,7 @@ class RltopApp(App[int]):
 def make_app(paths: list[str], **kwargs) -> RltopApp:
     """The one factory used by the command line and the tests."""
     return RltopApp(paths, **kwargs)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:,.1f} MB"

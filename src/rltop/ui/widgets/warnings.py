@@ -212,6 +212,11 @@ def _module_clock() -> float:
     return clock()  # looked up at call time so tests can patch ``warnings.clock``
 
 
+CATCH_UP_NOTE = (
+    "warnings after the catch-up… (the rules and the best checkpoint wait until the files are read)"
+)
+
+
 class WarningsPane(Static):
     """The dashboard strip: one line per active warning of the shown runs and the best checkpoint."""
 
@@ -226,14 +231,29 @@ class WarningsPane(Static):
         self.state: WarningsState | None = None
         self._text: Text | None = None
         self._lines = -1  # lines of the drawn text
+        self.catching_up = False  # the files there at start are still being read
 
     def on_resize(self) -> None:
-        if self.state is not None:
+        if self.state is not None or self.catching_up:
             self.show_state(self.state, self.run_id)
 
-    def show_state(self, state: WarningsState, run_id: str | None) -> None:
+    def show_catch_up(self, catching_up: bool) -> None:
+        """While the catch-up reads the files there at start, the rules and the best checkpoint
+        wait for it, and the strip says so instead of showing verdicts on part of a run."""
+        self.catching_up = catching_up
+        self.show_state(self.state, self.run_id)
+
+    def show_state(self, state: WarningsState | None, run_id: str | None) -> None:
         """Redraw for ``run_id``'s warnings (others counted) and its best checkpoint."""
         self.state, self.run_id = state, run_id
+        if self.catching_up or state is None:
+            text = Text(CATCH_UP_NOTE if self.catching_up else "", style="dim", no_wrap=True)
+            lines = 1 if self.catching_up else 0
+            self.set_class(lines > 0, "shown")
+            if text != self._text:
+                self._text, self._lines = text, lines
+                self.update(text)
+            return
         # the strip spans the screen (padding 1 each side): from the app's width, so the first
         # draw (while still hidden, zero-sized) and later ones cut the lines alike
         width = max(40, self.app.size.width - 2)
