@@ -77,7 +77,9 @@ class RltopApp(App[int]):
         coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
-        self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
+        self.follower = follower or Follower(
+            self.paths, self.store, force_polling=poll or None, previews=True
+        )
         self.smoothing = DEFAULT_SMOOTHING if smoothing is None else max(0.0, min(0.99, smoothing))
         self.snapshot: StoreSnapshot | None = None
         self.run_title = title
