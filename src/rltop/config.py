@@ -284,6 +284,8 @@ class Settings:
 
     def validate(self) -> None:
         """Record unknown rule ids and threshold names (needs the rule catalogue)."""
+        if not self.thresholds:
+            return  # nothing to check: the rules (numpy, polars) are not imported for nothing
         from rltop.core.diagnose import check_thresholds
 
         self.problems.extend(check_thresholds(self.thresholds))

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder to write into (default: ./rltop-export in the current folder)",
     )
     parser.add_argument("--rollouts", action="store_true", help="also write each run's rollouts")
+    from rltop.commands.common import add_memory_argument
+
+    add_memory_argument(parser)
 
 
 def _slug(name: str) -> str:
@@ -36,7 +39,10 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rltop.commands.common import apply_memory_budget, load_settings
     from rltop.core.follow import Follower
+
+    apply_memory_budget(load_settings(args))  # --max-memory, RLTOP_MAX_MEMORY, config file
 
     kind = args.kind or "csv"
     roots = [
@@ -46,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and _inside(out, roots):
         # the default must not land inside the logs: only an explicit --out may
         out = Path(os.path.expanduser("~")).resolve() / "rltop-export"
+    from rltop.core.inert import plain
+    from rltop.core.objstore import ObjectStoreError
+
     follower = Follower(list(args.paths))
-    follower.read_all()
+    try:
+        follower.read_all()
+    except ObjectStoreError as exc:
+        print(f"rltop export: {plain(str(exc))}", file=sys.stderr)
+        return 3
     snap = follower.store.snapshot()
     runs = [r for r in snap.runs if r.metric_names or r.rollouts.height]
     if not runs:

@@ -39,11 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    report = collect(paths)
+    try:
+        report = collect(paths)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop sources: {plain(str(exc))}", file=sys.stderr)
+        return 2
     if args.json:
         import json
 
@@ -55,13 +61,24 @@ def run(args: argparse.Namespace) -> int:
 
 def collect(paths: list[str]) -> dict[str, Any]:
     """Read the paths once and describe every file: sources, not recognised, not read."""
-    from rltop.core import discover
-    from rltop.core.follow import Follower
+    from types import SimpleNamespace
 
-    follower = Follower(paths)
-    follower.read_all()
-    snap = follower.store.snapshot()
-    roots = follower.paths
+    from rltop.commands.common import has_candidates
+    from rltop.core import discover
+
+    if has_candidates(paths):
+        from rltop.core.follow import Follower  # polars: only when there is something to read
+
+        follower = Follower(paths)
+        follower.read_all()
+        snap = follower.store.snapshot()
+        roots, missing = follower.paths, follower.missing_paths
+        where = follower.where
+    else:
+        where = str
+        snap = SimpleNamespace(runs=(), sources=(), unrecognized=())
+        roots = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
+        missing = [p for p in roots if not os.path.exists(p)]
     runs = {r.run_id: r for r in snap.runs}
     sources = []
     for info in sorted(snap.sources, key=lambda s: (s.run_id, s.path)):
@@ -69,7 +86,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
         sources.append(
             {
                 "run": run.name if run else info.run_id,
-                "path": info.path,
+                "path": where(info.path),
                 "shown": _shown(info.path, roots),
                 "format": info.format,
                 "kind": info.kind,
@@ -83,22 +100,22 @@ def collect(paths: list[str]) -> dict[str, Any]:
             }
         )
     unrecognized = [
-        {"path": path, "shown": _shown(path, roots), "reason": reason}
+        {"path": where(path), "shown": _shown(path, roots), "reason": reason}
         for path, reason in snap.unrecognized
     ]
-    known = {s["path"] for s in sources} | {u["path"] for u in unrecognized}
+    known = {s.path for s in snap.sources} | {path for path, _reason in snap.unrecognized}
     others = [
-        {"path": path, "shown": _shown(path, roots), "reason": _why_not_read(path)}
+        {"path": where(path), "shown": _shown(path, roots), "reason": _why_not_read(path)}
         for path in _all_files([p for p in roots if os.path.exists(p)])
         if path not in known and not discover.is_candidate(os.path.basename(path))
     ]
     return {
-        "paths": roots,
-        "missing": follower.missing_paths,
+        "paths": [where(r) for r in roots],
+        "missing": missing,
         "runs": [
             {
                 "name": r.name,
-                "folder": r.run_id,
+                "folder": where(r.run_id),
                 "metrics": len(r.metric_names),
                 "steps": r.metrics.height,
                 "rollouts": r.rollouts.height,

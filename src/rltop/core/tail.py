@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from rltop.core.model import Skip
 
 CHUNK = 32 * 1024 * 1024  # bytes read per call: keeps one cycle short on huge files
@@ -257,4 +255,6 @@ def _count_newlines(buf: bytes, end: int) -> int:
     """Newlines in ``buf[:end]``; numpy's vectorised compare is ~2x faster on big catch-up reads."""
     if end < 1024 * 1024:
         return buf.count(b"\n", 0, end)
+    import numpy as np  # only for large reads: numpy is not imported on the way to a first frame
+
     return int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=end) == 10))

@@ -97,6 +97,8 @@ class RltopApp(App[int]):
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
         self._first_frame_step = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_STEP", "0") or 0)
+        # optional: ... for this many runs (a hundred runs in one folder or bucket)
+        self._first_frame_runs = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_RUNS", "0") or 0)
 
     def watch_theme(self, name: str) -> None:
         # Textual's own watcher has already scheduled the CSS refresh that picks this up
@@ -292,14 +294,16 @@ class RltopApp(App[int]):
 
     def _check_first_frame(self, snap: StoreSnapshot) -> None:
         """Benchmark hook: exit once a frame shows every expected metric, noting the time."""
-        shown = max(
+        complete = sorted(
             (
                 len(r.metric_names)
                 for r in snap.runs
                 if not self._first_frame_step or (r.last_step or 0) >= self._first_frame_step
             ),
-            default=0,
+            reverse=True,
         )
+        needed = max(1, self._first_frame_runs)
+        shown = complete[needed - 1] if len(complete) >= needed else 0
         if shown >= self._first_frame_target:
             self._first_frame_target = 0
 
@@ -389,6 +393,10 @@ class RltopApp(App[int]):
         if isinstance(self.screen, RolloutsScreen):
             self.pop_screen()
         self.push_screen(screen)
+
+    def show_run(self, run_id: str) -> None:
+        """Show a run on the dashboard (the runs screen's Enter)."""
+        self.dashboard.show_run(run_id)
 
     def action_rollouts(self) -> None:
         self.open_rollouts()

@@ -167,6 +167,7 @@ class DashboardScreen(Screen):
         Binding("J", "jump_rollouts", "Step's rollouts", id="dashboard.jump_rollouts"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings"),
         Binding("m", "compare", "Compare runs", id="dashboard.compare"),
+        Binding("u", "runs", "Runs", show=False, id="dashboard.runs"),
         Binding("1", "toggle_pane('grid')", "Cards on/off", show=False, id="dashboard.toggle_grid"),
         Binding(
             "2", "toggle_pane('chart')", "Chart on/off", show=False, id="dashboard.toggle_chart"
@@ -515,7 +516,19 @@ class DashboardScreen(Screen):
             return
         ids = [r.run_id for r in runs]
         index = ids.index(self.run_id) if self.run_id in ids else 0
-        self.run_id = ids[(index + direction) % len(ids)]
+        self.show_run(ids[(index + direction) % len(ids)])
+
+    def action_runs(self) -> None:
+        """Every run in one table: filter, sort, mark for compare and config diff."""
+        from rltop.ui.screens.runs import RunsScreen
+
+        self.app.push_screen(RunsScreen())
+
+    def show_run(self, run_id: str) -> None:
+        """Show ``run_id`` (the run bar, the runs screen's Enter)."""
+        if self.snapshot is None:
+            return
+        self.run_id = run_id
         self.highlighted = None
         self.show_snapshot(self.snapshot)
         tracker = getattr(self.app, "warnings_tracker", None)

@@ -17,6 +17,21 @@ from rltop.core.inert import inert
 PALETTE = ("primary", "secondary", "accent", "success", "warning", "error")
 #: without an app (or a colour the theme lacks): plotext's own names
 FALLBACK_COLORS = ("cyan+", "orange+", "magenta+", "green+", "yellow+", "red+")
+#: markers that tell series of the same colour apart: once the theme's distinct colours are used
+#: up, the next series take them again with the next marker (6 colours: 12 series with 2
+#: markers; a monochrome theme's one grey: a marker per series)
+MARKERS = ("braille", "x", "+", "o", "*", "•", "#", "@", "%", "=", "~", "&")
+#: what a marker looks like in a legend or table
+MARKER_GLYPHS = {"braille": "⣿"}
+
+
+def series_style(index: int, colors: list) -> tuple[object, str]:
+    """The colour and marker of series ``index``: no two of the first
+    ``distinct colours x len(MARKERS)`` series share both (a theme may repeat a colour)."""
+    distinct = list(dict.fromkeys(colors)) or ["white"]
+    n = len(distinct)
+    return distinct[index % n], MARKERS[(index // n) % len(MARKERS)]
+
 
 RGB = tuple[int, int, int]
 
@@ -74,8 +89,10 @@ class MetricChart(PlotextPlot):
     MetricChart { background: $surface; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, distinct: bool = False) -> None:
         super().__init__(id=id)
+        #: every series told apart by colour and marker (compare's many runs; ``series_style``)
+        self.distinct = distinct
         self.series: list[Series] = []
         self.smoothing = DEFAULT_SMOOTHING
         self.title_text = ""
@@ -141,14 +158,17 @@ class MetricChart(PlotextPlot):
             return
         colors, raw_color, marks = chart_colors(self.app.get_css_variables())
         for i, (label, raw, smooth, marked) in enumerate(plan_series):
-            color = colors[i % len(colors)]
+            if self.distinct:
+                color, marker = series_style(i, colors)
+            else:
+                color, marker = colors[i % len(colors)], "braille"
             if smooth is not None:
                 plt.plot(list(raw.xs), list(raw.ys), color=raw_color, marker="braille")
                 plt.plot(
                     list(smooth.xs),
                     list(smooth.ys),
                     color=color,
-                    marker="braille",
+                    marker=marker,
                     label=inert(label, keep_newlines=False),
                 )
             else:
@@ -156,7 +176,7 @@ class MetricChart(PlotextPlot):
                     list(raw.xs),
                     list(raw.ys),
                     color=color,
-                    marker="braille",
+                    marker=marker,
                     label=inert(label, keep_newlines=False),
                 )
             for mark in marked:
