@@ -479,7 +479,7 @@ def rows_startup(rounds: int) -> list[Row]:
                 interleave(
                     rounds,
                     lambda: whole_process([PY, "-c", "pass"]),
-                    lambda args=args: whole_process(rltop_cmd() + args, env=env, ok=(0, 1, 2)),
+                    lambda args=args: whole_process(rltop_cmd() + args, env=env, ok=(0, 1, 2, 3)),
                     row,
                 )
             )
