@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ def build_app(
     # read the logs while Textual is imported and starts: the first frame shows them sooner
     coldtext.set_max_memory(settings.max_memory)
     # always a bool: the settings have read RLTOP_POLL already (and know that 0 means no)
-    follower = Follower(paths, force_polling=settings.poll)
+    follower = Follower(paths, force_polling=settings.poll, previews=True)
     follower.preload()
 
     from rltop.ui.app import make_app
@@ -61,7 +60,9 @@ def run_view(
     title: str | None = None,
     endpoint: str | None = None,
 ) -> int:
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2

@@ -405,6 +405,9 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     last_update: float | None = None
+    #: configuration read from the run folder's config files (core/runconfig.py), and those files
+    file_config: dict[str, Any] = field(default_factory=dict)
+    config_sources: tuple[str, ...] = ()
     #: the name from the run's folder (``name`` may become the name a source gives the run)
     folder_name: str = ""
 
@@ -430,6 +433,8 @@ class RunSnapshot:
     logged_version: int = -1
     #: metric columns derived from rollouts (they change without ``logged_version`` changing)
     derived: frozenset[str] = frozenset()
+    #: files the run's configuration (``config``) was read from
+    config_sources: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> list[str]:
@@ -524,6 +529,25 @@ class Store:
                 self.unrecognized[path] = reason
                 self.version += 1
 
+    def run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self.runs)
+
+    def touch(self) -> None:
+        """Something readers show changed outside the runs (an object-store listing)."""
+        with self._lock:
+            self.version += 1
+
+    def set_run_config(self, run_id: str, values: dict[str, Any], sources: tuple[str, ...]) -> None:
+        """The configuration read from a run's config files (replaces what was read before)."""
+        with self._lock:
+            run = self.runs.get(run_id)
+            if run is None or (run.file_config, run.config_sources) == (values, sources):
+                return
+            run.file_config, run.config_sources = dict(values), tuple(sources)
+            run.version += 1
+            self.version += 1
+
     def set_status(self, path: str, status: str, error: str | None = None) -> None:
         with self._lock:
             info = self.sources.get(path)
@@ -595,6 +619,19 @@ class Store:
                 self.version += 1
             return changed
 
+    def forget(self, path: str) -> None:
+        """Drop the rows read from ``path`` so far (a preview of its newest lines, about to be
+        replaced by the whole file); unlike a reset, the file did not change."""
+        with self._lock:
+            info = self.sources[path]
+            run = self.runs[info.run_id]
+            src = self._source_ids[path]
+            run.metrics.drop_source(src)
+            run.rollouts.drop_source(src)
+            info.rows = 0
+            run.version += 1
+            self.version += 1
+
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self) -> StoreSnapshot:
         with self._lock:
@@ -633,10 +670,14 @@ class Store:
             text_metrics=dict(run.metrics.texts),
             rollouts=run.rollouts.frame(),
             sources=sources,
-            config=dict(run.config),
+            config={**run.file_config, **run.config},
             last_update=run.last_update,
             logged_version=run.metrics.changes,
             derived=derived,
+            config_sources=run.config_sources
+            + tuple(
+                s.path for s in sources if s.kind == "config" and s.path not in run.config_sources
+            ),
         )
         self._snap_cache[run.run_id] = ((run.version, run.rollouts.evictions), snap)
         return snap

@@ -20,7 +20,7 @@ from rltop.core import roles
 from rltop.core.numfmt import fmt_value
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
-from rltop.ui.widgets.chart import MetricChart, Series
+from rltop.ui.widgets.chart import MARKER_GLYPHS, MetricChart, Series, chart_colors, series_style
 
 #: columns that hold wall-clock time, in order of preference (seconds)
 TIME_COLUMNS = ("_timestamp", "timestamp", "time", "wall_time", "_runtime", "time/total")
@@ -84,9 +84,21 @@ class CompareScreen(Screen):
     CompareScreen DataTable { height: auto; max-height: 12; }
     """
 
-    def __init__(self, snapshot: StoreSnapshot, metric: str | None, smoothing: float) -> None:
+    #: runs picked when the screen opens without a choice (the chart tells 12 apart)
+    MAX_PICKED = 12
+
+    def __init__(
+        self,
+        snapshot: StoreSnapshot,
+        metric: str | None,
+        smoothing: float,
+        *,
+        picked: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.snapshot = snapshot
+        #: run ids to start with (the runs screen's marked runs); None: the first MAX_PICKED
+        self.initial = picked
         self.metric = metric
         self.smoothing = smoothing
         self.by_time = False
@@ -96,11 +108,16 @@ class CompareScreen(Screen):
         yield Static(id="ctitle")
         with Horizontal(id="cbody"):
             runs = sorted((r for r in self.snapshot.runs if r.metric_names), key=lambda r: r.name)
+            chosen = (
+                set(self.initial)
+                if self.initial is not None
+                else {r.run_id for r in runs[: self.MAX_PICKED]}
+            )
             yield SelectionList[str](
-                *[(clean(r.name, keep_newlines=False), r.run_id, True) for r in runs]
+                *[(clean(r.name, keep_newlines=False), r.run_id, r.run_id in chosen) for r in runs]
             )
             with Vertical(id="cright"):
-                yield MetricChart(id="cchart")
+                yield MetricChart(id="cchart", distinct=True)
                 yield DataTable(id="ctable", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -159,13 +176,21 @@ class CompareScreen(Screen):
     def _fill_table(self, picked: list[RunSnapshot]) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("run", "last step", *[r.replace("_", " ") for r in TABLE_ROLES])
+        table.add_columns("run", "last step", *[r.replace("_", " ") for r in TABLE_ROLES], "chart")
+        colors, _raw, _marks = chart_colors(self.app.get_css_variables())
+        charted = [s.label for s in self.query_one(MetricChart).series]
         for run in picked:
             resolved = self._roles(run)
             cells = [
                 fmt_value(run.latest(resolved[r])) if r in resolved else "—" for r in TABLE_ROLES
             ]
-            table.add_row(Text(clean(run.name, keep_newlines=False)), str(run.last_step), *cells)
+            key = Text("")
+            if run.name in charted:  # the run's colour and marker on the chart
+                color, marker = series_style(charted.index(run.name), colors)
+                key = Text(MARKER_GLYPHS.get(marker, marker) * 2, style=_rich_color(color))
+            table.add_row(
+                Text(clean(run.name, keep_newlines=False)), str(run.last_step), *cells, key
+            )
 
     @on(SelectionList.SelectedChanged)
     def _picked_changed(self) -> None:
@@ -188,3 +213,10 @@ class CompareScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def _rich_color(color: object) -> str:
+    """A chart colour (an RGB triple or a plotext name) as a Rich style."""
+    if isinstance(color, tuple):
+        return "bold rgb({},{},{})".format(*color)
+    return "bold " + str(color).rstrip("+").replace("orange", "dark_orange")

@@ -45,6 +45,10 @@ def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -
         text.append(" · updated " + clock(snap.last_update))
     if watch_mode == "polling":
         text.append(" · polling")
+    elif watch_mode.startswith("cannot"):  # an object-store prefix that cannot be listed
+        text.append(" · " + clean(watch_mode, keep_newlines=False), style="bold red")
+    elif watch_mode.startswith("listed"):  # object stores: when the last listing was
+        text.append(" · " + clean(watch_mode, keep_newlines=False))
     if extra:
         text.append(" · " + extra)
     return text
