@@ -96,6 +96,13 @@ def tmux(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _hold_tmux_server() -> None:
+    """A session that lives as long as the benchmark: without it the server exits with each
+    measured pane, and the next one can race its shutdown."""
+    if tmux("has-session", "-t", "hold").returncode != 0:
+        tmux("new-session", "-d", "-s", "hold", "-x", "20", "-y", "5", "sleep 86400")
+
+
 def on_screen(
     cmd: list[str],
     last: str,
@@ -108,8 +115,11 @@ def on_screen(
     name = f"b{os.getpid()}{int(time.time() * 1000) % 100000}"
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
     shell = " ".join(_quote(a) for a in (["env", *env_args] if env_args else []) + cmd)
+    _hold_tmux_server()
     start = time.perf_counter()
-    tmux("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), shell)
+    made = tmux("new-session", "-d", "-s", name, "-x", str(COLS), "-y", str(ROWS), shell)
+    if made.returncode != 0:
+        raise RuntimeError(f"tmux new-session failed: {made.stderr.strip()}")
     seen_first: float | None = None
     done: float | None = None
     rx_last, rx_first = re.compile(last), re.compile(first) if first else None
@@ -469,7 +479,7 @@ def rows_startup(rounds: int) -> list[Row]:
                 interleave(
                     rounds,
                     lambda: whole_process([PY, "-c", "pass"]),
-                    lambda args=args: whole_process(rltop_cmd() + args, env=env, ok=(0, 1, 2)),
+                    lambda args=args: whole_process(rltop_cmd() + args, env=env, ok=(0, 1, 2, 3)),
                     row,
                 )
             )
@@ -493,7 +503,7 @@ def rows_live(rounds: int, seconds: float) -> list[Row]:
             try:
                 if app.wait_for(b"step 10000", timeout=300) is None:
                     raise RuntimeError("rltop never showed the last step")
-                time.sleep(3.0)
+                time.sleep(15.0)  # the warning rules' first pass over the whole run settles
                 pid = app.proc.pid
                 c0, t0 = bf.cpu_seconds(pid), time.monotonic()
                 time.sleep(min(seconds, 10))
@@ -596,26 +606,29 @@ def main() -> int:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ALL)}")
     notes = machine()
     rows: list[Row] = []
-    for name in ALL:
-        if name not in wanted:
-            continue
-        print(f"{name} ...", flush=True)
-        if name == "wandb":
-            rows += rows_wandb(args.rounds)
-        elif name == "tfevents":
-            rows += rows_tfevents(args.rounds)
-        elif name == "jsonl10k":
-            rows += rows_jsonl(args.rounds, 10_000)
-        elif name == "jsonl100k":
-            rows += rows_jsonl(args.rounds, 100_000)
-        elif name == "toolong":
-            rows += rows_toolong(args.rounds)
-        elif name == "search":
-            rows += rows_search(args.rounds)
-        elif name == "startup":
-            rows += rows_startup(args.rounds)
-        elif name == "live":
-            rows += rows_live(max(1, args.rounds), args.live_seconds)
+    try:
+        for name in ALL:
+            if name not in wanted:
+                continue
+            print(f"{name} ...", flush=True)
+            if name == "wandb":
+                rows += rows_wandb(args.rounds)
+            elif name == "tfevents":
+                rows += rows_tfevents(args.rounds)
+            elif name == "jsonl10k":
+                rows += rows_jsonl(args.rounds, 10_000)
+            elif name == "jsonl100k":
+                rows += rows_jsonl(args.rounds, 100_000)
+            elif name == "toolong":
+                rows += rows_toolong(args.rounds)
+            elif name == "search":
+                rows += rows_search(args.rounds)
+            elif name == "startup":
+                rows += rows_startup(args.rounds)
+            elif name == "live":
+                rows += rows_live(max(1, args.rounds), args.live_seconds)
+    finally:
+        tmux("kill-server")
     text = render(rows, args.rounds, notes)
     print(text)
     if not args.no_write and set(wanted) == set(ALL):

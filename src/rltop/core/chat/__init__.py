@@ -18,7 +18,7 @@ No Textual here; the UI imports this package lazily so start-up stays fast.
 
 from __future__ import annotations
 
-from rltop.core.chat.client import ChatClient, ChatStream
+from rltop.core.chat.client import MAX_ANSWER_CHARS, ChatClient, ChatStream, StreamState
 from rltop.core.chat.conversation import (
     Conversation,
     Turn,
@@ -68,6 +68,7 @@ __all__ = [
     "API_KEY_ENVS",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_ENV",
+    "MAX_ANSWER_CHARS",
     "ChatClient",
     "ChatError",
     "ChatEvent",
@@ -82,6 +83,7 @@ __all__ = [
     "ReasoningDelta",
     "RoleEvent",
     "SSEDecoder",
+    "StreamState",
     "StreamStats",
     "ToolCallDelta",
     "Turn",

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,6 +41,7 @@ from rltop.core.chat.events import (
 )
 from rltop.core.chat.sse import SSEDecoder, text_event, tool_delta
 from rltop.core.messages import ThinkSplitter
+from rltop.core.redact import Redactor
 
 
 class ChatStream:
@@ -89,6 +91,10 @@ class _Secret:
 _FROM_ENV: Any = object()
 
 
+#: an answer longer than this is cut (a server that never stops must not fill the memory)
+MAX_ANSWER_CHARS = 2_000_000
+
+
 class StreamState:
     """What one streamed answer keeps while it arrives: its numbers, clock, decoder and splitter.
 
@@ -96,11 +102,17 @@ class StreamState:
     stream loop all update the same ``stats`` through these methods.
     """
 
-    def __init__(self, stats: StreamStats, started: float, split_think: bool) -> None:
+    def __init__(
+        self, stats: StreamStats, started: float, split_think: bool, redactor: Redactor
+    ) -> None:
         self.stats = stats
         self.started = started
         self.splitter = ThinkSplitter() if split_think else None
         self.decoder = SSEDecoder()
+        self.redactor = redactor
+        # text is redacted as it streams: a secret split across chunks is held back, then masked
+        self.content_redactor = redactor.stream()
+        self.reasoning_redactor = redactor.stream()
 
     def finish(self) -> None:
         self.stats.elapsed = time.perf_counter() - self.started
@@ -108,7 +120,7 @@ class StreamState:
 
     def fail(self, kind: str, message: str, status: int | None = None) -> ErrorEvent:
         self.finish()
-        return ErrorEvent(kind, message, self.stats, status)
+        return ErrorEvent(kind, self.redactor.text(message), self.stats, status)
 
     def token_seen(self) -> None:
         stats = self.stats
@@ -121,8 +133,21 @@ class StreamState:
         if not stats.tokens_from_usage:
             stats.completion_tokens = stats.deltas
 
-    def text_events(self, text: str) -> list[ChatEvent]:
+    def reasoning_text(self, text: str) -> str:
+        return self.reasoning_redactor.feed(text)
+
+    def held_back(self) -> list[ChatEvent]:
+        """The text the redactors held back (a possible secret's start), at the end."""
+        events = self.text_events("", last=True)
+        rest = self.reasoning_redactor.flush()
+        if rest:
+            self.stats.reasoning += rest
+            events.append(ReasoningDelta(rest))
+        return events
+
+    def text_events(self, text: str, *, last: bool = False) -> list[ChatEvent]:
         """Content (or reasoning, split at ``<think>``) as events, the running text kept."""
+        text = self.content_redactor.feed(text) if not last else self.content_redactor.flush()
         parts = self.splitter.feed(text) if self.splitter else [("content", text)]
         return [
             text_event(kind, piece, self.stats)
@@ -148,10 +173,14 @@ class ChatClient:
         stall_timeout: float = 30.0,
         request_timeout: float = 10.0,
         endpoint_source: str = "argument",
+        max_answer_chars: int = MAX_ANSWER_CHARS,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
+        self.max_answer_chars = max_answer_chars
         self.endpoint_source = endpoint_source
         self._key = _Secret(api_key_from_env() if api_key is _FROM_ENV else api_key)
+        #: what a server says back never shows the key, a Bearer token or the URL's password
+        self.redactor = Redactor([self._key.reveal(), urlsplit(self.base_url).password])
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
         self.stall_timeout = stall_timeout
@@ -206,7 +235,9 @@ class ChatClient:
         except httpx.HTTPError as exc:
             kind, reason = describe_transport_error(exc, url)
             endpoint = Endpoint(self.base_url, self.endpoint_source)
-            raise ChatError(kind, no_endpoint_message(endpoint, reason)) from None
+            raise ChatError(
+                kind, self.redactor.text(no_endpoint_message(endpoint, reason))
+            ) from None
         if response.status_code >= 400:
             kind, message = describe_http_error(
                 response.status_code,
@@ -215,13 +246,15 @@ class ChatClient:
                 had_key=self.has_api_key,
                 retry_after=response.headers.get("retry-after"),
             )
-            raise ChatError(kind, message, response.status_code)
+            raise ChatError(kind, self.redactor.text(message), response.status_code)
         try:
             data = response.json()
         except ValueError:
             raise ChatError(
                 "bad_response",
-                f"{display_url(url)} did not answer with JSON: {short_text(response.text)}",
+                self.redactor.text(
+                    f"{display_url(url)} did not answer with JSON: {short_text(response.text)}"
+                ),
             ) from None
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
@@ -278,7 +311,7 @@ class ChatClient:
         http = self._client()
         request = http.build_request("POST", url, json=body, headers=headers)
         response: httpx.Response | None = None
-        state = StreamState(stats, started, split_think)
+        state = StreamState(stats, started, split_think, self.redactor)
         splitter, decoder = state.splitter, state.decoder
         finish, fail = state.finish, state.fail
 
@@ -324,7 +357,7 @@ class ChatClient:
                 waiting_first = stats._first_token_at is None
                 timeout = max(0.0, first_deadline - now) if waiting_first else self.stall_timeout
                 try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), timeout=timeout)
+                    chunk = await _next_within(chunks, timeout)
                 except StopAsyncIteration:
                     break
                 except asyncio.TimeoutError:
@@ -362,6 +395,13 @@ class ChatClient:
                         break
                 if stats.saw_done:
                     break
+                if len(stats.content) + len(stats.reasoning) > self.max_answer_chars:
+                    yield fail(
+                        "too_long",
+                        f"The answer passed {self.max_answer_chars:,} characters: stopped "
+                        "reading it (the server kept sending). The text so far is kept.",
+                    )
+                    return
 
             if not_sse and "json" in content_type:
                 # a server that ignores ``stream: true`` and answers in one piece
@@ -369,6 +409,8 @@ class ChatClient:
                     if isinstance(event, ErrorEvent):
                         yield fail(event.kind, event.message, event.status)
                         return
+                    yield event
+                for event in state.held_back():
                     yield event
                 if splitter:
                     for kind, piece in splitter.flush():
@@ -393,6 +435,8 @@ class ChatClient:
                             yield fail(event.kind, event.message, event.status)
                             return
                         yield event
+            for event in state.held_back():
+                yield event
             if splitter:
                 for kind, piece in splitter.flush():
                     yield text_event(kind, piece, stats)
@@ -525,8 +569,10 @@ class ChatClient:
                 reasoning = delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 token_seen()
-                stats.reasoning += reasoning
-                events.append(ReasoningDelta(reasoning))
+                reasoning = state.reasoning_text(reasoning)
+                if reasoning:
+                    stats.reasoning += reasoning
+                    events.append(ReasoningDelta(reasoning))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 token_seen()
@@ -536,8 +582,26 @@ class ChatClient:
                 token_seen()
                 for position, call in enumerate(tool_calls):
                     if isinstance(call, dict):
-                        events.append(tool_delta(call, position, stats))
+                        events.append(tool_delta(call, position, stats, self.redactor))
             finish_reason = choice.get("finish_reason")
             if isinstance(finish_reason, str):
                 stats.finish_reason = finish_reason
         return events
+
+
+async def _next_within(chunks: Any, timeout: float) -> Any:
+    """The next chunk, or ``asyncio.TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it drops a cancellation that arrives while the
+    chunk is already there, so a server sending without pause could never be stopped (Esc).
+    """
+    task = asyncio.ensure_future(chunks.__anext__())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise asyncio.TimeoutError
+    return task.result()

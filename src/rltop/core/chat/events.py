@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,12 @@ class StreamStats:
     warnings: list[str] = field(default_factory=list)
     _first_token_at: float | None = field(default=None, repr=False)
     _last_token_at: float | None = field(default=None, repr=False)
+
+    def last_token_age(self) -> float | None:
+        """Seconds since the last token arrived (None before the first)."""
+        if self._last_token_at is None:
+            return None
+        return time.perf_counter() - self._last_token_at
 
     @property
     def tokens_per_s(self) -> float | None:

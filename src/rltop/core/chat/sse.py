@@ -13,6 +13,7 @@ from rltop.core.chat.events import (
     StreamStats,
     ToolCallDelta,
 )
+from rltop.core.redact import Redactor
 
 
 # -- streaming helpers -------------------------------------------------------------------------
@@ -80,12 +81,15 @@ def text_event(kind: str, text: str, stats: StreamStats) -> ChatEvent:
     return ContentDelta(text)
 
 
-def tool_delta(call: dict[str, Any], position: int, stats: StreamStats) -> ToolCallDelta:
+def tool_delta(
+    call: dict[str, Any], position: int, stats: StreamStats, redactor: Redactor
+) -> ToolCallDelta:
     index = call.get("index")
     index = index if isinstance(index, int) else position
     function = call.get("function") if isinstance(call.get("function"), dict) else {}
     name = function.get("name") if isinstance(function.get("name"), str) else None
     arguments = function.get("arguments") if isinstance(function.get("arguments"), str) else ""
+    arguments = redactor.text(arguments)
     call_id = call.get("id") if isinstance(call.get("id"), str) else None
     while len(stats.tool_calls) <= index:
         stats.tool_calls.append({"id": None, "name": "", "arguments": ""})
