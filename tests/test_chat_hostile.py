@@ -13,8 +13,8 @@ import pytest
 
 from rltop.core.chat import ChatClient, ContentDelta, DoneEvent, ErrorEvent, ReasoningDelta
 from rltop.core.redact import REDACTED, Redactor
-from rltop.ui import chat as chat_ui
 from rltop.ui.app import make_app
+from rltop.ui.screens import chat as chat_ui
 from rltop.ui.screens.chat import REDRAW_EVERY, AnswerView, ChatScreen, StreamingText
 
 from chat_server import running_chat_server
@@ -134,8 +134,7 @@ async def _ask(pilot, screen: ChatScreen, model: str) -> AnswerView:
 
 
 async def test_a_flood_is_drawn_at_frame_rate_and_esc_stops_it(tmp_path, server) -> None:
-    app = make_app([str(tmp_path)])
-    app.chat_endpoint = server.url
+    app = make_app([str(tmp_path)], chat_endpoint=server.url)
     draws = []
     original = StreamingText._draw
     with pytest.MonkeyPatch.context() as mp:
@@ -159,8 +158,7 @@ async def test_a_flood_is_drawn_at_frame_rate_and_esc_stops_it(tmp_path, server)
 
 
 async def test_a_server_that_never_stops_is_cut_at_the_answer_limit(tmp_path, server) -> None:
-    app = make_app([str(tmp_path)])
-    app.chat_endpoint = server.url
+    app = make_app([str(tmp_path)], chat_endpoint=server.url)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _open_chat(pilot, app)
         screen.client.max_answer_chars = 200_000
@@ -172,8 +170,7 @@ async def test_a_server_that_never_stops_is_cut_at_the_answer_limit(tmp_path, se
 
 
 async def test_a_stalled_stream_says_how_long_since_the_last_token(tmp_path, server) -> None:
-    app = make_app([str(tmp_path)])
-    app.chat_endpoint = server.url
+    app = make_app([str(tmp_path)], chat_endpoint=server.url)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(chat_ui, "QUIET_SHOWN_AFTER", 0.5)
         async with app.run_test(size=(100, 30)) as pilot:
