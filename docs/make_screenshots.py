@@ -3,6 +3,10 @@
 Run after ``pytest tests/test_snapshots_*.py --snapshot-update``:
 
     python docs/make_screenshots.py
+
+``docs/images/serve.png`` (``rltop serve`` in a browser) comes from the browser test instead:
+
+    RLTOP_SCREENSHOT_DIR=docs/images pytest tests/test_serve_e2e.py
 """
 
 from __future__ import annotations

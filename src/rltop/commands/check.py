@@ -22,6 +22,8 @@ from rltop.commands.common import (
     EXIT_UNKNOWN,
     EXIT_WARNING,
     add_rule_arguments,
+    apply_memory_budget,
+    has_candidates,
     json_safe,
     load_settings,
     silence_stdout,
@@ -79,21 +81,23 @@ def _run(args: argparse.Namespace) -> int:
 
 def collect(paths: list[str], settings: Any, stalled_after: float | None = None) -> dict[str, Any]:
     """Read the paths once and build the report (the ``--json`` document)."""
-    from rltop.core import roles
-    from rltop.core.checkpoint import best_checkpoint
-    from rltop.core.diagnose import diagnose
-    from rltop.core.follow import Follower
-
     runs_out: list[dict[str, Any]] = []
+    runs: Any = ()
     where = str
-    if paths:
+    if paths and has_candidates(paths):
+        # polars, numpy and the rules are imported only when there is something to read
+        from rltop.core.follow import Follower
+
+        apply_memory_budget(settings)
         follower = Follower(paths)
         follower.read_all()
         snap = follower.store.snapshot()
         runs = snap.runs
         where = follower.where
-    else:
-        runs = ()
+    if runs:
+        from rltop.core import roles
+        from rltop.core.checkpoint import best_checkpoint
+        from rltop.core.diagnose import diagnose
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
     if stalled_after is not None:
         thresholds.setdefault("run.stalled", {})["minutes"] = stalled_after

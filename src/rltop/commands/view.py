@@ -27,7 +27,7 @@ def build_app(
     # read the logs while Textual is imported and starts: the first frame shows them sooner
     coldtext.set_max_memory(settings.max_memory)
     # always a bool: the settings have read RLTOP_POLL already (and know that 0 means no)
-    follower = Follower(paths, force_polling=settings.poll)
+    follower = Follower(paths, force_polling=settings.poll, previews=True)
     follower.preload()
 
     from rltop.ui.app import make_app

@@ -21,7 +21,13 @@ import threading
 import time
 from typing import Any
 
-from rltop.commands.common import add_rule_arguments, json_safe, load_settings, silence_stdout
+from rltop.commands.common import (
+    add_rule_arguments,
+    apply_memory_budget,
+    json_safe,
+    load_settings,
+    silence_stdout,
+)
 from rltop.core.inert import plain
 
 #: seconds to let a burst of file changes settle before evaluating
@@ -133,9 +139,6 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rltop.core.diagnose import Diagnoser, rule_params
-    from rltop.core.follow import Follower
-
     paths = list(args.paths or ["."])
     from rltop.core.objstore import ObjectStoreError, path_exists
 
@@ -144,7 +147,11 @@ def run(args: argparse.Namespace) -> int:
             f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
         )
         return 3
+    from rltop.core.diagnose import Diagnoser, rule_params
+    from rltop.core.follow import Follower
+
     settings = load_settings(args)
+    apply_memory_budget(settings)
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
     if args.stalled_after is not None:
         thresholds.setdefault("run.stalled", {})["minutes"] = args.stalled_after

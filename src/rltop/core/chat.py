@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from rltop.core.messages import ThinkSplitter, parse_messages, role_messages, system_prompt
+from rltop.core.redact import Redactor
 
 if TYPE_CHECKING:
     import polars as pl
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000/v1"
 ENDPOINT_ENV = "RLTOP_ENDPOINT"
 API_KEY_ENVS = ("RLTOP_API_KEY", "OPENAI_API_KEY")
+#: an answer longer than this is cut (a server that never stops must not fill the memory)
+MAX_ANSWER_CHARS = 2_000_000
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -113,6 +116,12 @@ class StreamStats:
     warnings: list[str] = field(default_factory=list)
     _first_token_at: float | None = field(default=None, repr=False)
     _last_token_at: float | None = field(default=None, repr=False)
+
+    def last_token_age(self) -> float | None:
+        """Seconds since the last token arrived (None before the first)."""
+        if self._last_token_at is None:
+            return None
+        return time.perf_counter() - self._last_token_at
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -565,10 +574,14 @@ class ChatClient:
         stall_timeout: float = 30.0,
         request_timeout: float = 10.0,
         endpoint_source: str = "argument",
+        max_answer_chars: int = MAX_ANSWER_CHARS,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
+        self.max_answer_chars = max_answer_chars
         self.endpoint_source = endpoint_source
         self._key = _Secret(api_key_from_env() if api_key is _FROM_ENV else api_key)
+        #: what a server says back never shows the key, a Bearer token or the URL's password
+        self.redactor = Redactor([self._key.reveal(), urlsplit(self.base_url).password])
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
         self.stall_timeout = stall_timeout
@@ -623,7 +636,9 @@ class ChatClient:
         except httpx.HTTPError as exc:
             kind, reason = describe_transport_error(exc, url)
             endpoint = Endpoint(self.base_url, self.endpoint_source)
-            raise ChatError(kind, no_endpoint_message(endpoint, reason)) from None
+            raise ChatError(
+                kind, self.redactor.text(no_endpoint_message(endpoint, reason))
+            ) from None
         if response.status_code >= 400:
             kind, message = describe_http_error(
                 response.status_code,
@@ -632,13 +647,15 @@ class ChatClient:
                 had_key=self.has_api_key,
                 retry_after=response.headers.get("retry-after"),
             )
-            raise ChatError(kind, message, response.status_code)
+            raise ChatError(kind, self.redactor.text(message), response.status_code)
         try:
             data = response.json()
         except ValueError:
             raise ChatError(
                 "bad_response",
-                f"{display_url(url)} did not answer with JSON: {_short(response.text)}",
+                self.redactor.text(
+                    f"{display_url(url)} did not answer with JSON: {_short(response.text)}"
+                ),
             ) from None
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
@@ -697,6 +714,8 @@ class ChatClient:
         response: httpx.Response | None = None
         splitter = ThinkSplitter() if split_think else None
         decoder = SSEDecoder()
+        content_redactor = self.redactor.stream()
+        reasoning_redactor = self.redactor.stream()
 
         def finish() -> None:
             stats.elapsed = time.perf_counter() - started
@@ -704,7 +723,7 @@ class ChatClient:
 
         def fail(kind: str, message: str, status: int | None = None) -> ErrorEvent:
             finish()
-            return ErrorEvent(kind, message, stats, status)
+            return ErrorEvent(kind, self.redactor.text(message), stats, status)
 
         def token_seen() -> None:
             now = time.perf_counter()
@@ -716,7 +735,20 @@ class ChatClient:
             if not stats.tokens_from_usage:
                 stats.completion_tokens = stats.deltas
 
-        def text_events(text: str) -> list[ChatEvent]:
+        def reasoning_text(text: str) -> str:
+            return reasoning_redactor.feed(text)
+
+        def held_back() -> list[ChatEvent]:
+            """The text the redactors held back (a possible secret's start), at the end."""
+            events = text_events("", last=True)
+            rest = reasoning_redactor.flush()
+            if rest:
+                stats.reasoning += rest
+                events.append(ReasoningDelta(rest))
+            return events
+
+        def text_events(text: str, *, last: bool = False) -> list[ChatEvent]:
+            text = content_redactor.feed(text) if not last else content_redactor.flush()
             parts = splitter.feed(text) if splitter else [("content", text)]
             return [
                 _text_event(kind, piece, stats)
@@ -766,7 +798,7 @@ class ChatClient:
                 waiting_first = stats._first_token_at is None
                 timeout = max(0.0, first_deadline - now) if waiting_first else self.stall_timeout
                 try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), timeout=timeout)
+                    chunk = await _next_within(chunks, timeout)
                 except StopAsyncIteration:
                     break
                 except asyncio.TimeoutError:
@@ -795,7 +827,9 @@ class ChatClient:
                     whole.extend(chunk)  # read on; judged below from the whole body
                     continue
                 for data in decoder.feed(chunk):
-                    for event in self._handle_data(data, stats, decoder, text_events, token_seen):
+                    for event in self._handle_data(
+                        data, stats, decoder, text_events, token_seen, reasoning_text
+                    ):
                         if isinstance(event, ErrorEvent):
                             yield fail(event.kind, event.message, event.status)
                             return
@@ -804,13 +838,24 @@ class ChatClient:
                         break
                 if stats.saw_done:
                     break
+                if len(stats.content) + len(stats.reasoning) > self.max_answer_chars:
+                    yield fail(
+                        "too_long",
+                        f"The answer passed {self.max_answer_chars:,} characters: stopped "
+                        "reading it (the server kept sending). The text so far is kept.",
+                    )
+                    return
 
             if not_sse and "json" in content_type:
                 # a server that ignores ``stream: true`` and answers in one piece
-                for event in self._whole_answer(bytes(whole), stats, text_events, token_seen):
+                for event in self._whole_answer(
+                    bytes(whole), stats, text_events, token_seen, reasoning_text
+                ):
                     if isinstance(event, ErrorEvent):
                         yield fail(event.kind, event.message, event.status)
                         return
+                    yield event
+                for event in held_back():
                     yield event
                 if splitter:
                     for kind, piece in splitter.flush():
@@ -830,11 +875,15 @@ class ChatClient:
                 return
             if not stats.saw_done:
                 for data in decoder.close():
-                    for event in self._handle_data(data, stats, decoder, text_events, token_seen):
+                    for event in self._handle_data(
+                        data, stats, decoder, text_events, token_seen, reasoning_text
+                    ):
                         if isinstance(event, ErrorEvent):
                             yield fail(event.kind, event.message, event.status)
                             return
                         yield event
+            for event in held_back():
+                yield event
             if splitter:
                 for kind, piece in splitter.flush():
                     yield _text_event(kind, piece, stats)
@@ -865,7 +914,12 @@ class ChatClient:
                 await response.aclose()
 
     def _whole_answer(
-        self, body: bytes, stats: StreamStats, text_events: Any, token_seen: Any
+        self,
+        body: bytes,
+        stats: StreamStats,
+        text_events: Any,
+        token_seen: Any,
+        reasoning_text: Any = None,
     ) -> list[ChatEvent]:
         """Events from a non-streamed ``chat.completion`` body, as if it had streamed."""
         try:
@@ -898,7 +952,9 @@ class ChatClient:
                     {"delta": message, "finish_reason": choice.get("finish_reason")}
                 )
         decoder = SSEDecoder()
-        events = self._handle_data(json.dumps(chunk), stats, decoder, text_events, token_seen)
+        events = self._handle_data(
+            json.dumps(chunk), stats, decoder, text_events, token_seen, reasoning_text
+        )
         stats.saw_done = True
         return events
 
@@ -909,6 +965,7 @@ class ChatClient:
         decoder: SSEDecoder,
         text_events: Any,
         token_seen: Any,
+        reasoning_text: Any = None,
     ) -> list[ChatEvent]:
         """Events from one SSE ``data`` payload (a chat.completion.chunk, an error, or [DONE])."""
         if data.strip() == "[DONE]":
@@ -974,8 +1031,11 @@ class ChatClient:
                 reasoning = delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 token_seen()
-                stats.reasoning += reasoning
-                events.append(ReasoningDelta(reasoning))
+                if reasoning_text is not None:
+                    reasoning = reasoning_text(reasoning)
+                if reasoning:
+                    stats.reasoning += reasoning
+                    events.append(ReasoningDelta(reasoning))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 token_seen()
@@ -985,11 +1045,29 @@ class ChatClient:
                 token_seen()
                 for position, call in enumerate(tool_calls):
                     if isinstance(call, dict):
-                        events.append(_tool_delta(call, position, stats))
+                        events.append(_tool_delta(call, position, stats, self.redactor))
             finish_reason = choice.get("finish_reason")
             if isinstance(finish_reason, str):
                 stats.finish_reason = finish_reason
         return events
+
+
+async def _next_within(chunks: Any, timeout: float) -> Any:
+    """The next chunk, or ``asyncio.TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it drops a cancellation that arrives while the
+    chunk is already there, so a server sending without pause could never be stopped (Esc).
+    """
+    task = asyncio.ensure_future(chunks.__anext__())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise asyncio.TimeoutError
+    return task.result()
 
 
 def _text_event(kind: str, text: str, stats: StreamStats) -> ChatEvent:
@@ -1004,12 +1082,15 @@ def _text_event(kind: str, text: str, stats: StreamStats) -> ChatEvent:
     return ContentDelta(text)
 
 
-def _tool_delta(call: dict[str, Any], position: int, stats: StreamStats) -> ToolCallDelta:
+def _tool_delta(
+    call: dict[str, Any], position: int, stats: StreamStats, redactor: Redactor
+) -> ToolCallDelta:
     index = call.get("index")
     index = index if isinstance(index, int) else position
     function = call.get("function") if isinstance(call.get("function"), dict) else {}
     name = function.get("name") if isinstance(function.get("name"), str) else None
     arguments = function.get("arguments") if isinstance(function.get("arguments"), str) else ""
+    arguments = redactor.text(arguments)
     call_id = call.get("id") if isinstance(call.get("id"), str) else None
     while len(stats.tool_calls) <= index:
         stats.tool_calls.append({"id": None, "name": "", "arguments": ""})

@@ -20,7 +20,7 @@ from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.objstore import ObjectSource, ObjectStoreError, is_url
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import CHUNK, FileTail
+from rltop.core.tail import CHUNK, FileTail, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ METRICS_CHUNK = 128 * 1024 * 1024
 RECORDS_CHUNK = 32 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
+#: the end of a large rollout file read first (its newest steps), while the whole is read
+PREVIEW_BYTES = 4 * 1024 * 1024
 #: seconds between two reads of followed files while changes keep coming (watch mode)
 STREAM_READ_GAP = 0.2
 
@@ -41,6 +43,9 @@ class Followed:
     tail: FileTail
     chunk: int = CHUNK  # bytes per read once the first read is done
     start_size: int = 0  # the file's size when it was found (for the catch-up's progress)
+    #: the newest lines of a large file, shown while it is read in one pass: None (not tried),
+    #: True (in the store, to be replaced by the whole file), False (done or not possible)
+    preview: bool | None = None
 
     def read_bytes(self) -> int:
         """Bytes of the file read so far."""
@@ -64,7 +69,11 @@ class Follower:
         force_polling: bool | None = None,
         max_line: int | None = None,
         list_interval: float = 5.0,
+        previews: bool = False,
     ) -> None:
+        #: show the newest lines of a large rollout file while it is read whole (a screen shows
+        #: them; a headless ``check`` only wants the whole)
+        self.previews = previews
         #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
         #: followed like any other (core/objstore.py says why)
         self.objects = [ObjectSource(p) for p in paths if is_url(p)]
@@ -136,7 +145,7 @@ class Follower:
         if self._unrecognized_size.get(path) == size:
             return False  # unchanged since we last said no
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(SNIFF_BYTES)
                 if size > SNIFF_BYTES and path.lower().endswith(TEXT_LOG_EXTS):
                     # console logs may start with pages of other output: look at the end too
@@ -280,6 +289,14 @@ class Follower:
         """Read what is new in one source. Returns (store changed, more bytes waiting)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
         if parser.mode == "lines" and tail.ino is None:
+            if followed.preview is None:
+                followed.preview = self.previews and self._preview(followed)
+                if followed.preview:
+                    return True, True
+            if followed.preview:
+                # the whole file replaces its newest lines (read block by block or in one pass)
+                followed.preview = False
+                self.store.forget(path)
             caught = self._catch_up(followed)
             if caught is not None:
                 return caught
@@ -320,6 +337,48 @@ class Follower:
             path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
         )
         return changed or bool(result.skips or got.skips), got.more
+
+    def _preview(self, followed: Followed) -> bool:
+        """The newest lines of a large rollout file that its parser reads in one pass
+        (``Parser.catch_up``): on screen at once, newest steps first, while the whole file is
+        read (as toolong shows a file's end). Returns whether rows were put in the store."""
+        parser, path = followed.parser, followed.info.path
+        least = getattr(parser, "CATCH_UP_MIN_BYTES", None)
+        if (
+            parser.kind != "rollouts"
+            or least is None
+            or type(parser).catch_up is Parser.catch_up
+            or not hasattr(parser, "offset")
+        ):
+            return False
+        try:
+            size = os.path.getsize(path)
+            if size < least:
+                return False
+            with open(path, "rb") as fh:
+                start = max(0, size - PREVIEW_BYTES)
+                fh.seek(start)
+                data = fh.read(size - start)
+        except OSError:
+            return False
+        cut = data.find(b"\n") + 1 if start else 0
+        end = data.rfind(b"\n") + 1
+        if cut <= 0 or end <= cut:
+            return False
+        try:
+            parser.offset = start + cut  # rows know where their lines are
+            result = parser.feed(data[cut:end], 1)
+        except Exception:  # the careful read from the start says what is wrong
+            log.debug("preview of %s failed", path, exc_info=True)
+            return False
+        finally:
+            parser.reset()
+        if result.rollout_frame is None or result.rollout_frame.is_empty():
+            return False
+        # the lines are counted (and their problems noted) once, by the read of the whole file
+        preview = ParseResult(rollout_frame=result.rollout_frame)
+        self.store.set_status(path, "following")
+        return self.store.apply(path, preview)
 
     def _catch_up(self, followed: Followed) -> tuple[bool, bool] | None:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""

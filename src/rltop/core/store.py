@@ -619,6 +619,19 @@ class Store:
                 self.version += 1
             return changed
 
+    def forget(self, path: str) -> None:
+        """Drop the rows read from ``path`` so far (a preview of its newest lines, about to be
+        replaced by the whole file); unlike a reset, the file did not change."""
+        with self._lock:
+            info = self.sources[path]
+            run = self.runs[info.run_id]
+            src = self._source_ids[path]
+            run.metrics.drop_source(src)
+            run.rollouts.drop_source(src)
+            info.rows = 0
+            run.version += 1
+            self.version += 1
+
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self) -> StoreSnapshot:
         with self._lock:

@@ -26,8 +26,10 @@ REDRAW_INTERVAL = 0.2
 #: 2 s, like top's 3 s, keeps a live run live at a fraction of the CPU (benchmarks/RESULTS.md)
 STREAM_REDRAW_INTERVAL = 2.0
 #: ... of which the costly parts, the large chart and the warning rules, at most every so often
-#: (the numbers on the cards and the title move at every redraw); the last state is always
-#: drawn once the stream pauses
+#: once the files there at start are read, whatever the pace of the writer (a metric line a
+#: second, like a stream of rollouts: plotext's picture of a 160-column chart alone costs
+#: ~0.1-0.2 s of CPU); the numbers on the cards and the title move at every redraw, and the last
+#: state is always drawn once the writer pauses
 STREAM_SLOW_INTERVAL = 4.0
 
 
@@ -75,7 +77,9 @@ class RltopApp(App[int]):
         coldtext.set_max_memory(max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
-        self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
+        self.follower = follower or Follower(
+            self.paths, self.store, force_polling=poll or None, previews=True
+        )
         self.smoothing = DEFAULT_SMOOTHING if smoothing is None else max(0.0, min(0.99, smoothing))
         self.snapshot: StoreSnapshot | None = None
         self.run_title = title
@@ -219,19 +223,22 @@ class RltopApp(App[int]):
             return
         self.snapshot = snap
         now = time.monotonic()
-        slow = (
-            catching_up
-            or snap.version <= done
-            or self._deferred_in_a_row < 2
-            or now - self._last_slow >= STREAM_SLOW_INTERVAL
-        )
+        # whatever the writer's pace once caught up: the chart and the rules at most every
+        # STREAM_SLOW_INTERVAL (metric lines are paced like rollout appends)
+        slow = catching_up or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
+        # new lines of a followed run: their values reach the screen first, the chart (plotext
+        # takes ~0.1-0.2 s of CPU at 160 columns) and the rules right after
+        live = not catching_up and snap.version > done
         try:
             self._show_catch_up(catching_up)
-            self.dashboard.show_snapshot(snap, chart=slow)
+            self.dashboard.show_snapshot(snap, chart=slow and not live)
             if slow and catching_up:
                 # the rules and the best checkpoint wait for the whole of the files: verdicts on
                 # a part of a run would come and go as the rest is read
                 self._last_slow = now
+            elif slow and live:
+                self._last_slow = now
+                self.call_after_refresh(self._slow_after_values)
             elif slow:
                 self._last_slow = now
                 self.warnings_tracker.submit(snap)
@@ -260,6 +267,17 @@ class RltopApp(App[int]):
         if catching_up != self._catching_up_shown:
             self._catching_up_shown = catching_up
             self.dashboard.show_catch_up(catching_up)
+
+    def _slow_after_values(self) -> None:
+        """The chart and the rules, once the new values are on screen."""
+        snap = self.snapshot
+        if self._stop.is_set() or snap is None or not self.dashboard.is_attached:
+            return
+        try:
+            self.dashboard.refresh_chart()
+        except NoMatches as exc:
+            self.log.warning(f"chart refresh skipped: {exc}")
+        self.warnings_tracker.submit(snap)
 
     def _slow_later(self) -> None:
         """The chart and the rules catch up with the newest snapshot a stream left them behind."""

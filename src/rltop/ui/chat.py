@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Collapsible, Footer, Input, Select, Static
 
+from rltop.core.redact import mask_url
 from rltop.ui.safe import clean, safe_text
 
 if TYPE_CHECKING:
@@ -28,37 +29,100 @@ if TYPE_CHECKING:
 
 REDRAW_EVERY = 1 / 30  # seconds: at most this often per answer while tokens stream
 MODELS_EVERY = 30.0  # seconds between looks at the endpoint's model list
+STATUS_EVERY = 0.5  # seconds between refreshes of a streaming answer's status line
+QUIET_SHOWN_AFTER = 2.0  # seconds without a token before the status line says so
 
 
-class StreamingText(Static):
-    """Text that grows by appending; redraws at most ~30 times a second."""
+class StreamingText(Vertical):
+    """Text that grows by appending, drawn at most ~30 times a second.
 
-    DEFAULT_CSS = "StreamingText { height: auto; }"
+    Pieces are only queued as they arrive; each redraw turns the queue into one inert ``Text``
+    (one escaping pass, not one per chunk). Once the part being drawn passes ``FREEZE_AT``
+    characters it is frozen into a widget of its own at a line break, so each redraw costs the
+    last few thousand characters, not the whole answer.
+    """
+
+    DEFAULT_CSS = """
+    StreamingText { height: auto; }
+    StreamingText > Static { height: auto; }
+    """
+    FREEZE_AT = 4000
 
     def __init__(self, style: str = "", **kwargs: Any) -> None:
-        super().__init__("", **kwargs)
-        self.text = Text(style=style)
+        super().__init__(**kwargs)
+        self.style = style
+        self.text = Text(style=style)  # all of it (``plain`` and the tests read it)
+        self.chars = 0  # characters appended, drawn or queued
+        self._live_text = Text(style=style)
+        self._live = Static("")
+        self._queue: list[tuple[str, str]] = []
         self._pending = False
 
+    def compose(self) -> ComposeResult:
+        yield self._live
+
     def append(self, piece: str, style: str = "") -> None:
-        self.text.append_text(safe_text(piece, style))
+        self._queue.append((piece, style))
+        self.chars += len(piece)
         if not self._pending:
             self._pending = True
             self.set_timer(REDRAW_EVERY, self._flush)
 
+    def clear(self) -> None:
+        """Forget everything shown (the answer was reasoning after all)."""
+        self._queue.clear()
+        self.text = Text(style=self.style)
+        self._live_text = Text(style=self.style)
+        self.chars = 0
+        for frozen in list(self.children):
+            if frozen is not self._live:
+                frozen.remove()
+        self._draw()
+
+    def _take_queue(self) -> None:
+        queue, self._queue = self._queue, []
+        i = 0
+        while i < len(queue):
+            style = queue[i][1]
+            j = i
+            while j < len(queue) and queue[j][1] == style:
+                j += 1
+            piece = safe_text("".join(p for p, _ in queue[i:j]), style)
+            self.text.append_text(piece)
+            self._live_text.append_text(piece)
+            i = j
+        live = self._live_text
+        if len(live) > self.FREEZE_AT:
+            plain = live.plain
+            cut = plain.rfind("\n", 0, len(plain) - 1) + 1
+            if cut <= 0 and len(plain) > 4 * self.FREEZE_AT:
+                cut = len(plain)  # one endless line: freeze it anyway
+            if cut > 0 and self.is_attached:
+                frozen, rest = live.divide([cut]) if cut < len(plain) else (live, Text())
+                self.mount(Static(frozen), before=self._live)
+                self._live_text = Text(style=self.style)
+                self._live_text.append_text(rest)
+
+    def _draw(self) -> None:
+        self._live.update(self._live_text)
+
     def _flush(self) -> None:
         self._pending = False
-        self.update(self.text)
+        self._take_queue()
+        self._draw()
         screen = self.screen
         if isinstance(screen, ChatScreen):
             screen.follow_tail()
 
     def flush_now(self) -> None:
         self._pending = False
-        self.update(self.text)
+        self._take_queue()
+        self._draw()
 
     @property
     def plain(self) -> str:
+        if self._queue:
+            self._take_queue()
         return self.text.plain
 
 
@@ -86,6 +150,8 @@ class AnswerView(Vertical):
         self.stats = Static("", classes="stats")
         self.problem = Static("", classes="problem")
         self._leading = True  # strip the newline models put right after </think>
+        self.stream_stats: Any = None  # the live stream's numbers while it runs
+        self.stop_requested = False  # Esc: the stream loop stops at its next event
 
     def compose(self) -> ComposeResult:
         head = Text("◆ ", style="bold")
@@ -109,13 +175,12 @@ class AnswerView(Vertical):
     def add_reasoning(self, piece: str) -> None:
         self.add_class("thinking")
         self.reasoning.append(piece)
-        self.fold.title = f"thinking · {len(self.reasoning.plain)} chars"
+        self.fold.title = f"thinking · {self.reasoning.chars} chars"
 
     def recast_as_reasoning(self) -> None:
         """The text shown so far was reasoning (``</think>`` came without ``<think>``)."""
         moved = self.body.plain
-        self.body.text = Text()
-        self.body.flush_now()
+        self.body.clear()
         self._leading = True
         if moved:
             self.add_reasoning(moved)
@@ -129,8 +194,8 @@ class AnswerView(Vertical):
     def finish(self, stats_line: Text, problem: Text | None, failed: bool) -> None:
         self.body.flush_now()
         self.reasoning.flush_now()
-        if self.reasoning.plain:
-            self.fold.title = f"thinking · {len(self.reasoning.plain)} chars (Enter/click to open)"
+        if self.reasoning.chars:
+            self.fold.title = f"thinking · {self.reasoning.chars} chars (Enter/click to open)"
         self.stats.update(stats_line)
         self.problem.update(problem or "")
         self.set_class(failed, "failed")
@@ -183,6 +248,9 @@ def stats_line(model: str, stats: Any | None, *, streaming: bool = False) -> Tex
         parts.append(f"TTFT {stats.ttft:.2f} s")
     elif streaming:
         parts.append("waiting for the first token…")
+    quiet = stats.last_token_age() if streaming else None
+    if quiet is not None and quiet >= QUIET_SHOWN_AFTER:
+        parts.append(f"no token for {quiet:.0f} s")
     if stats.tokens_per_s is not None:
         parts.append(f"{stats.tokens_per_s:.1f} tok/s")
     if stats.completion_tokens:
@@ -288,6 +356,15 @@ class ChatScreen(Screen):
         self._connect()
         # training adds checkpoints: look again now and then (and on every return to the chat)
         self.set_interval(MODELS_EVERY, self._refresh_models)
+        # a stalled stream sends no events: its status line is refreshed on a clock
+        self.set_interval(STATUS_EVERY, self._refresh_status)
+
+    def _refresh_status(self) -> None:
+        for view in list(self._live):
+            if view.stream_stats is not None and not view.turn.done:
+                view.show_status(
+                    stats_line(view.turn.model or "", view.stream_stats, streaming=True)
+                )
 
     def _refresh_models(self) -> None:
         if not self.streaming and self.client is not None and self.connect_error is None:
@@ -393,7 +470,7 @@ class ChatScreen(Screen):
             text.append("chat: looking for an endpoint…")
         else:
             text.append("chat ", style="bold")
-            text.append_text(safe_text(self.endpoint.url, keep_newlines=False))
+            text.append_text(safe_text(mask_url(self.endpoint.url) or "", keep_newlines=False))
             if self.endpoint.source != "argument":
                 text.append(f" ({self.endpoint.source})", style="dim")
             if self.connect_error:
@@ -586,11 +663,14 @@ class ChatScreen(Screen):
         stream = self.client.stream_chat(
             messages, turn.model or "", temperature=convo.temperature, max_tokens=convo.max_tokens
         )
+        view.stream_stats = stream.stats
         last_status = 0.0
         loop = asyncio.get_running_loop()
         try:
             async with stream:
                 async for event in stream:
+                    if view.stop_requested:
+                        raise asyncio.CancelledError
                     turn.absorb(event)
                     if isinstance(event, ContentDelta):
                         view.add_content(event.text)
@@ -638,6 +718,8 @@ class ChatScreen(Screen):
     # -- actions -------------------------------------------------------------------------------
     def action_escape(self) -> None:
         if self.streaming:
+            for view in self._live:
+                view.stop_requested = True
             self.workers.cancel_group(self, "chat-stream")
             self.workers.cancel_group(self, "chat-compare")
         else:

@@ -44,19 +44,27 @@ def build_cards(
     """
     names = run.metric_names
     use_cache = cache is not None and run.logged_version >= 0
-    stamp = (run.run_id, run.logged_version, tuple(names))
-    if use_cache and cache.get("key") == stamp:  # type: ignore[union-attr]
-        ordered, key, role_of, known = cache["meta"]  # type: ignore[index]
+    # the order and roles of the metrics depend on their names only; a live run's new line
+    # changes the logged columns (the cards) but rarely the names
+    names_stamp = (run.run_id, tuple(names), id(extra_roles))
+    if cache is not None and cache.get("names") == names_stamp:
+        ordered, key, role_of = cache["meta"]
     else:
         ordered = roles.order_metrics(names, extra_roles)
         resolved = roles.resolve(names, extra_roles)
         key = {n for r, n in resolved.items() if r in roles.KEY_ROLES}
         role_of = {n: r for r, n in resolved.items()}
+        if cache is not None:
+            cache["names"] = names_stamp
+            cache["meta"] = (ordered, key, role_of)
+    stamp = (names_stamp, run.logged_version)
+    if use_cache and cache.get("key") == stamp:  # type: ignore[union-attr]
+        known = cache["known"]  # type: ignore[index]
+    else:
         known = {}
         if use_cache:
-            cache.clear()  # type: ignore[union-attr]
             cache["key"] = stamp  # type: ignore[index]
-            cache["meta"] = (ordered, key, role_of, known)  # type: ignore[index]
+            cache["known"] = known  # type: ignore[index]
     known_cards: dict[str, Card] = known
     matcher = _matcher(query)
     frame = run.metrics
@@ -64,13 +72,7 @@ def build_cards(
     todo = [n for n in shown if n not in known_cards or n in run.derived]
     fresh: dict[str, Card] = {}
     if todo:
-        # one query for every card (not one per metric): this runs on each update of a live run
-        tails = frame.select(
-            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in todo]
-        ).row(0)
-        last_steps = frame.select(
-            [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(n) for n in todo]
-        ).row(0)
+        tails, last_steps = _card_tails(frame, todo)
         for name, values, step in zip(todo, tails, last_steps, strict=True):
             fresh[name] = Card(
                 name=name,
@@ -89,6 +91,42 @@ def build_cards(
             continue
         cards.append(Card(name, "text values", value, None, None, [], False))
     return cards
+
+
+def _card_tails(frame: pl.DataFrame, names: list[str]) -> tuple[list[list], list]:
+    """The last ``SPARK_POINTS`` values and the last step of each column, nulls left out.
+
+    This runs on each update of a live run, for every card: a column with a value in each of the
+    last ``SPARK_POINTS`` rows (most metrics) is read from those rows alone; the others (logged
+    every few steps) with one query over the whole frame for all of them.
+    """
+    recent = frame.tail(SPARK_POINTS)
+    tag = "\0"  # the last steps' column names: a prefix no metric name starts with
+    while any(n.startswith(tag) for n in names):
+        tag += "\0"
+    full = recent.height == frame.height
+    dense: list[str] = []
+    sparse: list[str] = []
+    for n in names:
+        (dense if full or recent.get_column(n).null_count() == 0 else sparse).append(n)
+    tails: dict[str, list] = {}
+    steps: dict[str, object] = {}
+    if dense:
+        part = recent.select(
+            [pl.col(n).drop_nulls().implode() for n in dense]
+            + [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(tag + n) for n in dense]
+        ).row(0)
+        tails.update(zip(dense, part[: len(dense)], strict=True))
+        steps.update(zip(dense, part[len(dense) :], strict=True))
+    if sparse:
+        # one query for every card (not one per metric)
+        part = frame.select(
+            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in sparse]
+            + [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(tag + n) for n in sparse]
+        ).row(0)
+        tails.update(zip(sparse, part[: len(sparse)], strict=True))
+        steps.update(zip(sparse, part[len(sparse) :], strict=True))
+    return [tails[n] for n in names], [steps[n] for n in names]
 
 
 def _set_line(widget: Static, text: Text) -> None:

@@ -32,8 +32,6 @@ from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
 from rltop.ui.widgets.rollout_list import RolloutList
 
-#: matches to find before the first page is shown (more than a tall terminal shows)
-FIRST_PAGE = 100
 #: the direction each column sorts in first (others ascending)
 DESCENDING_FIRST = {"step", "length", "tokens"}
 
@@ -203,15 +201,15 @@ class RolloutsScreen(Screen):
         worker = get_current_worker()
         started = time.perf_counter()
         found: list[pl.Series] = []
-        total = 0
         shown = False
         try:
             for part in iter_matches(frame, query, default_sort=default_sort, loader=fill_text):
                 if worker.is_cancelled:
                     return
                 found.append(part)
-                total += len(part)
-                if not shown and total >= FIRST_PAGE:
+                # the first part (the first rows in sort order) is shown at once, even short of
+                # a page: a rare phrase's few matches there come up while the rest is searched
+                if not shown:
                     shown = True
                     positions = pl.concat(found)
                     self.app.call_from_thread(

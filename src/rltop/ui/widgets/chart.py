@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from textual.app import RenderResult
@@ -11,6 +10,7 @@ from textual_plotext import PlotextPlot
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core.derive import ema
+from rltop.core.downsample import Envelope, envelope
 from rltop.core.inert import inert
 
 #: series colours, from the theme: the first metric in $primary, the next in $secondary...
@@ -68,25 +68,22 @@ class Series:
     marks: list[int] = field(default_factory=list)  # steps to mark (warning onsets)
 
 
-def downsample(steps: list[int], values: list[float], points: int) -> tuple[list[int], list[float]]:
-    """Keep the shape of a long series in ``points`` points (bucket means; NaN dropped)."""
-    pairs = [
-        (s, v) for s, v in zip(steps, values, strict=False) if v is not None and math.isfinite(v)
-    ]
-    if len(pairs) <= points or points <= 0:
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-    size = len(pairs) / points
-    out_s, out_v = [], []
-    for i in range(points):
-        part = pairs[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
-        out_s.append(part[-1][0])
-        out_v.append(sum(v for _s, v in part) / len(part))
-    return out_s, out_v
+def downsample(
+    steps: list[int], values: list[float], points: int
+) -> tuple[list[float], list[float]]:
+    """A long series in at most ``points`` columns: each column's lowest and highest value (so a
+    one-step spike stays visible), non-finite values left out (``core.downsample.envelope``)."""
+    env = envelope(steps, values, points)
+    return list(env.xs), list(env.ys)
 
 
 class MetricChart(PlotextPlot):
-    """Re-plots only when given new data or resized, and draws a plot once: a refresh of the
-    screen's layout (a card that changed width, a notification) reuses the drawn picture."""
+    """Re-plots only when what it draws changes, and draws a plot once: a refresh of the
+    screen's layout (a card that changed width, a notification) reuses the drawn picture.
+
+    Each series goes to plotext as its min/max envelope at the plot's width
+    (``core.downsample``), so a plot costs what the screen can show, not the series' length;
+    a new step that leaves every column's envelope as it was draws nothing new."""
 
     DEFAULT_CSS = """
     MetricChart { background: $surface; }
@@ -102,6 +99,8 @@ class MetricChart(PlotextPlot):
         #: bumped by ``replot``; the drawn picture is kept for (version, size, theme)
         self._version = 0
         self._drawn: tuple[tuple[int, int, int, str], RenderResult] | None = None
+        #: what the last replot gave plotext: an equal plan is the same picture
+        self._plan: tuple | None = None
 
     def show(self, series: list[Series], smoothing: float, title: str = "") -> None:
         if (series, smoothing, title) == (self.series, self.smoothing, self.title_text):
@@ -124,43 +123,63 @@ class MetricChart(PlotextPlot):
         return self._drawn[1]
 
     def replot(self) -> None:
+        width = max(self.size.width, 20)
+        # braille: two dots per cell; a column of dots per envelope column
+        columns = max(20, width * 2)
+        plan_series: list[tuple[str, Envelope, Envelope | None, tuple[int, ...]]] = []
+        for s in self.series:
+            raw = envelope(s.steps, s.values, columns)
+            if not len(raw):
+                continue
+            smooth = None
+            if self.smoothing > 0 and len(s.values) > 2:
+                smooth = envelope(s.steps, ema(s.values, self.smoothing), columns)
+            plan_series.append((s.label, raw, smooth, tuple(s.marks)))
+        plan = (
+            tuple(plan_series),
+            self.smoothing,
+            self.title_text,
+            bool(self.series),
+            self.size.width,
+            self.size.height,
+            self.app.theme if self.is_attached else None,
+        )
+        if plan == self._plan:
+            return  # the same picture: plotext's redraw is the costliest part of an update
+        self._plan = plan
         self._version += 1
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        width = max(self.size.width, 20)
-        points = max(20, width * 2)
         plt.xlabel("step")
         if not self.series:
             plt.title("select a metric: move with the arrows, Enter to chart it")
             self.refresh()
             return
-        colors, raw, marks = chart_colors(self.app.get_css_variables())
-        for i, s in enumerate(self.series):
+        colors, raw_color, marks = chart_colors(self.app.get_css_variables())
+        for i, (label, raw, smooth, marked) in enumerate(plan_series):
             if self.distinct:
                 color, marker = series_style(i, colors)
             else:
                 color, marker = colors[i % len(colors)], "braille"
-            xs, ys = downsample(s.steps, s.values, points)
-            if not xs:
-                continue
-            if self.smoothing > 0 and len(ys) > 2:
-                smooth_src_x, smooth_src_y = downsample(
-                    s.steps, ema(s.values, self.smoothing), points
-                )
-                plt.plot(xs, ys, color=raw, marker="braille")
+            if smooth is not None:
+                plt.plot(list(raw.xs), list(raw.ys), color=raw_color, marker="braille")
                 plt.plot(
-                    smooth_src_x,
-                    smooth_src_y,
+                    list(smooth.xs),
+                    list(smooth.ys),
                     color=color,
                     marker=marker,
-                    label=inert(s.label, keep_newlines=False),
+                    label=inert(label, keep_newlines=False),
                 )
             else:
                 plt.plot(
-                    xs, ys, color=color, marker=marker, label=inert(s.label, keep_newlines=False)
+                    list(raw.xs),
+                    list(raw.ys),
+                    color=color,
+                    marker=marker,
+                    label=inert(label, keep_newlines=False),
                 )
-            for mark in s.marks:
+            for mark in marked:
                 plt.vline(mark, color=marks)
         suffix = f"  ema {self.smoothing:.2f}" if self.smoothing > 0 else "  raw"
         title = self.title_text or ", ".join(s.label for s in self.series)
