@@ -42,7 +42,9 @@ RESULTS = HERE / "RESULTS-readers.md"
 import gen_peers_data as gen  # noqa: E402
 
 PY = sys.executable
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+# every child (and the app in a pty) runs this checkout's source, not an installed rltop
+os.environ["PYTHONPATH"] = str(ROOT / "src")
+ENV = dict(os.environ)
 
 
 # -- measuring ----------------------------------------------------------------------------------
