@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 #: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
 METRICS_CHUNK = 128 * 1024 * 1024
-#: ... from a binary record stream (.wandb, tfevents): decoded in bulk, shown as each read lands
-RECORDS_CHUNK = 32 * 1024 * 1024
+#: ... from a binary record stream (.wandb, tfevents): decoded in bulk holding the GIL, so in
+#: pieces short enough for the UI to draw between them
+RECORDS_CHUNK = 8 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
 #: the end of a large rollout file read first (its newest steps), while the whole is read
@@ -427,11 +428,26 @@ class Follower:
         self._drain(on_progress)
 
     def _drain(
-        self, on_progress: Callable[[], None] | None = None, stop: threading.Event | None = None
+        self,
+        on_progress: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
+        *,
+        starting: bool = False,
     ) -> None:
         ordered = sorted(
             self.followed.values(), key=lambda f: (f.info.kind != "metrics", f.info.path)
         )
+        if starting:
+            # while the UI starts: the first (small) read of every metrics file, so the first
+            # frame has data from each; binary record streams (decoded holding the GIL, which
+            # would hold up the UI's start) wait for ``run``, the rest is read now
+            for followed in ordered:
+                if followed.info.kind != "metrics" or (stop is not None and stop.is_set()):
+                    break
+                did, _more = self.read_source(followed)
+                if did and on_progress:
+                    on_progress()
+            ordered = [f for f in ordered if f.parser.mode != "records"]
         # metrics first, each source until it has nothing more; progress after each chunk
         for followed in ordered:
             while True:
@@ -457,7 +473,7 @@ class Follower:
             try:
                 self.scan()
                 self._fresh.clear()
-                self._drain(self._preload_progress, self._preload_stop)
+                self._drain(self._preload_progress, self._preload_stop, starting=True)
             except Exception:  # run() reads again what is missing; never crash the UI's start
                 log.exception("reading the sources failed")
 

@@ -273,9 +273,5 @@ def _may_hold_long_line(block: bytes, limit: int) -> bool:
 
 
 def _count_newlines(buf: bytes, end: int) -> int:
-    """Newlines in ``buf[:end]``; numpy's vectorised compare is ~2x faster on big catch-up reads."""
-    if end < 1024 * 1024:
-        return buf.count(b"\n", 0, end)
-    import numpy as np  # only for large reads: numpy is not imported on the way to a first frame
-
-    return int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=end) == 10))
+    """Newlines in ``buf[:end]`` (a one-byte count: memchr speed, no temporary array)."""
+    return buf.count(b"\n", 0, end)
