@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from rltop.core.model import ROW_LOCATION
+from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
 
 #: names users type -> the frame's column
 ALIASES = {"len": "length", "score": "reward", "tokens_len": "tokens", "prompt_id": "group"}
@@ -389,16 +390,12 @@ def _needles(query: RolloutQuery) -> list[bytes]:
     """What the raw bytes of a line must hold for the query's phrase (``prefilter``)."""
     if not query.phrase or query.regex is not None:
         return []
-    from rltop.core.prefilter import needles
-
     return needles(query.phrase, query.ignore_case)
 
 
 def _candidates(frame: pl.DataFrame, positions: pl.Series, wanted: list[bytes]) -> pl.Series:
     """For the cold rows at ``positions``: whether their line on disk can hold ``wanted``
     (always, for rows of a format the raw bytes cannot tell about)."""
-    from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines
-
     columns = ["_path", "_offset", "_len"] + (["_format"] if "_format" in frame.columns else [])
     part = frame.select(columns)[positions].with_row_index("_i")
     if "_format" not in part.columns:
