@@ -14,7 +14,12 @@ import pytest
 HEAVY = ("polars", "numpy", "textual", "rltop.core.diagnose", "rltop.core.store")
 
 
-def _imported(argv: list[str], cwd) -> tuple[list[str], int]:
+#: what a command needs only for data, object-store URLs or the settings of the rules: a missing
+#: path, an empty folder and ``--help`` answer without them (issue 11: ≤ 0.1 s)
+LIGHT = ("rltop.core.objstore", "rltop.config", "platformdirs", "tomllib")
+
+
+def _imported(argv: list[str], cwd, watch: tuple[str, ...] = HEAVY) -> tuple[list[str], int]:
     code = textwrap.dedent(
         f"""
         import json, sys
@@ -23,7 +28,7 @@ def _imported(argv: list[str], cwd) -> tuple[list[str], int]:
             code = main({argv!r})
         except SystemExit as exc:
             code = exc.code
-        heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        heavy = sorted(m for m in {watch!r} if m in sys.modules)
         sys.stderr.write("\\nIMPORTED " + json.dumps([heavy, code]) + "\\n")
         """
     )
@@ -59,6 +64,33 @@ def test_nothing_heavy_without_data(tmp_path, argv):
     assert heavy == []
     if argv[0] == "check" and "--help" not in argv:
         assert code == 3  # nothing readable
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["check", "--help"],
+        ["check", "EMPTY"],
+        ["check", "MISSING"],
+        ["sources", "EMPTY"],
+        ["watch", "MISSING"],
+    ],
+)
+def test_no_settings_or_object_store_without_data(tmp_path, argv):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = [
+        str(empty) if a == "EMPTY" else str(tmp_path / "missing") if a == "MISSING" else a
+        for a in argv
+    ]
+    heavy, _code = _imported(argv, tmp_path, LIGHT)
+    assert heavy == []
+
+
+def test_help_does_not_set_up_logging(tmp_path):
+    heavy, code = _imported(["--help"], tmp_path, ("logging",))
+    assert heavy == [] and code == 0
 
 
 def test_check_with_data_still_reads_it(tmp_path):

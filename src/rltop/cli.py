@@ -12,7 +12,6 @@ import importlib
 import sys
 
 from rltop import __version__
-from rltop.commands.common import add_view_arguments
 
 #: command name -> one-line help. Modules are ``rltop.commands.<name>``.
 COMMANDS: dict[str, str] = {
@@ -27,6 +26,8 @@ COMMANDS: dict[str, str] = {
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from rltop.commands.common import add_view_arguments
+
     parser = argparse.ArgumentParser(
         prog="rltop",
         description="A live terminal monitor for RL and fine-tuning runs. "
@@ -48,19 +49,26 @@ def _main_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _install_log_handler() -> None:
+    """After the arguments are parsed (``--help`` and usage errors never log): rltop's log
+    messages go to stderr made inert."""
     from rltop.core.inert import install_log_handler
 
     install_log_handler()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         name = argv[0]
         module = importlib.import_module(f"rltop.commands.{name}")
         sub = argparse.ArgumentParser(prog=f"rltop {name}", description=COMMANDS[name])
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
+        _install_log_handler()
         return int(module.run(args) or 0)
     args = _main_parser().parse_args(argv)
+    _install_log_handler()
     from rltop.commands.view import run_view
 
     return run_view(args.paths, args)

@@ -26,6 +26,8 @@ from rltop.commands.common import (
     has_candidates,
     json_safe,
     load_settings,
+    object_store_errors,
+    path_exists,
     silence_stdout,
 )
 from rltop.core.inert import plain
@@ -60,15 +62,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    from rltop.core.objstore import ObjectStoreError, path_exists
-
+    store_errors = object_store_errors(paths)
     missing = [p for p in paths if not path_exists(p)]
     for path in missing:
         print(f"rltop: no such file or folder: {plain(path)}", file=sys.stderr)
-    settings = load_settings(args)
     try:
-        report = collect([p for p in paths if path_exists(p)], settings, args.stalled_after)
-    except ObjectStoreError as exc:  # wrong credentials, missing bucket: nothing could be read
+        # the settings (config file, platformdirs) are read only once there is something to read
+        report = collect(
+            [p for p in paths if path_exists(p)], lambda: load_settings(args), args.stalled_after
+        )
+    except store_errors as exc:  # wrong credentials, missing bucket: nothing could be read
         print(f"rltop check: {plain(str(exc))}", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:
@@ -80,11 +83,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def collect(paths: list[str], settings: Any, stalled_after: float | None = None) -> dict[str, Any]:
-    """Read the paths once and build the report (the ``--json`` document)."""
+    """Read the paths once and build the report (the ``--json`` document). ``settings`` may be a
+    function that loads them: it is called only when there is a file to read."""
     runs_out: list[dict[str, Any]] = []
     runs: Any = ()
     where = str
     if paths and has_candidates(paths):
+        if callable(settings):
+            settings = settings()
         # polars, numpy and the rules are imported only when there is something to read
         from rltop.core.follow import Follower
 
@@ -98,9 +104,10 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         from rltop.core import roles
         from rltop.core.checkpoint import best_checkpoint
         from rltop.core.diagnose import diagnose
-    thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
-    if stalled_after is not None:
-        thresholds.setdefault("run.stalled", {})["minutes"] = stalled_after
+
+        thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
+        if stalled_after is not None:
+            thresholds.setdefault("run.stalled", {})["minutes"] = stalled_after
     now = time.time()
     for run in runs:
         if run.metrics.is_empty() and run.rollouts.is_empty() and not run.sources:

@@ -158,6 +158,25 @@ def apply_memory_budget(settings: Any) -> None:
     coldtext.set_max_memory(settings.max_memory)
 
 
+def path_exists(path: str) -> bool:
+    """``objstore.path_exists`` without importing the object-store code for a local path."""
+    if "://" not in path:
+        return os.path.exists(path)
+    from rltop.core.objstore import path_exists as exists
+
+    return exists(path)
+
+
+def object_store_errors(paths: list[str]) -> tuple[type[Exception], ...]:
+    """What ``except`` should catch for object-store failures: ``ObjectStoreError`` when a path is
+    a URL, nothing otherwise (so local paths never import the object-store code)."""
+    if not any("://" in p for p in paths):
+        return ()
+    from rltop.core.objstore import ObjectStoreError
+
+    return (ObjectStoreError,)
+
+
 def has_candidates(paths: list[str]) -> bool:
     """Whether any file under ``paths`` is one rltop might read (by name; nothing heavy is
     imported: polars, numpy and the rules wait until there is something to read)."""

@@ -40,15 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    from rltop.core.objstore import ObjectStoreError, path_exists
+    from rltop.commands.common import object_store_errors, path_exists
 
+    store_errors = object_store_errors(paths)
     missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
         report = collect(paths)
-    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+    except store_errors as exc:  # wrong credentials, missing bucket
         print(f"rltop sources: {plain(str(exc))}", file=sys.stderr)
         return 2
     if args.json:

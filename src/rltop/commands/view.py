@@ -48,7 +48,7 @@ def run_view(
     title: str | None = None,
     endpoint: str | None = None,
 ) -> int:
-    from rltop.core.objstore import path_exists
+    from rltop.commands.common import path_exists
 
     missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):

@@ -26,6 +26,8 @@ from rltop.commands.common import (
     apply_memory_budget,
     json_safe,
     load_settings,
+    object_store_errors,
+    path_exists,
     silence_stdout,
 )
 from rltop.core.inert import plain
@@ -140,8 +142,7 @@ class Printer:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    from rltop.core.objstore import ObjectStoreError, path_exists
-
+    store_errors = object_store_errors(paths)
     if not any(path_exists(p) for p in paths):
         print(
             f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
                 dirty.clear()
             printer.update(diagnoser.update(store.snapshot()))
         thread.join(timeout=5)
-    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+    except store_errors as exc:  # wrong credentials, missing bucket
         print(f"rltop watch: {plain(str(exc))}", file=sys.stderr)
         return 3
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)

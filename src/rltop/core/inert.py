@@ -14,7 +14,6 @@ JSON output needs neither: ``json.dumps`` (``ensure_ascii``) escapes every such 
 
 from __future__ import annotations
 
-import logging
 import re
 
 # CSI, OSC (terminated by BEL or ST), DCS/SOS/PM/APC strings, and single-character escapes
@@ -65,21 +64,21 @@ def plain(text: object) -> str:
     return inert(str(text), keep_newlines=False)
 
 
-class InertFormatter(logging.Formatter):
-    """Log records (a path, a parser's exception message) written to a terminal made inert; the
-    line breaks of a traceback are kept."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return inert(super().format(record))
-
-
 def install_log_handler() -> None:
-    """rltop's log messages go to stderr through :class:`InertFormatter` (instead of Python's
-    last-resort handler, which writes them raw)."""
+    """rltop's log messages go to stderr through a formatter that makes them inert (instead of
+    Python's last-resort handler, which writes them raw; a traceback keeps its line breaks).
+    ``logging`` is imported here, not at start-up (``rltop --help`` never logs)."""
+    import logging
+
+    class InertFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return inert(super().format(record))
+
     logger = logging.getLogger("rltop")
-    if any(isinstance(h.formatter, InertFormatter) for h in logger.handlers):
+    if any(getattr(h, "_rltop_inert", False) for h in logger.handlers):
         return
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)
     handler.setFormatter(InertFormatter("%(message)s"))
+    handler._rltop_inert = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
