@@ -215,3 +215,31 @@ def test_a_prompt_standing_for_its_group_stays_on_disk(tmp_path, small_threshold
     assert slow.get_column("group").to_list() == slow.get_column("prompt").to_list()
     # the groups are still told apart, the same way
     assert fast.get_column("_gid").to_list() == slow.get_column("_gid").to_list()
+
+
+def test_headless_reads_a_metrics_file_in_one_block(tmp_path, monkeypatch):
+    """The small first read is for a screen (``previews``); ``check`` reads the file whole."""
+    from rltop.core import follow
+    from rltop.core.formats.jsonl import JsonlMetricsParser
+
+    with open(tmp_path / "metrics.jsonl", "w") as fh:
+        for step in range(1, 2001):
+            fh.write(json.dumps({"step": step, "loss": 1 / step, "reward": step * 0.001}) + "\n")
+    monkeypatch.setattr(follow, "FIRST_READ", 4096)
+    blocks = []
+    real = JsonlMetricsParser.feed
+
+    def counted(self, block, first_line):
+        blocks.append(len(block))
+        return real(self, block, first_line)
+
+    monkeypatch.setattr(JsonlMetricsParser, "feed", counted)
+    headless = follow.Follower([str(tmp_path)])
+    headless.read_all()
+    assert len(blocks) == 1
+    assert headless.store.snapshot().runs[0].metrics.height == 2000
+    blocks.clear()
+    screen = follow.Follower([str(tmp_path)], previews=True)
+    screen.read_all()
+    assert len(blocks) == 2 and blocks[0] <= 4096
+    assert screen.store.snapshot().runs[0].metrics.height == 2000

@@ -72,8 +72,9 @@ class Follower:
         list_interval: float = 5.0,
         previews: bool = False,
     ) -> None:
-        #: show the newest lines of a large rollout file while it is read whole (a screen shows
-        #: them; a headless ``check`` only wants the whole)
+        #: show the newest lines of a large rollout file while it is read whole, and read a
+        #: metrics file's first ``FIRST_READ`` bytes before the rest (a screen shows them; a
+        #: headless ``check`` only wants the whole, read in as few blocks as it can)
         self.previews = previews
         #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
         #: followed like any other (core/objstore.py says why)
@@ -178,7 +179,7 @@ class Follower:
         if parser.mode == "records":
             chunk = RECORDS_CHUNK
         # a small first read: the file's first steps are on screen at once, the rest follows
-        first = min(chunk, FIRST_READ) if parser.kind == "metrics" else chunk
+        first = min(chunk, FIRST_READ) if parser.kind == "metrics" and self.previews else chunk
         if self.max_line is None:
             tail = FileTail(path, chunk=first)
         else:

@@ -108,6 +108,9 @@ def merge_steps(raw: pl.DataFrame) -> pl.DataFrame:
     """One row per step: for each column the last non-null value in (source, arrival) order."""
     if raw.is_empty():
         return raw.drop(META)
+    step = raw.get_column("step")
+    if step.is_sorted() and step.n_unique() == raw.height:
+        return raw.drop(META)  # one row per step, in order already (a catch-up's block): no sort
     ordered = raw.sort(["step", "_src", "_seq"])
     if ordered.get_column("step").n_unique() == ordered.height:
         return ordered.drop(META)

@@ -235,7 +235,7 @@ def _fields(frame: pl.DataFrame) -> int:
     Every count is of something polars read from a ``"key":`` of the block, so a key it did not
     read makes ``_colons`` larger, never equal.
     """
-    total, _ = _present(frame)
+    total, _ = _present(frame, rows=False)
     return total
 
 
@@ -249,25 +249,27 @@ def _has_nulls(frame: pl.DataFrame) -> bool:
     return False
 
 
-def _present(frame: pl.DataFrame) -> tuple[int, pl.Series | None]:
-    """Values in ``frame`` (leaves and objects with a value), and which rows hold any."""
+def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series | None]:
+    """Values in ``frame`` (leaves and objects with a value), and which rows hold any (None
+    without ``rows``: the top level's rows are its lines, no object's)."""
     total = 0
     flat: list[pl.Series] = []
     masks: list[pl.Series] = []
     for series in frame.get_columns():
         if isinstance(series.dtype, pl.Struct):
-            inner, rows = _present(series.struct.unnest())
+            inner, held = _present(series.struct.unnest())
             total += inner
-            if rows is not None:
-                total += int(rows.sum())  # the object's own "key":
-                masks.append(rows)
+            if held is not None:
+                total += int(held.sum())  # the object's own "key":
+                masks.append(held)
         else:
             flat.append(series)
     if flat:
         plain = pl.DataFrame(flat)
         total += plain.height * plain.width - int(plain.null_count().sum_horizontal().item())
-        masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
-    if not masks:
+        if rows:
+            masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
+    if not masks or not rows:
         return total, None
     any_row = masks[0]
     for mask in masks[1:]:
