@@ -91,3 +91,24 @@ def test_permission_denied_is_an_error_not_a_crash(tmp_path):
         assert got.error is None
     else:
         assert got.error
+
+
+def test_large_reads_end_at_a_line_end(tmp_path):
+    """A large read that stops short of the end ends at a newline: nothing is left waiting (the
+    block is the bytes read, not a copy cut at the last newline), and the lines are all there."""
+    from rltop.core.tail import LINE_END_PROBE
+
+    path = tmp_path / "m.jsonl"
+    lines = [f'{{"step": {i}, "loss": {1 / i!r}}}\n' for i in range(1, 60001)]
+    path.write_text("".join(lines))
+    tail = FileTail(str(path), chunk=8 * LINE_END_PROBE)
+    got, reads = [], 0
+    while True:
+        out = tail.read_lines()
+        reads += 1
+        assert out.block.endswith(b"\n") and tail.partial == b""
+        got.append(out.block)
+        if not out.more:
+            break
+    assert reads > 3
+    assert b"".join(got).decode() == "".join(lines)

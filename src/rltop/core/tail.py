@@ -22,6 +22,10 @@ DEFAULT_MAX_LINE = 64 * 1024 * 1024
 #: a waiting partial line up to this size is read again from disk with the new bytes, instead of
 #: being joined to them in memory (that join copied every 32 MB chunk of a catch-up once more)
 REREAD_PARTIAL = 1024 * 1024
+#: a large read that stops short of the end of the file ends at the last newline of its last
+#: ``LINE_END_PROBE`` bytes (found by a small read first): the block is then the bytes read,
+#: never a copy of them cut at that newline
+LINE_END_PROBE = 64 * 1024
 
 
 def open_regular(path: str) -> BinaryIO:
@@ -132,8 +136,14 @@ class FileTail:
             pos = self.offset if reread else self.offset + len(self.partial)
             if self.skipping_long:
                 pos = self.partial_start
+            want = self.chunk + (len(self.partial) if reread else 0)
+            if not self.skipping_long and want >= 4 * LINE_END_PROBE and pos + want < st.st_size:
+                fh.seek(pos + want - LINE_END_PROBE)
+                nl = fh.read(LINE_END_PROBE).rfind(b"\n")
+                if nl >= 0:
+                    want += nl + 1 - LINE_END_PROBE
             fh.seek(pos)
-            data = fh.read(self.chunk + (len(self.partial) if reread else 0))
+            data = fh.read(want)
             out.more = pos + len(data) < st.st_size
         except OSError as exc:
             out.error = exc.strerror or str(exc)

@@ -191,8 +191,10 @@ def _read_ndjson(block: bytes) -> tuple[pl.DataFrame | None, bool]:
         frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
     except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
         frame = None
-    if frame is not None and _fields(frame) == _colons(block, nulls=_has_nulls(frame)):
-        return frame, True
+    if frame is not None:
+        fields, nulls = _fields(frame)
+        if fields == _colons(block, nulls=nulls):
+            return frame, True
     return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
 
 
@@ -228,37 +230,30 @@ def _colons(block: bytes, *, nulls: bool) -> int:
     return count
 
 
-def _fields(frame: pl.DataFrame) -> int:
+def _fields(frame: pl.DataFrame) -> tuple[int, bool]:
     """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
-    columns: one per value of a column, and one per row an object column has any value in.
+    columns: one per value of a column, and one per row an object column has any value in; and
+    whether any leaf holds a null (one walk of the columns for both).
 
     Every count is of something polars read from a ``"key":`` of the block, so a key it did not
     read makes ``_colons`` larger, never equal.
     """
-    total, _ = _present(frame, rows=False)
-    return total
+    total, _, nulls = _present(frame, rows=False)
+    return total, nulls
 
 
-def _has_nulls(frame: pl.DataFrame) -> bool:
-    for series in frame.get_columns():
-        if isinstance(series.dtype, pl.Struct):
-            if _has_nulls(series.struct.unnest()):
-                return True
-        elif series.null_count():
-            return True
-    return False
-
-
-def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series | None]:
-    """Values in ``frame`` (leaves and objects with a value), and which rows hold any (None
-    without ``rows``: the top level's rows are its lines, no object's)."""
+def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series | None, bool]:
+    """Values in ``frame`` (leaves and objects with a value), which rows hold any (None without
+    ``rows``: the top level's rows are its lines, no object's), and whether a leaf has a null."""
     total = 0
+    nulls = False
     flat: list[pl.Series] = []
     masks: list[pl.Series] = []
     for series in frame.get_columns():
         if isinstance(series.dtype, pl.Struct):
-            inner, held = _present(series.struct.unnest())
+            inner, held, inner_nulls = _present(series.struct.unnest())
             total += inner
+            nulls = nulls or inner_nulls
             if held is not None:
                 total += int(held.sum())  # the object's own "key":
                 masks.append(held)
@@ -266,15 +261,17 @@ def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series 
             flat.append(series)
     if flat:
         plain = pl.DataFrame(flat)
-        total += plain.height * plain.width - int(plain.null_count().sum_horizontal().item())
+        missing = int(plain.null_count().sum_horizontal().item())
+        nulls = nulls or missing > 0
+        total += plain.height * plain.width - missing
         if rows:
             masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
     if not masks or not rows:
-        return total, None
+        return total, None, nulls
     any_row = masks[0]
     for mask in masks[1:]:
         any_row = any_row | mask
-    return total, any_row
+    return total, any_row, nulls
 
 
 class _DataLines:
