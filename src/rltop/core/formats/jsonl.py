@@ -232,31 +232,22 @@ def _colons(block: bytes, *, nulls: bool) -> int:
 
 def _fields(frame: pl.DataFrame) -> tuple[int, bool]:
     """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
-    columns: one per value of a column, and one per row an object column has any value in; and
-    whether any leaf holds a null (one walk of the columns for both).
+    columns: one per value of a column, and one per row an object column has an object in (a
+    missing key or a literal null reads as a null struct); and whether any leaf holds a null
+    (one walk of the columns for both, from null counts: nothing row by row).
 
     Every count is of something polars read from a ``"key":`` of the block, so a key it did not
     read makes ``_colons`` larger, never equal.
     """
-    total, _, nulls = _present(frame, rows=False)
-    return total, nulls
-
-
-def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series | None, bool]:
-    """Values in ``frame`` (leaves and objects with a value), which rows hold any (None without
-    ``rows``: the top level's rows are its lines, no object's), and whether a leaf has a null."""
     total = 0
     nulls = False
     flat: list[pl.Series] = []
-    masks: list[pl.Series] = []
     for series in frame.get_columns():
         if isinstance(series.dtype, pl.Struct):
-            inner, held, inner_nulls = _present(series.struct.unnest())
+            total += series.len() - series.null_count()  # the object's own "key":
+            inner, inner_nulls = _fields(series.struct.unnest())
             total += inner
             nulls = nulls or inner_nulls
-            if held is not None:
-                total += int(held.sum())  # the object's own "key":
-                masks.append(held)
         else:
             flat.append(series)
     if flat:
@@ -264,14 +255,7 @@ def _present(frame: pl.DataFrame, *, rows: bool = True) -> tuple[int, pl.Series 
         missing = int(plain.null_count().sum_horizontal().item())
         nulls = nulls or missing > 0
         total += plain.height * plain.width - missing
-        if rows:
-            masks.append(plain.select(pl.any_horizontal(pl.all().is_not_null())).to_series())
-    if not masks or not rows:
-        return total, None, nulls
-    any_row = masks[0]
-    for mask in masks[1:]:
-        any_row = any_row | mask
-    return total, any_row, nulls
+    return total, nulls
 
 
 class _DataLines:
