@@ -66,7 +66,11 @@ def src_env() -> dict[str, str]:
     """The environment for rltop: this checkout's source first (as the tests run it)."""
     src = str(HERE.parent / "src")
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": src + (os.pathsep + path if path else "")}
+    env = {**os.environ, "PYTHONPATH": src + (os.pathsep + path if path else "")}
+    # byte code cached as an installed package has it (pip compiles on install, as it did for
+    # the peers): without it every start compiles rltop's modules again (~0.1 s of `check`)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def whole_process(
