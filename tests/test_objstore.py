@@ -137,6 +137,14 @@ def test_grown_object_is_fetched_as_its_tail_and_a_replaced_one_whole(s3: S3Serv
     replaced = source.sync()
     assert (replaced.full, replaced.ranged) == (1, 0)
     assert Path(local).read_bytes() == metrics_lines(100, 120)
+    # an empty object that gets its first lines: nothing to compare, fetched whole
+    s3.put("grow", "run/empty.jsonl", b"")
+    assert source.sync().full == 1
+    s3.put("grow", "run/empty.jsonl", metrics_lines(0, 3))
+    filled = source.sync()
+    assert (filled.full, filled.ranged, filled.problems) == (1, 0, {})
+    s3.client.delete_object(Bucket="grow", Key="run/empty.jsonl")
+    source.sync()
     s3.client.delete_object(Bucket="grow", Key="run/metrics.jsonl")
     gone = source.sync()
     assert gone.removed == [local] and not os.path.exists(local)

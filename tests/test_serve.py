@@ -204,8 +204,8 @@ def _tab_processes(group: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes through /proc")
 async def test_each_tab_is_its_own_rltop_and_all_end_with_the_server(tmp_path):
-    """Two websockets (two tabs, no browser needed): two rltop processes drawing; SIGHUP (the SSH
-    session that started the server closed) ends the server and both."""
+    """Two websockets (two tabs, no browser needed): two rltop processes drawing; closing a tab
+    ends its rltop; SIGHUP (the SSH session that started the server closed) ends the rest."""
     proc, url = start_serve(demo_folder(tmp_path / "logs", steps=5), TOKEN)
     websocket = url.replace("http://", "ws://").replace("/?", "/ws?") + "&width=100&height=30"
     tabs = []
@@ -220,7 +220,13 @@ async def test_each_tab_is_its_own_rltop_and_all_end_with_the_server(tmp_path):
                     message = await ws.receive(timeout=30)
                     assert message.type == aiohttp.WSMsgType.BINARY, message
                     drawn += message.data
-            assert len(_tab_processes(proc.pid)) >= 2
+            assert len(_tab_processes(proc.pid)) == 2
+            # a tab closed: its rltop ends, the other goes on
+            await tabs[0].close()
+            deadline = time.monotonic() + 15
+            while len(_tab_processes(proc.pid)) > 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert len(_tab_processes(proc.pid)) == 1 and proc.poll() is None
             proc.send_signal(signal.SIGHUP)
             proc.wait(timeout=15)
             deadline = time.monotonic() + 10

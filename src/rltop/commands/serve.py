@@ -50,9 +50,9 @@ def view_argv(args: argparse.Namespace) -> list[str]:
         flag = action.option_strings[-1]
         if value is None or value == action.default:
             continue
-        if isinstance(action, argparse._StoreTrueAction):
+        if action.nargs == 0:  # a switch (--poll)
             out.append(flag)
-        elif isinstance(action, argparse._AppendAction):
+        elif isinstance(value, list):  # a repeatable flag (--threshold, --role, --key)
             for item in value:
                 out += [flag, str(item)]
         else:
@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and token != GENERATE and os.path.exists(token):
         # "rltop serve --token runs/": argparse gave the folder to --token
         print(
-            f"rltop serve: --token took {plain(token)!r}, which is a path; put --token after the paths "
-            "or write --token=T",
+            f"rltop serve: --token took {plain(token)!r}, a file or folder here: put --token "
+            "after the paths, or choose another token",
             file=sys.stderr,
         )
         return 2
@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
     load_settings(args)
     if not is_loopback(args.host):
         print(
-            f"rltop serve: caution: listening on {plain(args.host)}, reachable from other machines over "
-            "plain HTTP with no login (--token only); an SSH tunnel to 127.0.0.1 is safer "
-            f"(ssh -L {args.port}:localhost:{args.port} <this machine>)",
+            f"rltop serve: caution: listening on {plain(args.host)}, reachable from other "
+            "machines over plain HTTP with no login (--token only); an SSH tunnel to 127.0.0.1 "
+            f"is safer (ssh -L {args.port}:localhost:{args.port} <this machine>)",
             file=sys.stderr,
         )
     server = RltopServer(

@@ -34,22 +34,10 @@ def build_app(
     from rltop.ui.keymap import binding_table, key_clashes
 
     settings.check_keys(binding_table(), key_clashes(settings.keys))
-    app = make_app(
-        paths,
-        follower=follower,
-        poll=settings.poll,
-        smoothing=settings.smoothing,
-        max_memory=settings.max_memory,
-        title=title,
-        theme=settings.theme,
-        refresh=settings.refresh,
-        settings=settings,
-    )
-    # the chat pane: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and
-    # the config file, which resolve_endpoint reads with their own names
-    app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
-    from_file = settings.origins.get("endpoint") == "config file"
-    app.chat_config = {"endpoint": settings.endpoint} if from_file else None
+    # the chat: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and the
+    # config file, which the app and the chat read from the settings with their own names
+    chat_endpoint = getattr(args, "endpoint", None) or endpoint
+    app = make_app(paths, settings, follower, title=title, chat_endpoint=chat_endpoint)
     return app
 
 

@@ -20,14 +20,15 @@ from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.objstore import ObjectSource, ObjectStoreError, is_url
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import CHUNK, FileTail
+from rltop.core.tail import CHUNK, FileTail, open_regular
 
 log = logging.getLogger(__name__)
 
 #: bytes read per call from a metrics file (a 10,000-step x 150-metric file is ~70 MB)
 METRICS_CHUNK = 128 * 1024 * 1024
-#: ... from a binary record stream (.wandb, tfevents): decoded in bulk, shown as each read lands
-RECORDS_CHUNK = 32 * 1024 * 1024
+#: ... from a binary record stream (.wandb, tfevents): decoded in bulk holding the GIL, so in
+#: pieces short enough for the UI to draw between them
+RECORDS_CHUNK = 8 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
 #: the end of a large rollout file read first (its newest steps), while the whole is read
@@ -149,7 +150,7 @@ class Follower:
         if self._unrecognized_size.get(path) == size:
             return False  # unchanged since we last said no
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(SNIFF_BYTES)
                 if size > SNIFF_BYTES and path.lower().endswith(TEXT_LOG_EXTS):
                     # console logs may start with pages of other output: look at the end too
@@ -341,7 +342,13 @@ class Follower:
             # a whole-file source caught mid-save: keep what it gave before, try again next change
             reset = False
         changed = self.store.apply(
-            path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
+            path,
+            result,
+            reset=reset,
+            lines=lines,
+            nbytes=len(got.block),
+            extra_skips=got.skips,
+            whole=parser.mode == "whole",
         )
         return changed or bool(result.skips or got.skips), got.more
 
@@ -428,11 +435,26 @@ class Follower:
         self._drain(on_progress)
 
     def _drain(
-        self, on_progress: Callable[[], None] | None = None, stop: threading.Event | None = None
+        self,
+        on_progress: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
+        *,
+        starting: bool = False,
     ) -> None:
         ordered = sorted(
             self.followed.values(), key=lambda f: (f.info.kind != "metrics", f.info.path)
         )
+        if starting:
+            # while the UI starts: the first (small) read of every metrics file, so the first
+            # frame has data from each; binary record streams (decoded holding the GIL, which
+            # would hold up the UI's start) wait for ``run``, the rest is read now
+            for followed in ordered:
+                if followed.info.kind != "metrics" or (stop is not None and stop.is_set()):
+                    break
+                did, _more = self.read_source(followed)
+                if did and on_progress:
+                    on_progress()
+            ordered = [f for f in ordered if f.parser.mode != "records"]
         # metrics first, each source until it has nothing more; progress after each chunk
         for followed in ordered:
             while True:
@@ -458,7 +480,7 @@ class Follower:
             try:
                 self.scan()
                 self._fresh.clear()
-                self._drain(self._preload_progress, self._preload_stop)
+                self._drain(self._preload_progress, self._preload_stop, starting=True)
             except Exception:  # run() reads again what is missing; never crash the UI's start
                 log.exception("reading the sources failed")
 

@@ -287,6 +287,8 @@ class ObjectSource:
         """Append bytes ``old..new`` if the object still starts and continues like the copy."""
         import obstore
 
+        if old == 0:
+            return None  # nothing to compare with: fetch it whole
         try:
             with open(path, "rb") as fh:
                 head = fh.read(HEAD_CHECK)

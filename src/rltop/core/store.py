@@ -52,6 +52,13 @@ class SourceInfo:
     recent_skips: deque = field(default_factory=lambda: deque(maxlen=20))
     last_update: float | None = None
     resets: int = 0
+    #: the file was written again from an earlier step (a restarted run), how often and from which
+    #: step the last time; a whole file saved anew with more steps (trainer_state.json) is no restart
+    restarts: int = 0
+    restart_step: int | None = None
+    max_step: int | None = None  # the highest step read from this file since its last restart
+    _step_before_reset: int | None = None
+    _awaiting_rows: bool = False
 
     def copy(self) -> SourceInfo:
         new = SourceInfo(
@@ -459,6 +466,34 @@ class RunSnapshot:
         return values[-1] if values else None
 
 
+def _note_steps(info: SourceInfo, result: ParseResult, *, whole: bool) -> None:
+    """Track the file's highest step, and count a restart when a reset file starts over."""
+    steps: list[float] = [r["step"] for r in result.metrics if _finite_step(r)]
+    lo = min(steps) if steps else None
+    hi = max(steps) if steps else None
+    mframe = result.metrics_frame
+    if mframe is not None and mframe.height and "step" in mframe.columns:
+        col = mframe.get_column("step")
+        flo, fhi = col.min(), col.max()
+        if flo is not None:
+            lo = flo if lo is None else min(lo, flo)  # type: ignore[type-var]
+            hi = fhi if hi is None else max(hi, fhi)  # type: ignore[type-var]
+    frame = result.rollout_frame
+    if lo is None and frame is not None and frame.height and "step" in frame.columns:
+        lo, hi = frame.get_column("step").min(), frame.get_column("step").max()
+    if lo is None or hi is None:
+        return
+    if info._awaiting_rows:
+        info._awaiting_rows = False
+        before = info._step_before_reset
+        if before is not None and (not whole or hi < before):
+            info.restarts += 1
+            info.restart_step = int(lo)  # type: ignore[arg-type]
+        info.max_step = int(hi)  # type: ignore[arg-type]
+        return
+    info.max_step = int(hi) if info.max_step is None else max(info.max_step, int(hi))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class StoreSnapshot:
     version: int
@@ -564,8 +599,12 @@ class Store:
         lines: int = 0,
         nbytes: int = 0,
         extra_skips: list[Skip] | None = None,
+        whole: bool = False,
     ) -> bool:
-        """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data."""
+        """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data.
+
+        ``whole``: the file is read whole at each change (its reset is a new save, a restart only
+        when its steps went back)."""
         with self._lock:
             info = self.sources[path]
             run = self.runs[info.run_id]
@@ -576,7 +615,11 @@ class Store:
                 run.rollouts.drop_source(src)
                 info.rows = 0
                 info.resets += 1
+                if not info._awaiting_rows:
+                    info._step_before_reset = info.max_step
+                info._awaiting_rows = True
                 changed = True
+            _note_steps(info, result, whole=whole)
             skips = list(result.skips) + list(extra_skips or [])
             if result.metrics:
                 clean = [r for r in result.metrics if _finite_step(r)]

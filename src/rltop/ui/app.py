@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -19,6 +21,7 @@ from rltop.core.store import Store, StoreSnapshot
 from rltop.ui.messages import StoreChanged
 from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
+from rltop.ui.warnings_tracker import WarningsTracker
 
 #: seconds between two redraws for store changes (changes in between fold into the second)
 REDRAW_INTERVAL = 0.2
@@ -31,6 +34,8 @@ STREAM_REDRAW_INTERVAL = 2.0
 #: ~0.1-0.2 s of CPU); the numbers on the cards and the title move at every redraw, and the last
 #: state is always drawn once the writer pauses
 STREAM_SLOW_INTERVAL = 4.0
+#: seconds between evaluations of the rules while no data arrives (run.stalled watches the clock)
+CLOCK_RULES_EVERY = 30.0
 
 
 class RltopApp(App[int]):
@@ -49,18 +54,21 @@ class RltopApp(App[int]):
     def __init__(
         self,
         paths: list[str],
-        *,
-        poll: bool = False,
-        smoothing: float | None = None,
-        title: str | None = None,
-        follower: Follower | None = None,
-        max_memory: int | None = None,
-        theme: str | None = None,
-        refresh: float | None = None,
         settings: Settings | None = None,
+        follower: Follower | None = None,
+        *,
+        title: str | None = None,
+        chat_endpoint: str | None = None,
     ) -> None:
+        """The monitor of ``paths`` with every setting layer in ``settings`` (defaults if None).
+
+        ``follower``: one already reading the files (the CLI starts it while Textual imports);
+        ``chat_endpoint``: the endpoint asked for explicitly (``--endpoint``, the demo's model),
+        which wins over ``$RLTOP_ENDPOINT`` and the config file.
+        """
         super().__init__()
-        #: every layer of settings (keys, roles, thresholds); None: loaded when first needed
+        settings = settings if settings is not None else Settings()
+        #: every layer of settings (keys, roles, thresholds, theme, smoothing...)
         self.settings = settings
         from rltop.ui.themes import load_themes, pick_theme
 
@@ -70,22 +78,37 @@ class RltopApp(App[int]):
         self.theme_overlays = catalog.overlays
         for item in catalog.themes:
             self.register_theme(item)
+        theme = settings.theme
         self.theme = pick_theme(theme, set(self.available_themes))  # watch_theme: its overlay
         #: a theme asked for that does not exist (shown once the screen is up)
         self.theme_missing = theme if theme and theme != self.theme else None
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
-        coldtext.set_max_memory(max_memory)
+        coldtext.set_max_memory(settings.max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
         self.follower = follower or Follower(
-            self.paths, self.store, force_polling=poll or None, previews=True
+            self.paths, self.store, force_polling=settings.poll or None, previews=True
         )
+        smoothing = settings.smoothing
         self.smoothing = DEFAULT_SMOOTHING if smoothing is None else max(0.0, min(0.99, smoothing))
         self.snapshot: StoreSnapshot | None = None
+        self.dashboard = DashboardScreen(
+            smoothing=self.smoothing, roles=dict(settings.roles) or None
+        )
+        # the rules, evaluated in a thread after each redraw's snapshot
+        self.warnings_tracker = WarningsTracker(self, settings)
         self.run_title = title
+        #: the chat's endpoint: asked for explicitly, else the config file's (the environment's
+        #: $RLTOP_ENDPOINT is read by the chat itself, between the two)
+        self.chat_endpoint = chat_endpoint
+        from_file = settings.origins.get("endpoint") == "config file"
+        self.chat_config = (
+            {"endpoint": settings.endpoint} if from_file and settings.endpoint else None
+        )
         self._stop = threading.Event()
         self._last_shown = 0.0
         # --refresh N: never more than N redraws of live data per second (SSH over slow links)
+        refresh = settings.refresh
         self.min_redraw_interval = 1.0 / refresh if refresh and refresh > 0 else 0.0
         self._redraw_pending = False
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
@@ -145,7 +168,7 @@ class RltopApp(App[int]):
         if self.run_title:
             self.title = inert(self.run_title, keep_newlines=False)
         settings = self.settings
-        if settings is not None and settings.keys:
+        if settings.keys:
             # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"
             self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
@@ -156,17 +179,12 @@ class RltopApp(App[int]):
                 severity="warning",
                 timeout=10,
             )
-        for problem in settings.problems if settings is not None else ():
+        for problem in settings.problems:
             self.notify(problem, title="config", severity="warning", timeout=15)
-        self.dashboard = DashboardScreen(
-            smoothing=self.smoothing, roles=dict(settings.roles) if settings else None
-        )
         self.push_screen(self.dashboard)
-        # the rules of #3, evaluated in a thread after each redraw's snapshot
-        from rltop.ui.widgets.warnings import WarningsTracker
-
-        self.warnings_tracker = WarningsTracker(self, self.settings)
         self.warnings_tracker.listeners.append(self.dashboard.show_warnings)
+        # run.stalled judges the clock, not the data: look again while nothing is written
+        self.set_interval(CLOCK_RULES_EVERY, self._clock_rules)
         self._follow()
 
     @work(thread=True, exclusive=True, name="follower", exit_on_error=False)
@@ -258,6 +276,12 @@ class RltopApp(App[int]):
             self.call_after_refresh(self.follower.first_frame_shown.set)
         if self._first_frame_target:
             self._check_first_frame(snap)
+
+    def _clock_rules(self) -> None:
+        """Re-evaluate the rules on the shown snapshot so a run that stops writing turns stalled."""
+        caught_up = self.follower.caught_up_version is not None  # the rules wait for the catch-up
+        if self.snapshot is not None and caught_up and not self._stop.is_set():
+            self.warnings_tracker.submit(self.snapshot)
 
     def _show_catch_up(self, catching_up: bool) -> None:
         """While the files there at start are read: progress on the status line, and the
@@ -373,7 +397,7 @@ class RltopApp(App[int]):
 
     def action_chat(self) -> None:
         """Chat with the checkpoint being trained; one screen, kept with its history."""
-        from rltop.ui.chat import ChatScreen, open_chat
+        from rltop.ui.screens.chat import ChatScreen, open_chat
 
         if isinstance(self.screen, ChatScreen):
             return
@@ -391,7 +415,7 @@ class RltopApp(App[int]):
         from rltop.ui.screens.rollouts import RolloutsScreen
 
         if run_id is None:
-            run_id = getattr(self.dashboard, "run_id", None)
+            run_id = self.dashboard.run_id
         query = f"step={step}" if step is not None else ""
         descending = None if sort is None or sort == "step" else False
         screen = RolloutsScreen(run_id, query=query, sort=sort, descending=descending)
@@ -405,6 +429,16 @@ class RltopApp(App[int]):
 
     def action_rollouts(self) -> None:
         self.open_rollouts()
+
+    def open_distribution(self, run_id: str | None, step: int) -> None:
+        """The reward distribution of ``run_id``'s rollouts at ``step`` (``d``)."""
+        from rltop.ui.screens.distribution import DistributionScreen
+
+        if self.snapshot is None:
+            return
+        if isinstance(self.screen, DistributionScreen):
+            self.pop_screen()
+        self.push_screen(DistributionScreen(self.snapshot, run_id, step))
 
     def open_warnings(self) -> None:
         """Every active warning, the cleared ones and the best checkpoints (``w``)."""
@@ -423,9 +457,24 @@ class RltopApp(App[int]):
         self.follower.first_frame_shown.set()  # a read held for the screen goes on (and stops)
 
 
-def make_app(paths: list[str], **kwargs) -> RltopApp:
-    """The one factory used by the command line and the tests."""
-    return RltopApp(paths, **kwargs)
+def make_app(
+    paths: list[str],
+    settings: Settings | None = None,
+    follower: Follower | None = None,
+    *,
+    title: str | None = None,
+    chat_endpoint: str | None = None,
+    **overrides: Any,
+) -> RltopApp:
+    """The one factory used by the command line and the tests.
+
+    ``overrides``: settings fields (``theme=``, ``smoothing=``, ``max_memory=``...) set over
+    ``settings`` (or the defaults), as flags would be.
+    """
+    settings = settings if settings is not None else Settings()
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+    return RltopApp(paths, settings, follower, title=title, chat_endpoint=chat_endpoint)
 
 
 def _megabytes(n: int) -> str:

@@ -10,11 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from rltop.core.runconfig import config_diff, shown
 from rltop.core.store import StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.widgets.footer import RltopFooter
 
 #: characters of a value shown in a cell (a long prompt template would fill the screen)
 CELL_CHARS = 40
@@ -39,7 +40,7 @@ class ConfigDiffScreen(Screen):
         yield Static(id="dtitle")
         yield Static(id="dnote")
         yield DataTable(id="dtable", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         configs = {r.run_id: r.config for r in self.runs}

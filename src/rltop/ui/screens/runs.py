@@ -9,7 +9,7 @@ run on the dashboard.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import polars as pl
 from rich.text import Text
@@ -17,13 +17,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from rltop.core.numfmt import fmt_value
 from rltop.core.runs import RunRow, RunsTable, fmt_age, runs_table
 from rltop.core.search import QueryError
 from rltop.core.store import StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 
 if TYPE_CHECKING:
     from rltop.ui.app import RltopApp
@@ -74,7 +76,7 @@ class RunsScreen(Screen):
 
     @property
     def rltop(self) -> RltopApp:
-        return cast("RltopApp", self.app)
+        return rltop_app(self)  # the one typed accessor (ui/typed.py)
 
     def compose(self) -> ComposeResult:
         yield Static(id="rtitle")
@@ -85,7 +87,7 @@ class RunsScreen(Screen):
         )
         yield Static(id="rnote")
         yield DataTable(id="rtable", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
