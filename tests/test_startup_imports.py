@@ -80,6 +80,6 @@ def test_check_and_export_take_max_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(coldtext, "set_max_memory", seen.append)
     assert main(["check", "--max-memory", "512M", str(tmp_path)]) == 0
     monkeypatch.setenv("RLTOP_MAX_MEMORY", "300M")
-    out = tmp_path / "out"
+    out = tmp_path.parent / f"{tmp_path.name}-out"  # outside the logs (inside is refused)
     assert main(["export", "--out", str(out), str(tmp_path)]) == 0
     assert seen == [512 * 1024**2, 300 * 1024**2]
