@@ -87,3 +87,51 @@ def test_chunks_and_once_agree(tmp_path):
     grown_frame = follower.store.snapshot().runs[0].metrics
     assert grown_frame.columns == _frame(once).columns
     assert grown_frame.equals(_frame(once))
+
+
+def _big_block(late: str | None, verl: bool) -> bytes:
+    rng = random.Random(9)
+    lines = []
+    for step in range(1, 6001):
+        data = {f"m{i}": rng.random() for i in range(40)}
+        if late and step == 5800:
+            data[late] = 0.25  # once, far past the sample the schema is taken from
+        if step % 50 == 0:
+            data["sometimes_null"] = None
+        if late and step == 5900:
+            data["sometimes_null"] = 0.5  # null in every line of the sample, a number here
+        row = {"step": step, "data": data} if verl else {"step": step, **data}
+        lines.append(json.dumps(row))
+    block = ("\n".join(lines) + "\n").encode()
+    assert len(block) > 4 * jsonl.SAMPLE_BYTES
+    return block
+
+
+@pytest.mark.parametrize("verl", [True, False])
+def test_schema_from_the_first_lines_then_checked_on_the_bytes(monkeypatch, verl):
+    """A block is read with the schema of its first lines (not inferred from every line); a key
+    that shows up only later is noticed on the bytes and the block is read again, nothing lost."""
+    import polars as pl
+
+    full_inference: list[int] = []
+    real = pl.read_ndjson
+
+    def spy(source, *args, **kwargs):
+        if kwargs.get("infer_schema_length", 100) is None:
+            full_inference.append(len(source.getbuffer()))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(jsonl.pl, "read_ndjson", spy)
+    plain = _big_block(None, verl)
+    frame = bulk_metrics(plain)
+    assert frame is not None and frame.height == 6000
+    assert max(full_inference) < jsonl.SAMPLE_BYTES * 2  # only the sample was inferred
+    full_inference.clear()
+    late = _big_block("late/only_once", verl)
+    frame = bulk_metrics(late)
+    assert max(full_inference) == len(late)  # read again, inferring from every line
+    assert frame.filter(pl.col("step") == 5800).get_column("late/only_once").item() == 0.25
+    assert frame.filter(pl.col("step") == 5900).get_column("sometimes_null").item() == 0.5
+    monkeypatch.setattr(jsonl.pl, "read_ndjson", real)
+    per_line = JsonlMetricsParser("m.jsonl")._per_line(late, 1)
+    assert sum("late/only_once" in row for row in per_line.metrics) == 1

@@ -34,6 +34,15 @@ def _fixture(fixtures: Path) -> Path:
     return fixtures / "tensorboard" / "events.out.tfevents.1585769947.cvp"
 
 
+def _rows(result) -> list[dict]:
+    """Metric rows of a parse (rows, or the bulk frame's rows without nulls), by step."""
+    rows = list(result.metrics)
+    if result.metrics_frame is not None:
+        for row in result.metrics_frame.iter_rows(named=True):
+            rows.append({k: v for k, v in row.items() if v is not None})
+    return sorted(rows, key=lambda r: r["step"])
+
+
 def test_crc32c_known_values():
     # RFC 3720 test vector and the empty string
     assert crc32c(b"123456789") == 0xE3069283
@@ -85,21 +94,21 @@ def test_fixture_matches_tensorboard_loader(fixtures: Path):
     assert len(expected) == 6 * 17
     parser = TensorBoardParser(str(_fixture(fixtures)))
     result = parser.feed(_fixture(fixtures).read_bytes(), 1)
-    got = {(row["step"], k): v for row in result.metrics for k, v in row.items() if k != "step"}
+    got = {(row["step"], k): v for row in _rows(result) for k, v in row.items() if k != "step"}
     assert got == expected
     assert parser.consumed == _fixture(fixtures).stat().st_size
 
 
 def test_fixture_fed_in_small_pieces_gives_the_same_rows(fixtures: Path):
     data = _fixture(fixtures).read_bytes()
-    whole = TensorBoardParser("x").feed(data, 1).metrics
+    whole = _rows(TensorBoardParser("x").feed(data, 1))
     parser = TensorBoardParser("x")
     rows = []
     piece = 997
     while parser.consumed < len(data):
         before = parser.consumed
         got = parser.feed(data[parser.consumed : parser.consumed + piece], 1)
-        rows.extend(got.metrics)
+        rows.extend(_rows(got))
         if parser.consumed == before:
             piece *= 2  # a frame larger than the piece: offer more, as the tailer does
     merged: dict[int, dict] = {}
@@ -158,7 +167,7 @@ def test_images_and_histograms_are_ignored_not_metrics(tmp_path: Path):
     path = tmp_path / "events.out.tfevents.1.host"
     path.write_bytes(frame_record(event.SerializeToString()))
     result = TensorBoardParser(str(path)).feed(path.read_bytes(), 1)
-    assert result.metrics == [{"step": 1, "loss": 0.5}]
+    assert _rows(result) == [{"step": 1, "loss": 0.5}]
     assert result.ignored == 2
 
 
@@ -206,7 +215,7 @@ def test_damaged_frame_header_is_reported(tmp_path: Path):
     path.write_bytes(good + bad)
     parser = TensorBoardParser(str(path))
     result = parser.feed(path.read_bytes(), 1)
-    assert result.metrics == [{"step": 1, "loss": 1.0}]
+    assert _rows(result) == [{"step": 1, "loss": 1.0}]
     assert len(result.skips) == 1 and "damaged TFRecord frame header" in result.skips[0].reason
 
 
@@ -255,3 +264,70 @@ def test_a_frame_larger_than_one_read_is_stepped_over(tmp_path: Path):
     assert followed.parser.consumed == len(data)
     run = follower.store.snapshot().runs[0]
     assert run.series("loss") == ([1, 2], [1.0, 0.5])
+
+
+def _mixed_events() -> bytes:
+    """Events the bulk decoder takes (one or many simple values, step 0, a step logged twice)
+    and the ones it hands to the one-by-one path (tensor scalars, images, no summary)."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    frames = [frame_record(event_pb2.Event(file_version="brain.Event:2").SerializeToString())]
+    for step in range(120):
+        if step % 4 == 0:
+            event = _simple_event(step, **{"train/loss": 1.0 / (step + 1), "lr": 1e-5})
+        else:
+            event = _simple_event(step, reward=step * 0.5)
+        frames.append(frame_record(event.SerializeToString()))
+        if step % 9 == 0:  # TF2: a scalar tensor with the scalars plugin
+            event = event_pb2.Event(step=step)
+            value = event.summary.value.add(tag="tf2/kl")
+            value.tensor.CopyFrom(tensor_util.make_tensor_proto(step * 0.01))
+            value.metadata.plugin_data.plugin_name = "scalars"
+            frames.append(frame_record(event.SerializeToString()))
+        if step % 10 == 0:
+            event = event_pb2.Event(step=step)
+            event.summary.value.add(tag="pic", image=summary_pb2.Summary.Image(height=1, width=1))
+            event.summary.value.add(tag="nan", simple_value=float("nan"))
+            frames.append(frame_record(event.SerializeToString()))
+        if step % 25 == 0:  # the same step logged again: the later value wins
+            frames.append(frame_record(_simple_event(step, reward=-1.0).SerializeToString()))
+    return b"".join(frames)
+
+
+def test_bulk_decoding_gives_what_event_by_event_gives(monkeypatch, tmp_path: Path):
+    from rltop.core.store import Store
+
+    data = _mixed_events()
+    path = tmp_path / "events.out.tfevents.1.host"
+    path.write_bytes(data)
+
+    def read(bulk: bool):
+        monkeypatch.setattr(tb, "BULK_MIN_EVENTS", 1 if bulk else 10**9)
+        store = Store()
+        follower = Follower([str(tmp_path)], store)
+        follower.read_all()
+        snap = store.snapshot()
+        (run,) = snap.runs
+        (source,) = snap.sources
+        return run.metrics.select(sorted(run.metrics.columns)), source.ignored
+
+    slow, slow_ignored = read(False)
+    fast, fast_ignored = read(True)
+    assert slow.height == 120 and {"tf2/kl", "nan", "lr", "reward"} <= set(slow.columns)
+    assert fast.equals(slow)
+    assert fast_ignored == slow_ignored > 0
+    assert slow.filter(pl_col("step") == 25).get_column("reward").item() == -1.0
+
+
+def pl_col(name: str):
+    import polars as pl
+
+    return pl.col(name)
+
+
+def test_crc32c_is_the_c_implementation_and_agrees_with_the_table():
+    data = bytes(range(256)) * 40
+    assert tb._c_crc32c is not None  # google-crc32c: the pure-Python table is ~1000x slower
+    assert crc32c(data) == tb._py_crc32c(data)
+    assert crc32c(memoryview(data)[3:77]) == tb._py_crc32c(data[3:77])

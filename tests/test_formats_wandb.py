@@ -36,6 +36,15 @@ from conftest import read_snapshot  # noqa: E402
 RUN = "run-20241014_021059-7boci60w"
 
 
+def _rows(result) -> list[dict]:
+    """The metric rows of a parse, per-record rows and bulk-decoded frame alike (no nulls)."""
+    rows = list(result.metrics)
+    if result.metrics_frame is not None:
+        for row in result.metrics_frame.iter_rows(named=True):
+            rows.append({k: v for k, v in row.items() if v is not None})
+    return sorted(rows, key=lambda r: r["step"])
+
+
 def _run_dir(fixtures: Path) -> Path:
     return fixtures / "wandb" / RUN
 
@@ -98,7 +107,7 @@ def test_fixture_parser_counts(fixtures: Path):
     path = _run_dir(fixtures) / "run-7boci60w.wandb"
     parser = WandbParser(str(path))
     result = parser.feed(path.read_bytes(), 1)
-    assert len(result.metrics) == 51
+    assert len(_rows(result)) == 51
     assert not result.skips
     assert parser.consumed == path.stat().st_size
     # stats 140, output_raw 123, summary 103, files 3, header, telemetry (the exit record is read:
@@ -202,12 +211,12 @@ def test_live_follow_reads_only_new_records(tmp_path: Path):
 def test_every_split_point_gives_the_same_rows(tmp_path: Path):
     records = [_history(s, loss=1.0 / (s + 1)) for s in range(40)]
     data = frame_records(records)
-    whole = WandbParser("x").feed(data, 1).metrics
+    whole = _rows(WandbParser("x").feed(data, 1))
     assert len(whole) == 40
     for cut in range(0, len(data), 37):
         parser = WandbParser("x")
-        first = parser.feed(data[:cut], 1).metrics
-        second = parser.feed(data[parser.consumed :], 1).metrics
+        first = _rows(parser.feed(data[:cut], 1))
+        second = _rows(parser.feed(data[parser.consumed :], 1))
         assert first + second == whole, cut
 
 
@@ -235,7 +244,7 @@ def test_block_trailer_padding():
     assert _chunk_types(data) == [FULL, FULL]
     for cut in (BLOCK_LEN - 3, BLOCK_LEN - 1, BLOCK_LEN, BLOCK_LEN + 5, len(data)):
         parser = WandbParser("x")
-        rows = parser.feed(data[:cut], 1).metrics + parser.feed(data[parser.consumed :], 1).metrics
+        rows = _rows(parser.feed(data[:cut], 1)) + _rows(parser.feed(data[parser.consumed :], 1))
         assert [r["step"] for r in rows] == [0, 1], cut
         assert rows[1]["x"] == 1.0
 
@@ -298,3 +307,111 @@ def test_a_run_written_offline_by_wandb(tmp_path: Path):
     for path, reason in reasons.items():
         if path.endswith(".log"):
             assert reason == "W&B debug log, not metrics", path
+
+
+def _odd_history(step: int) -> bytes:
+    """History records with everything the bulk decoder must hand back or handle like the
+    per-record path: NaN/Infinity/null, text, media, multi-part nested keys, typed values,
+    records without ``_step`` or without any step, shuffled key order."""
+    record = pb.Record()
+    items = [("loss", json.dumps(1.0 / (step + 1))), ("acc", json.dumps(step % 3))]
+    if step % 5 == 0:
+        items.append(("val/score", "NaN"))
+    if step % 7 == 0:
+        items.append(("grad", "Infinity" if step % 2 else "-Infinity"))
+    if step % 11 == 0:
+        items.append(("maybe", "null"))
+    if step % 13 == 0:
+        items.append(("phase", json.dumps("warmup")))
+    if step % 17 == 0:
+        items.append(("sample", json.dumps({"_type": "image-file", "path": "x.png"})))
+    if step % 19 == 0:
+        items.append(("nested", json.dumps({"a": 1.5, "b": {"c": 2}})))
+    if step % 23 == 0:
+        items.append(("flag", "true"))
+    if step % 3 == 1:
+        items.reverse()
+    for key, value in items:
+        item = record.history.item.add()
+        item.nested_key.append(key)
+        item.value_json = value
+    if step % 29 == 0:
+        item = record.history.item.add()
+        item.nested_key.extend(["deep", "part"])
+        item.value_json = "4.5"
+    if step % 31 == 0:
+        item = record.history.item.add()
+        item.nested_key.append("typed")
+        item.number = 2.25
+    if step % 37 != 5:
+        item = record.history.item.add()
+        if step % 43 == 0:
+            item.key = "_step"  # older writers: ``key``; mixed with ``nested_key`` here
+        else:
+            item.nested_key.append("_step")
+        item.value_json = str(step)
+    if step % 41 != 5:
+        record.history.step.num = step
+    return record.SerializeToString()
+
+
+def _frame_of(data: bytes, bulk: bool, monkeypatch, cut: int | None = None):
+    from rltop.core.store import Store
+
+    monkeypatch.setattr(wb, "BULK_MIN_RECORDS", 1 if bulk else 10**9)
+    parser = WandbParser("x")
+    store = Store()
+    store.add_run("r", "r", "/")
+    store.add_source(wb_source := _source())
+    parts = [data] if cut is None else [data[:cut], None]
+    skips = 0
+    for part in parts:
+        block = data[parser.consumed :] if part is None else part
+        result = parser.feed(block, 1)
+        skips += len(result.skips)
+        store.apply(wb_source.path, result)
+    frame = store.snapshot().runs[0].metrics
+    return frame.select(sorted(frame.columns)), skips
+
+
+def _source():
+    from rltop.core.store import SourceInfo
+
+    return SourceInfo(path="x", format="wandb", kind="metrics", run_id="r")
+
+
+def test_bulk_decoding_gives_what_record_by_record_gives(monkeypatch):
+    records = [_odd_history(s) for s in range(300)]
+    config = pb.Record()
+    item = config.config.update.add()
+    item.key = "lr"
+    item.value_json = "0.001"
+    records.insert(3, config.SerializeToString())
+    data = frame_records(records)
+    slow, slow_skips = _frame_of(data, False, monkeypatch)
+    fast, fast_skips = _frame_of(data, True, monkeypatch)
+    bulk = WandbParser("x").feed(data, 1)
+    assert bulk.metrics_frame.height > 150  # most records took the bulk path
+    assert slow.height > 250 and "val/score" in slow.columns and "nested/b/c" in slow.columns
+    assert "deep/part" in slow.columns and "typed" in slow.columns
+    assert fast.equals(slow)
+    assert fast_skips == slow_skips > 0  # the record with no step at all, said both ways
+    for cut in (5000, len(data) // 2):
+        split, _ = _frame_of(data, True, monkeypatch, cut)
+        assert split.equals(slow), cut
+
+
+def test_reading_never_imports_the_wandb_package(fixtures: Path):
+    """The records are decoded through protobuf views: importing wandb takes over a second."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from rltop.core.follow import Follower
+        f = Follower([{str(_run_dir(fixtures))!r}])
+        f.read_all()
+        assert f.store.snapshot().runs[0].metrics.height == 51
+        print(sorted(m for m in sys.modules if m == "wandb" or m.startswith("wandb.")))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -83,6 +83,7 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -
     parser.add_argument(
         "--threshold",
         action="append",
+        type=_threshold,
         default=[],
         metavar="RULE.PARAM=VALUE",
         help="override a rule threshold, e.g. rl.kl_spike.factor=20 (repeatable)",
@@ -106,6 +107,16 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -
         )
 
 
+def _threshold(text: str) -> str:
+    """A ``--threshold`` whose value has the wrong type is a usage error (``config.threshold_flag``)."""
+    from rltop.config import threshold_flag
+
+    try:
+        return threshold_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _size(text: str) -> int:
     try:
         return parse_size(text)
@@ -126,6 +137,38 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.error = usage_error  # type: ignore[method-assign]
     add_table_arguments(parser, keys=False)
+    add_memory_argument(parser)
+
+
+def add_memory_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max-memory`` for the headless commands (also ``RLTOP_MAX_MEMORY`` and the config file)."""
+    parser.add_argument(
+        "--max-memory",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory budget, e.g. 2G or 512M (default 2G): rollout text beyond it stays on disk",
+    )
+
+
+def apply_memory_budget(settings: Any) -> None:
+    """The process-wide rollout text budget, before anything is read."""
+    from rltop.core import coldtext
+
+    coldtext.set_max_memory(settings.max_memory)
+
+
+def has_candidates(paths: list[str]) -> bool:
+    """Whether any file under ``paths`` is one rltop might read (by name; nothing heavy is
+    imported: polars, numpy and the rules wait until there is something to read)."""
+    from rltop.core import discover
+
+    if any("://" in p for p in paths):
+        from rltop.core.objstore import is_url
+
+        if any(is_url(p) for p in paths):
+            return True  # an object-store prefix: its listing says what is there
+    return next(discover.walk([p for p in paths if os.path.exists(p)]), None) is not None
 
 
 def load_settings(args: argparse.Namespace) -> Any:

@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 from typing import Any
 
-from rltop.commands.common import add_rule_arguments, json_safe, load_settings, silence_stdout
+from rltop.commands.common import (
+    add_rule_arguments,
+    apply_memory_budget,
+    json_safe,
+    load_settings,
+    silence_stdout,
+)
 from rltop.core.inert import plain
 
 #: seconds to let a burst of file changes settle before evaluating
@@ -134,16 +139,19 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rltop.core.diagnose import Diagnoser, rule_params
-    from rltop.core.follow import Follower
-
     paths = list(args.paths or ["."])
-    if not any(os.path.exists(p) for p in paths):
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    if not any(path_exists(p) for p in paths):
         print(
             f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
         )
         return 3
+    from rltop.core.diagnose import Diagnoser, rule_params
+    from rltop.core.follow import Follower
+
     settings = load_settings(args)
+    apply_memory_budget(settings)
     thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
     if args.stalled_after is not None:
         thresholds.setdefault("run.stalled", {})["minutes"] = args.stalled_after
@@ -194,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
                 dirty.clear()
             printer.update(diagnoser.update(store.snapshot()))
         thread.join(timeout=5)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop watch: {plain(str(exc))}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)
         stop.set()
         silence_stdout()

@@ -10,7 +10,9 @@ LAST) | data``; a logical record is a FULL chunk or FIRST, MIDDLE*, LAST, and is
 
 The parser runs in ``records`` mode and consumes only complete logical records, so a record that
 is half written is read again once the rest arrives, and the file is never re-read. The protobuf
-classes come from the ``wandb`` package, an optional extra (``rltop[wandb]``), imported lazily.
+messages are read with protobuf views of W&B's schema (``wandb_bulk``: history in bulk, the rest
+record by record); the ``wandb`` extra (``rltop[wandb]``) brings ``protobuf``, and the ``wandb``
+package itself is never imported.
 
 Other files of the run folder are named for ``rltop sources`` (summary, metadata, debug logs);
 ``files/output.log`` is read by the verl console parser when it holds ``step:N - key:value`` lines.
@@ -18,6 +20,8 @@ Other files of the run folder are named for ``rltop sources`` (summary, metadata
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import struct
@@ -28,7 +32,11 @@ from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric
 from rltop.core.formats.console import VerlConsoleParser, sniff_console
 from rltop.core.model import ParseResult, Skip, clip_sample
 
+log = logging.getLogger(__name__)
+
 INSTALL_HINT = "install rltop[wandb]"
+#: reads with at least this many records are decoded in bulk (``wandb_bulk``)
+BULK_MIN_RECORDS = 64
 
 HEADER_IDENT = b":W&B"
 HEADER_MAGIC = 0xBEE1
@@ -48,10 +56,16 @@ NO_EXIT = "no exit record (running, or stopped before W&B could close the log)"
 
 
 def wandb_available() -> bool:
-    """Whether the optional ``wandb`` package's protobuf classes can be imported."""
+    """Whether the optional ``wandb`` extra is installed. Records are decoded with protobuf views
+    of W&B's schema (``wandb_bulk``), so only ``protobuf`` (a ``wandb`` dependency) is imported,
+    never the ``wandb`` package itself (importing it takes over a second)."""
+    import importlib.util
+
     try:
-        from wandb.proto import wandb_internal_pb2  # noqa: F401
-    except Exception:  # ImportError, or a protobuf version clash
+        if importlib.util.find_spec("wandb") is None:
+            return False
+        from google.protobuf import descriptor_pool  # noqa: F401
+    except Exception:  # ImportError, or a broken protobuf install
         return False
     return True
 
@@ -111,6 +125,32 @@ def is_run_dir(folder: str) -> bool:
         return False
 
 
+def _key(item: Any, _cache: dict[tuple[str, ...], str] = {}) -> str:  # noqa: B006 - a cache
+    """An item's name: ``key``, or its ``nested_key`` parts joined with ``/`` (once per name)."""
+    parts = item.nested_key
+    if not parts:
+        return item.key
+    if len(parts) == 1:
+        return parts[0]
+    parts = tuple(parts)
+    name = _cache.get(parts)
+    if name is None:
+        if len(_cache) > 100_000:
+            _cache.clear()
+        name = _cache[parts] = "/".join(parts)
+    return name
+
+
+def _item_value(item: Any) -> Any:
+    """An item's value: ``value_json``, or the typed value newer W&B versions write."""
+    which = item.WhichOneof("value")
+    if which is None or which == "none":
+        return _json_value(item.value_json) if item.value_json else None
+    if which == "json":
+        return _json_value(item.json)
+    return getattr(item, which)
+
+
 def _json_value(text: str) -> Any:
     try:
         return loads_json(text.encode())
@@ -138,9 +178,9 @@ class WandbParser(Parser):
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         if self._record_cls is None:
-            from wandb.proto import wandb_internal_pb2
+            from rltop.core.formats import wandb_bulk
 
-            self._record_cls = wandb_internal_pb2.Record
+            self._record_cls = wandb_bulk.record_class()
         base = self.consumed  # file offset of block[0]
         pos = 0
         if base == 0:
@@ -158,6 +198,7 @@ class WandbParser(Parser):
                 )
             pos = HEADER_LEN
         done = pos  # end of the last complete logical record
+        records: list[bytes] = []  # complete logical records, decoded together at the end
         pending: list[bytes] = []  # chunks of a record spread over FIRST/MIDDLE chunks
         end = len(block)
         while True:
@@ -202,7 +243,7 @@ class WandbParser(Parser):
                 continue
             if kind == FULL:
                 pending = []
-                self._record(data, result)
+                records.append(data)
                 done = pos
             elif kind == FIRST:
                 pending = [data]
@@ -212,11 +253,37 @@ class WandbParser(Parser):
             else:  # LAST
                 if pending:
                     pending.append(data)
-                    self._record(b"".join(pending), result)
+                    records.append(b"".join(pending))
                 pending = []
                 done = pos
         self.consumed = base + done
+        self._records(records, result)
         return result
+
+    def _records(self, records: list[bytes], result: ParseResult) -> None:
+        """Decode the logical records of one read: in bulk (``wandb_bulk``), and record by
+        record what the bulk path leaves (config, run, text or media values, odd items)."""
+        if len(records) < BULK_MIN_RECORDS:
+            for data in records:
+                self._record(data, result)
+            return
+        from rltop.core.formats import wandb_bulk
+
+        try:
+            decoded = wandb_bulk.decode(records)
+        except Exception:  # never lose data to the fast path: read them one by one instead
+            log.debug("bulk decoding of W&B records failed", exc_info=True)
+            decoded = None
+        if decoded is None:
+            for data in records:
+                self._record(data, result)
+            return
+        for kind, count in decoded.ignored.items():
+            result.ignore(_record_reason(kind or None), count)
+        for index in decoded.slow:
+            self._record(records[index], result)
+        if decoded.frame is not None and decoded.frame.height:
+            result.metrics_frame = decoded.frame
 
     def _record(self, data: bytes, result: ParseResult) -> None:
         record = self._record_cls()
@@ -266,8 +333,8 @@ class WandbParser(Parser):
     def _history(self, history: Any) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
         for item in history.item:
-            key = "/".join(item.nested_key) if item.nested_key else item.key
-            value = _json_value(item.value_json)
+            key = _key(item)
+            value = _item_value(item)
             if isinstance(value, dict):
                 if "_type" in value:
                     continue  # media, tables, histograms: not metrics
@@ -277,7 +344,11 @@ class WandbParser(Parser):
                 values[key] = value
         step_value = values.pop("_step", None)
         step: int | None = None
-        if isinstance(step_value, (int, float)) and not isinstance(step_value, bool):
+        if (
+            isinstance(step_value, (int, float))
+            and not isinstance(step_value, bool)
+            and math.isfinite(step_value)
+        ):
             step = int(step_value)
         elif history.HasField("step"):
             step = int(history.step.num)

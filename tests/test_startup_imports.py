@@ -1,0 +1,85 @@
+"""Start-up: commands import polars, numpy, the rules and Textual only when there is data to read
+(``--help``, a missing path or an empty folder answer at once), and the headless commands take
+``--max-memory`` like the dashboard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HEAVY = ("polars", "numpy", "textual", "rltop.core.diagnose", "rltop.core.store")
+
+
+def _imported(argv: list[str], cwd) -> tuple[list[str], int]:
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from rltop.cli import main
+        try:
+            code = main({argv!r})
+        except SystemExit as exc:
+            code = exc.code
+        heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        sys.stderr.write("\\nIMPORTED " + json.dumps([heavy, code]) + "\\n")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    line = [x for x in out.stderr.splitlines() if x.startswith("IMPORTED ")][-1]
+    heavy, code = json.loads(line.removeprefix("IMPORTED "))
+    return heavy, int(code or 0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["check", "--help"],
+        ["check", "EMPTY"],
+        ["check", "MISSING"],
+        ["check", "--json", "EMPTY"],
+        ["sources", "EMPTY"],
+        ["watch", "MISSING"],
+    ],
+)
+def test_nothing_heavy_without_data(tmp_path, argv):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes").mkdir()  # folders, but no file rltop could read
+    argv = [
+        str(empty) if a == "EMPTY" else str(tmp_path / "missing") if a == "MISSING" else a
+        for a in argv
+    ]
+    heavy, code = _imported(argv, tmp_path)
+    assert heavy == []
+    if argv[0] == "check" and "--help" not in argv:
+        assert code == 3  # nothing readable
+
+
+def test_check_with_data_still_reads_it(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 51))
+    )
+    heavy, code = _imported(["check", str(tmp_path)], tmp_path)
+    assert "polars" in heavy and code == 0
+
+
+def test_check_and_export_take_max_memory(tmp_path, monkeypatch):
+    from rltop.cli import main
+    from rltop.core import coldtext
+
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 51))
+    )
+    seen = []
+    monkeypatch.setattr(coldtext, "set_max_memory", seen.append)
+    assert main(["check", "--max-memory", "512M", str(tmp_path)]) == 0
+    monkeypatch.setenv("RLTOP_MAX_MEMORY", "300M")
+    out = tmp_path / "out"
+    assert main(["export", "--out", str(out), str(tmp_path)]) == 0
+    assert seen == [512 * 1024**2, 300 * 1024**2]
