@@ -38,7 +38,7 @@ def _no_flapping(by_id):
     for rule_id, seq in by_id.items():
         later = [(s, k) for s, k in seq if s > 20]
         assert [k for _, k in later].count("start") <= 1, (rule_id, seq)
-        for (a, ka), (b, kb) in zip(seq, seq[1:], strict=False):
+        for (a, ka), (b, kb) in itertools.pairwise(seq):
             if ka == "start" and kb == "clear" and a > 20:
                 assert b - a >= MIN_CLEAR, (rule_id, seq)
 
