@@ -3,6 +3,10 @@
 Run after ``pytest tests/test_snapshots_*.py --snapshot-update``:
 
     python docs/make_screenshots.py
+
+``docs/images/serve.png`` (``rltop serve`` in a browser) comes from the browser test instead:
+
+    RLTOP_SCREENSHOT_DIR=docs/images pytest tests/test_serve_e2e.py
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ PICTURES = {
     "warning-detail.svg": "test_snapshots_warnings/test_warning_detail[size1].svg",
     "rollouts.svg": "test_snapshots_rollouts/test_rollout_list_search_highlighted.svg",
     "rollout-detail.svg": "test_snapshots_rollouts/test_rollout_detail.svg",
-    "warnings.svg": "test_snapshots_themes/test_screen_in_theme[warnings-size7-rltop-dark].svg",
-    "compare.svg": "test_snapshots_themes/test_screen_in_theme[compare-size11-rltop-dark].svg",
+    "warnings.svg": "test_snapshots_themes/test_screen_in_theme[warnings-size9-rltop-dark].svg",
+    "compare.svg": "test_snapshots_themes/test_screen_in_theme[compare-size13-rltop-dark].svg",
     "chat.svg": "test_snapshots_themes/test_chat_in_theme[160x48-rltop-dark].svg",
-    "help.svg": "test_snapshots_themes/test_screen_in_theme[help-size13-rltop-dark].svg",
+    "help.svg": "test_snapshots_themes/test_screen_in_theme[help-size15-rltop-dark].svg",
+    "distribution.svg": "test_snapshots_themes/test_screen_in_theme[distribution-size17-rltop-dark].svg",
     "dashboard-light.svg": "test_snapshots_themes/test_screen_in_theme[dashboard-size1-rltop-light].svg",
 }
 

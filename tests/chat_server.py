@@ -24,6 +24,7 @@ empty          role chunk, finish chunk, usage of 0 tokens, [DONE]
 tools          only tool-call deltas, finish_reason tool_calls
 mid-error      some content, then ``data: {"error": ...}`` and [DONE]
 endless        a token every 20 ms until the client goes away (records the disconnect)
+flood          1.2 KB content deltas as fast as the socket takes them (up to 60 s)
 no-stream      ignores ``stream: true`` and answers with one JSON ``chat.completion``
 long           4000 content deltas as fast as the socket takes them (drawing cost)
 evil           Rich markup and terminal escape sequences (OSC 52 clipboard write, colours, title)
@@ -68,6 +69,7 @@ BEHAVIOURS = {
     "tools",
     "mid-error",
     "endless",
+    "flood",
     "evil",
     "long",
     "no-stream",
@@ -326,6 +328,18 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             for call in calls:
                 self._data(self._chunk(model, {"tool_calls": [call]}))
+        elif behaviour == "flood":
+            # 1.2 KB content deltas as fast as the socket takes them, for up to 60 s
+            piece = ("flood " * 200)[:1200]
+            deadline = time.monotonic() + 60
+            try:
+                while time.monotonic() < deadline and not self.server.stopping.is_set():
+                    self._data(self._chunk(model, {"content": piece}))
+            except OSError:
+                self.server.disconnected.set()
+                return
+            self._end()
+            return
         elif behaviour == "endless":
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not self.server.stopping.is_set():

@@ -23,3 +23,9 @@ def fixtures() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"real log fixtures not found at {FIXTURES} (shared/ must sit beside the repo)")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch) -> None:
+    """What the app remembers (the chat's base model per endpoint) stays out of the user's home."""
+    monkeypatch.setenv("RLTOP_STATE_DIR", str(tmp_path_factory.mktemp("state")))

@@ -21,7 +21,6 @@ from rltop.core.chat import (
     ReasoningDelta,
     RoleEvent,
     SSEDecoder,
-    ThinkSplitter,
     ToolCallDelta,
     UsageEvent,
     find_endpoint,
@@ -32,6 +31,7 @@ from rltop.core.chat import (
     step_in_model_id,
     system_prompt_of,
 )
+from rltop.core.messages import ThinkSplitter
 
 from chat_server import API_KEY, ChatTestServer, free_port, running_chat_server
 
@@ -402,7 +402,7 @@ async def test_find_endpoint_probe(server: ChatTestServer, monkeypatch: pytest.M
     found = await find_endpoint(server.url, env={})
     assert found.url == server.url and found.source == "argument"
     nothing = f"http://127.0.0.1:{free_port()}/v1"
-    monkeypatch.setattr(chat, "DEFAULT_ENDPOINT", nothing)
+    monkeypatch.setattr(chat.endpoint, "DEFAULT_ENDPOINT", nothing)
     with pytest.raises(ChatError) as err:
         await find_endpoint(env={}, timeout=1.0)
     assert err.value.kind == "no_endpoint"

@@ -11,7 +11,7 @@ import pytest
 from rltop.core.demo_endpoint import start_demo_endpoint
 from rltop.demo import SYSTEM, DemoRun
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, ChatScreen, LoggedAnswer, replay_rollout
+from rltop.ui.screens.chat import AnswerView, BasePicker, ChatScreen, LoggedAnswer, replay_rollout
 from rltop.ui.screens.dashboard import DashboardScreen
 
 from chat_server import ChatTestServer, free_port, running_chat_server
@@ -28,9 +28,7 @@ def server() -> Iterator[ChatTestServer]:
 
 
 def app_for(tmp_path: Path, endpoint: str, **kwargs):
-    app = make_app([str(tmp_path)], **kwargs)
-    app.chat_endpoint = endpoint
-    return app
+    return make_app([str(tmp_path)], chat_endpoint=endpoint, **kwargs)
 
 
 async def open_chat(pilot, app) -> ChatScreen:
@@ -107,7 +105,7 @@ async def test_r1_style_reasoning_is_folded_after_the_fact(
         assert view.has_class("thinking")
 
 
-async def test_esc_stops_the_stream_then_leaves_and_history_stays(
+async def test_esc_stops_the_stream_ctrl_g_leaves_and_history_stays(
     tmp_path: Path, server: ChatTestServer
 ) -> None:
     app = app_for(tmp_path, server.url)
@@ -122,8 +120,11 @@ async def test_esc_stops_the_stream_then_leaves_and_history_stays(
         assert await asyncio.to_thread(server.disconnected.wait, 3.0)
         assert view.turn.error == "stopped" and view.turn.content.startswith(" tok")
         assert "stopped" in shown(view.problem)
-        assert isinstance(app.screen, ChatScreen)  # the first Esc only stopped the stream
+        assert isinstance(app.screen, ChatScreen)  # Esc only stopped the stream
         await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ChatScreen)  # ... and never leaves the chat
+        await pilot.press("ctrl+g")  # leaving is its own key
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
@@ -258,8 +259,10 @@ async def test_compare_current_and_base_side_by_side(
         screen = await open_chat(pilot, app)
         first = await ask(pilot, screen, "hi there")
         await answered(pilot, first)
-        assert screen.compare_model() == "base"
+        assert screen.compare_candidates()[0] == "base"
         await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BasePicker))
+        await pilot.press("enter")  # the user picks the base (here: the first offered)
         await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 3)
         current, base = list(screen.query(AnswerView))[1:]
         await answered(pilot, current)
@@ -267,6 +270,12 @@ async def test_compare_current_and_base_side_by_side(
         assert current.body.plain == "Hello from ckpt-step-120. You said: hi there"
         assert base.body.plain == "Hello from base. You said: hi there"
         assert current.parent is base.parent and current.region.y == base.region.y
+        # both answers say which model wrote them and which side they are
+        assert "ckpt-step-120" in shown(current.query_one(".head"))
+        assert "(current)" in shown(current.query_one(".head"))
+        assert "base" in shown(base.query_one(".head")) and "(base)" in shown(
+            base.query_one(".head")
+        )
         # the history keeps the current model's answer, once
         assert [(t.role, t.model) for t in screen.conversation.turns] == [
             ("user", None),
@@ -327,3 +336,86 @@ async def test_a_long_fast_answer_arrives_whole_and_the_loop_stays_free(
         assert view.body.plain.count(" word") == 4000 and view.turn.stats.completion_tokens == 4000
         # 4000 deltas, drawn ~30 times a second: the event loop is never held for long
         assert max(lags) < 0.5
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_enter_while_streaming_queues_the_question_and_sends_it_after(
+    tmp_path: Path, server: ChatTestServer, size
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_chat(pilot, app)
+        screen.use_model("endless")
+        view = await ask(pilot, screen, "go on forever")
+        await wait_for(pilot, lambda: len(view.turn.content) > 10)
+        screen.query_one("#chat-input").value = "and then?"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert [text for text, _bubble in screen.queued] == ["and then?"]
+        bubble = screen.queued[0][1]
+        assert "queued" in shown(bubble)
+        assert screen.query_one("#chat-input").value == ""  # taken, not silently dropped
+        screen.use_model("ckpt-step-120")
+        await pilot.press("escape")  # stops the answer; the queued question goes next
+        await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 2)
+        second = list(screen.query(AnswerView))[-1]
+        await answered(pilot, second)
+        assert second.body.plain.endswith("You said: and then?")
+        assert "queued" not in shown(bubble) and not screen.queued
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_letters_in_the_chat_are_text_never_shortcuts(
+    tmp_path: Path, server: ChatTestServer, size
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_chat(pilot, app)
+        server.delay = 0.0
+        view = await ask(pilot, screen, "hi")
+        await answered(pilot, view)
+        await pilot.press("escape")  # nothing streams: Esc does nothing but keep us here
+        screen.log_view.focus()  # the conversation, not the box, has focus
+        await pilot.pause(0.05)
+        for key in ("q", "o", "w", "question_mark"):
+            await pilot.press(key)
+        await pilot.pause(0.1)
+        assert app.is_running and app.screen is screen
+        box = screen.query_one("#chat-input")
+        assert box.value == "qow?" and box.has_focus
+
+
+async def test_base_model_is_picked_by_the_user_and_remembered_per_endpoint(
+    tmp_path: Path, server: ChatTestServer
+) -> None:
+    app = app_for(tmp_path, server.url)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_chat(pilot, app)
+        server.delay = 0.0
+        first = await ask(pilot, screen, "hi")
+        await answered(pilot, first)
+        candidates = screen.compare_candidates()
+        pick = next(m for m in candidates if m not in ("base", screen.model))
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BasePicker))
+        picker = app.screen
+        index = picker.candidates.index(pick)
+        for _ in range(index):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.query(AnswerView)) == 3)
+        assert screen.query(AnswerView)[-1].turn.model == pick
+        for view in list(screen.query(AnswerView))[1:]:
+            await answered(pilot, view)
+        # next time the pick is offered first, for this endpoint only
+        assert screen.compare_candidates()[0] == pick
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BasePicker))
+        assert app.screen.candidates[0] == pick
+        await pilot.press("escape")  # cancelled: nothing asked
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert len(screen.query(AnswerView)) == 3
+    from rltop.core import chatprefs
+
+    assert chatprefs.base_model(screen.endpoint.url) == pick
+    assert chatprefs.base_model("http://elsewhere:1/v1") is None

@@ -59,8 +59,8 @@ def test_split_think_one_rule():
 
 
 def test_detail_view_and_replay_split_think_by_the_same_rule():
-    from rltop.ui.chat import LoggedAnswer
     from rltop.ui.screens import rollout_detail
+    from rltop.ui.screens.chat import LoggedAnswer
 
     logged = LoggedAnswer("I reason</think>answer", reward=1.0, step=3)
     assert (logged.reasoning, logged.content) == ("I reason", "answer")

@@ -28,3 +28,18 @@ def test_readme_setup_commands_match_ci():
     assert test_command + " && python -m pytest -q" in readme
     assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]'" in ci
     assert "python -m pytest -q" in ci
+
+
+def test_readme_keys_tables_list_every_shown_key():
+    """Each key the footer shows on the dashboard, the rollouts, the chat and the reward
+    distribution is in the README's keys tables, as users type it."""
+    from rltop.ui.screens.chat import ChatScreen
+    from rltop.ui.screens.dashboard import DashboardScreen
+    from rltop.ui.screens.help import _key_label
+
+    readme = (ROOT / "README.md").read_text()
+    keys = readme[readme.index("### Keys") : readme.index("## Warnings")]
+    for screen in (DashboardScreen, ChatScreen):
+        for binding in screen.BINDINGS:
+            label = _key_label(binding.key.split(",")[0])
+            assert f"`{label}`" in keys, (screen.__name__, binding.key, label)

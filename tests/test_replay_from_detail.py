@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rltop.core.demo_endpoint import start_demo_endpoint
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, ChatScreen, LoggedAnswer
+from rltop.ui.screens.chat import AnswerView, ChatScreen, LoggedAnswer
 from rltop.ui.screens.rollout_detail import RolloutDetailScreen
 from rltop.ui.screens.rollouts import RolloutsScreen
 from rltop.ui.widgets.rollout_list import RolloutList

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import rltop.ui.screens.dashboard as dashboard_mod
 from rltop.ui import widgets
 from rltop.ui.app import make_app
 
@@ -15,6 +16,7 @@ def _fixed_clock(monkeypatch):
     import rltop.ui.widgets.status as status
 
     monkeypatch.setattr(status, "clock", lambda _ts: "12:00:00")
+    monkeypatch.setattr(dashboard_mod, "wall_clock", lambda: 0.0)  # runs read as live
     assert widgets
 
 

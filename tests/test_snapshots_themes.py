@@ -8,13 +8,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-import rltop.ui.chat as chat_ui
+import rltop.ui.screens.chat as chat_ui
+import rltop.ui.screens.dashboard as dashboard_mod
+import rltop.ui.warnings_tracker as warnings_mod
 import rltop.ui.widgets.status as status
-import rltop.ui.widgets.warnings as warnings_mod
 from rltop.core.chat import ChatClient
 from rltop.ui.app import make_app
-from rltop.ui.chat import AnswerView, ChatScreen
+from rltop.ui.screens.chat import AnswerView, ChatScreen
 from rltop.ui.screens.compare import CompareScreen
+from rltop.ui.screens.distribution import DistributionScreen
 from rltop.ui.screens.help import HelpScreen
 from rltop.ui.screens.rollout_detail import RolloutDetailScreen
 from rltop.ui.screens.rollouts import RolloutsScreen
@@ -31,6 +33,7 @@ THEMES = ("rltop-dark", "rltop-light", "rltop-high-contrast", "rltop-mono")
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch):
     monkeypatch.setattr(status, "clock", lambda _ts: "12:00:00")
+    monkeypatch.setattr(dashboard_mod, "wall_clock", lambda: 0.0)  # runs read as live
     monkeypatch.setattr(warnings_mod, "clock", lambda: 0.0)
     monkeypatch.setattr(RolloutsScreen, "SHOW_TIMING", False)
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -60,6 +63,11 @@ def _prepare(app, screen: str):
         elif screen == "help":
             await pilot.press("question_mark")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        elif screen == "distribution":
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, DistributionScreen))
+        elif screen == "log-y":
+            await pilot.press("L")
         await pilot.pause(0.3)
         app.clear_notifications()
         await pilot.pause(0.2)
@@ -67,7 +75,17 @@ def _prepare(app, screen: str):
     return run_before
 
 
-SCREENS = ("dashboard", "rollouts", "detail", "warnings", "warning", "compare", "help")
+SCREENS = (
+    "dashboard",
+    "log-y",
+    "rollouts",
+    "detail",
+    "warnings",
+    "warning",
+    "compare",
+    "help",
+    "distribution",
+)
 
 
 @pytest.mark.parametrize("theme", THEMES)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import rltop.ui.widgets.warnings as warnings_mod
+import rltop.ui.screens.dashboard as dashboard_mod
+import rltop.ui.warnings_tracker as warnings_mod
 from rltop.ui.app import make_app
 
 from uihelp import demo_folder, settled, wait_for
@@ -17,6 +18,7 @@ def _fixed_clocks(monkeypatch):
     import rltop.ui.widgets.status as status
 
     monkeypatch.setattr(status, "clock", lambda _ts: "12:00:00")
+    monkeypatch.setattr(dashboard_mod, "wall_clock", lambda: 0.0)  # runs read as live
     monkeypatch.setattr(warnings_mod, "clock", lambda: 0.0)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rltop.ui.app import make_app
 from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
@@ -136,3 +138,41 @@ async def test_empty_folder_says_what_it_is_doing(tmp_path):
         assert "Looking for training logs" in text and "notes.txt" in text
         await pilot.press("q")
     assert app.return_code == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_a_file_cut_to_zero_and_rewritten_keeps_focus_and_is_announced(tmp_path, size):
+    run = tmp_path / "run1"
+    run.mkdir()
+    metrics = run / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s, "loss": 1 / s}) + "\n" for s in range(1, 41)))
+    app = make_app([str(tmp_path)])
+    notes: list[str] = []
+    async with app.run_test(size=size) as pilot:
+        await wait_for(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and app.snapshot.runs
+                and app.snapshot.runs[0].last_step == 40
+            ),
+        )
+        screen: DashboardScreen = app.screen
+        original = screen.notify
+
+        def record(message, **kwargs):
+            notes.append(str(message))
+            return original(message, **kwargs)
+
+        screen.notify = record  # type: ignore[method-assign]
+        assert isinstance(screen.focused, MetricGrid)
+        metrics.write_text("")
+        await wait_for(pilot, lambda: screen.has_class("empty"))
+        metrics.write_text(
+            "".join(json.dumps({"step": s, "loss": 2 / s}) + "\n" for s in range(1, 6))
+        )
+        await wait_for(pilot, lambda: app.snapshot.runs[0].last_step == 5)
+        assert "metrics.jsonl restarted at step 1" in notes
+        assert isinstance(screen.focused, MetricGrid)
+        await pilot.press("slash")  # keys work at once, no Tab needed
+        assert screen.query_one("#filter").has_focus

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import rltop.ui.widgets.warnings as warnings_mod
+import rltop.ui.warnings_tracker as warnings_mod
 from rltop.ui.app import make_app
 from rltop.ui.screens.warning_detail import WarningDetailScreen
 from rltop.ui.screens.warnings import WarningsScreen
@@ -57,8 +57,9 @@ async def test_strip_lists_the_runs_warning_and_best_checkpoint(tmp_path):
         text = str(pane.render())
         assert "rl.token_growth" in text and "demo-grpo" in text and "since step 88" in text
         assert "best checkpoint" in text and "peak valid reward step 110" in text
-        # announced without taking the focus away from the metric grid
-        assert any("rl.token_growth" in n.message for n in app._notifications)
+        # announced in the strip itself (no toast over the chart), focus left on the metric grid
+        assert "rl.token_growth" in str(pane.render()).splitlines()[0]
+        assert not app._notifications
         assert isinstance(app.focused, MetricGrid)
 
 
@@ -138,8 +139,17 @@ async def test_new_warning_is_notified_and_cleared_one_goes_to_history(tmp_path,
             fh.write('{"step": 21, "train/loss": NaN}\n')
         await wait_for(pilot, lambda: "run.nan" in _ids(app), timeout=15)
         assert _ids(app)[0] == "run.nan"
-        notes = [n for n in app._notifications if "run.nan" in n.message]
-        assert notes and notes[0].severity == "error"
+        pane = app.screen.query_one(WarningsPane)
+        # announced in the strip: its line marked "new" (or one "new warning" line on top)
+        await wait_for(
+            pilot,
+            lambda: any(
+                line.startswith("new") and "run.nan" in line
+                for line in str(pane.render()).splitlines()
+            ),
+        )
+        assert "since step None" not in str(pane.render())
+        assert not [n for n in app._notifications if "run." in n.message]  # no toasts
         assert isinstance(app.focused, MetricGrid)
         # the run stops writing: an hour later it is stalled, then new data clears that
         tracker = app.warnings_tracker

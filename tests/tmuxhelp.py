@@ -14,10 +14,13 @@ from pathlib import Path
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if os.path.exists("/usr/bin/tmux") else None)
 
 
-def rltop_command() -> str:
+def rltop_exe() -> str:
     script = Path(sys.executable).with_name("rltop")
-    exe = str(script) if script.exists() else f"{sys.executable} -m rltop"
-    return f"{exe} demo --interval 0.3"
+    return str(script) if script.exists() else f"{sys.executable} -m rltop"
+
+
+def rltop_command() -> str:
+    return f"{rltop_exe()} demo --interval 0.3"
 
 
 def wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
@@ -33,7 +36,16 @@ def wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
 class DemoInTmux:
     """``rltop demo`` in a detached 100x30 session on a socket of its own (never the user's)."""
 
-    def __init__(self, tmp_path: Path, **env: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        command: str | None = None,
+        size: tuple[int, int] = (100, 30),
+        **env: str,
+    ) -> None:
+        self.command = command or rltop_command()  # default: the demo
+        self.size = size
         self.socket = str(tmp_path / "tmux.sock")
         self.session = f"rltop-e2e-{uuid.uuid4().hex[:8]}"
         self.env = {
@@ -63,11 +75,11 @@ class DemoInTmux:
             "-s",
             self.session,
             "-x",
-            "100",
+            str(self.size[0]),
             "-y",
-            "30",
+            str(self.size[1]),
             *[f"-e{k}={v}" for k, v in self.env.items()],
-            rltop_command(),
+            self.command,
         )
         self.tmux("set-option", "-t", self.session, "remain-on-exit", "on")
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "watch": "follow the runs headless and print a line as each warning starts or clears",
     "export": "write each run's per-step metrics to CSV or Parquet",
     "config": "show the config file's path and the effective settings",
+    "serve": "serve the dashboard to web browsers (one session per tab; needs rltop[serve])",
 }
 
 

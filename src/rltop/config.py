@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -129,14 +130,21 @@ class Settings:
         file = Path(path) if path else Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None
         explicit = file is not None
         file = file or default_config_path()
-        if file.is_file():
+        try:
+            present = file.is_file()
+        except OSError as exc:  # e.g. a $HOME this user may not enter
+            present = False
+            settings.problems.append(
+                f"cannot look at the config file {file} ({exc.strerror or exc}): using defaults"
+            )
+        if present:
             try:
                 with open(file, "rb") as fh:
                     settings.merge(tomllib.load(fh), source=str(file))
                 settings.config_path = file
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 settings.problems.append(f"cannot read {file}: {exc}")
-        elif explicit:
+        elif explicit and not settings.problems:
             settings.problems.append(f"config file not found: {file}")
         settings.merge_env(env)
         if flags:
@@ -289,6 +297,14 @@ class Settings:
         from rltop.core.diagnose import check_thresholds
 
         self.problems.extend(check_thresholds(self.thresholds))
+        for rule_id, params in self.thresholds.items():
+            if not isinstance(params, dict):
+                continue
+            for param in list(params):
+                problem = threshold_value_problem(rule_id, param, params[param])
+                if problem:  # the rule keeps its default
+                    self.problems.append(problem)
+                    del params[param]
 
     def check_keys(self, actions: Collection[str], clashes: Iterable[str] = ()) -> None:
         """Record remapped action ids that are not in ``actions`` (the app's binding ids) and the
@@ -376,6 +392,43 @@ def _parse_bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(value)
+
+
+def threshold_value_problem(rule_id: str, param: str, value: Any) -> str | None:
+    """Why ``value`` cannot be threshold ``rule_id.param`` (its default's type decides), or
+    None (also for unknown rules and names: ``check_thresholds`` reports those)."""
+    from rltop.core.diagnose import COMMON_PARAMS, RULES
+
+    rule = RULES.get(rule_id)
+    if rule is None:
+        return None
+    default = rule.defaults.get(param, 0 if param in COMMON_PARAMS else None)
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        want = "a number"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, str), "text"
+    else:
+        return None
+    if ok:
+        return None
+    return f"bad value for threshold {rule_id}.{param}: {value!r} (expected {want})"
+
+
+def threshold_flag(text: str) -> str:
+    """``--threshold RULE.PARAM=VALUE``, checked when the command line is read: a value of the
+    wrong type is a usage error (``ValueError``), as a bad value of any other flag is."""
+    item, sep, raw = text.partition("=")
+    rule_id, dot, param = item.strip().rpartition(".")
+    if sep and dot and raw.strip():
+        problem = threshold_value_problem(rule_id, param, _parse_scalar(raw.strip()))
+        if problem:
+            raise ValueError(problem)
+    return text
 
 
 def _parse_scalar(text: str) -> Any:

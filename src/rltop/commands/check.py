@@ -60,11 +60,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     for path in missing:
         print(f"rltop: no such file or folder: {plain(path)}", file=sys.stderr)
     settings = load_settings(args)
-    report = collect([p for p in paths if os.path.exists(p)], settings, args.stalled_after)
+    try:
+        report = collect([p for p in paths if path_exists(p)], settings, args.stalled_after)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket: nothing could be read
+        print(f"rltop check: {plain(str(exc))}", file=sys.stderr)
+        return EXIT_UNKNOWN
     if args.json:
         print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     else:
@@ -77,6 +83,7 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
     """Read the paths once and build the report (the ``--json`` document)."""
     runs_out: list[dict[str, Any]] = []
     runs: Any = ()
+    where = str
     if paths and has_candidates(paths):
         # polars, numpy and the rules are imported only when there is something to read
         from rltop.core.follow import Follower
@@ -86,6 +93,7 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         follower.read_all()
         snap = follower.store.snapshot()
         runs = snap.runs
+        where = follower.where
     if runs:
         from rltop.core import roles
         from rltop.core.checkpoint import best_checkpoint
@@ -119,11 +127,11 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
         runs_out.append(
             {
                 "name": run.name,
-                "path": run.run_id,  # the run's own folder (or file), not the path given
+                "path": where(run.run_id),  # the run's own folder (or file), not the path given
                 "format": metric_sources[0].format if metric_sources else None,
                 "sources": [
                     {
-                        "path": s.path,
+                        "path": where(s.path),
                         "format": s.format,
                         "kind": s.kind,
                         "rows": s.rows,
@@ -131,6 +139,8 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
                     }
                     for s in run.sources
                 ],
+                # where the run's configuration was read (core/runconfig.py), [] when nowhere
+                "config_sources": [where(p) for p in run.config_sources],
                 "steps": run.metrics.height,
                 "last_step": run.last_step,
                 "rollouts": run.rollouts.height,

@@ -83,6 +83,7 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -
     parser.add_argument(
         "--threshold",
         action="append",
+        type=_threshold,
         default=[],
         metavar="RULE.PARAM=VALUE",
         help="override a rule threshold, e.g. rl.kl_spike.factor=20 (repeatable)",
@@ -104,6 +105,16 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, keys: bool = True) -
             help="remap a key by its action id, e.g. dashboard.filter=f (repeatable; "
             "'rltop config' lists the ids)",
         )
+
+
+def _threshold(text: str) -> str:
+    """A ``--threshold`` whose value has the wrong type is a usage error (``config.threshold_flag``)."""
+    from rltop.config import threshold_flag
+
+    try:
+        return threshold_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _size(text: str) -> int:
@@ -152,6 +163,11 @@ def has_candidates(paths: list[str]) -> bool:
     imported: polars, numpy and the rules wait until there is something to read)."""
     from rltop.core import discover
 
+    if any("://" in p for p in paths):
+        from rltop.core.objstore import is_url
+
+        if any(is_url(p) for p in paths):
+            return True  # an object-store prefix: its listing says what is there
     return next(discover.walk([p for p in paths if os.path.exists(p)]), None) is not None
 
 

@@ -41,6 +41,7 @@ def effective(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, An
     from rltop.config import DEFAULT_SMOOTHING
     from rltop.core.chat import resolve_endpoint
     from rltop.core.coldtext import DEFAULT_MAX_MEMORY
+    from rltop.core.redact import mask_url
     from rltop.ui.app import REDRAW_INTERVAL, STREAM_REDRAW_INTERVAL
     from rltop.ui.keymap import binding_table, key_clashes
     from rltop.ui.themes import load_themes, pick_theme
@@ -63,11 +64,13 @@ def effective(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, An
     # the endpoint's own resolution (flag > RLTOP_ENDPOINT > config file > default), normalised
     from_file = settings.origins.get("endpoint") == "config file"
     from_flag = settings.origins.get("endpoint") == "flag"
-    out["endpoint"]["value"] = resolve_endpoint(
-        settings.endpoint if from_flag else None,
-        config={"endpoint": settings.endpoint} if from_file else None,
-        env=env,
-    ).url
+    out["endpoint"]["value"] = mask_url(
+        resolve_endpoint(
+            settings.endpoint if from_flag else None,
+            config={"endpoint": settings.endpoint} if from_file else None,
+            env=env,
+        ).url
+    )
     if settings.smoothing is None:
         out["smoothing"]["value"] = DEFAULT_SMOOTHING
     if settings.refresh is None:

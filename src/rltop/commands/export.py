@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -25,13 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder to write into (default: ./rltop-export in the current folder)",
     )
     parser.add_argument("--rollouts", action="store_true", help="also write each run's rollouts")
+    parser.add_argument(
+        "--inside-logs",
+        action="store_true",
+        help="allow --out inside a logs folder being exported (rltop would read it back as logs)",
+    )
     from rltop.commands.common import add_memory_argument
 
     add_memory_argument(parser)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -40,7 +40,10 @@ def _inside(path: Path, roots: list[Path]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from rltop.commands.common import apply_memory_budget, load_settings
+    from rltop.core.exportpath import inside_logs, unique_stems
     from rltop.core.follow import Follower
+    from rltop.core.inert import plain
+    from rltop.core.objstore import ObjectStoreError
 
     apply_memory_budget(load_settings(args))  # --max-memory, RLTOP_MAX_MEMORY, config file
 
@@ -52,36 +55,56 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and _inside(out, roots):
         # the default must not land inside the logs: only an explicit --out may
         out = Path(os.path.expanduser("~")).resolve() / "rltop-export"
+    logs = inside_logs(str(out), args.paths) if args.out is not None else None
+    if logs is not None and not args.inside_logs:
+        print(
+            f"rltop export: --out {plain(str(out))} is inside the logs folder {plain(logs)}: "
+            "rltop would read the export back as logs (doubled rollouts, a phantom run). "
+            "Choose a folder outside it, or add --inside-logs to write there anyway.",
+            file=sys.stderr,
+        )
+        return 2
     follower = Follower(list(args.paths))
-    follower.read_all()
+    try:
+        follower.read_all()
+    except ObjectStoreError as exc:
+        print(f"rltop export: {plain(str(exc))}", file=sys.stderr)
+        return 3
     snap = follower.store.snapshot()
     runs = [r for r in snap.runs if r.metric_names or r.rollouts.height]
     if not runs:
         print("rltop export: no runs found under " + ", ".join(args.paths), file=sys.stderr)
         return 3
     out.mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        base = out / _slug(run.name)
+    # one distinct file name per run (a/b and a_b differ; long names end in a stable hash)
+    for run, stem in zip(runs, unique_stems(r.name for r in runs), strict=True):
         written = []
         if run.metric_names:
-            path = base.with_name(base.name + f".metrics.{kind}")
-            _write(run.metrics, path, kind)
-            written.append(f"{path} ({run.metrics.height} steps × {len(run.metric_names)} metrics)")
+            path = out / f"{stem}.metrics.{kind}"
+            replaced = _write(run.metrics, path, kind)
+            written.append(
+                f"{path} ({run.metrics.height} steps × {len(run.metric_names)} metrics)" + replaced
+            )
         if args.rollouts and run.rollouts.height:
             from rltop.core.coldtext import fill_text
 
             frame = fill_text(run.rollouts)
             frame = frame.select([c for c in frame.columns if not c.startswith("_")])
-            path = base.with_name(base.name + f".rollouts.{kind}")
-            _write(frame, path, kind)
-            written.append(f"{path} ({frame.height} rollouts)")
+            path = out / f"{stem}.rollouts.{kind}"
+            replaced = _write(frame, path, kind)
+            written.append(f"{path} ({frame.height} rollouts)" + replaced)
+        if stem != run.name:
+            written = [f"{line}  [run {plain(run.name)}]" for line in written]
         for line in written:
-            print(line)
+            print(plain(line))
     return 0
 
 
-def _write(frame, path: Path, kind: str) -> None:
+def _write(frame, path: Path, kind: str) -> str:
+    """Write ``frame``; says so when an earlier export at ``path`` was replaced."""
+    replaced = "  (replaced the previous export)" if path.exists() else ""
     if kind == "parquet":
         frame.write_parquet(path)
     else:
         frame.write_csv(path)
+    return replaced

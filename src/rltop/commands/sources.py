@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 from collections import Counter
 from typing import Any
@@ -39,11 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    report = collect(paths)
+    try:
+        report = collect(paths)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop sources: {plain(str(exc))}", file=sys.stderr)
+        return 2
     if args.json:
         import json
 
@@ -67,7 +74,9 @@ def collect(paths: list[str]) -> dict[str, Any]:
         follower.read_all()
         snap = follower.store.snapshot()
         roots, missing = follower.paths, follower.missing_paths
+        where = follower.where
     else:
+        where = str
         snap = SimpleNamespace(runs=(), sources=(), unrecognized=())
         roots = [os.path.abspath(p) for p in paths] or [os.path.abspath(".")]
         missing = [p for p in roots if not os.path.exists(p)]
@@ -78,7 +87,7 @@ def collect(paths: list[str]) -> dict[str, Any]:
         sources.append(
             {
                 "run": run.name if run else info.run_id,
-                "path": info.path,
+                "path": where(info.path),
                 "shown": _shown(info.path, roots),
                 "format": info.format,
                 "kind": info.kind,
@@ -92,22 +101,28 @@ def collect(paths: list[str]) -> dict[str, Any]:
             }
         )
     unrecognized = [
-        {"path": path, "shown": _shown(path, roots), "reason": reason}
+        {"path": where(path), "shown": _shown(path, roots), "reason": reason}
         for path, reason in snap.unrecognized
     ]
-    known = {s["path"] for s in sources} | {u["path"] for u in unrecognized}
+    known = {s.path for s in snap.sources} | {path for path, _reason in snap.unrecognized}
+    unlisted: list[tuple[str, str]] = []  # folders that could not be listed, and why
     others = [
-        {"path": path, "shown": _shown(path, roots), "reason": _why_not_read(path)}
-        for path in _all_files([p for p in roots if os.path.exists(p)])
-        if path not in known and not discover.is_candidate(os.path.basename(path))
+        {"path": where(path), "shown": _shown(path, roots), "reason": _why_not_read(path)}
+        for path in _all_files([p for p in roots if os.path.exists(p)], unlisted)
+        if path not in known
+        and (not discover.is_candidate(os.path.basename(path)) or not _regular(path))
+    ]
+    others += [
+        {"path": where(path), "shown": _shown(path, roots) + os.sep, "reason": reason}
+        for path, reason in unlisted
     ]
     return {
-        "paths": roots,
+        "paths": [where(r) for r in roots],
         "missing": missing,
         "runs": [
             {
                 "name": r.name,
-                "folder": r.run_id,
+                "folder": where(r.run_id),
                 "metrics": len(r.metric_names),
                 "steps": r.metrics.height,
                 "rollouts": r.rollouts.height,
@@ -132,8 +147,9 @@ def _shown(path: str, roots: list[str]) -> str:
     return path
 
 
-def _all_files(paths: list[str]):
-    """Every file under the paths, skipping the folders the discovery never enters."""
+def _all_files(paths: list[str], unlisted: list[tuple[str, str]] | None = None):
+    """Every file under the paths, skipping the folders the discovery never enters; a folder
+    that cannot be listed goes to ``unlisted`` with the reason."""
     from rltop.core.discover import HIDDEN_DIRS_FOLLOWED, IGNORED_DIRS, MAX_FILE_COUNT
 
     seen = 0
@@ -141,7 +157,13 @@ def _all_files(paths: list[str]):
         if os.path.isfile(top):
             yield os.path.abspath(top)
             continue
-        for folder, dirs, files in os.walk(top):
+
+        def refused(exc: OSError) -> None:
+            if unlisted is not None and exc.filename:
+                reason = (exc.strerror or str(exc)).lower()
+                unlisted.append((os.path.abspath(exc.filename), f"folder not read: {reason}"))
+
+        for folder, dirs, files in os.walk(top, onerror=refused):
             dirs[:] = sorted(
                 d
                 for d in dirs
@@ -154,12 +176,21 @@ def _all_files(paths: list[str]):
                 yield os.path.join(folder, name)
 
 
+def _regular(path: str) -> bool:
+    """A regular file (FIFOs, sockets and devices are never read: listed with the reason)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # vanished meanwhile: nothing to say
+
+
 def _why_not_read(path: str) -> str:
     """The reason for a file whose type rltop does not follow (the sniffers may know it)."""
     from rltop.core.formats import SNIFF_BYTES, sniff
+    from rltop.core.tail import open_regular
 
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(SNIFF_BYTES)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"

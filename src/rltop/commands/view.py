@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -28,29 +27,17 @@ def build_app(
     # read the logs while Textual is imported and starts: the first frame shows them sooner
     coldtext.set_max_memory(settings.max_memory)
     # always a bool: the settings have read RLTOP_POLL already (and know that 0 means no)
-    follower = Follower(paths, force_polling=settings.poll)
+    follower = Follower(paths, force_polling=settings.poll, previews=True)
     follower.preload()
 
     from rltop.ui.app import make_app
     from rltop.ui.keymap import binding_table, key_clashes
 
     settings.check_keys(binding_table(), key_clashes(settings.keys))
-    app = make_app(
-        paths,
-        follower=follower,
-        poll=settings.poll,
-        smoothing=settings.smoothing,
-        max_memory=settings.max_memory,
-        title=title,
-        theme=settings.theme,
-        refresh=settings.refresh,
-        settings=settings,
-    )
-    # the chat pane: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and
-    # the config file, which resolve_endpoint reads with their own names
-    app.chat_endpoint = getattr(args, "endpoint", None) or endpoint
-    from_file = settings.origins.get("endpoint") == "config file"
-    app.chat_config = {"endpoint": settings.endpoint} if from_file else None
+    # the chat: the --endpoint flag (or the demo's own model) wins over $RLTOP_ENDPOINT and the
+    # config file, which the app and the chat read from the settings with their own names
+    chat_endpoint = getattr(args, "endpoint", None) or endpoint
+    app = make_app(paths, settings, follower, title=title, chat_endpoint=chat_endpoint)
     return app
 
 
@@ -61,7 +48,9 @@ def run_view(
     title: str | None = None,
     endpoint: str | None = None,
 ) -> int:
-    missing = [p for p in paths if not os.path.exists(p)]
+    from rltop.core.objstore import path_exists
+
+    missing = [p for p in paths if not path_exists(p)]
     if missing and len(missing) == len(paths):
         print(f"rltop: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2

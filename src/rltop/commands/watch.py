@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -141,7 +140,9 @@ class Printer:
 
 def run(args: argparse.Namespace) -> int:
     paths = list(args.paths or ["."])
-    if not any(os.path.exists(p) for p in paths):
+    from rltop.core.objstore import ObjectStoreError, path_exists
+
+    if not any(path_exists(p) for p in paths):
         print(
             f"rltop watch: no such file or folder: {', '.join(map(plain, paths))}", file=sys.stderr
         )
@@ -201,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
                 dirty.clear()
             printer.update(diagnoser.update(store.snapshot()))
         thread.join(timeout=5)
+    except ObjectStoreError as exc:  # wrong credentials, missing bucket
+        print(f"rltop watch: {plain(str(exc))}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # the reader went away (`rltop watch | head -3`)
         stop.set()
         silence_stdout()

@@ -19,6 +19,7 @@ import polars as pl
 from rltop.core.formats.base import Parser
 from rltop.core.formats.registry import parser_for
 from rltop.core.model import LONG_STRING, ROW_LOCATION
+from rltop.core.tail import open_regular
 
 #: columns whose content can be dropped from memory and read back from disk
 TEXT_COLUMNS = ("prompt", "completion", "messages", "extra")
@@ -36,7 +37,7 @@ def is_cold(row: dict[str, Any]) -> bool:
 
 
 def read_raw(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fh.seek(offset)
         return fh.read(length)
 
@@ -102,7 +103,7 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
         items.sort(key=lambda t: t[1])
         try:
             parser = reader(fmt, path)
-            fh = open(path, "rb")  # noqa: SIM115 - closed below
+            fh = open_regular(path)
         except (OSError, ValueError):
             continue
         with fh:

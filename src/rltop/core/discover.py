@@ -89,8 +89,18 @@ class RunKey:
     root: str
 
 
+#: a log rotation suffix (``metrics.jsonl.1``): the rotated file is read as the same kind of
+#: source (its history), so rotation loses nothing
+ROTATED = re.compile(r"\.\d{1,3}$")
+
+
+def unrotated(name: str) -> str:
+    """``metrics.jsonl.1`` -> ``metrics.jsonl`` (other names unchanged)."""
+    return ROTATED.sub("", name)
+
+
 def is_candidate(name: str) -> bool:
-    lower = name.lower()
+    lower = unrotated(name.lower())
     return lower.endswith(CANDIDATE_EXTS) or any(m in lower for m in CANDIDATE_MARKERS)
 
 

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rltop.core import discover
+from rltop.core import discover, runconfig
 from rltop.core.formats.base import Parser
 from rltop.core.formats.console import TEXT_LOG_EXTS
 from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
+from rltop.core.objstore import ObjectSource, ObjectStoreError, is_url
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import CHUNK, FileTail
+from rltop.core.tail import CHUNK, FileTail, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ METRICS_CHUNK = 128 * 1024 * 1024
 RECORDS_CHUNK = 8 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
+#: the end of a large rollout file read first (its newest steps), while the whole is read
+PREVIEW_BYTES = 4 * 1024 * 1024
 #: seconds between two reads of followed files while changes keep coming (watch mode)
 STREAM_READ_GAP = 0.2
 
@@ -41,6 +44,9 @@ class Followed:
     tail: FileTail
     chunk: int = CHUNK  # bytes per read once the first read is done
     start_size: int = 0  # the file's size when it was found (for the catch-up's progress)
+    #: the newest lines of a large file, shown while it is read in one pass: None (not tried),
+    #: True (in the store, to be replaced by the whole file), False (done or not possible)
+    preview: bool | None = None
 
     def read_bytes(self) -> int:
         """Bytes of the file read so far."""
@@ -63,9 +69,25 @@ class Follower:
         poll_interval: float = 0.25,
         force_polling: bool | None = None,
         max_line: int | None = None,
+        list_interval: float = 5.0,
+        previews: bool = False,
     ) -> None:
+        #: show the newest lines of a large rollout file while it is read whole (a screen shows
+        #: them; a headless ``check`` only wants the whole)
+        self.previews = previews
+        #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
+        #: followed like any other (core/objstore.py says why)
+        self.objects = [ObjectSource(p) for p in paths if is_url(p)]
         # links resolved (``wandb/latest-run``): a run reached twice is one run
-        self.paths = list(dict.fromkeys(discover.resolve_path(p) for p in paths or ["."]))
+        local = [discover.resolve_path(p) for p in paths if not is_url(p)]
+        if not paths:
+            local = [discover.resolve_path(".")]
+        self.paths = list(dict.fromkeys(local + [o.root for o in self.objects]))
+        #: seconds between two listings of each object-store prefix
+        self.list_interval = list_interval
+        self._last_listing = 0.0
+        #: why the last listing failed (wrong credentials, missing bucket), None when it worked
+        self.listing_error: str | None = None
         self.store = store or Store()
         self.rescan_interval = rescan_interval
         self.poll_interval = poll_interval
@@ -80,13 +102,14 @@ class Follower:
         self._last_scan = 0.0
         self._last_read = 0.0
         self.missing_paths = [p for p in self.paths if not os.path.exists(p)]
-        self.watch_mode = "not started"
+        self.watch_mode = "not started" if not self.objects else "not listed yet"
         self._fresh: set[str] = set()  # sources added since the last read pass
         #: store version once the files present at start were read (None: still catching up)
         self.caught_up_version: int | None = None
         self._preload: threading.Thread | None = None
         self._preload_stop = threading.Event()
         self._listener: Callable[[], None] | None = None
+        self._config_seen: dict[str, tuple] = {}  # run folder -> its config files' (size, mtime)
         #: folder -> its files that each hold a whole run (``Parser.whole_run``)
         self._whole_runs: dict[str, set[str]] = {}
 
@@ -94,13 +117,26 @@ class Follower:
     def scan(self) -> int:
         """Look for new files; returns how many new sources were added."""
         self._last_scan = time.monotonic()
+        if self.objects and time.monotonic() - self._last_listing >= self.list_interval:
+            self.sync_objects()
         added = 0
         for path in discover.walk([p for p in self.paths if os.path.exists(p)]):
             if path in self.followed:
                 continue
             if self._consider(path):
                 added += 1
+        self.refresh_configs()
         return added
+
+    def refresh_configs(self) -> None:
+        """Read the config files of runs whose config files are new or changed (a stat each)."""
+        for run_id in self.store.run_ids():
+            seen = runconfig.fingerprint(run_id)
+            if self._config_seen.get(run_id) == seen:
+                continue
+            self._config_seen[run_id] = seen
+            found = runconfig.read_run_config(run_id)
+            self.store.set_run_config(run_id, found.values, found.sources)
 
     def _consider(self, path: str) -> bool:
         try:
@@ -110,7 +146,7 @@ class Follower:
         if self._unrecognized_size.get(path) == size:
             return False  # unchanged since we last said no
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 head = fh.read(SNIFF_BYTES)
                 if size > SNIFF_BYTES and path.lower().endswith(TEXT_LOG_EXTS):
                     # console logs may start with pages of other output: look at the end too
@@ -149,6 +185,70 @@ class Follower:
             tail = FileTail(path, max_line=self.max_line, chunk=first)
         self.followed[path] = Followed(info, parser, tail, chunk, size)
         self._fresh.add(path)
+
+    # -- object stores -----------------------------------------------------------------------
+    def sync_objects(self) -> set[str]:
+        """List every object-store prefix and update the local copies; returns the paths written.
+
+        Never raises: a prefix that cannot be listed sets ``listing_error`` (``read_all`` raises
+        it for the headless commands), an object that cannot be read is a problem of its source.
+        """
+        self._last_listing = time.monotonic()
+        changed: set[str] = set()
+        errors: list[str] = []
+        notes: list[str] = []
+        for source in self.objects:
+            try:
+                result = source.sync(on_fetched=self._read_new_object)
+            except ObjectStoreError as exc:
+                errors.append(str(exc))
+                continue
+            changed.update(result.changed)
+            notes.append(source.status())
+            for path, reason in result.problems.items():
+                if path in self.followed:
+                    self.store.set_status(path, "error", reason)
+                else:
+                    self.store.note_unrecognized(path, f"cannot read: {reason}")
+        self.listing_error = "; ".join(errors) or None
+        self.watch_mode = "; ".join(errors + notes)
+        self.store.touch()  # the status line says when the last listing was
+        return changed
+
+    def _read_new_object(self, path: str) -> None:
+        """A metrics object seen for the first time is read at once, while the next objects are
+        still being fetched (the rest is read by the usual pass over changed files)."""
+        if path in self.followed or not self._walkable(path) or not self._consider(path):
+            return
+        followed = self.followed[path]
+        if followed.info.kind != "metrics":
+            return
+        while True:
+            _did, more = self.read_source(followed)
+            if not more:
+                break
+        self._fresh.discard(path)
+        self._preload_progress()
+
+    def _walkable(self, path: str) -> bool:
+        """Whether walking the folder would find ``path`` (no hidden or ignored folder on the way)."""
+        root = next((r for r in self.paths if path.startswith(r.rstrip(os.sep) + os.sep)), None)
+        if root is None:
+            return False
+        parts = os.path.relpath(path, root).split(os.sep)
+        return discover.is_candidate(parts[-1]) and not any(
+            p in discover.IGNORED_DIRS
+            or (p.startswith(".") and p not in discover.HIDDEN_DIRS_FOLLOWED)
+            for p in parts[:-1]
+        )
+
+    def where(self, path: str) -> str:
+        """What users call a path: the object URL for a local copy of an object, else the path."""
+        for source in self.objects:
+            url = source.url_of(path)
+            if url is not None:
+                return url
+        return path
 
     def _whole_run_files(self, path: str) -> set[str]:
         """The files beside ``path`` (itself included) that each hold a whole run."""
@@ -190,6 +290,14 @@ class Follower:
         """Read what is new in one source. Returns (store changed, more bytes waiting)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
         if parser.mode == "lines" and tail.ino is None:
+            if followed.preview is None:
+                followed.preview = self.previews and self._preview(followed)
+                if followed.preview:
+                    return True, True
+            if followed.preview:
+                # the whole file replaces its newest lines (read block by block or in one pass)
+                followed.preview = False
+                self.store.forget(path)
             caught = self._catch_up(followed)
             if caught is not None:
                 return caught
@@ -227,9 +335,57 @@ class Follower:
             # a whole-file source caught mid-save: keep what it gave before, try again next change
             reset = False
         changed = self.store.apply(
-            path, result, reset=reset, lines=lines, nbytes=len(got.block), extra_skips=got.skips
+            path,
+            result,
+            reset=reset,
+            lines=lines,
+            nbytes=len(got.block),
+            extra_skips=got.skips,
+            whole=parser.mode == "whole",
         )
         return changed or bool(result.skips or got.skips), got.more
+
+    def _preview(self, followed: Followed) -> bool:
+        """The newest lines of a large rollout file that its parser reads in one pass
+        (``Parser.catch_up``): on screen at once, newest steps first, while the whole file is
+        read (as toolong shows a file's end). Returns whether rows were put in the store."""
+        parser, path = followed.parser, followed.info.path
+        least = getattr(parser, "CATCH_UP_MIN_BYTES", None)
+        if (
+            parser.kind != "rollouts"
+            or least is None
+            or type(parser).catch_up is Parser.catch_up
+            or not hasattr(parser, "offset")
+        ):
+            return False
+        try:
+            size = os.path.getsize(path)
+            if size < least:
+                return False
+            with open(path, "rb") as fh:
+                start = max(0, size - PREVIEW_BYTES)
+                fh.seek(start)
+                data = fh.read(size - start)
+        except OSError:
+            return False
+        cut = data.find(b"\n") + 1 if start else 0
+        end = data.rfind(b"\n") + 1
+        if cut <= 0 or end <= cut:
+            return False
+        try:
+            parser.offset = start + cut  # rows know where their lines are
+            result = parser.feed(data[cut:end], 1)
+        except Exception:  # the careful read from the start says what is wrong
+            log.debug("preview of %s failed", path, exc_info=True)
+            return False
+        finally:
+            parser.reset()
+        if result.rollout_frame is None or result.rollout_frame.is_empty():
+            return False
+        # the lines are counted (and their problems noted) once, by the read of the whole file
+        preview = ParseResult(rollout_frame=result.rollout_frame)
+        self.store.set_status(path, "following")
+        return self.store.apply(path, preview)
 
     def _catch_up(self, followed: Followed) -> tuple[bool, bool] | None:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
@@ -262,8 +418,13 @@ class Follower:
         return [p for p, f in self.followed.items() if f.tail.changed_on_disk()]
 
     def read_all(self, on_progress: Callable[[], None] | None = None) -> None:
-        """Discover and read everything there is now (the headless ``check`` path)."""
+        """Discover and read everything there is now (the headless ``check`` path).
+
+        Raises ``ObjectStoreError`` when an object-store prefix cannot be listed.
+        """
         self.scan()
+        if self.listing_error:
+            raise ObjectStoreError(self.listing_error)
         self._drain(on_progress)
 
     def _drain(
@@ -350,7 +511,7 @@ class Follower:
         on_change()
         if stop.is_set():
             return
-        if not self.force_polling:
+        if not self.force_polling and not self.objects:
             try:
                 self._watch(stop, on_change)
                 return
@@ -428,11 +589,17 @@ class Follower:
         return changed
 
     def _poll_loop(self, stop: threading.Event, on_change: Callable[[], None]) -> None:
-        self.watch_mode = "polling"
+        if not self.objects:
+            self.watch_mode = "polling"
         while not stop.wait(self.poll_interval):
-            if time.monotonic() - self._last_scan > self.rescan_interval:
+            listed = False
+            if self.objects and time.monotonic() - self._last_listing >= self.list_interval:
+                # object stores: a listing, then the local copies it updated are read as usual
+                self.sync_objects()
+                listed = True
+            if listed or time.monotonic() - self._last_scan > self.rescan_interval:
                 self.scan()
             pending = set(self.pending()) | self._fresh
             self._fresh.clear()
-            if pending and self._read_paths(pending, stop, on_change):
+            if (pending and self._read_paths(pending, stop, on_change)) or listed:
                 on_change()

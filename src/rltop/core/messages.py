@@ -32,7 +32,7 @@ def content_text(content: Any) -> str:
         return _part_text(content)
     if isinstance(content, (int, float, bool)):
         return str(content)
-    return orjson.dumps(content, default=str).decode()
+    return dump_json(content)
 
 
 def _part_text(part: Any) -> str:
@@ -83,7 +83,7 @@ def message_text(msg: Any) -> str:
         fn = call.get("function") if isinstance(call.get("function"), dict) else call
         args = fn.get("arguments", "")
         if not isinstance(args, str):
-            args = orjson.dumps(args, default=str).decode()
+            args = dump_json(args)
         lines.append(f"  → {fn.get('name', '?')}({args})")
     return "\n".join(lines)
 
@@ -103,9 +103,21 @@ def split_chat(messages: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
     return messages, []
 
 
+TOO_DEEP_JSON = '"(nested too deeply to show)"'
+
+
+def dump_json(value: Any, option: int = 0) -> str:
+    """``value`` as JSON text (non-JSON values as their ``str``); a value nested past orjson's
+    depth limit becomes a short placeholder instead of an exception."""
+    try:
+        return orjson.dumps(value, default=str, option=option).decode()
+    except (TypeError, ValueError):
+        return TOO_DEEP_JSON
+
+
 def dump_messages(messages: list[Any]) -> str:
     """Messages as the JSON text the store's ``messages`` column holds."""
-    return orjson.dumps(messages, default=str).decode()
+    return dump_json(messages)
 
 
 def parse_messages(text: str | None) -> list[dict[str, Any]] | None:

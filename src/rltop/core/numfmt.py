@@ -103,6 +103,36 @@ def sparkline(values: Sequence[float | None], width: int) -> str:
     return "".join(out)
 
 
+def shorten_name(name: str, width: int) -> str:
+    """``name`` in at most ``width`` characters, cut in the middle: the first and last segments stay.
+
+    ``test/env/all/reward/total`` -> ``test/…/reward/total``: the first segment says where a metric
+    comes from (train or test), the last what it is. Names without room for both are cut in the
+    middle by characters.
+    """
+    if len(name) <= width:
+        return name
+    if width <= 1:
+        return "…"[:width]
+    parts = name.split("/")
+    if len(parts) >= 3:
+        head, tail = parts[0], [parts[-1]]
+        for part in reversed(parts[1:-1]):
+            candidate = "/".join([head, "…", part, *tail])
+            if len(candidate) > width:
+                break
+            tail.insert(0, part)
+        short = "/".join([head, "…", *tail])
+        if len(short) <= width:
+            return short
+    if len(parts) >= 2 and len(parts[-1]) + 3 <= width:
+        # the last segment whole, the start of the first: "respon…/clip_ratio"
+        return name[: width - len(parts[-1]) - 2] + "…/" + parts[-1]
+    keep = width - 1
+    front = max(1, keep * 2 // 5)
+    return name[:front] + "…" + name[len(name) - (keep - front) :]
+
+
 def parse_size(text: str) -> int:
     """``2G``, ``512M``, ``1.5GB``, ``800000000`` -> bytes."""
     raw = text.strip().upper().removesuffix("B").removesuffix("I")

@@ -66,6 +66,13 @@ ALIASES: dict[str, list[str]] = {
         "batch_loss",
         "training_loss",  # OpenAI's legacy /v1/fine-tunes results
     ],
+    # the RL objective's own loss (verl's actor; TRL's GRPO logs it as ``loss``, train_loss)
+    "policy_loss": ["actor/pg_loss", "policy_loss", "loss/policy", "train/policy_loss"],
+    # the KL between the old and the new policy of a PPO update (verl), beside the ``kl`` role's
+    # KL to the reference (verl's actor/kl_loss)
+    "policy_kl": ["actor/ppo_kl"],
+    # share of tokens the PPO ratio clipped
+    "policy_clip": ["actor/pg_clipfrac", "clip_ratio/region_mean", "optim/clipfrac"],
     "valid_loss": [
         "full_valid_loss",
         "valid_loss",
@@ -169,18 +176,24 @@ ALIASES: dict[str, list[str]] = {
 #: W&B's own wall-clock columns: the time axis of a run (seconds), not metrics to show as cards
 WALL_TIME_KEYS: tuple[str, ...] = ("_timestamp", "_runtime")
 
-#: roles shown first on the dashboard, in this order
+#: roles shown first on the dashboard, in this order: what a practitioner reads first (reward,
+#: pass@k, losses, KL, entropy, length, clip ratios, grad norm; accuracy for fine-tuning)
 KEY_ROLES: tuple[str, ...] = (
     "reward",
     "valid_reward",
     "pass_at_k",
     "max_at_k",
     "train_loss",
+    "policy_loss",
     "valid_loss",
+    "train_accuracy",
+    "valid_accuracy",
     "response_length",
     "entropy",
     "kl",
+    "policy_kl",
     "clip_ratio",
+    "policy_clip",
     "zero_variance",
     "grad_norm",
 )

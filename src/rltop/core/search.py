@@ -22,9 +22,11 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from rltop.core.model import ROW_LOCATION
+from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
 
 #: names users type -> the frame's column
 ALIASES = {"len": "length", "score": "reward", "tokens_len": "tokens", "prompt_id": "group"}
@@ -305,6 +307,8 @@ def ordered_positions(
 TextLoader = Callable[[pl.DataFrame], pl.DataFrame]
 #: rows searched on their own before the rest of the frame (see ``iter_matches``)
 FIRST_BATCH = 16_000
+#: ... when their text is on disk (each is read back, or its raw bytes searched)
+COLD_FIRST_BATCH = 4_000
 
 
 def iter_matches(
@@ -340,19 +344,74 @@ def iter_matches(
             yield rest.filter(hits.gather(rest))
         return
     hits = frame.select(text.alias("hit")).get_column("hit")
-    for start in range(0, len(order), batch):
-        part_pos = order.slice(start, batch)
+    wanted = _needles(query)
+
+    def batch_hits(part_pos: pl.Series, candidates: pl.Series | None) -> pl.Series:
         part_hits = hits.gather(part_pos)
         part_cold = cold.gather(part_pos)
-        if part_cold.any():
-            where = part_cold.arg_true()
+        if not part_cold.any():
+            return part_pos.filter(part_hits)
+        where = part_cold.arg_true()
+        if wanted:
+            # only the lines whose raw bytes can hold the phrase are read back and parsed
+            maybe = (
+                candidates.gather(part_pos.gather(where))
+                if candidates is not None
+                else _candidates(frame, part_pos.gather(where), wanted)
+            )
+            where = where.filter(maybe)
+        if len(where):
             cold_pos = part_pos.gather(where)
             part = frame.select(*TEXT_COLUMNS, *_cold_cols(frame))[cold_pos]
             if loader is not None:
                 part = loader(part)
             found = part.select(text.alias("hit")).get_column("hit")
             part_hits = part_hits.clone().scatter(where, found)
-        yield part_pos.filter(part_hits)
+        return part_pos.filter(part_hits)
+
+    # the first rows in sort order on their own (the first page), then the rest: with a phrase,
+    # the raw bytes of all the rest's cold lines are searched in one pass first
+    head = order.slice(0, COLD_FIRST_BATCH)
+    yield batch_hits(head, None)
+    rest = order.slice(COLD_FIRST_BATCH)
+    if not len(rest):
+        return
+    candidates = None
+    if wanted:
+        rest_cold = rest.filter(cold.gather(rest))
+        candidates = pl.Series("maybe", [False] * frame.height, dtype=pl.Boolean)
+        if len(rest_cold):
+            candidates = candidates.scatter(rest_cold, _candidates(frame, rest_cold, wanted))
+    for start in range(0, len(rest), batch):
+        yield batch_hits(rest.slice(start, batch), candidates)
+
+
+def _needles(query: RolloutQuery) -> list[bytes]:
+    """What the raw bytes of a line must hold for the query's phrase (``prefilter``)."""
+    if not query.phrase or query.regex is not None:
+        return []
+    return needles(query.phrase, query.ignore_case)
+
+
+def _candidates(frame: pl.DataFrame, positions: pl.Series, wanted: list[bytes]) -> pl.Series:
+    """For the cold rows at ``positions``: whether their line on disk can hold ``wanted``
+    (always, for rows of a format the raw bytes cannot tell about)."""
+    columns = ["_path", "_offset", "_len"] + (["_format"] if "_format" in frame.columns else [])
+    part = frame.select(columns)[positions].with_row_index("_i")
+    if "_format" not in part.columns:
+        part = part.with_columns(pl.lit(None, dtype=pl.String).alias("_format"))
+    out = np.ones(len(positions), dtype=bool)
+    for (path, fmt), group in part.group_by("_path", "_format"):
+        if path is None or fmt not in RAW_TEXT_FORMATS:
+            continue
+        index = group.get_column("_i").to_numpy()
+        out[index] = candidate_lines(
+            str(path),
+            group.get_column("_offset").to_numpy(),
+            group.get_column("_len").to_numpy(),
+            wanted,
+        )
+    return pl.Series("maybe", out, dtype=pl.Boolean)
 
 
 def _cold_mask(frame: pl.DataFrame) -> pl.Series | None:

@@ -52,6 +52,13 @@ class SourceInfo:
     recent_skips: deque = field(default_factory=lambda: deque(maxlen=20))
     last_update: float | None = None
     resets: int = 0
+    #: the file was written again from an earlier step (a restarted run), how often and from which
+    #: step the last time; a whole file saved anew with more steps (trainer_state.json) is no restart
+    restarts: int = 0
+    restart_step: int | None = None
+    max_step: int | None = None  # the highest step read from this file since its last restart
+    _step_before_reset: int | None = None
+    _awaiting_rows: bool = False
 
     def copy(self) -> SourceInfo:
         new = SourceInfo(
@@ -405,6 +412,9 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     last_update: float | None = None
+    #: configuration read from the run folder's config files (core/runconfig.py), and those files
+    file_config: dict[str, Any] = field(default_factory=dict)
+    config_sources: tuple[str, ...] = ()
     #: the name from the run's folder (``name`` may become the name a source gives the run)
     folder_name: str = ""
 
@@ -430,6 +440,8 @@ class RunSnapshot:
     logged_version: int = -1
     #: metric columns derived from rollouts (they change without ``logged_version`` changing)
     derived: frozenset[str] = frozenset()
+    #: files the run's configuration (``config``) was read from
+    config_sources: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> list[str]:
@@ -452,6 +464,34 @@ class RunSnapshot:
     def latest(self, name: str) -> float | None:
         _steps, values = self.series(name)
         return values[-1] if values else None
+
+
+def _note_steps(info: SourceInfo, result: ParseResult, *, whole: bool) -> None:
+    """Track the file's highest step, and count a restart when a reset file starts over."""
+    steps: list[float] = [r["step"] for r in result.metrics if _finite_step(r)]
+    lo = min(steps) if steps else None
+    hi = max(steps) if steps else None
+    mframe = result.metrics_frame
+    if mframe is not None and mframe.height and "step" in mframe.columns:
+        col = mframe.get_column("step")
+        flo, fhi = col.min(), col.max()
+        if flo is not None:
+            lo = flo if lo is None else min(lo, flo)  # type: ignore[type-var]
+            hi = fhi if hi is None else max(hi, fhi)  # type: ignore[type-var]
+    frame = result.rollout_frame
+    if lo is None and frame is not None and frame.height and "step" in frame.columns:
+        lo, hi = frame.get_column("step").min(), frame.get_column("step").max()
+    if lo is None or hi is None:
+        return
+    if info._awaiting_rows:
+        info._awaiting_rows = False
+        before = info._step_before_reset
+        if before is not None and (not whole or hi < before):
+            info.restarts += 1
+            info.restart_step = int(lo)  # type: ignore[arg-type]
+        info.max_step = int(hi)  # type: ignore[arg-type]
+        return
+    info.max_step = int(hi) if info.max_step is None else max(info.max_step, int(hi))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -524,6 +564,25 @@ class Store:
                 self.unrecognized[path] = reason
                 self.version += 1
 
+    def run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self.runs)
+
+    def touch(self) -> None:
+        """Something readers show changed outside the runs (an object-store listing)."""
+        with self._lock:
+            self.version += 1
+
+    def set_run_config(self, run_id: str, values: dict[str, Any], sources: tuple[str, ...]) -> None:
+        """The configuration read from a run's config files (replaces what was read before)."""
+        with self._lock:
+            run = self.runs.get(run_id)
+            if run is None or (run.file_config, run.config_sources) == (values, sources):
+                return
+            run.file_config, run.config_sources = dict(values), tuple(sources)
+            run.version += 1
+            self.version += 1
+
     def set_status(self, path: str, status: str, error: str | None = None) -> None:
         with self._lock:
             info = self.sources.get(path)
@@ -540,8 +599,12 @@ class Store:
         lines: int = 0,
         nbytes: int = 0,
         extra_skips: list[Skip] | None = None,
+        whole: bool = False,
     ) -> bool:
-        """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data."""
+        """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data.
+
+        ``whole``: the file is read whole at each change (its reset is a new save, a restart only
+        when its steps went back)."""
         with self._lock:
             info = self.sources[path]
             run = self.runs[info.run_id]
@@ -552,7 +615,11 @@ class Store:
                 run.rollouts.drop_source(src)
                 info.rows = 0
                 info.resets += 1
+                if not info._awaiting_rows:
+                    info._step_before_reset = info.max_step
+                info._awaiting_rows = True
                 changed = True
+            _note_steps(info, result, whole=whole)
             skips = list(result.skips) + list(extra_skips or [])
             if result.metrics:
                 clean = [r for r in result.metrics if _finite_step(r)]
@@ -595,6 +662,19 @@ class Store:
                 self.version += 1
             return changed
 
+    def forget(self, path: str) -> None:
+        """Drop the rows read from ``path`` so far (a preview of its newest lines, about to be
+        replaced by the whole file); unlike a reset, the file did not change."""
+        with self._lock:
+            info = self.sources[path]
+            run = self.runs[info.run_id]
+            src = self._source_ids[path]
+            run.metrics.drop_source(src)
+            run.rollouts.drop_source(src)
+            info.rows = 0
+            run.version += 1
+            self.version += 1
+
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self) -> StoreSnapshot:
         with self._lock:
@@ -633,10 +713,14 @@ class Store:
             text_metrics=dict(run.metrics.texts),
             rollouts=run.rollouts.frame(),
             sources=sources,
-            config=dict(run.config),
+            config={**run.file_config, **run.config},
             last_update=run.last_update,
             logged_version=run.metrics.changes,
             derived=derived,
+            config_sources=run.config_sources
+            + tuple(
+                s.path for s in sources if s.kind == "config" and s.path not in run.config_sources
+            ),
         )
         self._snap_cache[run.run_id] = ((run.version, run.rollouts.evictions), snap)
         return snap

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from rltop.core.model import Skip
 
@@ -20,6 +22,25 @@ DEFAULT_MAX_LINE = 64 * 1024 * 1024
 #: a waiting partial line up to this size is read again from disk with the new bytes, instead of
 #: being joined to them in memory (that join copied every 32 MB chunk of a catch-up once more)
 REREAD_PARTIAL = 1024 * 1024
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file.
+
+    Opened non-blocking (a FIFO or a device would block ``open()`` or ``read()`` forever) and
+    checked with ``fstat`` on the open descriptor (no race with a file swapped in after a stat);
+    anything else raises ``OSError`` "not a regular file"."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise OSError(f"{kind}: never opened for reading")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass
@@ -84,7 +105,7 @@ class FileTail:
         """New complete lines since the last call."""
         out = TailRead()
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, in every branch
+            fh = open_regular(self.path)
         except FileNotFoundError:
             self.ended = True
             out.ended = True
@@ -132,7 +153,7 @@ class FileTail:
     def skip_to(self, consumed: int, lines: int) -> None:
         """Go on after ``consumed`` bytes (``lines`` newlines) that were read another way (a
         parser's one-pass catch-up of a large file, before the first ``read_lines``)."""
-        with open(self.path, "rb") as fh:
+        with open_regular(self.path) as fh:
             st = os.fstat(fh.fileno())
             self.head = fh.read(HEAD_FINGERPRINT)
         self.ino, self.size, self.mtime = st.st_ino, st.st_size, st.st_mtime
@@ -211,7 +232,7 @@ class FileTail:
         if st.st_size == self.size and st.st_mtime == self.mtime and st.st_ino == self.ino:
             return out
         try:
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:
                 data = fh.read()
         except OSError as exc:
             out.error = exc.strerror or str(exc)
@@ -226,7 +247,7 @@ class FileTail:
         """Raw bytes after ``consumed`` (binary record streams parse and report what they used)."""
         out = TailRead()
         try:
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:
                 st = os.fstat(fh.fileno())
                 if (self.ino is not None and st.st_ino != self.ino) or st.st_size < consumed:
                     out.reset = True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -19,6 +21,7 @@ from rltop.core.store import Store, StoreSnapshot
 from rltop.ui.messages import StoreChanged
 from rltop.ui.screens.dashboard import DashboardScreen
 from rltop.ui.screens.help import HelpScreen
+from rltop.ui.warnings_tracker import WarningsTracker
 
 #: seconds between two redraws for store changes (changes in between fold into the second)
 REDRAW_INTERVAL = 0.2
@@ -26,9 +29,13 @@ REDRAW_INTERVAL = 0.2
 #: 2 s, like top's 3 s, keeps a live run live at a fraction of the CPU (benchmarks/RESULTS.md)
 STREAM_REDRAW_INTERVAL = 2.0
 #: ... of which the costly parts, the large chart and the warning rules, at most every so often
-#: (the numbers on the cards and the title move at every redraw); the last state is always
-#: drawn once the stream pauses
+#: once the files there at start are read, whatever the pace of the writer (a metric line a
+#: second, like a stream of rollouts: plotext's picture of a 160-column chart alone costs
+#: ~0.1-0.2 s of CPU); the numbers on the cards and the title move at every redraw, and the last
+#: state is always drawn once the writer pauses
 STREAM_SLOW_INTERVAL = 4.0
+#: seconds between evaluations of the rules while no data arrives (run.stalled watches the clock)
+CLOCK_RULES_EVERY = 30.0
 
 
 class RltopApp(App[int]):
@@ -47,18 +54,21 @@ class RltopApp(App[int]):
     def __init__(
         self,
         paths: list[str],
-        *,
-        poll: bool = False,
-        smoothing: float | None = None,
-        title: str | None = None,
-        follower: Follower | None = None,
-        max_memory: int | None = None,
-        theme: str | None = None,
-        refresh: float | None = None,
         settings: Settings | None = None,
+        follower: Follower | None = None,
+        *,
+        title: str | None = None,
+        chat_endpoint: str | None = None,
     ) -> None:
+        """The monitor of ``paths`` with every setting layer in ``settings`` (defaults if None).
+
+        ``follower``: one already reading the files (the CLI starts it while Textual imports);
+        ``chat_endpoint``: the endpoint asked for explicitly (``--endpoint``, the demo's model),
+        which wins over ``$RLTOP_ENDPOINT`` and the config file.
+        """
         super().__init__()
-        #: every layer of settings (keys, roles, thresholds); None: loaded when first needed
+        settings = settings if settings is not None else Settings()
+        #: every layer of settings (keys, roles, thresholds, theme, smoothing...)
         self.settings = settings
         from rltop.ui.themes import load_themes, pick_theme
 
@@ -68,20 +78,37 @@ class RltopApp(App[int]):
         self.theme_overlays = catalog.overlays
         for item in catalog.themes:
             self.register_theme(item)
+        theme = settings.theme
         self.theme = pick_theme(theme, set(self.available_themes))  # watch_theme: its overlay
         #: a theme asked for that does not exist (shown once the screen is up)
         self.theme_missing = theme if theme and theme != self.theme else None
         # the rollout text budget (--max-memory) is process-wide: set it before anything is read
-        coldtext.set_max_memory(max_memory)
+        coldtext.set_max_memory(settings.max_memory)
         self.paths = list(paths) or ["."]
         self.store = follower.store if follower else Store()
-        self.follower = follower or Follower(self.paths, self.store, force_polling=poll or None)
+        self.follower = follower or Follower(
+            self.paths, self.store, force_polling=settings.poll or None, previews=True
+        )
+        smoothing = settings.smoothing
         self.smoothing = DEFAULT_SMOOTHING if smoothing is None else max(0.0, min(0.99, smoothing))
         self.snapshot: StoreSnapshot | None = None
+        self.dashboard = DashboardScreen(
+            smoothing=self.smoothing, roles=dict(settings.roles) or None
+        )
+        # the rules, evaluated in a thread after each redraw's snapshot
+        self.warnings_tracker = WarningsTracker(self, settings)
         self.run_title = title
+        #: the chat's endpoint: asked for explicitly, else the config file's (the environment's
+        #: $RLTOP_ENDPOINT is read by the chat itself, between the two)
+        self.chat_endpoint = chat_endpoint
+        from_file = settings.origins.get("endpoint") == "config file"
+        self.chat_config = (
+            {"endpoint": settings.endpoint} if from_file and settings.endpoint else None
+        )
         self._stop = threading.Event()
         self._last_shown = 0.0
         # --refresh N: never more than N redraws of live data per second (SSH over slow links)
+        refresh = settings.refresh
         self.min_redraw_interval = 1.0 / refresh if refresh and refresh > 0 else 0.0
         self._redraw_pending = False
         self._deferred_in_a_row = 0  # redraws that had to wait for the interval, consecutively
@@ -93,6 +120,8 @@ class RltopApp(App[int]):
         # optional: the frame must also show this step (a file read in several chunks shows all
         # its metric names long before its last step)
         self._first_frame_step = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_STEP", "0") or 0)
+        # optional: ... for this many runs (a hundred runs in one folder or bucket)
+        self._first_frame_runs = int(os.environ.get("RLTOP_BENCH_FIRST_FRAME_RUNS", "0") or 0)
 
     def watch_theme(self, name: str) -> None:
         # Textual's own watcher has already scheduled the CSS refresh that picks this up
@@ -139,7 +168,7 @@ class RltopApp(App[int]):
         if self.run_title:
             self.title = inert(self.run_title, keep_newlines=False)
         settings = self.settings
-        if settings is not None and settings.keys:
+        if settings.keys:
             # [keys] / --key / RLTOP_KEYS: binding id -> keys, e.g. "dashboard.filter" = "f"
             self.set_keymap(dict(settings.keys))
         for problem in self.theme_problems:
@@ -150,17 +179,12 @@ class RltopApp(App[int]):
                 severity="warning",
                 timeout=10,
             )
-        for problem in settings.problems if settings is not None else ():
+        for problem in settings.problems:
             self.notify(problem, title="config", severity="warning", timeout=15)
-        self.dashboard = DashboardScreen(
-            smoothing=self.smoothing, roles=dict(settings.roles) if settings else None
-        )
         self.push_screen(self.dashboard)
-        # the rules of #3, evaluated in a thread after each redraw's snapshot
-        from rltop.ui.widgets.warnings import WarningsTracker
-
-        self.warnings_tracker = WarningsTracker(self, self.settings)
         self.warnings_tracker.listeners.append(self.dashboard.show_warnings)
+        # run.stalled judges the clock, not the data: look again while nothing is written
+        self.set_interval(CLOCK_RULES_EVERY, self._clock_rules)
         self._follow()
 
     @work(thread=True, exclusive=True, name="follower", exit_on_error=False)
@@ -217,19 +241,22 @@ class RltopApp(App[int]):
             return
         self.snapshot = snap
         now = time.monotonic()
-        slow = (
-            catching_up
-            or snap.version <= done
-            or self._deferred_in_a_row < 2
-            or now - self._last_slow >= STREAM_SLOW_INTERVAL
-        )
+        # whatever the writer's pace once caught up: the chart and the rules at most every
+        # STREAM_SLOW_INTERVAL (metric lines are paced like rollout appends)
+        slow = catching_up or snap.version <= done or now - self._last_slow >= STREAM_SLOW_INTERVAL
+        # new lines of a followed run: their values reach the screen first, the chart (plotext
+        # takes ~0.1-0.2 s of CPU at 160 columns) and the rules right after
+        live = not catching_up and snap.version > done
         try:
             self._show_catch_up(catching_up)
-            self.dashboard.show_snapshot(snap, chart=slow)
+            self.dashboard.show_snapshot(snap, chart=slow and not live)
             if slow and catching_up:
                 # the rules and the best checkpoint wait for the whole of the files: verdicts on
                 # a part of a run would come and go as the rest is read
                 self._last_slow = now
+            elif slow and live:
+                self._last_slow = now
+                self.call_after_refresh(self._slow_after_values)
             elif slow:
                 self._last_slow = now
                 self.warnings_tracker.submit(snap)
@@ -245,6 +272,12 @@ class RltopApp(App[int]):
         if self._first_frame_target:
             self._check_first_frame(snap)
 
+    def _clock_rules(self) -> None:
+        """Re-evaluate the rules on the shown snapshot so a run that stops writing turns stalled."""
+        caught_up = self.follower.caught_up_version is not None  # the rules wait for the catch-up
+        if self.snapshot is not None and caught_up and not self._stop.is_set():
+            self.warnings_tracker.submit(self.snapshot)
+
     def _show_catch_up(self, catching_up: bool) -> None:
         """While the files there at start are read: progress on the status line, and the
         warnings strip says the rules wait for the catch-up."""
@@ -258,6 +291,17 @@ class RltopApp(App[int]):
         if catching_up != self._catching_up_shown:
             self._catching_up_shown = catching_up
             self.dashboard.show_catch_up(catching_up)
+
+    def _slow_after_values(self) -> None:
+        """The chart and the rules, once the new values are on screen."""
+        snap = self.snapshot
+        if self._stop.is_set() or snap is None or not self.dashboard.is_attached:
+            return
+        try:
+            self.dashboard.refresh_chart()
+        except NoMatches as exc:
+            self.log.warning(f"chart refresh skipped: {exc}")
+        self.warnings_tracker.submit(snap)
 
     def _slow_later(self) -> None:
         """The chart and the rules catch up with the newest snapshot a stream left them behind."""
@@ -274,14 +318,16 @@ class RltopApp(App[int]):
 
     def _check_first_frame(self, snap: StoreSnapshot) -> None:
         """Benchmark hook: exit once a frame shows every expected metric, noting the time."""
-        shown = max(
+        complete = sorted(
             (
                 len(r.metric_names)
                 for r in snap.runs
                 if not self._first_frame_step or (r.last_step or 0) >= self._first_frame_step
             ),
-            default=0,
+            reverse=True,
         )
+        needed = max(1, self._first_frame_runs)
+        shown = complete[needed - 1] if len(complete) >= needed else 0
         if shown >= self._first_frame_target:
             self._first_frame_target = 0
 
@@ -346,7 +392,7 @@ class RltopApp(App[int]):
 
     def action_chat(self) -> None:
         """Chat with the checkpoint being trained; one screen, kept with its history."""
-        from rltop.ui.chat import ChatScreen, open_chat
+        from rltop.ui.screens.chat import ChatScreen, open_chat
 
         if isinstance(self.screen, ChatScreen):
             return
@@ -364,7 +410,7 @@ class RltopApp(App[int]):
         from rltop.ui.screens.rollouts import RolloutsScreen
 
         if run_id is None:
-            run_id = getattr(self.dashboard, "run_id", None)
+            run_id = self.dashboard.run_id
         query = f"step={step}" if step is not None else ""
         descending = None if sort is None or sort == "step" else False
         screen = RolloutsScreen(run_id, query=query, sort=sort, descending=descending)
@@ -372,8 +418,22 @@ class RltopApp(App[int]):
             self.pop_screen()
         self.push_screen(screen)
 
+    def show_run(self, run_id: str) -> None:
+        """Show a run on the dashboard (the runs screen's Enter)."""
+        self.dashboard.show_run(run_id)
+
     def action_rollouts(self) -> None:
         self.open_rollouts()
+
+    def open_distribution(self, run_id: str | None, step: int) -> None:
+        """The reward distribution of ``run_id``'s rollouts at ``step`` (``d``)."""
+        from rltop.ui.screens.distribution import DistributionScreen
+
+        if self.snapshot is None:
+            return
+        if isinstance(self.screen, DistributionScreen):
+            self.pop_screen()
+        self.push_screen(DistributionScreen(self.snapshot, run_id, step))
 
     def open_warnings(self) -> None:
         """Every active warning, the cleared ones and the best checkpoints (``w``)."""
@@ -390,9 +450,24 @@ class RltopApp(App[int]):
         self._stop.set()
 
 
-def make_app(paths: list[str], **kwargs) -> RltopApp:
-    """The one factory used by the command line and the tests."""
-    return RltopApp(paths, **kwargs)
+def make_app(
+    paths: list[str],
+    settings: Settings | None = None,
+    follower: Follower | None = None,
+    *,
+    title: str | None = None,
+    chat_endpoint: str | None = None,
+    **overrides: Any,
+) -> RltopApp:
+    """The one factory used by the command line and the tests.
+
+    ``overrides``: settings fields (``theme=``, ``smoothing=``, ``max_memory=``...) set over
+    ``settings`` (or the defaults), as flags would be.
+    """
+    settings = settings if settings is not None else Settings()
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+    return RltopApp(paths, settings, follower, title=title, chat_endpoint=chat_endpoint)
 
 
 def _megabytes(n: int) -> str:

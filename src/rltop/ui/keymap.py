@@ -12,7 +12,7 @@ from functools import cache
 from textual.binding import Binding
 
 #: modules whose classes may declare bindings (packages are walked)
-BINDING_MODULES = ("rltop.ui.app", "rltop.ui.chat", "rltop.ui.screens", "rltop.ui.widgets")
+BINDING_MODULES = ("rltop.ui.app", "rltop.ui.screens", "rltop.ui.widgets")
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,13 @@ def load_themes(extra_dirs: list[Path] | None = None) -> ThemeCatalog:
     overlays: dict[str, Overlay] = {}
     problems: list[str] = []
     for folder in [bundled_dir(), *(extra_dirs if extra_dirs is not None else [user_dir()])]:
-        if not folder.is_dir():
+        try:
+            if not folder.is_dir():
+                continue
+            files = sorted(folder.glob("*.toml"))
+        except OSError:  # a folder this user may not read: the config notice says so already
             continue
-        for path in sorted(folder.glob("*.toml")):
+        for path in files:
             try:
                 theme = load_theme_file(path)
             except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -180,23 +180,6 @@ class _RunState:
     live: bool = False
     #: the text rules' verdicts on completions already read (bounded: the newest steps only)
     text_cache: dict = field(default_factory=dict)
-    #: rule id -> the last step at which its warning held (for the watcher's hysteresis)
-    last_held: dict = field(default_factory=dict)
-
-
-#: rules judged against the clock or the sources, not the run's steps
-_CLOCK_RULES = ("run.stalled", "run.unreadable")
-
-
-def _clear_steps(run: RunSnapshot) -> int:
-    """Steps a warning that vanished stays: the shortest hysteresis (5% of the run, 8 to 50
-    logged steps)."""
-    n = run.metrics.height
-    per = 1.0
-    if n > 1:
-        steps = run.metrics.get_column("step")
-        per = max(1.0, float(steps[-1] - steps[0]) / (n - 1))
-    return int(per * min(50, max(8, round(0.05 * n))))
 
 
 def _newest_mtime(run: RunSnapshot) -> float | None:
@@ -271,18 +254,6 @@ class Diagnoser:
                 if not w.holding and w.key not in self._active:
                     continue  # held only by the hysteresis: nothing to start
                 current[w.key] = w
-            # a warning whose rule now says nothing at all (its evidence was re-judged on more
-            # data) stays until the run has moved on by the hysteresis
-            last = run.last_step
-            for key, old in self._active.items():
-                if key[0] != run.run_id or key in current or old.id in _CLOCK_RULES:
-                    continue
-                held_at = state.last_held.get(old.id)
-                if last is not None and held_at is not None and last - held_at < _clear_steps(run):
-                    current[key] = replace(old, holding=False)
-            for w in current.values():
-                if w.run_id == run.run_id and w.holding and last is not None:
-                    state.last_held[w.id] = last
         for run_id in [r for r in self._runs if r not in seen]:
             del self._runs[run_id]
         update = WarningsUpdate(active=sorted(current.values(), key=_order))

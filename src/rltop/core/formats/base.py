@@ -44,6 +44,26 @@ STEP_KEYS: tuple[str, ...] = (
 )
 
 
+#: steps are stored as 64-bit integers: a step outside this range is skipped with a reason
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1
+
+
+class StepOutOfRange(ValueError):
+    """A step that does not fit the store's 64-bit integers (its line is skipped)."""
+
+    def __init__(self, value: object) -> None:
+        shown = str(value)
+        shown = shown if len(shown) <= 30 else shown[:27] + "..."
+        super().__init__(f"step {shown} out of range (must be below 2^63)")
+
+
+def checked_step(value: int) -> int:
+    """``value`` if it fits a 64-bit step, else :class:`StepOutOfRange`."""
+    if not MIN_STEP <= value <= MAX_STEP:
+        raise StepOutOfRange(value)
+    return value
+
+
 class Parser:
     """Base class: one instance per followed file."""
 
@@ -121,10 +141,14 @@ def loads_json(raw: bytes) -> Any:
     """
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc):
+            raise ValueError("nested too deeply (over 1024 levels)") from None
     text = raw.decode("utf-8", errors="replace")
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # the standard library recurses once per level of nesting
+        raise ValueError("nested too deeply") from None
 
 
 def head_line(head: bytes) -> bytes | None:
@@ -166,7 +190,12 @@ def json_skip(lineno: int, raw: bytes, exc: Exception | None = None) -> Skip:
         return Skip("binary data, not a JSON line", lineno, clip_sample(raw))
     reason = "malformed JSON"
     if exc is not None:
-        reason = f"malformed JSON ({str(exc).splitlines()[0][:60]})"
+        # the parser's words without its position ("Expecting value: line 1 column 5 (char 4)"):
+        # the Skip carries the line, and reasons are counted, so they must not vary by column
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        words = re.split(r":?\s*(?:line \d+|column \d+|\(char \d+\)|at position \d+)", first)[0]
+        words = words.strip(" :").lower()[:60]
+        reason = f"malformed JSON ({words})" if words else "malformed JSON"
     return Skip(reason, lineno, clip_sample(raw))
 
 
@@ -181,16 +210,27 @@ def _looks_binary(raw: bytes) -> bool:
 def flatten(
     obj: dict[str, Any], prefix: str = "", out: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Flatten nested objects with ``/`` (``{"a": {"b": 1}}`` -> ``{"a/b": 1}``)."""
+    """Flatten nested objects with ``/`` (``{"a": {"b": 1}}`` -> ``{"a/b": 1}``).
+
+    Iterative, in the same key order as a recursive walk: a deeply nested line must not raise
+    ``RecursionError``."""
     if out is None:
         out = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flatten(value, name + "/", out)
-        else:
+    stack: list[Iterator[tuple[str, Any]]] = [_prefixed(prefix, obj)]
+    while stack:
+        for name, value in stack[-1]:
+            if isinstance(value, dict):
+                stack.append(_prefixed(name + "/", value))
+                break
             out[name] = value
+        else:
+            stack.pop()
     return out
+
+
+def _prefixed(prefix: str, obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key, value in obj.items():
+        yield f"{prefix}{key}", value
 
 
 _NUMPY_WRAP = re.compile(r"^(?:np\.)?(?:float|int|uint|bool)\d*\((.*)\)$|^tensor\((.*?)(?:,.*)?\)$")
@@ -232,17 +272,22 @@ def parse_number_text(text: str) -> float | str | None:
 
 
 def find_step(row: dict[str, Any]) -> int | None:
-    """The step of a flat row, from the first step-like key holding an integer-valued number."""
+    """The step of a flat row, from the first step-like key holding an integer-valued number.
+
+    Raises :class:`StepOutOfRange` (a ``ValueError``) for a step that does not fit 64 bits: the
+    caller skips that line with the reason rather than guess a step."""
     for key in STEP_KEYS:
         if key in row:
             value = row[key]
             if isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)) and math.isfinite(value):
-                return int(value)
+                return checked_step(int(value))
             if isinstance(value, str):
                 try:
-                    return int(float(value))
+                    number = float(value)
                 except ValueError:
                     continue
+                if math.isfinite(number):
+                    return checked_step(int(number))
     return None

@@ -11,8 +11,14 @@ import os
 import re
 from typing import ClassVar
 
-from rltop.core.formats.base import Parser, Sniffed, parse_number_text
-from rltop.core.model import ParseResult
+from rltop.core.formats.base import (
+    Parser,
+    Sniffed,
+    StepOutOfRange,
+    checked_step,
+    parse_number_text,
+)
+from rltop.core.model import ParseResult, Skip, clip_sample
 
 ANSI_RE = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 STEP_LINE_RE = re.compile(r"(?:^|[\s)\]])step:\s*(\d+)\s+-\s+(.*)$")
@@ -36,7 +42,11 @@ class VerlConsoleParser(Parser):
                 if not raw.strip():
                     continue
                 text = ANSI_RE.sub(b"", raw).decode("utf-8", errors="replace")
-                row = parse_step_line(text) if b"step:" in raw else None
+                try:
+                    row = parse_step_line(text) if b"step:" in raw else None
+                except StepOutOfRange as exc:
+                    result.skips.append(Skip(str(exc), None, clip_sample(raw)))
+                    continue
                 if row is None:
                     result.ignore(other_line_reason(text))
                 else:
@@ -69,7 +79,7 @@ def parse_step_line(text: str) -> dict | None:
     m = STEP_LINE_RE.search(text)
     if not m:
         return None
-    row: dict = {"step": int(m.group(1))}
+    row: dict = {"step": checked_step(int(m.group(1)))}
     for part in m.group(2).split(" - "):
         key, sep, value = part.partition(":")
         key = key.strip()
@@ -110,7 +120,7 @@ def sniff_console(head: bytes) -> Sniffed:
         m = None
         if b"step:" in raw:
             m = STEP_LINE_RE.search(ANSI_RE.sub(b"", raw).decode("utf-8", "replace"))
-        if m and parse_step_line(m.group(0)) is not None:
+        if m and _step_line(m.group(0)):
             steps.add(int(m.group(1)))
             if len(steps) >= MIN_STEP_LINES:
                 break
@@ -127,3 +137,11 @@ def sniff_console(head: bytes) -> Sniffed:
             "quoted in notes?)",
         )
     return Sniffed(None, "text without 'step:N - key:value' lines (yet)")
+
+
+def _step_line(text: str) -> bool:
+    """A metrics line (one whose step is out of range counts: the reader skips it with why)."""
+    try:
+        return parse_step_line(text) is not None
+    except StepOutOfRange:
+        return True

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from typing import ClassVar
 
-from rltop.core.formats.base import STEP_KEYS, Parser, Sniffed, head_line, parse_number_text
+from rltop.core.formats.base import (
+    STEP_KEYS,
+    Parser,
+    Sniffed,
+    StepOutOfRange,
+    checked_step,
+    head_line,
+    parse_number_text,
+)
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 OPENAI_COLUMNS = {
@@ -42,7 +51,13 @@ class CsvMetricsParser(Parser):
             lineno += 1
             if not line.strip():
                 continue
-            cells = next(csv.reader(io.StringIO(line)))
+            try:
+                cells = next(csv.reader(io.StringIO(line)))
+            except csv.Error as exc:  # e.g. a cell past the csv module's field size limit
+                result.skips.append(
+                    Skip(f"unreadable CSV line ({exc})"[:100], here, clip_sample(line))
+                )
+                continue
             if self.header is None:
                 self.header = [c.strip() for c in cells]
                 continue
@@ -57,12 +72,15 @@ class CsvMetricsParser(Parser):
                 continue
             raw = dict(zip(self.header, cells, strict=True))
             step_key = next((k for k in STEP_KEYS if k in raw), None)
+            reason = "no numeric step cell"
             try:
-                step = int(float(raw[step_key])) if step_key else None
+                step = _step_cell(raw[step_key]) if step_key else None
+            except StepOutOfRange as exc:
+                step, reason = None, str(exc)
             except ValueError:
                 step = None
             if step is None:
-                result.skips.append(Skip("no numeric step cell", here, clip_sample(line)))
+                result.skips.append(Skip(reason, here, clip_sample(line)))
                 continue
             row: dict = {"step": step}
             for key, cell in raw.items():
@@ -95,6 +113,18 @@ class OpenAILegacyResultsParser(CsvMetricsParser):
 
     format: ClassVar[str] = "openai-legacy-results-csv"
     whole_run = True
+
+
+def _step_cell(cell: str) -> int | None:
+    """The step in a cell (``12``, ``12.0``); :class:`StepOutOfRange` past 64 bits."""
+    try:
+        return checked_step(int(cell.strip()))
+    except StepOutOfRange:
+        raise
+    except ValueError:
+        pass
+    number = float(cell)
+    return checked_step(int(number)) if math.isfinite(number) else None
 
 
 PARSERS = (CsvMetricsParser, OpenAIResultsParser, OpenAILegacyResultsParser)

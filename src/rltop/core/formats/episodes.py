@@ -20,11 +20,15 @@ import re
 import threading
 from typing import Any, ClassVar
 
-import orjson
-
-from rltop.core.formats.base import Parser, Sniffed, iter_lines, json_skip, loads_json
+from rltop.core.formats.base import (
+    Parser,
+    Sniffed,
+    iter_lines,
+    json_skip,
+    loads_json,
+)
 from rltop.core.formats.rollouts import rows_to_frame, split_from_path
-from rltop.core.messages import content_text, dump_messages
+from rltop.core.messages import content_text, dump_json, dump_messages
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 USER_ROLES = {"user", "human", "observation", "env", "environment", "customer"}
@@ -163,7 +167,7 @@ def episode_row(obj: dict[str, Any], step: int | None, split: str) -> dict[str, 
         else:
             extra[key] = value
     if extra:
-        row["extra"] = orjson.dumps(extra, default=str).decode()
+        row["extra"] = dump_json(extra)
     return row
 
 

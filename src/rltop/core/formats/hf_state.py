@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from rltop.core.formats.base import Parser, Sniffed, loads_json, metric_value
+from rltop.core.formats.base import (
+    MAX_STEP,
+    MIN_STEP,
+    Parser,
+    Sniffed,
+    StepOutOfRange,
+    loads_json,
+    metric_value,
+)
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 #: trainer_state fields worth showing as run info (not metrics)
@@ -46,11 +55,14 @@ class TrainerStateParser(Parser):
             return result
         for index, entry in enumerate(history):
             if not isinstance(entry, dict) or not isinstance(entry.get("step"), (int, float)):
-                result.skips.append(
-                    Skip(f"log_history[{index}] has no step", None, clip_sample(str(entry)))
-                )
+                result.skips.append(Skip(f"log_history[{index}] has no step", None, _sample(entry)))
                 continue
-            row: dict = {"step": int(entry["step"])}
+            step = entry["step"]
+            if not math.isfinite(step) or not MIN_STEP <= int(step) <= MAX_STEP:
+                reason = str(StepOutOfRange(step)) if math.isfinite(step) else "step not finite"
+                result.skips.append(Skip(f"log_history[{index}]: {reason}", None, _sample(entry)))
+                continue
+            row: dict = {"step": int(step)}
             for key, value in entry.items():
                 if key == "step":
                     continue
@@ -62,6 +74,13 @@ class TrainerStateParser(Parser):
             f"trainer_state/{k}": state[k] for k in INFO_KEYS if state.get(k) is not None
         }
         return result
+
+
+def _sample(entry: Any) -> str:
+    try:
+        return clip_sample(str(entry)[:200])
+    except RecursionError:
+        return "(nested too deeply to show)"
 
 
 PARSERS = (TrainerStateParser,)

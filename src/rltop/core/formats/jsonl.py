@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from rltop.core.formats.base import (
+    MAX_STEP,
     Parser,
     Sniffed,
     find_step,
@@ -44,7 +45,11 @@ class JsonlMetricsParser(Parser):
     def _per_line(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         for lineno, raw, obj in iter_json_objects(block, first_line, result):
-            row = metric_row(obj)
+            try:
+                row = metric_row(obj)
+            except ValueError as exc:  # a step out of range
+                result.skips.append(Skip(str(exc), lineno, clip_sample(raw)))
+                continue
             if row is None:
                 result.skips.append(Skip("no step field", lineno, clip_sample(raw)))
                 continue
@@ -135,6 +140,8 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     step = raw.get_column("step")
     if not step.dtype.is_integer() or step.null_count():
         return None
+    if step.dtype == pl.UInt64 and (step.max() or 0) > MAX_STEP:  # type: ignore[operator]
+        return None  # the per-line path skips those lines with the reason
     verl = isinstance(raw.schema.get("data"), pl.Struct)
     if verl:
         data = raw.get_column("data")
@@ -345,7 +352,9 @@ def sniff(path: str, head: bytes) -> Sniffed | None:
     except ValueError:
         if lower.endswith(".json"):
             return _json_document_reason(head)
-        return Sniffed(None, "first line is not JSON")
+        obj = _next_json_line(head)  # one bad first line (cut, nested too deeply) hides nothing
+        if obj is None:
+            return Sniffed(None, "first line is not JSON")
     if not isinstance(obj, dict):
         return Sniffed(None, "first line is not a JSON object")
     if isinstance(obj.get("data"), dict) and "step" in obj:
@@ -358,6 +367,20 @@ def sniff(path: str, head: bytes) -> Sniffed | None:
     if any(k.startswith(("env/all/", "test/env/all/")) for k in flat):
         return Sniffed(TinkerMetricsParser, "tinker-cookbook metrics.jsonl")
     return Sniffed(JsonlMetricsParser, "JSON-lines metrics with a step field")
+
+
+def _next_json_line(head: bytes, tries: int = 4) -> Any:
+    """The first JSON object among the next few complete lines after a first one that is not
+    JSON (the reader then skips that line with its reason), else None."""
+    lines = [raw.strip() for raw in head.split(b"\n")[:-1] if raw.strip()]
+    for raw in lines[1 : 1 + tries]:
+        try:
+            obj = loads_json(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
 
 
 def _json_document_reason(head: bytes) -> Sniffed:

@@ -33,6 +33,7 @@ from rltop.core.formats.rollouts import (
 )
 from rltop.core.messages import messages_of
 from rltop.core.model import ParseResult, Skip
+from rltop.core.tail import open_regular
 
 #: TRL columns that are not reward functions
 TRL_NON_REWARD = {"step", "prompt", "completion", "advantage", "reward", "image", "images"}
@@ -138,7 +139,7 @@ def reward_function_names(output_dir: str) -> set[str]:
     )
     for path in candidates:
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 state = loads_json(fh.read())
         except (OSError, ValueError):
             continue

@@ -16,8 +16,10 @@ come before the generic readers of any CSV, JSON-lines or text log.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
+from rltop.core.discover import unrotated
 from rltop.core.formats import (
     art,
     console,
@@ -81,7 +83,11 @@ def parser_for(format_id: str) -> type[Parser] | None:
 
 
 def sniff(path: str, head: bytes) -> Sniffed:
-    """Pick the parser for ``path`` given its first bytes (may be empty for a new file)."""
+    """Pick the parser for ``path`` given its first bytes (may be empty for a new file).
+
+    A rotated log (``metrics.jsonl.1``) is sniffed as the file it was, so it is read as that
+    source's history (sniffers decide from the name and ``head``; none opens ``path``)."""
+    path = os.path.join(os.path.dirname(path), unrotated(os.path.basename(path)))
     for module in FORMATS:
         found = module.sniff(path, head)
         if found is not None:

@@ -25,15 +25,19 @@ import orjson
 import polars as pl
 
 from rltop.core.formats.base import (
+    MAX_STEP,
+    MIN_STEP,
     CatchUp,
     Parser,
     Sniffed,
+    StepOutOfRange,
     head_line,
     iter_json_objects,
     loads_json,
 )
-from rltop.core.messages import chat_text, dump_messages, messages_of, split_chat
+from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
+from rltop.core.tail import open_regular
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
 COMPLETION_KEYS = (
@@ -131,7 +135,10 @@ def _to_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past the float range
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             return float(value)
@@ -145,10 +152,23 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_int(value: Any) -> int | None:
-    f = _to_float(value)
-    if f is None or not math.isfinite(f):
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value  # exact: no detour through float
+    else:
+        f = _to_float(value)
+        if f is None or not math.isfinite(f):
+            return None
+        number = int(f)
+    return number if MIN_STEP <= number <= MAX_STEP else None  # polars stores Int64
+
+
+def _messages_json(messages: Any) -> str | None:
+    if not isinstance(messages, list):
         return None
-    return int(f)
+    try:
+        return dump_messages(messages)
+    except (TypeError, ValueError):  # nested past orjson's depth limit, or not serialisable
+        return None
 
 
 def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str) -> dict[str, Any]:
@@ -179,8 +199,11 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         )
 
     step_value = _to_int(step)
+    as_float = _to_float(step)
+    # a step too large for the store skips the line (never the file name's step instead)
+    step_too_large = step_value is None and as_float is not None and not math.isnan(as_float)
     row: dict[str, Any] = {
-        "step": step_value if step_value is not None else default_step,
+        "step": step_value if step_value is not None or step_too_large else default_step,
         "prompt": prompt_text,
         "completion": completion_text,
         "reward": _to_float(reward),
@@ -188,7 +211,7 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         "length": len(completion_text) if completion_text is not None else None,
         "tokens": _to_int(tokens),
         "split": split,
-        "messages": dump_messages(messages) if isinstance(messages, list) else None,
+        "messages": _messages_json(messages),
         "extra": None,
     }
     extra: dict[str, Any] = {}
@@ -203,7 +226,7 @@ def normalize_rollout(obj: dict[str, Any], default_step: int | None, split: str)
         else:
             extra[key] = value
     if extra:
-        row["extra"] = orjson.dumps(extra, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        row["extra"] = dump_json(extra, orjson.OPT_SERIALIZE_NUMPY)
     return row
 
 
@@ -348,9 +371,13 @@ class RolloutJsonlParser(RolloutFileParser):
         built on this reader override this one method."""
         row = normalize_rollout(obj, self.default_step, self.split)
         if row["step"] is None:
+            _key, step = _first(obj, STEP_KEYS)
+            number = _to_float(step)
             result.skips.append(
                 Skip(
-                    "rollout without a step (none in the line or file name)",
+                    str(StepOutOfRange(step))
+                    if number is not None and not math.isnan(number)
+                    else "rollout without a step (none in the line or file name)",
                     lineno,
                     clip_sample(raw),
                 )
@@ -405,7 +432,7 @@ class RolloutJsonlParser(RolloutFileParser):
             size = os.path.getsize(self.path)
             if size < threshold:
                 return None
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:
                 head = fh.read(self.HEAD_BYTES)
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
@@ -575,7 +602,7 @@ def file_line_spans(
     buf = bytearray(block)
     view = memoryview(buf)
     pos, line_start = 0, 0
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while pos < end:
             got = fh.readinto(view[: min(len(buf), end - pos)])
             if not got:

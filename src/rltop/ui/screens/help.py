@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import key_to_character
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
 def _key_label(key: str) -> str:
+    """A key as a user types it: ``>`` not ``greater_than_sign``, ``Ctrl+B`` not ``ctrl+b``."""
     names = {
         "question_mark": "?",
         "slash": "/",
@@ -27,7 +31,28 @@ def _key_label(key: str) -> str:
         "pageup": "PgUp",
         "pagedown": "PgDn",
     }
-    return "/".join(names.get(k.strip(), k.strip()) for k in key.split(","))
+    return "/".join(names.get(k.strip()) or _one_key(k.strip()) for k in key.split(","))
+
+
+def _one_key(key: str) -> str:
+    *modifiers, name = key.split("+")
+    character = key_to_character(name) if len(name) > 1 else name
+    shown = character if character and character.isprintable() else name.replace("_", " ").title()
+    if modifiers and len(shown) == 1:
+        shown = shown.upper()  # Ctrl+B, as keyboards and manuals write it
+    return "+".join([*(m.title() for m in modifiers), shown])
+
+
+#: where a binding works, in the user's words (classes not listed: "FooBarScreen" -> "foo bar")
+WHERE = {"MetricGrid": "cards", "MetricChart": "chart", "RolloutList": "rollout list"}
+
+
+def where_label(node: object) -> str:
+    name = type(node).__name__
+    if name in WHERE:
+        return WHERE[name]
+    words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", name.removesuffix("Screen")) or [name]
+    return " ".join(w.lower() for w in words)
 
 
 def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
@@ -37,7 +62,7 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     # keys remapped in the config file ([keys] binding id -> keys) replace the defaults
     keymap = getattr(screen.app, "_keymap", {}) or {}
     for node in [*reversed(screen.focus_chain), screen, screen.app]:
-        where = "global" if node is screen.app else type(node).__name__
+        where = "everywhere" if node is screen.app else where_label(node)
         for binding in getattr(node, "BINDINGS", []):
             if not isinstance(binding, Binding) or not binding.description:
                 continue

@@ -20,13 +20,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Collapsible, Footer, Input, Static, Tree
+from textual.widgets import Collapsible, Input, Static, Tree
 
 from rltop.core.coldtext import LOCATION, fill_text, load_text
+from rltop.core.exportpath import inside_logs
 from rltop.core.messages import content_text, parse_messages, split_think
 from rltop.core.numfmt import fmt_value
+from rltop.core.pagedtext import LONG_TEXT, PagedText
 from rltop.core.search import RolloutQuery, match_spans
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 
 CORE_FIELDS = ("step", "reward", "group", "length", "tokens", "split")
 TEXT_FIELDS = ("prompt", "completion", "messages", "extra")
@@ -125,7 +129,7 @@ def write_export(row: dict[str, Any], path: str) -> str:
 def export_row(app: App, frame: pl.DataFrame, row: int) -> None:
     """Ask where to write rollout ``row`` (a default outside the logs is filled in), then write."""
     data = full_row(frame, row)
-    folder = default_export_dir(getattr(app, "paths", []))
+    folder = default_export_dir(rltop_app(app.screen).paths)
     name = f"rollout-step{data.get('step')}-row{row}.json"
     app.push_screen(ExportScreen(data, os.path.join(folder, name)))
 
@@ -145,6 +149,7 @@ class ExportScreen(ModalScreen[str | None]):
         super().__init__()
         self.row = row
         self.default_path = default_path
+        self._insisted: str | None = None  # a path inside the logs the user confirmed
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -157,8 +162,21 @@ class ExportScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def _write(self, event: Input.Submitted) -> None:
+        target = event.value.strip() or self.default_path
+        logs = inside_logs(target, getattr(self.app, "paths", []))
+        if logs is not None and target != self._insisted:
+            # rltop would read the file back as logs: refuse once, a second Enter insists
+            self._insisted = target
+            self.query_one("#export-error", Static).update(
+                Text(
+                    f"{clean(target, keep_newlines=False)} is inside the logs folder "
+                    f"{clean(logs, keep_newlines=False)}: rltop would read it back as a "
+                    "rollout. Choose a path outside it, or press Enter again to write there."
+                )
+            )
+            return
         try:
-            path = write_export(self.row, event.value.strip() or self.default_path)
+            path = write_export(self.row, target)
         except OSError as exc:
             self.query_one("#export-error", Static).update(
                 Text(f"cannot write: {exc.strerror or exc}")
@@ -184,8 +202,11 @@ class RolloutDetailScreen(Screen):
         Binding("N", "next_match(-1)", "Prev match", show=False, id="detail.prev_match"),
         Binding("j,down", "scroll(1)", "Down", show=False),
         Binding("k,up", "scroll(-1)", "Up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
+        # priority: before the scroll view's own, so paging on at the end turns a long text's page
+        Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
+        Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
+        Binding("right_square_bracket", "text_page(1)", "Next text page", show=False),
+        Binding("left_square_bracket", "text_page(-1)", "Prev text page", show=False),
         Binding("g,home", "top", "Top", show=False),
         Binding("G,end", "bottom", "Bottom", show=False),
     ]
@@ -216,6 +237,17 @@ class RolloutDetailScreen(Screen):
         self.row_index = row
         self.search_query = query
         self.data = full_row(frame, row)
+        #: text fields too long to draw whole: on disk, shown a page at a time (the row's own
+        #: copy is dropped; export and replay read the row again)
+        self.paged: dict[str, PagedText] = {}
+        for name in ("prompt", "completion"):
+            value = self.data.get(name)
+            if isinstance(value, str) and len(value) > LONG_TEXT:
+                self.paged[name] = PagedText(value)
+                self.data[name] = None
+        for name, value in self.data.items():  # e.g. a group named by its (paged) prompt
+            if isinstance(value, str) and len(value) > LONG_TEXT and name not in TEXT_FIELDS:
+                self.data[name] = value[:2000] + "…"
         self._match_widgets: list[Static] = []
         self._match_at = -1
 
@@ -229,10 +261,16 @@ class RolloutDetailScreen(Screen):
                 yield from self._conversation(messages)
             else:
                 yield Static(Text("prompt"), classes="section")
-                yield self._text_static(self.data.get("prompt") or "")
+                if "prompt" in self.paged:
+                    yield PagedView(self.paged["prompt"], id="paged-prompt")
+                else:
+                    yield self._text_static(self.data.get("prompt") or "")
                 yield Static(Text("completion"), classes="section")
-                yield from self._with_thinking(self.data.get("completion") or "")
-        yield Footer()
+                if "completion" in self.paged:
+                    yield PagedView(self.paged["completion"], id="paged-completion")
+                else:
+                    yield from self._with_thinking(self.data.get("completion") or "")
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one("#body").focus()
@@ -348,19 +386,23 @@ class RolloutDetailScreen(Screen):
         for box in boxes:
             box.collapsed = not expand
 
+    def _whole_row(self) -> dict[str, Any]:
+        """The row with every text in full (paged texts are read again for export/replay)."""
+        return full_row(self.frame, self.row_index) if self.paged else self.data
+
     def action_export(self) -> None:
-        folder = default_export_dir(getattr(self.app, "paths", []))
+        folder = default_export_dir(rltop_app(self).paths)
         name = f"rollout-step{self.data.get('step')}-row{self.row_index}.json"
-        self.app.push_screen(ExportScreen(self.data, os.path.join(folder, name)))
+        self.app.push_screen(ExportScreen(self._whole_row(), os.path.join(folder, name)))
 
     def action_group(self) -> None:
         self.app.push_screen(GroupScreen(self.frame, self.row_index, self.search_query))
 
     def action_replay(self) -> None:
         """Send this rollout's prompt to the current checkpoint; the logged answer stays beside it."""
-        from rltop.ui.chat import replay_rollout
+        from rltop.ui.screens.chat import replay_rollout
 
-        replay_rollout(self.app, self.data)
+        replay_rollout(self.app, self._whole_row())
 
     def action_next_match(self, direction: int) -> None:
         if not self._match_widgets:
@@ -379,13 +421,67 @@ class RolloutDetailScreen(Screen):
 
     def action_page(self, direction: int) -> None:
         body = self.query_one("#body", VerticalScroll)
+        at_edge = body.scroll_y >= body.max_scroll_y if direction > 0 else body.scroll_y <= 0
+        views = list(self.query(PagedView))
+        if at_edge and views:
+            # the end of what is drawn: the next (or previous) page of the long text
+            view = views[-1] if direction > 0 else views[0]
+            if view.turn(direction):
+                body.scroll_to_widget(view, animate=False, top=True)
+                return
         body.scroll_to(y=body.scroll_y + direction * (body.size.height - 2), animate=False)
+
+    def action_text_page(self, direction: int) -> None:
+        views = list(self.query(PagedView))
+        if views:
+            view = views[-1]
+            view.turn(direction)
+            self.query_one("#body", VerticalScroll).scroll_to_widget(view, animate=False, top=True)
+
+    def on_unmount(self) -> None:
+        for paged in self.paged.values():
+            paged.close()
 
     def action_top(self) -> None:
         self.query_one("#body", VerticalScroll).scroll_home(animate=False)
 
     def action_bottom(self) -> None:
         self.query_one("#body", VerticalScroll).scroll_end(animate=False)
+
+
+class PagedView(Vertical):
+    """One page of a very long text, read from disk when shown; ``]``/``[`` (or PgDn/PgUp at the
+    end of the view) turn pages."""
+
+    DEFAULT_CSS = """
+    PagedView { height: auto; }
+    PagedView .pager { color: $text-muted; text-style: italic; }
+    """
+
+    def __init__(self, text: PagedText, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+        self.index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._where(), classes="pager")
+        yield Static(Text(clean(self.text.page(0))), classes="page")
+
+    def _where(self) -> Text:
+        return Text(
+            f"long text: {self.text.chars:,} characters, page {self.index + 1:,} of "
+            f"{self.text.pages:,} (read from disk) · ] next page · [ previous"
+        )
+
+    def turn(self, direction: int) -> bool:
+        """Show the next/previous page; False at either end."""
+        index = self.index + direction
+        if not 0 <= index < self.text.pages:
+            return False
+        self.index = index
+        self.query_one(".pager", Static).update(self._where())
+        self.query_one(".page", Static).update(Text(clean(self.text.page(index))))
+        return True
 
 
 def _group_key(frame: pl.DataFrame, row: dict[str, Any]) -> pl.Expr:
@@ -431,14 +527,7 @@ class GroupScreen(Screen):
         self.history = same
 
     def compose(self) -> ComposeResult:
-        prompt = load_text(self.data).get("prompt") or ""
-        head = Text()
-        head.append(
-            f"group at step {self.data['step']}: {self.members.height} completions  ", "bold"
-        )
-        head.append("a: same prompt across steps · Esc: back\n", style="dim")
-        head.append_text(highlighted(_shorten(prompt, 300), self.search_query, "dim"))
-        yield Static(head, id="gtitle")
+        yield Static(self._head(), id="gtitle")
         with Horizontal(id="columns"):
             for i, member in enumerate(self.members.iter_rows(named=True), 1):
                 with VerticalScroll(classes="member"):
@@ -452,7 +541,7 @@ class GroupScreen(Screen):
                     )
                     yield Static(highlighted(member.get("completion") or "", self.search_query))
         yield VerticalScroll(Static(self._across_text(), id="across-text"), id="across")
-        yield Footer()
+        yield RltopFooter()
 
     def _across_text(self) -> Text:
         """Per step: rewards of this prompt's completions, mean length, the best answer's start."""
@@ -486,8 +575,25 @@ class GroupScreen(Screen):
             text.append("\n")
         return text
 
+    def _head(self) -> Text:
+        """What is shown: the group at its step, or the prompt across every step it was asked."""
+        prompt = load_text(self.data).get("prompt") or ""
+        head = Text()
+        if self.has_class("across"):
+            steps = self.history.get_column("step").n_unique() if self.history.height else 0
+            head.append(f"same prompt across {steps} steps (▶ step {self.data['step']})  ", "bold")
+            head.append("a: back to the group · Esc: back\n", style="dim")
+        else:
+            head.append(
+                f"group at step {self.data['step']}: {self.members.height} completions  ", "bold"
+            )
+            head.append("a: same prompt across steps · Esc: back\n", style="dim")
+        head.append_text(highlighted(_shorten(prompt, 300), self.search_query, "dim"))
+        return head
+
     def action_across(self) -> None:
         self.toggle_class("across")
+        self.query_one("#gtitle", Static).update(self._head())
 
     def action_back(self) -> None:
         self.app.pop_screen()

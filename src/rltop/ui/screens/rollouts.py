@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from rltop.core.coldtext import fill_text
@@ -30,10 +30,10 @@ from rltop.core.search import (
 )
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.rollout_list import RolloutList
 
-#: matches to find before the first page is shown (more than a tall terminal shows)
-FIRST_PAGE = 100
 #: the direction each column sorts in first (others ascending)
 DESCENDING_FIRST = {"step", "length", "tokens"}
 
@@ -78,6 +78,7 @@ class RolloutsScreen(Screen):
         Binding("n", "next_match(1)", "Next match", id="rollouts.next_match"),
         Binding("N", "next_match(-1)", "Prev match", show=False, id="rollouts.prev_match"),
         Binding("p", "group", "Group", id="rollouts.group"),
+        Binding("d", "distribution", "Reward dist.", id="rollouts.distribution"),
         Binding("e", "export", "Export", id="rollouts.export"),
         Binding("E", "export_listed", "Export list", id="rollouts.export_listed"),
     ]
@@ -122,27 +123,27 @@ class RolloutsScreen(Screen):
         )
         yield RolloutList(id="rlist")
         yield Static(id="rstatus")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         rlist = self.query_one(RolloutList)
         rlist.loader = fill_text
         rlist.focus()
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is not None:
             self.show_snapshot(snap)
         else:
             self._update_title()
 
     def on_screen_resume(self) -> None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is not None:
             self.show_snapshot(snap)
 
     # -- data ----------------------------------------------------------------------------------
     @property
     def run(self) -> RunSnapshot | None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         if snap is None:
             return None
         run = snap.run(self.run_id) if self.run_id else None
@@ -186,7 +187,9 @@ class RolloutsScreen(Screen):
         self.search_query = query
         self._generation += 1
         rlist = self.query_one(RolloutList)
-        keep_row = rlist.current_row if keep else None
+        # the cursor stays on its rollout as rows arrive, except on the first row: there it
+        # stays first (new rollouts sort to the top; following them is what a user at the top wants)
+        keep_row = rlist.current_row if keep and rlist.cursor > 0 else None
         self.complete = False
         self._search(frame, query, self._generation, keep_row, (self.sort, self.descending))
         self._update_status()
@@ -203,15 +206,15 @@ class RolloutsScreen(Screen):
         worker = get_current_worker()
         started = time.perf_counter()
         found: list[pl.Series] = []
-        total = 0
         shown = False
         try:
             for part in iter_matches(frame, query, default_sort=default_sort, loader=fill_text):
                 if worker.is_cancelled:
                     return
                 found.append(part)
-                total += len(part)
-                if not shown and total >= FIRST_PAGE:
+                # the first part (the first rows in sort order) is shown at once, even short of
+                # a page: a rare phrase's few matches there come up while the rest is searched
+                if not shown:
                     shown = True
                     positions = pl.concat(found)
                     self.app.call_from_thread(
@@ -243,7 +246,8 @@ class RolloutsScreen(Screen):
             return
         rlist = self.query_one(RolloutList)
         if complete and rlist.frame is frame and rlist.search_query is query:
-            keep_row = rlist.current_row  # the user may have moved while the rest was searched
+            # the user may have moved while the rest was searched
+            keep_row = rlist.current_row if rlist.cursor > 0 else None
         rlist.set_rows(frame, positions, query, keep_row=keep_row)
         self.complete = complete
         if complete or self.elapsed is None:
@@ -261,7 +265,7 @@ class RolloutsScreen(Screen):
     def _update_title(self) -> None:
         run = self.run
         title = Text()
-        title.append(getattr(self.app, "title", None) or "rltop", style="bold")
+        title.append(self.app.title or "rltop", style="bold")
         title.append(" │ rollouts", style="bold")
         if run is not None:
             title.append(" of ")
@@ -368,6 +372,15 @@ class RolloutsScreen(Screen):
 
         self.app.push_screen(GroupScreen(self.frame, row, self.search_query))
 
+    def action_distribution(self) -> None:
+        """The reward distribution of the highlighted rollout's step, its groups side by side."""
+        row = self.query_one(RolloutList).current_row
+        if row is None or "step" not in self.frame.columns:
+            return
+        step = self.frame.get_column("step")[row]
+        if step is not None:
+            rltop_app(self).open_distribution(self.run_id, int(step))
+
     def action_export(self) -> None:
         row = self.query_one(RolloutList).current_row
         if row is None:
@@ -389,7 +402,7 @@ class RolloutsScreen(Screen):
             return
         frame = fill_text(rlist.frame[rlist.positions])
         frame = frame.select([c for c in frame.columns if not c.startswith("_")])
-        folder = default_export_dir(getattr(self.app, "paths", []))
+        folder = default_export_dir(rltop_app(self).paths)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, time.strftime("rollouts-%Y%m%d-%H%M%S.jsonl"))
         frame.write_ndjson(path)

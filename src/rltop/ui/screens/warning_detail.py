@@ -7,12 +7,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from rltop.core.diagnose import RULES, Warning
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
+from rltop.ui.typed import rltop_app
 from rltop.ui.widgets.chart import MetricChart, Series
+from rltop.ui.widgets.footer import RltopFooter
 from rltop.ui.widgets.warnings import SEVERITY_MARK, severity_style
 
 
@@ -86,15 +88,15 @@ class WarningDetailScreen(Screen):
         with VerticalScroll(id="warning-text"):
             yield Static(id="warning-body")
         yield MetricChart(id="warning-chart")
-        yield Footer()
+        yield RltopFooter()
 
     def on_mount(self) -> None:
         self.query_one("#warning-body", Static).update(detail_text(self.warning, self))
-        self.show_snapshot(getattr(self.app, "snapshot", None))
+        self.show_snapshot(rltop_app(self).snapshot)
 
     @property
     def run(self) -> RunSnapshot | None:
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         return snap.run(self.warning.run_id) if snap is not None else None
 
     def show_snapshot(self, snap: StoreSnapshot | None) -> None:
@@ -102,7 +104,7 @@ class WarningDetailScreen(Screen):
         if snap is None:
             return
         run = snap.run(self.warning.run_id)
-        smoothing = getattr(getattr(self.app, "dashboard", None), "smoothing", 0.6)
+        smoothing = rltop_app(self).dashboard.smoothing
         series = warning_series(self.warning, run)
         title = ", ".join(s.label for s in series)
         if self.warning.step is not None:
@@ -123,4 +125,4 @@ class WarningDetailScreen(Screen):
         elif run is None or run.rollouts.is_empty():
             self.notify("No rollouts in this run.", timeout=2)
             return
-        self.app.open_rollouts(self.warning.run_id, step=step, sort="reward")
+        rltop_app(self).open_rollouts(self.warning.run_id, step=step, sort="reward")

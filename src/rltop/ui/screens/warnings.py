@@ -8,13 +8,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from rltop.core.diagnose import Warning
 from rltop.ui.safe import clean
 from rltop.ui.screens.warning_detail import WarningDetailScreen
-from rltop.ui.widgets.warnings import WarningsState, short, warning_line
+from rltop.ui.typed import rltop_app
+from rltop.ui.warnings_tracker import WarningsState
+from rltop.ui.widgets.footer import RltopFooter
+from rltop.ui.widgets.warnings import short, warning_line
 
 
 class WarningsScreen(Screen):
@@ -42,11 +45,11 @@ class WarningsScreen(Screen):
         with VerticalScroll(id="warnings-more"):
             yield Static(id="warnings-best")
             yield Static(id="warnings-history")
-        yield Footer()
+        yield RltopFooter()
 
     @property
     def tracker(self):
-        return getattr(self.app, "warnings_tracker", None)
+        return rltop_app(self).warnings_tracker
 
     def on_mount(self) -> None:
         tracker = self.tracker
@@ -85,7 +88,7 @@ class WarningsScreen(Screen):
         text = Text("\n")
         text.append("Best checkpoint", style="bold underline")
         text.append("\n")
-        snap = getattr(self.app, "snapshot", None)
+        snap = rltop_app(self).snapshot
         names = {r.run_id: r.name for r in snap.runs} if snap else {}
         shown = [(rid, b) for rid, b in state.best.items() if b is not None]
         if not shown:

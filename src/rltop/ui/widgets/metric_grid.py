@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from rltop.core.numfmt import fmt_value, sparkline
+from rltop.core.numfmt import fmt_value, shorten_name, sparkline
 from rltop.ui.safe import clean
 
 CARD_WIDTH = 26
@@ -217,8 +217,7 @@ class MetricGrid(ScrollView, can_focus=True):
         if sub == 0:
             marker = "●" if card.name in self.charted else " "
             name = clean(card.name, keep_newlines=False)
-            if len(name) > inner - 1:
-                name = "…" + name[-(inner - 2) :]
+            name = shorten_name(name, inner - 1)
             style = self.get_component_rich_style(
                 "metric-grid--charted" if card.name in self.charted else "metric-grid--name"
             )
@@ -235,7 +234,14 @@ class MetricGrid(ScrollView, can_focus=True):
                 Segment(" " + value, base + self.get_component_rich_style("metric-grid--value"))
             ]
             used = 1 + len(value)
-            if card.delta is not None and card.delta != 0 and math.isfinite(card.delta):
+            latest_finite = isinstance(card.latest, int | float) and math.isfinite(card.latest)
+            # no trend beside NaN/inf: "NaN ▲0.0216" reads as if NaN were rising
+            if (
+                latest_finite
+                and card.delta is not None
+                and card.delta != 0
+                and math.isfinite(card.delta)
+            ):
                 good = (card.delta < 0) if card.lower_better else (card.delta > 0)
                 arrow = "▲" if card.delta > 0 else "▼"
                 tstyle = self.get_component_rich_style(

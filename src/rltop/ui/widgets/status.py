@@ -30,7 +30,13 @@ def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -
             f" · {len(errors)} unreadable ({clean(errors[0].error or '', keep_newlines=False)})",
             style="bold red",
         )
-    text.append(f" · {snap.lines_read:,} lines")
+    # whole-file and record sources (trainer_state.json, tfevents, W&B) read no lines: count rows
+    lines = sum(s.lines_read for s in snap.sources)
+    records = sum(s.rows for s in snap.sources if not s.lines_read)
+    if lines or not records:
+        text.append(f" · {lines:,} line{'' if lines == 1 else 's'}")
+    if records:
+        text.append(f" · {records:,} record{'' if records == 1 else 's'}")
     skipped = snap.lines_skipped
     if skipped:
         reasons = {}
@@ -40,11 +46,19 @@ def status_text(snap: StoreSnapshot, *, extra: str = "", watch_mode: str = "") -
         top = max(reasons, key=reasons.get) if reasons else ""
         text.append(f" · {skipped:,} skipped", style="bold yellow")
         if top:
-            text.append(f" ({clean(top, keep_newlines=False)[:40]})", style="yellow")
+            top = clean(top, keep_newlines=False)
+            top = (
+                top if len(top) <= 60 else top[:59] + "…"
+            )  # cut with a mark, never mid-word silently
+            text.append(f" ({top})", style="yellow")
     if snap.last_update:
         text.append(" · updated " + clock(snap.last_update))
     if watch_mode == "polling":
         text.append(" · polling")
+    elif watch_mode.startswith("cannot"):  # an object-store prefix that cannot be listed
+        text.append(" · " + clean(watch_mode, keep_newlines=False), style="bold red")
+    elif watch_mode.startswith("listed"):  # object stores: when the last listing was
+        text.append(" · " + clean(watch_mode, keep_newlines=False))
     if extra:
         text.append(" · " + extra)
     return text

@@ -1,44 +1,29 @@
-"""Warnings on the dashboard: the diagnoser run off the UI thread, and the compact warnings strip.
+"""The dashboard's compact warnings strip and the one-line forms of a warning and a checkpoint.
 
-``WarningsTracker`` owns one ``Diagnoser`` (thresholds and role aliases from the settings), the
-best-checkpoint candidates per run and a bounded history of cleared warnings. ``submit(snapshot)``
-evaluates in a thread worker (the rules cost ~10 ms at 10k steps: never on the event loop) and hands
-the result back to the UI thread, which announces new warnings and redraws the pane.
+The state it shows comes from :mod:`rltop.ui.warnings_tracker` (the controller that runs the rules).
+New warnings are announced here, in the strip, as one coalesced line ("3 new warnings: …"), never
+as toasts over the chart or the rollout list.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from rich.text import Text
 from textual.widgets import Static
 
-from rltop.core.checkpoint import BestCheckpoint, best_checkpoint
-from rltop.core.diagnose import Diagnoser, Warning, WarningsUpdate
-from rltop.core.store import StoreSnapshot
+from rltop.core.checkpoint import BestCheckpoint
+from rltop.core.diagnose import Warning
 from rltop.ui.safe import clean
 from rltop.ui.themes import theme_style
+from rltop.ui.warnings_tracker import WarningsState
 
-#: cleared warnings kept for the warnings screen
-HISTORY_LENGTH = 50
 #: lines of warnings the dashboard strip shows before "+N more"
 PANE_LINES = 3
-#: more warnings than this starting at once are announced in one notification
-ANNOUNCE_SEPARATELY = 3
-
-
-def clock() -> float:
-    """Wall-clock seconds for ``run.stalled`` (a seam for deterministic tests)."""
-    return time.time()
+#: below this many rows the strip shows one warning line
+SMALL_HEIGHT = 30
 
 
 SEVERITY_STYLE = {"critical": "bold $error", "warning": "bold $warning", "info": "$primary"}
 SEVERITY_MARK = {"critical": "✖", "warning": "▲", "info": "●"}
-NOTIFY_SEVERITY = {"critical": "error", "warning": "warning", "info": "information"}
 
 
 def severity_style(severity: str, widget: Static | None = None) -> str:
@@ -66,6 +51,26 @@ def warning_line(w: Warning, width: int = 120, widget: Static | None = None) -> 
     return line
 
 
+def news_line(news: list[Warning], width: int = 120, widget: Static | None = None) -> Text:
+    """The warnings that just started, in one line: "▲ 3 new warnings: a, b, c — w to see them"."""
+    worst = max(news, key=lambda w: w.rank)
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(
+        SEVERITY_MARK.get(worst.severity, "●") + " ", style=severity_style(worst.severity, widget)
+    )
+    if len(news) == 1:
+        w = news[0]
+        line.append(f"new warning: {w.id}", style="bold")
+        line.append(f" in {short(w.run, 24)}")
+        if w.step is not None:
+            line.append(f" since step {w.step}")
+    else:
+        line.append(f"{len(news)} new warnings: ", style="bold")
+        line.append(short(", ".join(dict.fromkeys(w.id for w in news)), max(10, width - 40)))
+    line.append(" — w to see them", style="dim")
+    return line
+
+
 def checkpoint_line(best: BestCheckpoint | None, width: int = 120) -> Text:
     """One line for the best-checkpoint candidates of a run."""
     line = Text(no_wrap=True, overflow="ellipsis")
@@ -76,140 +81,19 @@ def checkpoint_line(best: BestCheckpoint | None, width: int = 120) -> Text:
     for c in best.candidates:
         saved = f" ({clean(c.saved, keep_newlines=False)})" if c.saved else ""
         parts.append(f"{c.label} step {c.step}{saved}")
-    line.append(short(" · ".join(parts), max(10, width - line.cell_len)))
+    # whole candidates only (never cut in the middle of a name), "+N more" for the rest
+    room = max(10, width - line.cell_len)
+    kept: list[str] = []
+    for i, part in enumerate(parts):
+        more = len(parts) - i - 1
+        tail = f" · +{more} more" if more else ""
+        candidate = " · ".join([*kept, part])
+        if len(candidate) + len(tail) > room and kept:
+            line.append(" · ".join(kept) + f" · +{len(parts) - i} more")
+            return line
+        kept.append(part)
+    line.append(short(" · ".join(kept), room))
     return line
-
-
-@dataclass
-class Cleared:
-    """A warning that is no longer active, with the step of its run when it cleared."""
-
-    warning: Warning
-    at_step: int | None
-    at: float
-
-
-@dataclass
-class WarningsState:
-    """What the UI shows: active warnings (most severe first), history, best checkpoints."""
-
-    active: list[Warning] = field(default_factory=list)
-    history: deque[Cleared] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
-    best: dict[str, BestCheckpoint | None] = field(default_factory=dict)
-    evaluated: int = 0  # updates applied (tests wait on this)
-    version: int | None = None  # the store snapshot version they describe
-
-
-class WarningsTracker:
-    """Runs the ``Diagnoser`` in a thread after each store change; results land on the UI thread."""
-
-    def __init__(self, app, settings=None, *, clock: Callable[[], float] | None = None) -> None:
-        if settings is None:
-            from rltop.config import Settings
-
-            settings = Settings.load()
-        self.app = app
-        self.role_extra = dict(settings.roles)
-        self.diagnoser = Diagnoser(
-            settings.thresholds, settings.roles, clock=clock or (lambda: _module_clock())
-        )
-        self.state = WarningsState()
-        self.listeners: list[Callable[[WarningsState], None]] = []
-        self._lock = threading.Lock()
-        self._pending: StoreSnapshot | None = None
-        self._busy = False
-        self._best_versions: dict[str, int] = {}
-        self._announced_start = False
-
-    def submit(self, snap: StoreSnapshot) -> None:
-        """Queue ``snap`` for evaluation; only the newest waiting snapshot is evaluated."""
-        with self._lock:
-            self._pending = snap
-            if self._busy:
-                return
-            self._busy = True
-        self.app.run_worker(self._evaluate, thread=True, group="diagnose", exit_on_error=False)
-
-    def _evaluate(self) -> None:
-        while True:
-            with self._lock:
-                snap, self._pending = self._pending, None
-                if snap is None:
-                    self._busy = False
-                    return
-            try:
-                update = self.diagnoser.update(snap)
-                best = {}
-                for run in snap.runs:
-                    if self._best_versions.get(run.run_id) != run.version:
-                        self._best_versions[run.run_id] = run.version
-                        best[run.run_id] = best_checkpoint(run, self.role_extra)
-                steps = {r.run_id: r.last_step for r in snap.runs}
-            except Exception as exc:  # a rule must never take the dashboard down
-                self.app.call_from_thread(
-                    self.app.notify, f"diagnosis failed: {exc}", severity="error", timeout=10
-                )
-                continue
-            # while the files present at start are read, rules flip as data streams in: those
-            # flips are not news (no toasts, no history); the strip still shows the state
-            done = getattr(getattr(self.app, "follower", None), "caught_up_version", -1)
-            catching_up = done is None or snap.version < done
-            self.app.call_from_thread(self.apply, update, best, steps, snap.version, catching_up)
-
-    def apply(
-        self,
-        update: WarningsUpdate,
-        best: dict[str, BestCheckpoint | None] | None = None,
-        steps: dict[str, int | None] | None = None,
-        version: int | None = None,
-        catching_up: bool = False,
-    ) -> None:
-        """On the UI thread: keep the result, announce what started, move cleared to history."""
-        state = self.state
-        state.active = list(update.active)
-        if best:
-            state.best.update(best)
-        now = time.time()
-        if catching_up:
-            pass
-        elif not self._announced_start:
-            # the first look at everything read at start: what is active is the news
-            self._announced_start = True
-            self.announce(list(update.active))
-        else:
-            for w in update.cleared:
-                state.history.appendleft(Cleared(w, (steps or {}).get(w.run_id), now))
-            self.announce(update.started + update.changed)
-        state.evaluated += 1
-        state.version = version
-        for listener in list(self.listeners):
-            listener(state)
-
-    def announce(self, warnings: list[Warning]) -> None:
-        """A notification per new warning (one summary when many start at once); focus stays."""
-        if not warnings:
-            return
-        if len(warnings) > ANNOUNCE_SEPARATELY:
-            worst = max(warnings, key=lambda w: w.rank)
-            self.app.notify(
-                f"{len(warnings)} warnings, e.g. {worst.id} in {short(worst.run, 30)} "
-                "— press w to see them",
-                title="rltop warnings",
-                severity=NOTIFY_SEVERITY.get(worst.severity, "warning"),
-                timeout=8,
-            )
-            return
-        for w in warnings:
-            self.app.notify(
-                f"{w.id} in {short(w.run, 30)} since step {w.step}: {short(w.evidence, 120)}",
-                title=short(w.title or w.id, 60),
-                severity=NOTIFY_SEVERITY.get(w.severity, "warning"),
-                timeout=8,
-            )
-
-
-def _module_clock() -> float:
-    return clock()  # looked up at call time so tests can patch ``warnings.clock``
 
 
 CATCH_UP_NOTE = (
@@ -261,13 +145,24 @@ class WarningsPane(Static):
         others = len(state.active) - len(mine)
         text = Text(no_wrap=True, overflow="ellipsis")
         lines = 0
-        for w in mine[:PANE_LINES]:
+        # a short terminal: one warning line (the rest behind w), so the chart keeps its rows
+        small = self.app.size.height < SMALL_HEIGHT
+        listed = mine[: 1 if small else PANE_LINES]
+        fresh = {w.key for w in state.news}
+        # news already listed below is marked there; the rest gets one coalesced line on top
+        unlisted = [w for w in state.news if w not in listed]
+        if unlisted:
+            text.append_text(news_line(unlisted, width, self))
+            lines += 1
+        for w in listed:
             if lines:
                 text.append("\n")
-            text.append_text(warning_line(w, width, self))
+            if w.key in fresh:
+                text.append("new ", style="bold reverse")
+            text.append_text(warning_line(w, width - (4 if w.key in fresh else 0), self))
             lines += 1
-        more = len(mine) - PANE_LINES
-        if more > 0 or others > 0:
+        more = len(mine) - len(listed)
+        if (more > 0 or others > 0) and not (small and lines > len(listed)):
             extra = []
             if more > 0:
                 extra.append(f"+{more} more")

@@ -1,0 +1,211 @@
+"""Search over rollout text on disk: the raw-bytes prefilter may keep lines that do not match but
+never drops one that does (JSON escapes, case folding, text the parser puts together)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rltop.core.coldtext import fill_text
+from rltop.core.formats.rollouts import RolloutJsonlParser
+from rltop.core.prefilter import candidate_lines, needles
+from rltop.core.search import iter_matches, parse_query
+
+TRICKY = [
+    {"prompt": 'say "hi"\nthen go', "response": "Café ☕ naïve", "reward": 1.0},
+    {"prompt": "x", "response": "The KELVIN sign: \u212a and long \u017f here"},
+    {
+        "messages": [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "General Kenobi"},
+        ]
+    },
+    {
+        "prompt": [
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "part one"}, {"text": "part two"}],
+            }
+        ],
+        "response": "ok",
+    },
+    {"prompt": 12345, "response": None, "answer": True},
+    {"prompt": [1e-5, None, True, "str"], "response": "done"},
+    {"prompt": "slash / back \\ tab \t bell \u0007", "response": "<tag> & </tag>"},
+    {"prompt": "reward hacking detected", "response": "indeed"},
+    {"prompt": "plain", "response": "nothing to see"},
+    {
+        "messages": [{"role": "user", "content": [{"foo": 1}, {"type": "image_url"}]}],
+        "response": "x",
+    },
+]
+
+
+def _dump(obj, ascii_only: bool, escape_letters: bool = False) -> bytes:
+    text = json.dumps({"step": 1, "reward": 0.5, **obj}, ensure_ascii=ascii_only)
+    if escape_letters:  # legal JSON no common writer makes: ASCII letters as \\u escapes
+        text = re.sub(
+            r'"(?:\\.|[^"\\])*"',
+            lambda m: m.group(0).replace("o", "\\u006f").replace("K", "\\u004B"),
+            text,
+        )
+    return text.encode() + b"\n"
+
+
+def _write(tmp_path, objs, **kw):
+    path = tmp_path / "r.jsonl"
+    lines = [_dump(o, **kw) for o in objs]
+    path.write_bytes(b"".join(lines))
+    offsets, pos = [], 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line)
+    return str(path), lines, offsets
+
+
+PHRASES = [
+    ('"hi"\nthen', False),
+    ("café", True),
+    ("CAFÉ", True),
+    ("naïve", False),
+    ("kelvin sign: k", True),
+    ("and long s", True),
+    ("[user] hello", False),
+    ("[assistant] General", False),
+    ("part one part two", False),
+    ("12345", False),
+    ("None, True", False),
+    ("1e-05", False),
+    ("back \\ tab", False),
+    ("<tag> &", False),
+    ("[part]\n[image_url]", False),
+    ("reward hacking", False),
+    ("REWARD HACKING", True),
+    ("nothing", False),
+    ("absent phrase", True),
+]
+
+
+def _texts(raw: bytes, path: str) -> list[str]:
+    try:
+        row = RolloutJsonlParser(path).reread(raw)
+    except ValueError:  # no rollout in that line: no text to match
+        return []
+    return [t for t in (row.get("prompt"), row.get("completion")) if t]
+
+
+def _matches(text: str, phrase: str, ignore_case: bool) -> bool:
+    series = pl.Series([text])
+    if ignore_case:
+        return bool(series.str.contains("(?i)" + re.escape(phrase)).item())
+    return phrase in text
+
+
+def test_needles_are_letter_runs_without_none_and_split_at_k_s_ignoring_case():
+    assert needles("Reward hacking, 42!", False) == [b"hacking", b"reward"]
+    assert needles("none, None", False) == []  # could be Python's None for a JSON null
+    assert needles("kelvin sign", True) == [b"elvin", b"ign"]
+    assert needles("12 / 34", False) == []
+
+
+def test_no_matching_line_is_dropped(tmp_path):
+    for ascii_only in (False, True):
+        for escape_letters in (False, True):
+            path, lines, offsets = _write(
+                tmp_path, TRICKY, ascii_only=ascii_only, escape_letters=escape_letters
+            )
+            lengths = [len(x) for x in lines]
+            for phrase, ignore_case in PHRASES:
+                keep = candidate_lines(path, offsets, lengths, needles(phrase, ignore_case))
+                for raw, kept in zip(lines, keep, strict=True):
+                    hit = any(_matches(t, phrase, ignore_case) for t in _texts(raw, path))
+                    if hit:
+                        assert kept, (phrase, raw)
+
+
+def test_lines_that_cannot_match_are_dropped(tmp_path):
+    path, lines, offsets = _write(tmp_path, TRICKY * 50, ascii_only=False)
+    keep = candidate_lines(path, offsets, [len(x) for x in lines], needles("reward hacking", True))
+    assert keep.sum() == 50  # the one line per copy that has it
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
+    pick=st.integers(0, 7),
+    start=st.integers(0, 20),
+    size=st.integers(1, 12),
+    ascii_only=st.booleans(),
+    ignore_case=st.booleans(),
+)
+def test_random_text_is_never_missed(
+    tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case
+):
+    tmp = tmp_path_factory.mktemp("p")
+    objs = [{"prompt": t, "response": t[::-1]} for t in texts]
+    source = texts[pick % len(texts)]
+    phrase = source[start : start + size] or "x"
+    if ignore_case:
+        phrase = phrase.swapcase()
+    path, lines, offsets = _write(tmp, objs, ascii_only=ascii_only)
+    keep = candidate_lines(path, offsets, [len(x) for x in lines], needles(phrase, ignore_case))
+    for raw, kept in zip(lines, keep, strict=True):
+        if any(_matches(t, phrase, ignore_case) for t in _texts(raw, path)):
+            assert kept
+
+
+def _cold_frame(
+    path: str, lines: list[bytes], offsets: list[int], fmt: str = "rollouts-jsonl"
+) -> pl.DataFrame:
+    n = len(lines)
+    return pl.DataFrame(
+        {
+            "step": list(range(n)),
+            "prompt": pl.Series([None] * n, dtype=pl.String),
+            "completion": pl.Series([None] * n, dtype=pl.String),
+            "_path": [path] * n,
+            "_offset": offsets,
+            "_len": [len(x) for x in lines],
+            "_format": [fmt] * n,
+        }
+    )
+
+
+def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 40)
+    objs = TRICKY * 30
+    path, lines, offsets = _write(tmp_path, objs, ascii_only=True)
+    frame = _cold_frame(path, lines, offsets)
+    parsed = []
+
+    def loader(part):
+        parsed.append(part.height)
+        return fill_text(part)
+
+    for text in ("reward hacking", "café", '"[user] hello"', "General Kenobi", "/Gen.ral/"):
+        query = parse_query(text, dict(frame.schema))
+        parsed.clear()
+        got = pl.concat(list(iter_matches(frame, query, loader=loader, batch=50))).sort()
+        full = fill_text(frame)
+        expect = full.with_row_index("_r").filter(query.text_expr()).get_column("_r").sort()
+        assert got.to_list() == expect.to_list(), text
+        assert len(got) > 0
+        if not text.startswith("/"):  # a regex has nothing to look for in the raw bytes
+            assert sum(parsed) < frame.height / 2
+
+
+def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
+    """The raw bytes of a format not known to hold its text as JSON strings tell nothing."""
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 10)
+    path, lines, offsets = _write(tmp_path, TRICKY * 4, ascii_only=False)
+    frame = _cold_frame(path, lines, offsets, fmt="some-binary-format")
+    maybe = search._candidates(frame, pl.Series(range(frame.height)), needles("hacking", True))
+    assert maybe.all()

@@ -1,0 +1,68 @@
+"""A large rollout file on a screen: its newest lines are in the store at once, then the whole
+file replaces them (same rows as a headless read, counted once)."""
+
+from __future__ import annotations
+
+from polars.testing import assert_frame_equal
+
+from rltop.core import follow
+from rltop.core.follow import Follower
+from rltop.core.formats.rollouts import RolloutJsonlParser
+from test_catch_up import NUMBERS, rows, small_threshold, write  # noqa: F401
+
+
+def test_newest_lines_first_then_the_whole_file(tmp_path, monkeypatch, small_threshold):  # noqa: F811
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(1500))
+    headless = Follower([str(path.parent)])
+    headless.read_all()
+    whole = next(iter(headless.store.runs.values())).rollouts.frame()
+
+    follower = Follower([str(path.parent)], previews=True)
+    follower.scan()
+    followed = follower.followed[str(path)]
+    seen = []
+    while True:
+        _changed, more = follower.read_source(followed)
+        run = next(iter(follower.store.runs.values()))
+        seen.append(run.rollouts.frame().height)
+        if not more:
+            break
+    # first the newest lines only (their steps are the last ones), then every line
+    assert 0 < seen[0] < 1500 and seen[-1] == 1500
+    run = next(iter(follower.store.runs.values()))
+    got = run.rollouts.frame()
+    assert_frame_equal(got.select(NUMBERS), whole.select(NUMBERS))
+    info = follower.store.sources[str(path)]
+    assert info.rows == 1500 and info.resets == 0 and info.skipped == 0
+    assert info.lines_read == 1500
+
+
+def test_the_preview_holds_the_newest_steps(tmp_path, monkeypatch, small_threshold):  # noqa: F811
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(1500))
+    follower = Follower([str(path.parent)], previews=True)
+    follower.scan()
+    followed = follower.followed[str(path)]
+    assert follower.read_source(followed) == (True, True)
+    frame = next(iter(follower.store.runs.values())).rollouts.frame()
+    last_step = 1 + 1499 // 32
+    assert frame.get_column("step").max() == last_step
+    # rows of the preview know where their lines are: read back, they give the same text
+    row = frame.row(0, named=True)
+    with open(path, "rb") as fh:
+        fh.seek(row["_offset"])
+        raw = fh.read(row["_len"])
+    assert RolloutJsonlParser(str(path)).reread(raw)["completion"] == row["completion"]
+
+
+def test_headless_reads_have_no_preview(tmp_path, monkeypatch, small_threshold):  # noqa: F811
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    follower = Follower([str(path.parent)])
+    follower.scan()
+    follower.read_source(follower.followed[str(path)])
+    assert next(iter(follower.store.runs.values())).rollouts.frame().height == 600
