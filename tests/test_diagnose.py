@@ -723,3 +723,17 @@ def test_decline_onset_does_not_lag_with_run_length():
         w = find(diagnose(run_of({"reward": noisy(reward, 0.02)})), "rl.reward_declining")
         assert w is not None, plateau
         assert abs(w.step - peak) <= max(5, 0.05 * len(steps)), (plateau, w.step)
+
+
+def test_loop_example_in_evidence_is_inert_text():
+    """The quoted completion is the model's text: no escapes or control characters get through."""
+    rows = []
+    for step in range(1, 31):
+        for k in range(8):
+            loop = "\x1b[31mAgain \x07the same eight words here said once more. " * 12
+            text = loop if k < 4 else f"answer {step} {k} is computed plainly here"
+            rows.append({"step": step, "group": f"{step}-{k // 4}", "completion": text})
+    run = RunBuilder().add_rollouts(pl.DataFrame(rows)).snapshot()
+    w = find(diagnose(run), "rl.repetition")
+    assert w is not None and "\x1b" not in w.evidence and "\x07" not in w.evidence
+    assert "Again" in w.evidence

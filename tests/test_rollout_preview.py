@@ -3,6 +3,7 @@ file replaces them (same rows as a headless read, counted once)."""
 
 from __future__ import annotations
 
+import pytest
 from polars.testing import assert_frame_equal
 
 from rltop.core import follow
@@ -66,3 +67,27 @@ def test_headless_reads_have_no_preview(tmp_path, monkeypatch, small_threshold):
     follower.scan()
     follower.read_source(follower.followed[str(path)])
     assert next(iter(follower.store.runs.values())).rollouts.frame().height == 600
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_the_whole_read_waits_for_a_screen_to_show_the_preview(tmp_path, monkeypatch):
+    """With a screen, the one-pass read of the whole file starts once the newest lines are shown
+    (or after PREVIEW_HOLD at most): the two would otherwise share the cores."""
+    import threading
+
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(follow, "PREVIEW_HOLD", 30.0)
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(1500))
+    follower = Follower([str(path.parent)], previews=True)
+    follower.scan()
+    followed = follower.followed[str(path)]
+    assert follower.read_source(followed) == (True, True)  # the preview
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (follower.read_source(followed), done.set()))
+    worker.start()
+    assert not done.wait(0.5)  # held for the screen
+    follower.first_frame_shown.set()
+    assert done.wait(30)
+    worker.join()
+    assert next(iter(follower.store.runs.values())).rollouts.frame().height == 1500

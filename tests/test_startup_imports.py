@@ -105,13 +105,15 @@ def test_check_and_export_take_max_memory(tmp_path, monkeypatch):
     from rltop.cli import main
     from rltop.core import coldtext
 
-    (tmp_path / "metrics.jsonl").write_text(
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "metrics.jsonl").write_text(
         "".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 51))
     )
     seen = []
     monkeypatch.setattr(coldtext, "set_max_memory", seen.append)
-    assert main(["check", "--max-memory", "512M", str(tmp_path)]) == 0
+    assert main(["check", "--max-memory", "512M", str(logs)]) == 0
     monkeypatch.setenv("RLTOP_MAX_MEMORY", "300M")
     out = tmp_path / "out"
-    assert main(["export", "--out", str(out), str(tmp_path)]) == 0
+    assert main(["export", "--out", str(out), str(logs)]) == 0
     assert seen == [512 * 1024**2, 300 * 1024**2]

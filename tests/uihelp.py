@@ -42,6 +42,9 @@ def settled(app):
             loaded(app)()
             and not app.follower.pending()
             and app.snapshot.version == app.store.snapshot().version
+            # the catch-up is over and the screen says so (no progress note, rules running)
+            and app.follower.caught_up_version is not None
+            and getattr(app, "_catching_up_shown", False) is False
         )
 
     return check

@@ -33,6 +33,8 @@ RECORDS_CHUNK = 8 * 1024 * 1024
 FIRST_READ = 8 * 1024 * 1024
 #: the end of a large rollout file read first (its newest steps), while the whole is read
 PREVIEW_BYTES = 4 * 1024 * 1024
+#: seconds the whole read of such a file waits for a screen to show those lines first
+PREVIEW_HOLD = 1.5
 #: seconds between two reads of followed files while changes keep coming (watch mode)
 STREAM_READ_GAP = 0.2
 
@@ -76,6 +78,8 @@ class Follower:
         #: metrics file's first ``FIRST_READ`` bytes before the rest (a screen shows them; a
         #: headless ``check`` only wants the whole, read in as few blocks as it can)
         self.previews = previews
+        #: set by a screen once it shows data: the one-pass reads of large files wait for it
+        self.first_frame_shown = threading.Event()
         #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
         #: followed like any other (core/objstore.py says why)
         self.objects = [ObjectSource(p) for p in paths if is_url(p)]
@@ -296,6 +300,9 @@ class Follower:
                 if followed.preview:
                     return True, True
             if followed.preview:
+                # the screen shows the newest lines before the whole file takes both cores (at
+                # most PREVIEW_HOLD: a headless reader or a slow screen does not hold it up)
+                self.first_frame_shown.wait(PREVIEW_HOLD)
                 # the whole file replaces its newest lines (read block by block or in one pass)
                 followed.preview = False
                 self.store.forget(path)

@@ -269,6 +269,11 @@ class RltopApp(App[int]):
             # only seen when a deferred redraw fires while the screens are being torn down;
             # a redraw is never worth taking the monitor down for
             self.log.warning(f"redraw skipped: {exc}")
+        if not self.follower.first_frame_shown.is_set() and any(
+            r.metric_names or r.rollouts.height for r in snap.runs
+        ):
+            # data is on screen: the one-pass reads of large files may take both cores now
+            self.call_after_refresh(self.follower.first_frame_shown.set)
         if self._first_frame_target:
             self._check_first_frame(snap)
 
@@ -444,10 +449,12 @@ class RltopApp(App[int]):
 
     async def action_quit(self) -> None:
         self._stop.set()
+        self.follower.first_frame_shown.set()
         self.exit(0)
 
     def on_unmount(self) -> None:
         self._stop.set()
+        self.follower.first_frame_shown.set()  # a read held for the screen goes on (and stops)
 
 
 def make_app(

@@ -251,8 +251,6 @@ class Diagnoser:
                     live=state.live,
                 )
             for w in (*state.data, *state.health, *stalled):
-                if not w.holding and w.key not in self._active:
-                    continue  # held only by the hysteresis: nothing to start
                 current[w.key] = w
         for run_id in [r for r in self._runs if r not in seen]:
             del self._runs[run_id]

@@ -17,6 +17,7 @@ import os
 import struct
 from typing import Any, ClassVar
 
+from rltop.core.formats import protolite
 from rltop.core.formats.base import Parser, Sniffed
 from rltop.core.model import ParseResult, Skip
 
@@ -187,8 +188,6 @@ class TensorBoardParser(Parser):
         """Events parsed together through protobuf views: the values of an event's summary come
         back as one list of tags and one of numbers. Returns the events to read one by one
         (tensors, images, histograms... and anything that does not parse)."""
-        from rltop.core.formats import protolite
-
         views = _views()
         wrapped = protolite.wrap(events)
         batch = views["Batch"]()
@@ -309,8 +308,6 @@ def _views() -> dict[str, Any]:
     """Protobuf views of ``Event`` (field numbers of tensorboard/compat/proto/event.proto)."""
     global _VIEWS
     if _VIEWS is None:
-        from rltop.core.formats import protolite
-
         _VIEWS = protolite.build(
             "rltop_tfevents_lite.proto",
             "rltop_tfevents_lite",
@@ -363,8 +360,6 @@ class _Items:
         from itertools import chain
 
         import numpy as np
-
-        from rltop.core.formats import protolite
 
         tags = list(chain.from_iterable(self.tags))
         index = {t: i for i, t in enumerate(dict.fromkeys(tags))}

@@ -28,6 +28,7 @@ import struct
 import zlib
 from typing import Any, ClassVar
 
+from rltop.core.formats import wandb_bulk
 from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric_value
 from rltop.core.formats.console import VerlConsoleParser, sniff_console
 from rltop.core.model import ParseResult, Skip, clip_sample
@@ -178,8 +179,6 @@ class WandbParser(Parser):
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
         if self._record_cls is None:
-            from rltop.core.formats import wandb_bulk
-
             self._record_cls = wandb_bulk.record_class()
         base = self.consumed  # file offset of block[0]
         pos = 0
@@ -267,8 +266,6 @@ class WandbParser(Parser):
             for data in records:
                 self._record(data, result)
             return
-        from rltop.core.formats import wandb_bulk
-
         try:
             decoded = wandb_bulk.decode(records)
         except Exception:  # never lose data to the fast path: read them one by one instead

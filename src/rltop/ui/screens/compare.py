@@ -217,7 +217,12 @@ class CompareScreen(Screen):
     def _fill_table(self, picked: list[RunSnapshot]) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("run", "last step", *[r.replace("_", " ") for r in TABLE_ROLES], "chart")
+        names = [clean(r.name, keep_newlines=False) for r in picked]
+        narrow = self.has_class("narrow")
+        # the run column as wide as its names (at most 18 cells when narrow: the roles need room)
+        width = max([3, *(len(shorten_name(n, 18) if narrow else n) for n in names)])
+        table.add_column("run", width=width)
+        table.add_columns("last step", *[r.replace("_", " ") for r in TABLE_ROLES], "chart")
         colors, _raw, _marks = chart_colors(self.app.get_css_variables())
         charted = [s.label for s in self.query_one(MetricChart).series]
         for run in picked:

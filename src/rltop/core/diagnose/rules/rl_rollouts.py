@@ -384,6 +384,11 @@ _SAMPLE_HELP = (
 )
 
 
+def _printable(text: str) -> str:
+    """Model text quoted in evidence: one line, printable characters only (no escapes)."""
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())
+
+
 def _verdicts(ctx: Context, p: dict[str, Any]) -> list:
     key = ("verdicts", float(p.get("loop_share", 0.3)))
     got = ctx.memo.get(key)
@@ -439,7 +444,7 @@ def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
         (s.name,),
         f"{_pct(float(sm[-1]))} of the sampled completions loop at step {s.at(-1)} (smoothed; "
         f"{last.looping} of {last.sampled} read; limit {_pct(p['share'])}); since step {ONSET}"
-        + (f"; e.g. “{' '.join(example.split())[:80]}…”" if example else ""),
+        + (f"; e.g. “{_printable(example)[:80]}…”" if example else ""),
         at_step=s.at(-1),
         held=cond,
         held_steps=s.steps,
