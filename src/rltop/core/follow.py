@@ -143,7 +143,11 @@ class Follower:
             found = runconfig.read_run_config(run_id)
             self.store.set_run_config(run_id, found.values, found.sources)
 
-    def _consider(self, path: str) -> bool:
+    def _consider(self, path: str, only_kind: str | None = None) -> bool:
+        """Sniff ``path`` and follow it when recognised. With ``only_kind``, a file of another kind
+        is left for the usual pass (nothing noted): an object that has just arrived may be read
+        at once only when what it is does not depend on siblings still being fetched (a W&B
+        run's metadata file means "no log" only once the whole folder is there)."""
         try:
             size = os.path.getsize(path)
         except OSError:
@@ -162,6 +166,8 @@ class Follower:
             self._unrecognized_size[path] = size
             return False
         found: Sniffed = sniff(path, head)
+        if only_kind is not None and (found.parser is None or found.parser.kind != only_kind):
+            return False
         if found.parser is None:
             self.store.note_unrecognized(path, found.reason)
             self._unrecognized_size[path] = size
@@ -223,11 +229,13 @@ class Follower:
     def _read_new_object(self, path: str) -> None:
         """A metrics object seen for the first time is read at once, while the next objects are
         still being fetched (the rest is read by the usual pass over changed files)."""
-        if path in self.followed or not self._walkable(path) or not self._consider(path):
+        if (
+            path in self.followed
+            or not self._walkable(path)
+            or not self._consider(path, only_kind="metrics")
+        ):
             return
         followed = self.followed[path]
-        if followed.info.kind != "metrics":
-            return
         while True:
             _did, more = self.read_source(followed)
             if not more:

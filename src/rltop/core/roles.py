@@ -245,7 +245,28 @@ def resolve(
     names: Iterable[str], extra: Mapping[str, Iterable[str]] | None = None
 ) -> dict[str, str]:
     """role -> the metric name that plays it in a run with these metric names."""
-    present = list(names)
+    present = tuple(names)
+    key = (present, _freeze(extra))
+    cached = _resolved.get(key)
+    if cached is not None:
+        return dict(cached)
+    out = _resolve(present, extra)
+    if len(_resolved) >= 64:  # the names of a few runs; a new metric makes a new entry
+        _resolved.pop(next(iter(_resolved)))
+    _resolved[key] = out
+    return dict(out)
+
+
+#: resolve() results by (metric names, user aliases): the rules and the cards ask for the same
+#: run's roles at every redraw, and matching every alias against 150 names costs milliseconds
+_resolved: dict[tuple, dict[str, str]] = {}
+
+
+def _freeze(extra: Mapping[str, Iterable[str]] | None) -> tuple:
+    return tuple(sorted((role, tuple(names)) for role, names in (extra or {}).items()))
+
+
+def _resolve(present: tuple[str, ...], extra: Mapping[str, Iterable[str]] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for role, patterns in aliases(extra).items():
         for pattern in patterns:

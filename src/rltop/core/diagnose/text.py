@@ -23,7 +23,7 @@ NEWEST_STEPS = 64
 PER_STEP = 16
 #: completions judged per evaluation once a watcher has judged the run before (a burst of steps
 #: is caught up over the next evaluations; the first evaluation and ``rltop check`` judge all)
-BUDGET = 48
+BUDGET = 16
 #: words of one completion judged (its last ones)
 MAX_WORDS = 1500
 #: a span of this many words repeated back to back is a loop
@@ -213,6 +213,17 @@ def step_verdicts(tail: pl.DataFrame | None, cache: dict, loop_share_min: float)
             for st, c in zip(uniq, counts, strict=True)
             if int(st) not in kept or kept[int(st)].rows != int(c)
         }
+        if wanted and kept:
+            # while watching, judge at most BUDGET completions now (oldest wanted steps first);
+            # only their rows are read, so the cost of one evaluation stays bounded
+            chosen: dict[int, int] = {}
+            budget = BUDGET
+            for step in sorted(wanted):
+                if budget <= 0:
+                    break  # the next evaluation goes on from here
+                chosen[step] = wanted[step]
+                budget -= min(PER_STEP, wanted[step])
+            wanted = chosen
         if wanted:
             idx = np.flatnonzero(np.isin(steps, np.fromiter(wanted, dtype=steps.dtype)))
             names = [
@@ -226,13 +237,8 @@ def step_verdicts(tail: pl.DataFrame | None, cache: dict, loop_share_min: float)
                 if cols["completion"][i] is None or (split and split[i] not in (None, "train")):
                     continue
                 by_step.setdefault(st, []).append(i)
-            budget = BUDGET if kept else None  # the first read judges everything at once
-            for step in sorted(wanted):
+            for step in sorted(wanted):  # the first read judges every step at once
                 rows = by_step.get(step)
-                if budget is not None:
-                    if budget <= 0:
-                        break  # the next evaluation goes on from here
-                    budget -= min(PER_STEP, len(rows or ()))
                 if not rows:
                     kept[step] = StepText(step, wanted[step], 0, 0, 0)
                     continue

@@ -36,7 +36,8 @@ def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
         for r in ("train_loss", "valid_loss", "reward", "valid_reward", "grad_norm")
         if r in ctx.roles
     }
-    watched = sorted(c for c in watched if frame.schema[c] == pl.Float64)
+    schema = frame.schema  # built once: polars makes a new Schema on every access
+    watched = sorted(c for c in watched if schema.get(c) == pl.Float64)
     if not watched:
         return None
     # one cheap pass: a column's sum (nulls skipped) is finite unless it holds NaN or ±inf (or
