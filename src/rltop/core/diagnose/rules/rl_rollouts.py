@@ -407,6 +407,23 @@ def _text_share(ctx: Context, p: dict[str, Any], which: str) -> tuple[Series, li
     return Series(f"rollouts/{which}_share", steps, values), verdicts
 
 
+def _share_above(
+    ctx: Context, p: dict[str, Any], which: str
+) -> tuple[Series, list, Any, Any] | None:
+    """The smoothed share of sampled completions that are ``which`` (rolling median of 5 steps)
+    and where it is above ``share`` (from ``min_points`` on); None when it never is."""
+    got = _text_share(ctx, p, which)
+    if got is None:
+        return None
+    s, verdicts = got
+    sm = rolling_median(s.values, 5)
+    cond = sm > p["share"]
+    cond[: int(p["min_points"]) - 1] = False
+    if not cond.any():
+        return None
+    return s, verdicts, sm, cond
+
+
 @rule(
     "rl.repetition",
     "warning",
@@ -427,15 +444,10 @@ def _text_share(ctx: Context, p: dict[str, Any], which: str) -> tuple[Series, li
     min_points=5,
 )
 def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
-    got = _text_share(ctx, p, "looping")
+    got = _share_above(ctx, p, "looping")
     if got is None:
         return None
-    s, verdicts = got
-    sm = rolling_median(s.values, 5)
-    cond = sm > p["share"]
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
+    s, verdicts, sm, cond = got
     example = next((v.example_loop for v in reversed(verdicts) if v.example_loop), "")
     last = verdicts[-1]
     return Finding(
@@ -469,15 +481,10 @@ def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
     min_points=5,
 )
 def _rl_garbled(ctx: Context, p: dict[str, Any]) -> Finding | None:
-    got = _text_share(ctx, p, "garbled")
+    got = _share_above(ctx, p, "garbled")
     if got is None:
         return None
-    s, verdicts = got
-    sm = rolling_median(s.values, 5)
-    cond = sm > p["share"]
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
+    s, verdicts, sm, cond = got
     last = verdicts[-1]
     return Finding(
         "warning",
