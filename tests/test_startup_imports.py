@@ -117,3 +117,42 @@ def test_check_and_export_take_max_memory(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["export", "--out", str(out), str(logs)]) == 0
     assert seen == [512 * 1024**2, 300 * 1024**2]
+
+
+def _one_file_folder(tmp_path):
+    tmp_path.mkdir()
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"step": s, "reward": s / 50, "loss": 1.0 / s, "kl": 0.01}) + "\n"
+            for s in range(1, 51)
+        )
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_check_of_a_metrics_file_runs_the_rules_without_numpy_or_textual(tmp_path, json_out):
+    """Issue 11: `rltop check` on a one-file folder costs little more than importing polars: the
+    rules and the best checkpoint compute with polars, numpy and Textual are never loaded."""
+    logs = _one_file_folder(tmp_path / "run")
+    argv = ["check", *(["--json"] if json_out else []), str(logs)]
+    watch = (*HEAVY, "rltop.core.checkpoint", "rich", "rltop.core.objstore")
+    heavy, code = _imported(argv, tmp_path, watch)
+    assert code == 0
+    assert "numpy" not in heavy and "textual" not in heavy and "rich" not in heavy
+    assert "rltop.core.objstore" not in heavy  # object stores only for URLs
+    # the rules and the checkpoint did run (on polars)
+    assert {"polars", "rltop.core.diagnose", "rltop.core.checkpoint"} <= set(heavy)
+
+
+def test_check_of_short_rollouts_does_not_load_numpy(tmp_path):
+    """A small rollout file (short completions) goes the same numpy-free way: numpy is only for
+    large blocks of lines and texts long enough to hold a loop."""
+    logs = _one_file_folder(tmp_path / "run")
+    with open(logs / "rollouts.jsonl", "w") as fh:
+        for s in range(1, 51):
+            for g in range(4):
+                row = {"step": s, "prompt": f"q{g}", "completion": f"answer {s} {g}", "reward": 1.0}
+                fh.write(json.dumps(row) + "\n")
+    heavy, code = _imported(["check", str(logs)], tmp_path)
+    assert code == 0 and "numpy" not in heavy and "rltop.core.diagnose" in heavy

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from rltop.core.diagnose import Context, Series
 from rltop.core.diagnose import fmt_number as _n
@@ -111,20 +111,20 @@ def _value_at(s: Series | None, step: int, *, exact: bool = False) -> float | No
     """The value at ``step`` (else the latest before it, unless ``exact``)."""
     if s is None or not len(s):
         return None
-    i = int(np.searchsorted(s.steps, step, side="right")) - 1
+    i = int(s.steps.search_sorted(step, side="right")) - 1
     if i < 0 or (exact and int(s.steps[i]) != step):
         return None
     return float(s.values[i])
 
 
-def centered_mean(values: np.ndarray, window: int) -> np.ndarray:
+def centered_mean(values: pl.Series, window: int) -> pl.Series:
     """Mean of the ``window`` points around each point (a peak is not shifted later)."""
     n = len(values)
-    csum = np.cumsum(np.insert(values, 0, 0.0))
-    idx = np.arange(n)
-    lo = np.maximum(idx - window // 2, 0)
-    hi = np.minimum(idx + (window - window // 2), n)
-    return (csum[hi] - csum[lo]) / (hi - lo)
+    csum = pl.concat([pl.Series([0.0]), values.cast(pl.Float64).cum_sum()])
+    idx = pl.int_range(0, n, eager=True, dtype=pl.Int64)
+    lo = (idx - window // 2).clip(lower_bound=0)
+    hi = (idx + (window - window // 2)).clip(upper_bound=n)
+    return (csum.gather(hi) - csum.gather(lo)) / (hi - lo)
 
 
 def _numbers(ctx: Context, step: int, extra: dict[str, float] | None = None) -> dict[str, float]:
@@ -174,7 +174,7 @@ def _candidates(
         va = ctx.series("valid_loss")
         if va is None:
             return None
-        i = int(np.argmin(va.values))
+        i = int(va.values.arg_min())  # type: ignore[arg-type]
         step = va.at(i)
         return BestCheckpoint(
             "supervised",
@@ -187,14 +187,18 @@ def _candidates(
     if vr is not None and rw is not None:
         # evaluations before training (step 0 is the base model) do not pick a checkpoint
         keep = vr.steps > rw.steps[0]
-        vr = Series(vr.name, vr.steps[keep], vr.values[keep]) if keep.sum() >= 2 else None
+        vr = (
+            Series(vr.name, vr.steps.filter(keep), vr.values.filter(keep))
+            if keep.sum() >= 2
+            else None
+        )
     if vr is not None:
-        i = int(np.argmax(vr.values))
+        i = int(vr.values.arg_max())  # type: ignore[arg-type]
         candidates.append(Candidate("peak valid reward", vr.at(i), _numbers(ctx, vr.at(i))))
         basis = vr.name
     elif rw is not None:
         sm = centered_mean(rw.values, max(1, min(smoothing, len(rw) // 4 or 1)))
-        i = int(np.argmax(sm))
+        i = int(sm.arg_max())  # type: ignore[arg-type]
         label = "peak smoothed train reward"
         candidates.append(
             Candidate(label, rw.at(i), _numbers(ctx, rw.at(i), {"smoothed reward": float(sm[i])}))
@@ -207,11 +211,11 @@ def _candidates(
     final = int(steps[-1])
     first = int(steps[0])
     middle_target = first + (final - first) / 2
-    middle = int(steps[int(np.argmin(np.abs(steps - middle_target)))])
+    middle = int(steps[int((steps - middle_target).abs().arg_min())])  # type: ignore[arg-type]
     candidates.append(Candidate("final", final, _numbers(ctx, final)))
     if ref is not None and len(ref) > 1:
         # the middle of training, at a step where the deciding metric was measured
-        j = int(np.argmin(np.abs(ref.steps - middle_target)))
+        j = int((ref.steps - middle_target).abs().arg_min())  # type: ignore[arg-type]
         middle = ref.at(j)
     candidates.append(Candidate("middle of training", middle, _numbers(ctx, middle)))
     return BestCheckpoint("rl", tuple(candidates), basis)

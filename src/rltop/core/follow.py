@@ -12,15 +12,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rltop.core import discover, runconfig
 from rltop.core.formats.base import Parser
 from rltop.core.formats.console import TEXT_LOG_EXTS
 from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
-from rltop.core.objstore import ObjectSource, ObjectStoreError, is_url
 from rltop.core.store import SourceInfo, Store
 from rltop.core.tail import CHUNK, FileTail, open_regular
+
+if TYPE_CHECKING:
+    from rltop.core.objstore import ObjectSource
+
+
+def object_urls(paths: list[str]) -> list[str]:
+    """The object-store prefixes among ``paths`` (the object-store code is imported only when a
+    path looks like a URL: a local ``check`` does without it)."""
+    if not any("://" in p for p in paths):
+        return []
+    from rltop.core.objstore import is_url
+
+    return [p for p in paths if is_url(p)]
+
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +96,14 @@ class Follower:
         self.first_frame_shown = threading.Event()
         #: object-store prefixes (``s3://...``), each mirrored into a local folder that is then
         #: followed like any other (core/objstore.py says why)
-        self.objects = [ObjectSource(p) for p in paths if is_url(p)]
+        urls = object_urls(paths)
+        self.objects: list[ObjectSource] = []
+        if urls:
+            from rltop.core.objstore import ObjectSource
+
+            self.objects = [ObjectSource(p) for p in urls]
         # links resolved (``wandb/latest-run``): a run reached twice is one run
-        local = [discover.resolve_path(p) for p in paths if not is_url(p)]
+        local = [discover.resolve_path(p) for p in paths if p not in urls]
         if not paths:
             local = [discover.resolve_path(".")]
         self.paths = list(dict.fromkeys(local + [o.root for o in self.objects]))
@@ -209,6 +228,8 @@ class Follower:
         errors: list[str] = []
         notes: list[str] = []
         for source in self.objects:
+            from rltop.core.objstore import ObjectStoreError  # there are object stores
+
             try:
                 result = source.sync(on_fetched=self._read_new_object)
             except ObjectStoreError as exc:
@@ -440,6 +461,8 @@ class Follower:
         """
         self.scan()
         if self.listing_error:
+            from rltop.core.objstore import ObjectStoreError  # only object stores fail to list
+
             raise ObjectStoreError(self.listing_error)
         self._drain(on_progress)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-import numpy as np
+import polars as pl
 
 from rltop.core import roles as roles_mod
 from rltop.core.diagnose.series import Series, rolling_median
@@ -40,17 +40,17 @@ class Context:
         self.live = live
         self.text_cache = text_cache if text_cache is not None else {}
         self.memo: dict = {}  # what several rules derive once per evaluation
-        self._steps: np.ndarray | None = None
+        self._steps: pl.Series | None = None
         self._cache: dict[str, Series | None] = {}
-        self._medians: dict[tuple[str, int, int], np.ndarray] = {}
+        self._medians: dict[tuple[str, int, int], pl.Series] = {}
         self.is_rl = any(
             r in self.roles for r in ("reward", "valid_reward", "pass_at_k", "max_at_k")
         )
 
     @property
-    def steps(self) -> np.ndarray:
+    def steps(self) -> pl.Series:
         if self._steps is None:
-            self._steps = self.run.metrics.get_column("step").to_numpy()
+            self._steps = self.run.metrics.get_column("step").cast(pl.Int64)
         return self._steps
 
     def column(self, name: str) -> Series | None:
@@ -59,10 +59,10 @@ class Context:
             return self._cache[name]
         out = None
         if name in self.run.metrics.columns:
-            values = self.run.metrics.get_column(name).to_numpy().astype(np.float64, copy=False)
-            ok = np.isfinite(values)
+            values = self.run.metrics.get_column(name).cast(pl.Float64)
+            ok = values.is_finite().fill_null(False)
             if ok.any():
-                out = Series(name, self.steps[ok], values[ok])
+                out = Series(name, self.steps.filter(ok), values.filter(ok))
         self._cache[name] = out
         return out
 
@@ -70,7 +70,7 @@ class Context:
         name = self.roles.get(role)
         return self.column(name) if name else None
 
-    def median(self, s: Series, window: int) -> np.ndarray:
+    def median(self, s: Series, window: int) -> pl.Series:
         """Trailing rolling median of a series, computed once per context (rules share it)."""
         key = (s.name, len(s), int(window))
         got = self._medians.get(key)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from rltop.core.diagnose.context import Context
 from rltop.core.diagnose.registry import (
@@ -20,7 +20,7 @@ from rltop.core.diagnose.registry import (
     Rule,
     Warning,
 )
-from rltop.core.diagnose.series import hold_points, settle
+from rltop.core.diagnose.series import hold_points, last_true, settle, where
 from rltop.core.store import RunSnapshot, StoreSnapshot
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -116,11 +116,12 @@ def settle_finding(
     severity, step, action = found.severity, found.step, found.action
     holding, note = True, ""
     if found.held is not None and found.held_steps is not None:
-        levels = np.asarray(found.held)
-        if levels.dtype == bool:
-            levels = np.where(levels, SEVERITY_RANK[found.severity], -1)
+        levels = found.held
+        if levels.dtype == pl.Boolean:
+            levels = where(levels, SEVERITY_RANK[found.severity], -1)
+        levels = levels.cast(pl.Int64)
         hold, clear = hold_points(len(levels), params)
-        got = settle(levels.astype(np.int64, copy=False), hold, clear)
+        got = settle(levels, hold, clear)
         if got is None:
             return None
         tier, start = got
@@ -128,7 +129,7 @@ def settle_finding(
         severity = SEVERITIES[tier]
         holding = bool(levels[-1] >= 0)
         if not holding:
-            quiet = len(levels) - 1 - int(np.flatnonzero(levels >= 0)[-1])
+            quiet = len(levels) - 1 - (last_true(levels >= 0) or 0)
             note = f"; not met at the last {quiet} points (clears after {clear})"
         step = int(found.held_steps[start])
         if found.tier_actions and severity in found.tier_actions:

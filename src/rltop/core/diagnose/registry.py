@@ -6,10 +6,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rltop.core.diagnose.series import mask_head
+
 if TYPE_CHECKING:
-    import numpy as np
+    import polars as pl
 
     from rltop.core.diagnose.context import Context
+    from rltop.core.diagnose.series import Series
 
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
@@ -79,8 +82,8 @@ class Finding:
     #: ``severity``) or severity ranks (-1 = not held; 0, 1, 2 = info, warning, critical). With it
     #: the engine decides whether the warning is active, its severity and its onset step (the
     #: ``step`` given is then ignored); without it the finding is reported as given.
-    held: np.ndarray | None = None
-    held_steps: np.ndarray | None = None
+    held: pl.Series | None = None
+    held_steps: pl.Series | None = None
     #: action per reported severity (tiered rules), else ``action``
     tier_actions: Mapping[str, str] | None = None
     #: points the smoothing delays a change by (a trailing median of w points: (w − 1) // 2);
@@ -90,6 +93,35 @@ class Finding:
 
 #: put in evidence where the onset step goes: the engine replaces it with the step it settles on
 ONSET = "\x00onset\x00"
+
+
+def held_finding(
+    s: Series,
+    cond: pl.Series,
+    min_points: int,
+    severity: str,
+    metrics: tuple[str, ...],
+    evidence: Callable[[], str],
+    action: str | None = None,
+    **extra: Any,
+) -> Finding | None:
+    """The finding of a rule whose condition ``cond`` held point by point over ``s``: none before
+    ``min_points`` points, None when it never held; dated at ``s``'s latest step. ``evidence`` is
+    called only when there is a finding (it may divide by what the condition rules out)."""
+    cond = mask_head(cond.fill_null(False), int(min_points) - 1)
+    if not cond.any():
+        return None
+    return Finding(
+        severity,
+        None,
+        metrics,
+        evidence(),
+        action,
+        at_step=s.at(-1),
+        held=cond,
+        held_steps=s.steps,
+        **extra,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The numeric toolkit rules share (and ``checkpoint.py`` and ``commands/check.py`` import)."""
+"""The numeric toolkit rules share (and ``checkpoint.py`` and ``commands/check.py`` import).
+
+Series are polars ``Series`` (never numpy: ``rltop check`` does not import numpy at all). Helpers
+here never change a series in place: a rule's smoothed series is shared through ``Context.median``."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 
@@ -41,11 +43,11 @@ def _pct(x: float) -> str:
 
 @dataclass
 class Series:
-    """One metric's finite points, by step."""
+    """One metric's finite points, by step (``steps`` Int64, ``values`` Float64)."""
 
     name: str
-    steps: np.ndarray
-    values: np.ndarray
+    steps: pl.Series
+    values: pl.Series
 
     def __len__(self) -> int:
         return len(self.values)
@@ -54,69 +56,132 @@ class Series:
         return int(self.steps[i])
 
 
-def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+# -- building blocks (polars; a new series each time) -------------------------------------------
+def arange(n: int, start: int = 0) -> pl.Series:
+    """``start, start + 1, ..., n - 1`` as Int64."""
+    return pl.int_range(start, max(start, n), eager=True, dtype=pl.Int64)
+
+
+def fill_range(s: pl.Series, lo: int, hi: int | None, value: Any) -> pl.Series:
+    """``s`` with positions ``lo`` to ``hi`` (exclusive, Python slice bounds) set to ``value``."""
+    n = len(s)
+    lo, hi, _ = slice(lo, hi).indices(n)
+    if hi <= lo:
+        return s
+    parts = [s.slice(0, lo), pl.repeat(value, hi - lo, dtype=s.dtype, eager=True), s.slice(hi)]
+    return pl.concat([p for p in parts if len(p)]).alias(s.name)
+
+
+def mask_head(cond: pl.Series, k: int) -> pl.Series:
+    """A boolean condition with its first ``k`` points False (a rule's minimum points)."""
+    return fill_range(cond, 0, max(0, int(k)), False)
+
+
+def where(mask: pl.Series, a: Any, b: Any) -> pl.Series:
+    """``a`` where ``mask`` (null = False), else ``b``; each a series or a scalar."""
+    n = len(mask)
+    return pl.select(
+        pl.when(mask.fill_null(False)).then(_lit(a, n)).otherwise(_lit(b, n))
+    ).to_series()
+
+
+def _lit(x: Any, n: int) -> Any:
+    return x if isinstance(x, pl.Series) else pl.lit(x)
+
+
+def maximum(s: pl.Series, floor: float) -> pl.Series:
+    """Elementwise ``max(s, floor)``."""
+    return s.clip(lower_bound=floor)
+
+
+def any_(cond: pl.Series) -> bool:
+    """Whether any point holds (nulls do not)."""
+    return bool(cond.any())
+
+
+def first_true(cond: pl.Series) -> int | None:
+    idx = cond.fill_null(False).arg_true()
+    return int(idx[0]) if len(idx) else None
+
+
+def last_true(cond: pl.Series) -> int | None:
+    idx = cond.fill_null(False).arg_true()
+    return int(idx[-1]) if len(idx) else None
+
+
+def rolling_median(values: pl.Series, window: int) -> pl.Series:
     """Trailing rolling median (the first points use what they have)."""
     if window <= 1 or len(values) == 0:
         return values
-    if window > 15 or len(values) < window:
-        return pl.Series(values).rolling_median(window, min_samples=1).to_numpy()
-    # short windows: numpy over a strided view (no per-call thread pool start-up)
-    values = np.asarray(values, dtype=np.float64)
-    out = np.empty(len(values))
-    out[window - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
-    head = values[: window - 1].tolist()
-    for i in range(window - 1):
-        part = sorted(head[: i + 1])
-        mid = len(part) // 2
-        out[i] = part[mid] if len(part) % 2 else (part[mid - 1] + part[mid]) / 2
-    return out
+    return values.cast(pl.Float64).rolling_median(window, min_samples=1)
 
 
-def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+def rolling_mean(values: pl.Series, window: int) -> pl.Series:
     if window <= 1 or len(values) == 0:
         return values
-    csum = np.cumsum(np.insert(values, 0, 0.0))
-    idx = np.arange(1, len(values) + 1)
-    lo = np.maximum(idx - window, 0)
-    return (csum[idx] - csum[lo]) / (idx - lo)
+    return values.cast(pl.Float64).rolling_mean(window, min_samples=1)
 
 
-def rolling_max(values: np.ndarray, window: int) -> np.ndarray:
+def rolling_max(values: pl.Series, window: int) -> pl.Series:
     if window <= 1 or len(values) == 0:
         return values
-    return pl.Series(values).rolling_max(window, min_samples=1).to_numpy()
+    return values.rolling_max(window, min_samples=1)
 
 
-def trailing_onset(cond: np.ndarray) -> int | None:
+def trailing_onset(cond: pl.Series) -> int | None:
     """Index where the final run of True starts; None when the last point is False."""
     if len(cond) == 0 or not cond[-1]:
         return None
-    false_at = np.flatnonzero(~cond)
-    return int(false_at[-1] + 1) if len(false_at) else 0
+    false_at = last_true(~cond.fill_null(False))
+    return false_at + 1 if false_at is not None else 0
 
 
-def spread(values: np.ndarray) -> float:
+def spread(values: pl.Series) -> float:
     """The range a series moves in (5th to 95th percentile), never 0."""
     if len(values) == 0:
         return 1.0
-    lo, hi = np.percentile(values, [5, 95])
-    width = float(hi - lo)
+    lo = values.quantile(0.05, "linear")
+    hi = values.quantile(0.95, "linear")
+    width = float(hi - lo)  # type: ignore[operator]
     if width > 1e-12:
         return width
-    return max(abs(float(np.mean(values))), 1e-9)
+    return max(abs(float(values.mean())), 1e-9)  # type: ignore[arg-type]
 
 
-def noise(values: np.ndarray) -> float:
+def noise(values: pl.Series) -> float:
     """Robust point-to-point noise (sigma) from consecutive differences."""
     if len(values) < 3:
         return 0.0
-    return float(1.4826 * np.median(np.abs(np.diff(values))) / math.sqrt(2))
+    return float(1.4826 * values.diff().abs().median() / math.sqrt(2))  # type: ignore[operator]
 
 
-def early_level(values: np.ndarray) -> float:
+def median(values: pl.Series) -> float:
+    """The median of a series (NaN when it is empty, as numpy's)."""
+    got = values.median()
+    return float("nan") if got is None else float(got)  # type: ignore[arg-type]
+
+
+def num(x: Any) -> float:
+    """A series element as a float (a null is NaN)."""
+    return float("nan") if x is None else float(x)
+
+
+def div(a: float, b: float) -> float:
+    """``a / b`` as numpy divides floats: ±inf or NaN rather than an error for ``b == 0``."""
+    if b:
+        return a / b
+    return float("nan") if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+
+
+def mean(values: pl.Series) -> float:
+    got = values.mean()
+    return float("nan") if got is None else float(got)  # type: ignore[arg-type]
+
+
+def early_level(values: pl.Series) -> float:
     """Median of the first points (up to 10, at least 3): the level a run started at."""
     w = max(3, min(10, len(values) // 10))
-    return float(np.median(values[:w]))
+    return median(values.head(w))
 
 
 def valid_window(n: int) -> int:
@@ -137,10 +202,15 @@ def warmup_points(n: int, p: Mapping[str, Any]) -> int:
     return int(max(p.get("warmup_points", 5), p.get("warmup_fraction", 0.1) * n))
 
 
-def _align(src: Series, steps: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Values of ``src``-aligned array at ``steps`` (the latest point at or before each step)."""
-    idx = np.searchsorted(src.steps, steps, side="right") - 1
-    return values[np.clip(idx, 0, len(values) - 1)]
+def _align(src: Series, steps: pl.Series, values: pl.Series) -> pl.Series:
+    """Values of ``src``-aligned series at ``steps`` (the latest point at or before each step)."""
+    idx = src.steps.search_sorted(steps, side="right").cast(pl.Int64) - 1
+    return values.gather(idx.clip(0, len(values) - 1))
+
+
+def align_held(src: Series, steps: pl.Series, cond: pl.Series) -> pl.Series:
+    """A condition of ``src`` at ``steps`` (as of the latest point at or before each step)."""
+    return _align(src, steps, cond.fill_null(False))
 
 
 # -- when a warning starts and clears ---------------------------------------------------------
@@ -156,27 +226,27 @@ def hold_points(n: int, p: Mapping[str, Any]) -> tuple[int, int]:
     return max(1, hold), max(1, int(clear))
 
 
-def sustained_onset(on: np.ndarray, hold: int, clear: int) -> int | None:
+def sustained_onset(on: pl.Series, hold: int, clear: int) -> int | None:
     """Index where the hold still active at the last point began, or None when there is none.
 
     Points where ``on`` is False for fewer than ``clear`` consecutive points do not break a hold
     (flicker tolerance; hysteresis on clear); a hold needs ``hold`` True points to count."""
-    t = np.flatnonzero(on)
+    t = on.fill_null(False).arg_true().cast(pl.Int64)
     if not len(t) or len(on) - 1 - int(t[-1]) >= clear:
         return None
-    breaks = np.flatnonzero(np.diff(t) > clear)
-    first = int(breaks[-1]) + 1 if len(breaks) else 0
+    # t.diff()[j] = t[j] - t[j - 1]: a gap longer than ``clear`` starts a new hold at j
+    first = last_true(t.diff() > clear) or 0
     if len(t) - first < hold:
         return None
     return int(t[first])
 
 
-def settle(levels: np.ndarray, hold: int, clear: int) -> tuple[int, int] | None:
-    """(severity rank, onset index) of a per-point severity array (-1 = not held): the highest
+def settle(levels: pl.Series, hold: int, clear: int) -> tuple[int, int] | None:
+    """(severity rank, onset index) of a per-point severity series (-1 = not held): the highest
     tier whose hold is still active, dated from the start of that tier's hold."""
     if not len(levels):
         return None
-    top = int(levels[-clear:].max())
+    top = int(levels.tail(clear).max())  # type: ignore[arg-type]
     for tier in range(top, -1, -1):
         start = sustained_onset(levels >= tier, hold, clear)
         if start is not None:
@@ -184,69 +254,74 @@ def settle(levels: np.ndarray, hold: int, clear: int) -> tuple[int, int] | None:
     return None
 
 
-def print_precision(values: np.ndarray) -> float:
+def print_precision(values: pl.Series) -> float:
     """The step of the decimals a series was printed with (0.001 for ``0.000``/``0.001``), or 0.0
     when its values carry full precision. A level below it reads 0 and is no ratio's baseline."""
-    v = values[np.isfinite(values)][-500:]
-    if not len(v) or not np.any(v):
+    v = values.filter(values.is_finite()).tail(500)
+    if not len(v) or not (v != 0).any():
         return 0.0
     for decimals in range(0, 7):
         scaled = v * 10.0**decimals
-        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1.0, np.abs(scaled))):
-            return 10.0**-decimals if decimals else 0.0 if np.any(v != np.round(v)) else 1.0
+        if ((scaled - scaled.round()).abs() < 1e-6 * scaled.abs().clip(lower_bound=1.0)).all():
+            return 10.0**-decimals if decimals else 0.0 if (v != v.round()).any() else 1.0
     return 0.0
 
 
-def hinge_point(values: np.ndarray, k_min: int = 0) -> tuple[int, float]:
+def _suffix(x: pl.Series) -> pl.Series:
+    return x.cum_sum(reverse=True)
+
+
+def hinge_point(values: pl.Series, k_min: int = 0) -> tuple[int, float]:
     """Change point of a series that bends: the index ``k`` minimising the squared error of the
     continuous two-piece line ``a + b·t + c·max(t − k, 0)`` (the start of a decline after a
-    rise or a plateau), and the residual sum of squares. Vectorised over every ``k`` with
-    prefix sums: O(n)."""
+    rise or a plateau), and the residual sum of squares. Every ``k`` at once with suffix sums:
+    O(n). The line ``a + b·t`` is projected out first (``1`` and the centred ``t`` are
+    orthogonal), so each ``k`` adds one regressor: rss = rss(line) − (h·y⊥)² / ‖h⊥‖²."""
     n = len(values)
-    t = np.arange(n, dtype=np.float64)
-    y = values.astype(np.float64) - float(np.mean(values))
-    ks = np.arange(1, n - 2, dtype=np.float64)
-    # suffix sums over t > k
-    rc = np.cumsum(np.ones(n)[::-1])[::-1]
-    r1 = np.cumsum(t[::-1])[::-1]
-    r2 = np.cumsum((t * t)[::-1])[::-1]
-    ry = np.cumsum(y[::-1])[::-1]
-    rty = np.cumsum((t * y)[::-1])[::-1]
-    idx = ks.astype(int) + 1
-    c, s1, s2, sy, sty = rc[idx], r1[idx], r2[idx], ry[idx], rty[idx]
-    sh = s1 - ks * c
-    shh = s2 - 2 * ks * s1 + ks * ks * c
-    sth = s2 - ks * s1
-    shy = sty - ks * sy
-    st, stt, sy_all, sty_all = t.sum(), (t * t).sum(), y.sum(), (t * y).sum()
-    m = np.empty((len(ks), 3, 3))
-    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = n, st, sh
-    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = st, stt, sth
-    m[:, 2, 0], m[:, 2, 1], m[:, 2, 2] = sh, sth, shh
-    rhs = np.stack([np.full(len(ks), sy_all), np.full(len(ks), sty_all), shy], axis=1)
-    m[:, [0, 1, 2], [0, 1, 2]] += 1e-9
-    beta = np.linalg.solve(m, rhs[..., None])[..., 0]
-    # residual sum of squares = y·y − beta·rhs (least squares)
-    rss = float((y * y).sum()) - np.einsum("ij,ij->i", beta, rhs)
-    rss[ks < k_min] = np.inf
-    best = int(np.argmin(rss))
+    y = values.cast(pl.Float64)
+    y = y - float(y.mean())  # type: ignore[arg-type]
+    t = arange(n).cast(pl.Float64)
+    t_mean = (n - 1) / 2.0
+    tc = t - t_mean
+    tt = float((tc * tc).sum())
+    slope = float((tc * y).sum()) / tt
+    yp = y - slope * tc  # y with the line projected out
+    rss_line = float((yp * yp).sum())
+    ks = arange(n - 2, 1).cast(pl.Float64)  # k = 1 .. n - 3
+    idx = arange(n - 1, 2)  # the first t past each k
+    ones = pl.repeat(1.0, n, eager=True)
+    c = _suffix(ones).gather(idx)
+    s1 = _suffix(t).gather(idx)
+    s2 = _suffix(t * t).gather(idx)
+    sy = _suffix(yp).gather(idx)
+    sty = _suffix(t * yp).gather(idx)
+    sh = s1 - ks * c  # Σ h
+    shh = s2 - 2 * ks * s1 + ks * ks * c  # Σ h²
+    sth = s2 - ks * s1  # Σ t·h
+    hy = sty - ks * sy  # h · y⊥
+    tch = sth - t_mean * sh  # Σ (t − t̄)·h
+    hh = (shh - sh * sh / n - tch * tch / tt).clip(lower_bound=1e-9)
+    rss = rss_line - hy * hy / hh
+    rss = fill_range(rss, 0, max(0, k_min - 1), float("inf"))  # k < k_min
+    best = int(rss.arg_min())  # type: ignore[arg-type]
     return int(ks[best]), float(rss[best])
 
 
-def _level_shift(values: np.ndarray, k_min: int = 0) -> tuple[int, float]:
+def _level_shift(values: pl.Series, k_min: int = 0) -> tuple[int, float]:
     """(index where the second level starts, residual sum of squares) of the best two-mean split."""
     n = len(values)
-    y = values.astype(np.float64) - float(np.mean(values))
-    c = np.cumsum(y)[:-1]
-    k = np.arange(1, n, dtype=np.float64)
+    y = values.cast(pl.Float64)
+    y = y - float(y.mean())  # type: ignore[arg-type]
+    c = y.cum_sum().head(n - 1)
+    k = arange(n, 1).cast(pl.Float64)
     total = float(y.sum())
     rss = float((y * y).sum()) - c * c / k - (total - c) ** 2 / (n - k)
-    rss[k < k_min] = np.inf
-    best = int(np.argmin(rss))
+    rss = fill_range(rss, 0, max(0, k_min - 1), float("inf"))  # k < k_min
+    best = int(rss.arg_min())  # type: ignore[arg-type]
     return best + 1, float(rss[best])
 
 
-def change_point(values: np.ndarray, k_min: int = 0) -> int:
+def change_point(values: pl.Series, k_min: int = 0) -> int:
     """Where a series changed: the better fit of a level shift (two means) and a bend (two-piece
     line, ``hinge_point``), at index ``k_min`` or later (the fit uses every point). A step dates
     from the step, a ramp from where it began."""
@@ -255,7 +330,7 @@ def change_point(values: np.ndarray, k_min: int = 0) -> int:
     if len(values) > 1024:  # long series: block means, the answer scaled back (cost bounded)
         f = -(-len(values) // 1024)
         m = len(values) // f
-        blocks = values[: m * f].reshape(m, f).mean(axis=1)
+        blocks = values.head(m * f).cast(pl.Float64).reshape((m, f)).arr.sum() / f
         return min(len(values) - 1, change_point(blocks, k_min // f) * f)
     k_min = min(max(0, k_min), len(values) - 3)
     k_bend, rss_bend = hinge_point(values, k_min)
@@ -263,23 +338,23 @@ def change_point(values: np.ndarray, k_min: int = 0) -> int:
     return k_step if rss_step <= rss_bend else k_bend
 
 
-def backdate(cond: np.ndarray, start: int) -> np.ndarray:
+def backdate(cond: pl.Series, start: int) -> pl.Series:
     """``cond`` with the hold that follows index ``start`` extended back to it: a trend rule that
     found where its change began (a change point) dates its warning from there, not from the
     point its evidence became strong enough."""
-    out = np.asarray(cond, dtype=bool).copy()
-    t = np.flatnonzero(out[max(0, start) :])
-    if len(t):
-        out[max(0, start) : max(0, start) + int(t[0])] = True
+    start = max(0, start)
+    out = cond.fill_null(False)
+    first = first_true(out.slice(start))
+    if first is not None:
+        out = fill_range(out, start, start + first, True)
     return out
 
 
-def false_run_end(ok: np.ndarray, clear: int) -> int:
+def false_run_end(ok: pl.Series, clear: int) -> int:
     """Index where ``ok`` has first been False for ``clear`` points in a row (the end of a hold),
     or ``len(ok)`` when that never happens."""
-    bad = (~ok).astype(np.int64)
-    if len(bad) < clear:
+    if len(ok) < clear:
         return len(ok)
-    csum = np.concatenate(([0], np.cumsum(bad)))
-    full = np.flatnonzero(csum[clear:] - csum[:-clear] == clear)
-    return int(full[0]) if len(full) else len(ok)
+    bad = (~ok.fill_null(False)).cast(pl.Int64)
+    full = first_true(bad.rolling_sum(clear) == clear)  # windows ending at each index
+    return full - clear + 1 if full is not None else len(ok)

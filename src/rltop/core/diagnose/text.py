@@ -2,17 +2,18 @@
 of the newest rollouts to judge, with verdicts kept per step so each completion is read once.
 
 Verdicts are cheap by design (the rules run on every redraw of the warnings): words are hashed by
-Python's ``hash`` and 8-word spans compared as numbers with numpy; an ASCII text skips the Unicode
+Python's ``hash`` and 8-word spans compared as numbers with numpy (imported only for a text long
+enough to hold a loop: a run without rollout text never loads it); an ASCII text skips the Unicode
 checks; a long text is judged on its last ``MAX_WORDS`` words (a loop runs to the length limit).
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 #: the newest rollouts the text rules read (rows of the rollout frame, newest last) ...
@@ -48,7 +49,7 @@ _SCRIPT_WORD = {
     for name, chars in _SCRIPTS.items()
 }
 _SCRIPT_ANY = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPTS.items()}
-_PRIME = np.uint64(1_000_003)
+_PRIME = 1_000_003
 
 
 def loop_share(text: str) -> float:
@@ -63,13 +64,15 @@ def loop_share(text: str) -> float:
     n = len(words)
     best = 0.0
     if n >= 4 * SPAN:
+        import numpy as np  # only here: check and the dashboard start without it
+
         tail = words[-MAX_WORDS:]
         ids = np.fromiter(map(hash, tail), dtype=np.int64, count=len(tail)).view(np.uint64)
         m = len(ids) - SPAN + 1
         h = ids[:m].copy()
         with np.errstate(over="ignore"):
             for j in range(1, SPAN):
-                h = h * _PRIME + ids[j : j + m]
+                h = h * np.uint64(_PRIME) + ids[j : j + m]
         order = np.argsort(h, kind="stable")
         ordered = h[order]
         same = ordered[1:] == ordered[:-1]
@@ -164,7 +167,7 @@ def _distinct(groups: list, texts: list[str]) -> tuple[float | None, int]:
     ratios = [len({_normalise(t) for t in ts}) / len(ts) for ts in by.values() if len(ts) >= 2]
     if not ratios:
         return None, 0
-    return float(np.median(ratios)), len(ratios)
+    return float(statistics.median(ratios)), len(ratios)
 
 
 def _judge(step: int, rows: int, cols: dict[str, list], loop_share_min: float) -> StepText:
@@ -205,12 +208,11 @@ def step_verdicts(tail: pl.DataFrame | None, cache: dict, loop_share_min: float)
     out."""
     kept: dict[int, StepText] = cache.setdefault(("text", loop_share_min), {})
     if tail is not None and tail.height:
-        steps = tail.get_column("step").to_numpy()
-        uniq, counts = np.unique(steps, return_counts=True)
-        uniq, counts = uniq[-NEWEST_STEPS:], counts[-NEWEST_STEPS:]
+        steps = tail.get_column("step")
+        per = steps.drop_nulls().value_counts(name="n").sort("step").tail(NEWEST_STEPS)
         wanted = {
             int(st): int(c)
-            for st, c in zip(uniq, counts, strict=True)
+            for st, c in per.iter_rows()
             if int(st) not in kept or kept[int(st)].rows != int(c)
         }
         if wanted and kept:
@@ -225,15 +227,14 @@ def step_verdicts(tail: pl.DataFrame | None, cache: dict, loop_share_min: float)
                 budget -= min(PER_STEP, wanted[step])
             wanted = chosen
         if wanted:
-            idx = np.flatnonzero(np.isin(steps, np.fromiter(wanted, dtype=steps.dtype)))
+            take = steps.is_in(list(wanted)).arg_true()
             names = [
                 c for c in ("completion", "prompt", "group", "reward", "split") if c in tail.columns
             ]
-            take = pl.Series(idx)
             cols = {name: tail.get_column(name).gather(take).to_list() for name in names}
             by_step: dict[int, list[int]] = {}
             split = cols.get("split")
-            for i, st in enumerate(steps[idx].tolist()):
+            for i, st in enumerate(steps.gather(take).to_list()):
                 if cols["completion"][i] is None or (split and split[i] not in (None, "train")):
                     continue
                 by_step.setdefault(st, []).append(i)

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import orjson
 import polars as pl
 
@@ -110,8 +109,8 @@ class Parser:
             return frame
         return frame.with_columns(
             pl.lit(self.path, dtype=pl.String).alias("_path"),
-            pl.Series("_offset", np.asarray(offsets, dtype=np.int64), dtype=pl.Int64),
-            pl.Series("_len", np.asarray(lengths, dtype=np.int64), dtype=pl.Int64),
+            pl.Series("_offset", offsets, dtype=pl.Int64),
+            pl.Series("_len", lengths, dtype=pl.Int64),
             pl.lit(self.format, dtype=pl.String).alias("_format"),
         )
 

@@ -18,9 +18,8 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import orjson
 import polars as pl
 
@@ -38,6 +37,9 @@ from rltop.core.formats.base import (
 from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
 from rltop.core.tail import open_regular
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROMPT_KEYS = ("prompt", "input", "question", "query", "input_prompt", "problem", "instruction")
 COMPLETION_KEYS = (
@@ -288,6 +290,8 @@ def _extra_series(name: str, values: list[Any]) -> pl.Series:
 
 def line_spans(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Offsets and lengths of the non-blank lines of a block (vectorised: no per-line Python)."""
+    import numpy as np  # rollout files only: a metrics-only `rltop check` never loads numpy
+
     data = np.frombuffer(block, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate(([0], newlines + 1))
@@ -598,6 +602,9 @@ def file_line_spans(
     number of newlines, read in small blocks (nothing mapped: it runs beside polars' reader, whose
     mapping of the file is the peak of a catch-up). None when a line is empty or starts with white
     space (blank lines, which the one-pass reader skips)."""
+    import numpy as np  # rollout files only: a metrics-only `rltop check` never loads numpy
+
+    space = np.array(_SPACE, dtype=np.uint8)
     found = []
     buf = bytearray(block)
     view = memoryview(buf)
@@ -613,7 +620,7 @@ def file_line_spans(
             firsts = newlines[newlines + 1 < got] + 1
             if line_start == pos:
                 firsts = np.concatenate(([0], firsts))
-            if len(firsts) and np.isin(data[firsts], _SPACE).any():
+            if len(firsts) and np.isin(data[firsts], space).any():
                 return None
             if len(newlines):
                 found.append(newlines + pos)
@@ -629,7 +636,7 @@ def file_line_spans(
     return starts, lengths, len(lengths)
 
 
-_SPACE = np.array([9, 13, 32], dtype=np.uint8)
+_SPACE = (9, 13, 32)  # tab, carriage return, space
 
 
 PARSERS = (RolloutJsonlParser,)

@@ -15,13 +15,15 @@ of those records.
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 import polars as pl
 
 from rltop.core.formats import protolite
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _VIEWS: dict[str, Any] | None = None
 
@@ -218,6 +220,8 @@ def _frame(
     order: list[int],
     step_nums: list[int | None],
 ) -> None:
+    import numpy as np  # a .wandb file's history only: `rltop check` of other files never loads it
+
     keys = list(chain.from_iterable(keys_src))
     vals = list(chain.from_iterable(vals_src))
     nrows = len(order)
@@ -282,6 +286,8 @@ def _values(vals: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
     texts (NaN, Infinity and null included) and the rest (strings, objects, booleans...) are
     marked ``bad``.
     """
+    import numpy as np  # as in ``_frame``
+
     try:
         parsed = orjson.loads("[" + ",".join(vals) + "]")
         if len(parsed) == len(vals) and set(map(type, parsed)) <= _NUMBER_TYPES:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import ONSET, Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import (
     _n,
     _pct,
     early_level,
     false_run_end,
+    fill_range,
+    first_true,
     hold_points,
+    last_true,
+    mask_head,
     print_precision,
 )
 
@@ -39,20 +43,17 @@ def _rl_entropy_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if start_level <= 0:
         return None
     sm = ctx.median(en, 5)
-    cond = sm <= p["ratio"] * start_level
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    return held_finding(
+        en,
+        sm <= p["ratio"] * start_level,
+        p["min_points"],
         "warning",
-        None,
         (en.name,),
-        f"{en.name} {_n(float(sm[-1]))} at step {en.at(-1)} (smoothed) = "
-        f"{_pct(float(sm[-1] / start_level))} of its starting {_n(start_level)}; below "
-        f"{_pct(p['ratio'])} since step {ONSET}",
-        at_step=en.at(-1),
-        held=cond,
-        held_steps=en.steps,
+        lambda: (
+            f"{en.name} {_n(float(sm[-1]))} at step {en.at(-1)} (smoothed) = "
+            f"{_pct(float(sm[-1] / start_level))} of its starting {_n(start_level)}; below "
+            f"{_pct(p['ratio'])} since step {ONSET}"
+        ),
     )
 
 
@@ -81,32 +82,33 @@ def _rl_kl_spike(ctx: Context, p: dict[str, Any]) -> Finding | None:
     n = len(kl)
     recent = ctx.median(kl, 3)
     base_all = ctx.median(kl, w)
-    base = np.full(n, np.nan)
-    base[3:] = base_all[:-3]
+    # the level before the jump: the median of the ``window`` points ending 3 points back (null
+    # for the first 3 points, where there is none)
+    base = base_all.shift(3)
     precision = print_precision(kl.values)
-    ref = np.maximum(np.abs(np.nan_to_num(base, nan=np.inf)), max(precision, 1e-12))
-    with np.errstate(invalid="ignore"):
-        jump = (recent >= p["factor"] * ref) & (recent - base >= p["min_abs"])
-    jump[: w + 2] = False
+    ref = base.abs().fill_null(float("inf")).clip(lower_bound=max(precision, 1e-12))
+    jump = ((recent >= p["factor"] * ref) & (recent - base >= p["min_abs"])).fill_null(False)
+    jump = mask_head(jump, w + 2)
     if not jump.any():
         return None
     # within a jump the reference is the level before it began, until KL has been back under
     # ``factor`` × that level for a sustained stretch
     _hold, clear = hold_points(n, p)
-    held = np.zeros(n, dtype=bool)
-    anchors = np.full(n, np.nan)
-    i = int(np.argmax(jump))
+    held = pl.repeat(False, n, eager=True)
+    anchors = pl.repeat(None, n, dtype=pl.Float64, eager=True)
+    i = first_true(jump) or 0
     while True:
         anchor, anchor_base = float(ref[i]), float(base[i])
-        ok = (recent[i:] >= p["factor"] * anchor) & (recent[i:] - anchor_base >= p["min_abs"])
+        tail = recent.slice(i)
+        ok = (tail >= p["factor"] * anchor) & (tail - anchor_base >= p["min_abs"])
         end = i + false_run_end(ok, clear)
-        held[i:end] = ok[: end - i]
-        anchors[i:end] = anchor
-        later = np.flatnonzero(jump[end:])
-        if end >= n or not len(later):
+        held = pl.concat([held.slice(0, i), ok.slice(0, end - i), held.slice(end)])
+        anchors = fill_range(anchors, i, end, anchor)
+        later = first_true(jump.slice(end))
+        if end >= n or later is None:
             break
-        i = end + int(later[0])
-    anchor = float(anchors[np.flatnonzero(~np.isnan(anchors))[-1]])
+        i = end + later
+    anchor = float(anchors[last_true(anchors.is_not_null())])  # type: ignore[index]
     before = (
         f"below the print precision ({_n(precision)})"
         if precision and anchor <= precision

@@ -7,40 +7,48 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import ONSET, Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
     _n,
+    align_held,
+    arange,
     backdate,
     change_point,
     early_level,
+    fill_range,
     hold_points,
+    last_true,
+    mask_head,
+    mean,
     noise,
+    num,
     rolling_max,
     rolling_mean,
     spread,
     trend_window,
     warmup_points,
+    where,
 )
 
 
 # -- reinforcement ---------------------------------------------------------------------------
 def _rise_since_warmup(
     s: Series, p: Mapping[str, Any]
-) -> tuple[np.ndarray, np.ndarray, int, int] | None:
-    """Rolling mean of a series, its change since the end of the warm-up, the window, the base."""
+) -> tuple[pl.Series, pl.Series, int, int] | None:
+    """Rolling mean of a series, its change since the end of the warm-up (null before it), the
+    window, the base."""
     n = len(s)
     w = trend_window(n, p)
     base = warmup_points(n, p) + w - 1
     if n - base < max(2, int(p.get("min_after", 5))):
         return None
     rm = rolling_mean(s.values, w)
-    rise = rm - rm[base]
-    rise[:base] = np.nan
+    rise = fill_range(rm - rm[base], 0, base, None)
     return rm, rise, w, base
 
 
@@ -49,7 +57,7 @@ def _pass_series(ctx: Context) -> Series | None:
 
 
 def _is_fraction(s: Series) -> bool:
-    return "pass" in s.name or bool(np.all((s.values >= 0) & (s.values <= 1)))
+    return "pass" in s.name or bool(((s.values >= 0) & (s.values <= 1)).all())
 
 
 @rule(
@@ -85,23 +93,21 @@ def _rl_narrowing(ctx: Context, p: dict[str, Any]) -> Finding | None:
     pk_rise = pk_at - pk_at[base]
     flat = p["flat"] if _is_fraction(pk) else 0.1 * spread(pk.values)
     need = max(p["rise"] * spread(rw.values), p["z"] * noise(rw.values) * math.sqrt(2.0 / w))
-    cond = (
-        (np.nan_to_num(rise) >= need)
-        & (pk_rise <= flat)
-        & (pk_at < p["ceiling"] if _is_fraction(pk) else True)
-    )
-    cond[:base] = False
+    cond = (rise.fill_null(0.0) >= need) & (pk_rise <= flat)
+    if _is_fraction(pk):
+        cond &= pk_at < p["ceiling"]
+    cond = mask_head(cond, base)
     if not cond.any():
         return None
     # date it from where the reward began to rise (the bend of a two-piece line fitted from the
     # end of the warm-up), not from where the rise became large enough to judge
     warm = warmup_points(len(rw), p)
-    cond = backdate(cond, warm + change_point(rw.values[warm:]))
+    cond = backdate(cond, warm + change_point(rw.values.slice(warm)))
     return Finding(
         "warning",
         None,
         (rw.name, pk.name),
-        f"{rw.name} {_n(float(rm[base]))} → {_n(float(rm[-1]))} (+{_n(float(rise[-1]))}) from "
+        f"{rw.name} {_n(float(rm[base]))} → {_n(float(rm[-1]))} (+{_n(num(rise[-1]))}) from "
         f"step {rw.at(base)} to {rw.at(-1)} while {pk.name} {_n(float(pk_at[base]))} → "
         f"{_n(float(pk_at[-1]))} (rolling means of {w} points)",
         at_step=rw.at(-1),
@@ -141,47 +147,45 @@ def _rl_stagnant(ctx: Context, p: dict[str, Any]) -> Finding | None:
     first = head + w - 1  # the first window that does not overlap the start
     if n <= first:
         return None
-    start_level = float(np.mean(rw.values[:head]))
+    start_level = mean(rw.values.head(head))
     rm = rolling_mean(rw.values, w)
-    if float(np.max(np.abs(rm[first:]))) <= p["zero"] and abs(start_level) <= p["zero"]:
+    if float(rm.slice(first).abs().max()) <= p["zero"] and abs(start_level) <= p["zero"]:  # type: ignore[arg-type]
         return None  # rl.reward_zero
     se = math.sqrt(1.0 / head + 1.0 / w)
     need = max(p["flat"] * spread(rw.values), p["z"] * noise(rw.values) * se)
     # flat: no window since the start has been significantly above it, and it is not now
     # significantly below it (a fall is rl.reward_declining's business)
-    later = np.arange(n) >= first  # whole windows after the start only
-    gained = np.fmax.accumulate(np.where(later, rm - start_level, -np.inf))
-    cond = (gained < need) & (np.abs(rm - start_level) < need)
+    gained = fill_range(rm - start_level, 0, first, -math.inf).cum_max()
+    cond = (gained < need) & ((rm - start_level).abs() < need)
     names: tuple[str, ...] = (rw.name,)
     pk = _pass_series(ctx)
     extra = ""
     if pk is not None and len(pk) >= 2 * head:
         pw = trend_window(len(pk), p)
-        pk_start = float(np.mean(pk.values[:head]))
+        pk_start = mean(pk.values.head(head))
         pk_at = _align(pk, rw.steps, rolling_mean(pk.values, pw))
         pk_need = p["pass_flat"] if _is_fraction(pk) else p["flat"] * spread(pk.values)
         pk_need = max(pk_need, p["z"] * noise(pk.values) * math.sqrt(1.0 / head + 1.0 / pw))
-        cond &= np.fmax.accumulate(np.where(later, pk_at - pk_start, -np.inf)) < pk_need
+        cond &= fill_range(pk_at - pk_start, 0, first, -math.inf).cum_max() < pk_need
         if _is_fraction(pk):
             cond &= pk_at < p["ceiling"]
         names += (pk.name,)
         extra = f"; {pk.name} {_n(pk_start)} → {_n(float(pk_at[-1]))}"
     # a reward that more than doubled is not stagnant, however noisy (a short run cut early)
-    if start_level > 0 and float(np.max(rm[later], initial=-np.inf)) > 2 * start_level:
+    if start_level > 0 and float(rm.slice(first).max()) > 2 * start_level:  # type: ignore[arg-type]
         return None  # it more than doubled: not stagnant, however noisy the climb
-    cond[:first] = False
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    cond = mask_head(cond, max(first, int(p["min_points"]) - 1))
+    return held_finding(
+        rw,
+        cond,
+        0,
         "warning",
-        None,
         names,
-        f"{rw.name} {_n(start_level)} over the first {head} points → {_n(float(rm[-1]))} at step "
-        f"{rw.at(-1)} (rolling mean of {w} points; never moved more than {_n(need)}){extra}",
-        at_step=rw.at(-1),
-        held=cond,
-        held_steps=rw.steps,
+        lambda: (
+            f"{rw.name} {_n(start_level)} over the first {head} points → {_n(float(rm[-1]))} "
+            f"at step {rw.at(-1)} (rolling mean of {w} points; never moved more than {_n(need)})"
+            f"{extra}"
+        ),
     )
 
 
@@ -204,14 +208,13 @@ def _rl_reward_zero(ctx: Context, p: dict[str, Any]) -> Finding | None:
     rw = ctx.series("reward")
     if rw is None or len(rw) < p["min_points"]:
         return None
-    lvl = np.abs(ctx.median(rw, 5))
+    lvl = ctx.median(rw, 5).abs()
     w = int(p["window"])
-    cond = rolling_max(lvl, w) <= p["zero"]
-    cond[: int(p["min_points"]) - 1] = False
+    cond = mask_head(rolling_max(lvl, w) <= p["zero"], int(p["min_points"]) - 1)
     if not cond.any():
         return None
     # a point holds when it begins ``window`` points within ±zero: the onset is their first
-    held = rolling_max(cond[::-1].astype(np.float64), w)[::-1] > 0
+    held = rolling_max(cond.reverse().cast(pl.Float64), w).reverse() > 0
     return Finding(
         "critical",
         None,
@@ -241,14 +244,15 @@ def _rl_reward_negative(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if rw is None or len(rw) < p["min_points"]:
         return None
     sm = ctx.median(rw, 5)
-    if float(np.max(sm)) >= 0:
+    highest = float(sm.max())  # type: ignore[arg-type]
+    if highest >= 0:
         return None
     return Finding(
         "warning",
         rw.at(0),
         (rw.name,),
         f"{rw.name} below 0 at every point from step {rw.at(0)} to {rw.at(-1)} (smoothed, highest "
-        f"{_n(float(np.max(sm)))}, latest {_n(float(sm[-1]))})",
+        f"{_n(highest)}, latest {_n(float(sm[-1]))})",
         at_step=rw.at(-1),
     )
 
@@ -277,7 +281,7 @@ def _rl_reward_saturated(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if start_level < p["high"]:
         return None
     sm = ctx.median(rw, 5)
-    if float(np.max(np.abs(sm - start_level))) > p["tolerance"]:
+    if float((sm - start_level).abs().max()) > p["tolerance"]:  # type: ignore[arg-type]
         return None
     return Finding(
         "warning",
@@ -314,19 +318,18 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     n = len(rw)
     w = int(p["window"]) if p.get("window") else int(min(p["span"], max(5, n // 4)))
-    rm = rolling_mean(rw.values, w)
-    rm[: w - 1] = np.nan  # partial windows are not trend evidence
-    idx = np.arange(n)
-    valid = np.nan_to_num(rm, nan=-np.inf)
-    peak = np.maximum.accumulate(valid)
-    peak_at = np.maximum.accumulate(np.where(valid >= peak, idx, 0))
+    full = rolling_mean(rw.values, w)
+    rm = fill_range(full, 0, w - 1, None)  # partial windows are not trend evidence
+    idx = arange(n)
+    valid = rm.fill_null(-math.inf)
+    peak = valid.cum_max()
+    peak_at = where(valid >= peak, idx, 0).cum_max()
     fall = peak - rm
-    resid = rw.values - rolling_mean(rw.values, w)
-    sigma = float(np.std(resid)) or noise(rw.values)
+    resid = rw.values - full
+    sigma = float(resid.std(ddof=0)) or noise(rw.values)  # type: ignore[arg-type]
     needed = max(p["drop"] * spread(rw.values), p["z"] * sigma * math.sqrt(2.0 / w))
-    cond = np.nan_to_num(fall, nan=0.0) >= needed
-    cond &= idx - peak_at >= w
-    cond[: int(p["min_points"]) - 1] = False
+    cond = (fall.fill_null(0.0) >= needed) & (idx - peak_at >= w)
+    cond = mask_head(cond, int(p["min_points"]) - 1)
     if not cond.any():
         return None
     top = int(peak_at[-1])
@@ -334,14 +337,14 @@ def _rl_reward_declining(ctx: Context, p: dict[str, Any]) -> Finding | None:
     # the change point: a level shift or a bend over the peak window and what follows it (a
     # plateau before the fall is not searched: its noisy highest point is not the onset)
     lo = max(0, centre - 2 * w)
-    bend = lo + change_point(rw.values[lo:], k_min=centre - lo)
-    cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
+    bend = lo + change_point(rw.values.slice(lo), k_min=centre - lo)
+    cond = backdate(cond, min(bend, last_true(cond) or 0))
     return Finding(
         "warning",
         None,
         (rw.name,),
-        f"{rw.name} {_n(float(rm[-1]))} at step {rw.at(-1)}, down from its peak "
-        f"{_n(float(rm[top]))} around step {rw.at(centre)} (−{_n(float(fall[-1]))}; rolling "
+        f"{rw.name} {_n(num(rm[-1]))} at step {rw.at(-1)}, down from its peak "
+        f"{_n(num(rm[top]))} around step {rw.at(centre)} (−{_n(num(fall[-1]))}; rolling "
         f"means of {w} points; the reward's range is {_n(spread(rw.values))}); declining since "
         f"step {ONSET}",
         at_step=rw.at(-1),
@@ -371,25 +374,23 @@ def _rl_train_valid_gap(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if rw is None or vr is None:
         return None
     keep = vr.steps >= rw.steps[0]
-    vr = Series(vr.name, vr.steps[keep], vr.values[keep])
+    vr = Series(vr.name, vr.steps.filter(keep), vr.values.filter(keep))
     if len(vr) < p["min_valid_points"] or len(rw) < p["min_train_points"]:
         return None
     tr_at = _align(rw, vr.steps, ctx.median(rw, 5))
     vr_s = ctx.median(vr, 3)
     gap = tr_at - vr_s
-    cond = gap > p["gap"]
-    cond[: int(p["min_valid_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    return held_finding(
+        vr,
+        gap > p["gap"],
+        p["min_valid_points"],
         "warning",
-        None,
         (rw.name, vr.name),
-        f"train {_n(float(tr_at[-1]))} − valid {_n(float(vr_s[-1]))} = {_n(float(gap[-1]))} at "
-        f"step {vr.at(-1)} (smoothed; limit {_n(p['gap'])}); above since step {ONSET}",
-        at_step=vr.at(-1),
-        held=cond,
-        held_steps=vr.steps,
+        lambda: (
+            f"train {_n(float(tr_at[-1]))} − valid {_n(float(vr_s[-1]))} = "
+            f"{_n(float(gap[-1]))} at step {vr.at(-1)} (smoothed; limit {_n(p['gap'])}); above "
+            f"since step {ONSET}"
+        ),
     )
 
 
@@ -424,9 +425,9 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if got is None:
         return None
     rm, rise, _w, base = got
-    rising = np.nan_to_num(rise) >= p["rise"] * spread(rw.values)
+    rising = rise.fill_null(0.0) >= p["rise"] * spread(rw.values)
     _hold, clear = hold_points(len(rw), p)
-    held = np.zeros(len(rw), dtype=bool)
+    held = pl.repeat(False, len(rw), eager=True)
     hits = []
     for name in dims:
         d = ctx.column(name)
@@ -437,24 +438,21 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
         if dbase >= len(d) - 1:
             continue
         drm = rolling_mean(d.values, dw)
-        tail = drm.copy()
-        tail[:dbase] = -np.inf
-        peak = np.maximum.accumulate(tail)
-        peak_at = int(np.argmax(tail))
-        falling = (peak - drm) >= p["drop"] * spread(d.values)
-        falling[:dbase] = False
-        cond = falling & _align(rw, d.steps, rising.astype(np.float64)).astype(bool)
+        tail = fill_range(drm, 0, dbase, -math.inf)
+        peak = tail.cum_max()
+        peak_at = int(tail.arg_max())  # type: ignore[arg-type]
+        falling = mask_head((peak - drm) >= p["drop"] * spread(d.values), dbase)
+        cond = falling & align_held(rw, d.steps, rising)
         if not cond.any():
             continue
         # from where the dimension began to fall (the bend of a two-piece line past its peak)
         centre = max(0, peak_at - (dw - 1) // 2)
         lo = max(0, centre - 2 * dw)
-        bend = lo + change_point(d.values[lo:], k_min=centre - lo)
-        cond = backdate(cond, min(bend, int(np.flatnonzero(cond)[-1])))
-        on_rw = _align(d, rw.steps, cond.astype(np.float64)).astype(bool)
-        on_rw &= rw.steps >= d.steps[0]
-        held |= on_rw
-        if on_rw[-clear:].any():
+        bend = lo + change_point(d.values.slice(lo), k_min=centre - lo)
+        cond = backdate(cond, min(bend, last_true(cond) or 0))
+        on_rw = align_held(d, rw.steps, cond) & (rw.steps >= d.steps[0])
+        held = held | on_rw
+        if on_rw.tail(clear).any():
             hits.append((name, f"{name} {_n(float(peak[-1]))} → {_n(float(drm[-1]))}"))
     if not hits or not held.any():
         return None

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from rltop.core.diagnose import text as text_mod
 from rltop.core.diagnose.context import _ERROR_REASON, _LENGTH_STOP, Context
-from rltop.core.diagnose.registry import ONSET, Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
     _n,
     _pct,
+    align_held,
+    arange,
     backdate,
     change_point,
     early_level,
+    fill_range,
+    last_true,
+    mask_head,
+    mean,
     rolling_mean,
     rolling_median,
     spread,
     trend_window,
+    where,
 )
 
 
@@ -50,9 +57,9 @@ def _rl_token_growth(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if start_level <= 0:
         return None
     ratio = ctx.median(ln, 5) / start_level
-    levels = np.where(ratio >= p["excessive"], 1, np.where(ratio >= p["normal"], 0, -1))
-    levels[: int(p["min_points"]) - 1] = -1
-    if levels.max() < 0:
+    levels = where(ratio >= p["excessive"], 1, where(ratio >= p["normal"], 0, -1))
+    levels = fill_range(levels, 0, int(p["min_points"]) - 1, -1)
+    if levels.max() < 0:  # type: ignore[operator]
         return None
     r = float(ratio[-1])
     return Finding(
@@ -91,8 +98,8 @@ def _truncation_from_rollouts(ctx: Context) -> Series | None:
         return None
     return Series(
         f"rollouts/{col}=length",
-        per.get_column("step").to_numpy(),
-        per.get_column("v").to_numpy().astype(np.float64),
+        per.get_column("step").cast(pl.Int64),
+        per.get_column("v").cast(pl.Float64),
     )
 
 
@@ -115,21 +122,18 @@ def _rl_truncation(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if cr is None or len(cr) < p["min_points"]:
         return None
     sm = ctx.median(cr, 5)
-    cond = sm >= p["ratio"]
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    last = cr.values[-10:]
-    high = float(np.mean(last >= 0.9))
-    return Finding(
+    last = cr.values.tail(10)
+    return held_finding(
+        cr,
+        sm >= p["ratio"],
+        p["min_points"],
         "warning",
-        None,
         (cr.name,),
-        f"{cr.name} = {_n(float(sm[-1]))} at step {cr.at(-1)} (smoothed); ≥ {_n(p['ratio'])} since "
-        f"step {ONSET}; ≥ 0.9 at {_pct(high)} of the last {len(last)} points",
-        at_step=cr.at(-1),
-        held=cond,
-        held_steps=cr.steps,
+        lambda: (
+            f"{cr.name} = {_n(float(sm[-1]))} at step {cr.at(-1)} (smoothed); ≥ "
+            f"{_n(p['ratio'])} since step {ONSET}; ≥ 0.9 at {_pct(mean(last >= 0.9))} of the last "
+            f"{len(last)} points"
+        ),
     )
 
 
@@ -148,7 +152,7 @@ def _rl_grader_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
     ge = ctx.series("grader_errors")
     if ge is None:
         return None
-    hits = np.flatnonzero(ge.values > 0)
+    hits = (ge.values > 0).arg_true()
     if not len(hits):
         return None
     first, last = int(hits[0]), int(hits[-1])
@@ -156,8 +160,8 @@ def _rl_grader_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
         "critical",
         ge.at(first),
         (ge.name,),
-        f"{ge.name}: {_n(float(ge.values[hits].sum()))} errors at {len(hits)} logged steps; first "
-        f"{_n(float(ge.values[first]))} at step {ge.at(first)}, latest "
+        f"{ge.name}: {_n(float(ge.values.gather(hits).sum()))} errors at {len(hits)} logged "
+        f"steps; first {_n(float(ge.values[first]))} at step {ge.at(first)}, latest "
         f"{_n(float(ge.values[last]))} at step {ge.at(last)}",
         at_step=ge.at(last),
     )
@@ -190,7 +194,7 @@ def _rl_parse_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
         samples = ctx.series("samples")
         if samples is not None:
             total = _align(samples, pe.steps, samples.values)
-            values = np.where(total > 0, pe.values / np.maximum(total, 1e-12), 0.0)
+            values = where(total > 0, pe.values / total.clip(lower_bound=1e-12), 0.0)
         else:
             unit, limit = "per step", p["count"]
     sm = rolling_median(values, 5)
@@ -201,23 +205,21 @@ def _rl_parse_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if rw is not None and len(rw) >= p["min_points"]:
         w = trend_window(len(rw), p)
         rm = rolling_mean(rw.values, w)
-        back = np.maximum(np.arange(len(rm)) - w, 0)
-        climbing = (rm - rm[back]) >= p["rise"] * spread(rw.values)
-        cond &= ~_align(rw, pe.steps, climbing.astype(np.float64)).astype(bool)
+        back = (arange(len(rm)) - w).clip(lower_bound=0)
+        climbing = (rm - rm.gather(back)) >= p["rise"] * spread(rw.values)
+        cond &= ~align_held(rw, pe.steps, climbing)
         names += (rw.name,)
-        extra = f"; {rw.name} {_n(float(rm[back[-1]]))} → {_n(float(rm[-1]))} over {w} points"
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+        extra = f"; {rw.name} {_n(float(rm[int(back[-1])]))} → {_n(float(rm[-1]))} over {w} points"
+    return held_finding(
+        pe,
+        cond,
+        p["min_points"],
         "info",
-        None,
         names,
-        f"parse errors {_n(float(sm[-1]))} {unit} at step {pe.at(-1)} (smoothed; limit "
-        f"{_n(limit)}){extra}",
-        at_step=pe.at(-1),
-        held=cond,
-        held_steps=pe.steps,
+        lambda: (
+            f"parse errors {_n(float(sm[-1]))} {unit} at step {pe.at(-1)} (smoothed; limit "
+            f"{_n(limit)}){extra}"
+        ),
     )
 
 
@@ -245,19 +247,16 @@ def _rl_zero_variance(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if zv is None or len(zv) < p["min_points"]:
         return None
     sm = ctx.median(zv, 5)
-    cond = sm >= p["share"]
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    return held_finding(
+        zv,
+        sm >= p["share"],
+        p["min_points"],
         "warning",
-        None,
         (zv.name,),
-        f"{_pct(float(sm[-1]))} of groups with zero reward variance at step {zv.at(-1)} "
-        f"(smoothed); ≥ {_pct(p['share'])} since step {ONSET}",
-        at_step=zv.at(-1),
-        held=cond,
-        held_steps=zv.steps,
+        lambda: (
+            f"{_pct(float(sm[-1]))} of groups with zero reward variance at step "
+            f"{zv.at(-1)} (smoothed); ≥ {_pct(p['share'])} since step {ONSET}"
+        ),
     )
 
 
@@ -277,8 +276,8 @@ def _episode_series(ctx: Context) -> tuple[Series | None, Series | None, str]:
             per = flagged.group_by("step").agg(pl.col("e").mean()).sort("step")
             share = Series(
                 "episodes/error_terminal_share",
-                per.get_column("step").to_numpy(),
-                per.get_column("e").cast(pl.Float64).to_numpy(),
+                per.get_column("step").cast(pl.Int64),
+                per.get_column("e").cast(pl.Float64),
             )
             bad = flagged.filter(pl.col("e")).get_column("terminal_reason")
             if bad.len():
@@ -294,8 +293,8 @@ def _episode_series(ctx: Context) -> tuple[Series | None, Series | None, str]:
         if per.height:
             turns = Series(
                 "episodes/turns_mean",
-                per.get_column("step").to_numpy(),
-                per.get_column("turns").to_numpy(),
+                per.get_column("step").cast(pl.Int64),
+                per.get_column("turns").cast(pl.Float64),
             )
     return share, turns, common
 
@@ -322,16 +321,15 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
     share, turns, common = _episode_series(ctx)
     if turns is None:
         turns = ctx.series("turns")
-    found: list[tuple[Series, np.ndarray, str]] = []
+    found: list[tuple[Series, pl.Series, str]] = []
     if share is not None and len(share) >= p["min_points"]:
         w = trend_window(len(share), p)
         rm = rolling_mean(share.values, w)
-        base = float(np.mean(share.values[:w]))
-        cond = (rm - base >= p["rise"]) & (rm >= p["min_share"])
-        cond[: w - 1] = False
+        base = mean(share.values.head(w))
+        cond = mask_head((rm - base >= p["rise"]) & (rm >= p["min_share"]), w - 1)
         if cond.any():
             # from where the share began to rise (a change point), not where it got significant
-            cond = backdate(cond, min(change_point(share.values), int(np.flatnonzero(cond)[-1])))
+            cond = backdate(cond, min(change_point(share.values), last_true(cond) or 0))
             found.append(
                 (
                     share,
@@ -345,8 +343,7 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
         start_level = early_level(turns.values)
         sm = ctx.median(turns, 5)
         if start_level > 0:
-            cond = sm <= (1 - p["turns_drop"]) * start_level
-            cond[: int(p["min_points"]) - 1] = False
+            cond = mask_head(sm <= (1 - p["turns_drop"]) * start_level, int(p["min_points"]) - 1)
             if cond.any():
                 found.append(
                     (
@@ -360,10 +357,10 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if not found:
         return None
     # one axis: every step either series has; each condition as of its latest point
-    steps = np.unique(np.concatenate([f[0].steps for f in found]))
-    held = np.zeros(len(steps), dtype=bool)
+    steps = pl.concat([f[0].steps for f in found]).unique().sort()
+    held = pl.repeat(False, len(steps), eager=True)
     for s_, cond, _ in found:
-        held |= _align(s_, steps, cond.astype(np.float64)).astype(bool) & (steps >= s_.steps[0])
+        held = held | (align_held(s_, steps, cond) & (steps >= s_.steps[0]))
     return Finding(
         "warning",
         None,
@@ -402,8 +399,8 @@ def _text_share(ctx: Context, p: dict[str, Any], which: str) -> tuple[Series, li
     verdicts = [v for v in _verdicts(ctx, p) if v.sampled]
     if len(verdicts) < p["min_points"]:
         return None
-    steps = np.array([v.step for v in verdicts], dtype=np.int64)
-    values = np.array([getattr(v, which) / v.sampled for v in verdicts], dtype=np.float64)
+    steps = pl.Series([v.step for v in verdicts], dtype=pl.Int64)
+    values = pl.Series([getattr(v, which) / v.sampled for v in verdicts], dtype=pl.Float64)
     return Series(f"rollouts/{which}_share", steps, values), verdicts
 
 
@@ -417,8 +414,7 @@ def _share_above(
         return None
     s, verdicts = got
     sm = rolling_median(s.values, 5)
-    cond = sm > p["share"]
-    cond[: int(p["min_points"]) - 1] = False
+    cond = mask_head(sm > p["share"], int(p["min_points"]) - 1)
     if not cond.any():
         return None
     return s, verdicts, sm, cond
@@ -521,16 +517,22 @@ def _rl_mode_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
     verdicts = [v for v in _verdicts(ctx, {"loop_share": 0.3}) if v.distinct is not None]
     if len(verdicts) < p["min_points"]:
         return None
-    steps = np.array([v.step for v in verdicts], dtype=np.int64)
-    ratio = np.array([v.distinct for v in verdicts], dtype=np.float64)
-    reward = np.array([np.nan if v.reward is None else v.reward for v in verdicts])
+    steps = pl.Series([v.step for v in verdicts], dtype=pl.Int64)
+    ratio = pl.Series([v.distinct for v in verdicts], dtype=pl.Float64)
+    rewards = [v.reward for v in verdicts if v.reward is not None and not math.isnan(v.reward)]
     sm = rolling_median(ratio, 5)
     cond = sm < p["distinct"]
-    if np.isfinite(reward).any():
-        top = float(np.nanmax(reward))
-        level = rolling_median(np.nan_to_num(reward, nan=-np.inf), 5)
-        cond &= ~((top > 0) & (level >= p["ceiling"] * top))
-    cond[: int(p["min_points"]) - 1] = False
+    if any(math.isfinite(r) for r in rewards):
+        top = max(rewards)
+        # a step without a reward (or a NaN one) is as low as it gets
+        reward = pl.Series(
+            [-math.inf if v.reward is None or math.isnan(v.reward) else v.reward for v in verdicts],
+            dtype=pl.Float64,
+        )
+        level = rolling_median(reward, 5)
+        if top > 0:
+            cond &= ~(level >= p["ceiling"] * top)
+    cond = mask_head(cond, int(p["min_points"]) - 1)
     if not cond.any():
         return None
     return Finding(

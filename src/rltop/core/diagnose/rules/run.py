@@ -7,15 +7,11 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from rltop.core.diagnose.context import _NAN_WATCH, Context
-from rltop.core.diagnose.registry import ONSET, Finding, rule
-from rltop.core.diagnose.series import (
-    Series,
-    _n,
-)
+from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
+from rltop.core.diagnose.series import Series, _n, mask_head, median
 
 
 # -- the rules: run health -------------------------------------------------------------------
@@ -136,12 +132,12 @@ def _step_times(ctx: Context) -> Series | None:
     stamp = ctx.series("timestamp")
     if stamp is None or len(stamp) < 3:
         return None
-    dt = np.diff(stamp.values)
-    ds = np.diff(stamp.steps).astype(np.float64)
+    dt = stamp.values.diff().slice(1)
+    ds = stamp.steps.diff().slice(1).cast(pl.Float64)
     ok = (ds > 0) & (dt >= 0)
     if ok.sum() < 3:
         return None
-    return Series(f"Δ{stamp.name} per step", stamp.steps[1:][ok], dt[ok] / ds[ok])
+    return Series(f"Δ{stamp.name} per step", stamp.steps.slice(1).filter(ok), (dt / ds).filter(ok))
 
 
 @rule(
@@ -164,22 +160,20 @@ def _run_slowdown(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if st is None or len(st) < p["min_points"]:
         return None
     head = int(min(20, max(5, len(st) // 10)))
-    early = float(np.median(st.values[:head]))
+    early = median(st.values.head(head))
     if early <= 0:
         return None
     sm = ctx.median(st, 5)
-    cond = sm >= p["factor"] * early
-    cond[: max(head, int(p["min_points"])) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    cond = mask_head(sm >= p["factor"] * early, max(head, int(p["min_points"])) - 1)
+    return held_finding(
+        st,
+        cond,
+        0,
         "warning",
-        None,
         (st.name,) if st.name in ctx.columns else (),
-        f"{_n(float(sm[-1]))} s per step at step {st.at(-1)} (smoothed) = "
-        f"{sm[-1] / early:.1f}× the early {_n(early)} s (median of the first {head} points); "
-        f"≥ {_n(p['factor'])}× since step {ONSET}",
-        at_step=st.at(-1),
-        held=cond,
-        held_steps=st.steps,
+        lambda: (
+            f"{_n(float(sm[-1]))} s per step at step {st.at(-1)} (smoothed) = "
+            f"{sm[-1] / early:.1f}× the early {_n(early)} s (median of the first {head} points); "
+            f"≥ {_n(p['factor'])}× since step {ONSET}"
+        ),
     )

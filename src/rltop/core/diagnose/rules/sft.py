@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from rltop.core.diagnose.context import Context
-from rltop.core.diagnose.registry import ONSET, Finding, rule
+from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import (
     Series,
     _align,
     _n,
     _pct,
+    arange,
+    div,
     early_level,
+    fill_range,
+    first_true,
+    median,
+    num,
     rolling_median,
     valid_window,
+    where,
 )
 
 
 # -- supervised ------------------------------------------------------------------------------
-def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, np.ndarray] | None:
+def _losses(ctx: Context, p: dict[str, Any]) -> tuple[Series, Series, pl.Series] | None:
     tr, va = ctx.series("train_loss"), ctx.series("valid_loss")
     if tr is None or va is None:
         return None
@@ -57,17 +64,16 @@ def _sft_overfit(ctx: Context, p: dict[str, Any]) -> Finding | None:
     tr, va, tr_s = got
     va_s = ctx.median(va, valid_window(len(va)))
     train_at = _align(tr, va.steps, tr_s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(train_at > 1e-12, va_s / train_at, np.nan)
-    r_ = np.nan_to_num(ratio, nan=0.0)
-    levels = np.where(
-        r_ >= p["severe"], 2, np.where(r_ >= p["moderate"], 1, np.where(r_ >= p["mild"], 0, -1))
+    ratio = where(train_at > 1e-12, va_s / train_at, None)  # null: no train level to divide by
+    r_ = ratio.fill_null(0.0)
+    levels = where(
+        r_ >= p["severe"], 2, where(r_ >= p["moderate"], 1, where(r_ >= p["mild"], 0, -1))
     )
-    levels[: int(p["min_valid_points"]) - 1] = -1
-    if levels.max() < 0:
+    levels = fill_range(levels, 0, int(p["min_valid_points"]) - 1, -1)
+    if levels.max() < 0:  # type: ignore[operator]
         return None
-    r = float(ratio[-1])
-    best = int(np.argmin(va.values))
+    r = num(ratio[-1])
+    best = int(va.values.arg_min())  # type: ignore[arg-type]
     return Finding(
         "info",
         None,
@@ -106,24 +112,21 @@ def _sft_valid_rising(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if va is None or len(va) < p["min_points"]:
         return None
     va_s = ctx.median(va, valid_window(len(va)))
-    best_so_far = np.minimum.accumulate(va_s)
-    cond = (best_so_far > 0) & (va_s > best_so_far * p["factor"])
-    cond[: int(p["min_points"]) - 1] = False
-    if not cond.any():
-        return None
-    b = int(np.argmin(va_s))
-    raw_best = int(np.argmin(va.values))
-    return Finding(
+    best_so_far = va_s.cum_min()
+    b = int(va_s.arg_min())  # type: ignore[arg-type]
+    raw_best = int(va.values.arg_min())  # type: ignore[arg-type]
+    return held_finding(
+        va,
+        (best_so_far > 0) & (va_s > best_so_far * p["factor"]),
+        p["min_points"],
         "warning",
-        None,
         (va.name,),
-        f"valid loss {_n(float(va_s[-1]))} at step {va.at(-1)} (smoothed) = "
-        f"{va_s[-1] / va_s[b]:.2f}× the best {_n(float(va_s[b]))} at step {va.at(b)}",
+        lambda: (
+            f"valid loss {_n(float(va_s[-1]))} at step {va.at(-1)} (smoothed) = "
+            f"{div(va_s[-1], va_s[b]):.2f}× the best {_n(float(va_s[b]))} at step {va.at(b)}"
+        ),
         f"deploy the best checkpoint: step {va.at(raw_best)} "
         f"(valid loss {_n(float(va.values[raw_best]))})",
-        at_step=va.at(-1),
-        held=cond,
-        held_steps=va.steps,
         lag=(valid_window(len(va)) - 1) // 2,
     )
 
@@ -153,24 +156,23 @@ def _sft_train_flat(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     n = len(tr)
     sm = ctx.median(tr, int(p["smoothing"]))
-    idx = np.arange(n)
-    m = np.minimum(np.maximum(int(p["min_points"]), ((idx + 1) * p["fraction"]).astype(int)), n)
-    late = sm[m - 1]
+    idx = arange(n)
+    m = ((idx + 1) * p["fraction"]).cast(pl.Int64).clip(int(p["min_points"]), n)
+    late = sm.gather(m - 1)
     drop = (early - late) / abs(early)
     cond = (drop < p["min_drop"]) & (idx + 1 >= p["min_points"])
-    if not cond.any():
-        return None
     end = int(m[-1]) - 1
-    return Finding(
+    return held_finding(
+        tr,
+        cond,
+        0,
         "warning",
-        None,
         (tr.name,),
-        f"train loss {_n(early)} at the start → {_n(float(late[-1]))} at step {tr.at(end)} "
-        f"(smoothed, {-drop[-1] * 100:+.1f}%; less than {_pct(p['min_drop'])} drop over the "
-        f"first {_pct(p['fraction'])} of training)",
-        at_step=tr.at(-1),
-        held=cond,
-        held_steps=tr.steps,
+        lambda: (
+            f"train loss {_n(early)} at the start → {_n(float(late[-1]))} at step "
+            f"{tr.at(end)} (smoothed, {-drop[-1] * 100:+.1f}%; less than {_pct(p['min_drop'])} "
+            f"drop over the first {_pct(p['fraction'])} of training)"
+        ),
     )
 
 
@@ -193,32 +195,29 @@ def _sft_train_collapse(ctx: Context, p: dict[str, Any]) -> Finding | None:
     tr = ctx.series("train_loss")
     if tr is None or len(tr) < p["min_points"]:
         return None
-    start_level = float(np.max(rolling_median(tr.values[: max(3, len(tr) // 10)], 3)))
+    start_level = float(rolling_median(tr.values.head(max(3, len(tr) // 10)), 3).max())  # type: ignore[arg-type]
     limit = max(p["floor"], p["relative"] * max(start_level, 0.0))
     sm = ctx.median(tr, int(p["smoothing"]))
-    cond = sm <= limit
-    cond[: min(2, len(cond))] = False
-    if not cond.any():
-        return None
-    return Finding(
+    return held_finding(
+        tr,
+        sm <= limit,
+        3,  # the first 2 points never count
         "warning",
-        None,
         (tr.name,),
-        f"train loss {_n(float(sm[-1]))} at step {tr.at(-1)} (smoothed), ≤ {_n(limit)} since step "
-        f"{ONSET}; it started at {_n(start_level)}",
-        at_step=tr.at(-1),
-        held=cond,
-        held_steps=tr.steps,
+        lambda: (
+            f"train loss {_n(float(sm[-1]))} at step {tr.at(-1)} (smoothed), ≤ {_n(limit)} "
+            f"since step {ONSET}; it started at {_n(start_level)}"
+        ),
     )
 
 
 def _first_epoch_end(ctx: Context, va: Series) -> tuple[int, str]:
     """Step where the first epoch ended (from an epoch metric), else a third of the run."""
     ep = ctx.series("epoch")
-    if ep is not None and len(ep) > 1 and float(np.min(ep.values)) < 1.0:
-        past = np.flatnonzero(ep.values >= 1.0)
-        if len(past):
-            return ep.at(int(past[0])), "the first epoch"
+    if ep is not None and len(ep) > 1 and float(ep.values.min()) < 1.0:  # type: ignore[arg-type]
+        past = first_true(ep.values >= 1.0)
+        if past is not None:
+            return ep.at(past), "the first epoch"
         return int(ctx.steps[-1]) + 1, "the first epoch"
     last = int(ctx.steps[-1]) if len(ctx.steps) else 0
     first = int(ctx.steps[0]) if len(ctx.steps) else 0
@@ -243,16 +242,16 @@ def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if va is None:
         return None
     boundary, what = _first_epoch_end(ctx, va)
-    after = np.flatnonzero(va.steps >= boundary)
+    after = (va.steps >= boundary).arg_true()
     if len(after) < p["min_points"]:
         return None
-    vals = va.values[after]
-    ref = float(np.median(vals[:3]))
+    vals = va.values.gather(after)
+    ref = median(vals.head(3))
     if ref <= 0:
         return None
     sm = rolling_median(vals, 3)
     # flat: every smoothed point since the epoch ended stays within the band around its level
-    outside = np.abs(sm - ref) / ref > p["tolerance"]
+    outside = (sm - ref).abs() / ref > p["tolerance"]
     if outside.any():
         return None
     first = int(after[0])
@@ -289,25 +288,26 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if va is None or len(va) < max(w, 4):
         return None
     x = va.values
-    d = np.diff(x)
-    flips = (d[1:] * d[:-1] < 0).astype(np.float64)
-    # windows of w points end at indices w-1 .. n-1
-    win_x = np.lib.stride_tricks.sliding_window_view(x, w)
-    win_d = np.lib.stride_tricks.sliding_window_view(np.abs(d), w - 1)
-    win_f = np.lib.stride_tricks.sliding_window_view(flips, w - 2)
-    flip_share = win_f.mean(axis=1)
-    swing = np.median(win_d, axis=1)
-    level = np.median(win_x, axis=1)
+    n = len(x)
+    d = x.diff().slice(1)
+    flips = (d.slice(1) * d.slice(0, n - 2) < 0).cast(pl.Float64)
+    # windows of w points end at indices w-1 .. n-1: full rolling windows only
+    count = n - w + 1
+    flip_share = flips.rolling_mean(w - 2).slice(w - 3, count)
+    swing = d.abs().rolling_median(w - 1).slice(w - 2, count)
+    level = x.rolling_median(w).slice(w - 1, count)
     half = w // 2
-    net = np.abs(win_x[:, half:].mean(axis=1) - win_x[:, :half].mean(axis=1))
+    first_half = x.rolling_mean(half).slice(half - 1, count)
+    second_half = x.rolling_mean(w - half).slice(w - 1, count)
+    net = (second_half - first_half).abs()
     cond = (
         (flip_share >= p["flips"])
-        & (swing >= p["min_swing"] * np.abs(level))
+        & (swing >= p["min_swing"] * level.abs())
         & (net < p["trend"] * swing)
     )
     if not cond.any():
         return None
-    end = len(x) - 1
+    end = n - 1
     return Finding(
         "warning",
         None,
@@ -318,7 +318,7 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
         f"{_n(float(level[-1]))}), net change {_n(float(net[-1]))}",
         at_step=va.at(end),
         held=cond,
-        held_steps=va.steps[w - 1 :],
+        held_steps=va.steps.slice(w - 1),
     )
 
 
@@ -354,19 +354,17 @@ def _sft_both_high(ctx: Context, p: dict[str, Any]) -> Finding | None:
         & ((tr_early - tr_s) / tr_early < p["max_drop"])
         & ((va_early - va_at) / va_early < p["max_drop"])
     )
-    cond[: int(p["min_train_points"]) - 1] = False
-    if not cond.any():
-        return None
-    return Finding(
+    return held_finding(
+        tr,
+        cond,
+        p["min_train_points"],
         "warning",
-        None,
         (tr.name, va.name),
-        f"at step {tr.at(-1)} train loss {_n(float(tr_s[-1]))} (started {_n(tr_early)}) and valid "
-        f"loss {_n(float(va_at[-1]))} (started {_n(va_early)}), smoothed: both ≥ "
-        f"{_n(p['min_loss'])} and down less than {_pct(p['max_drop'])}",
-        at_step=tr.at(-1),
-        held=cond,
-        held_steps=tr.steps,
+        lambda: (
+            f"at step {tr.at(-1)} train loss {_n(float(tr_s[-1]))} (started {_n(tr_early)}) "
+            f"and valid loss {_n(float(va_at[-1]))} (started {_n(va_early)}), smoothed: both ≥ "
+            f"{_n(p['min_loss'])} and down less than {_pct(p['max_drop'])}"
+        ),
     )
 
 
@@ -393,13 +391,13 @@ def _sft_gap_from_start(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     tr, va, tr_s = got
     k = 3
-    upto = max(3, int(np.searchsorted(tr.steps, va.steps[k - 1], side="right")))
-    train_start = float(np.median(tr.values[:upto]))
-    valid_start = float(np.median(va.values[:k]))
+    upto = max(3, int(tr.steps.search_sorted(va.steps[k - 1], side="right")))
+    train_start = median(tr.values.head(upto))
+    valid_start = median(va.values.head(k))
     if train_start <= 0:
         return None
     start_ratio = valid_start / train_start
-    now_ratio = float(np.median(va.values[-3:])) / max(float(tr_s[-1]), 1e-12)
+    now_ratio = median(va.values.tail(3)) / max(float(tr_s[-1]), 1e-12)
     if start_ratio < p["ratio"] or now_ratio < p["persist"]:
         return None
     return Finding(
