@@ -40,11 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 ENV_PREFIX = "RLTOP_"
 CONFIG_ENV = "RLTOP_CONFIG"
 #: where a value came from, lowest precedence first
@@ -138,6 +133,10 @@ class Settings:
                 f"cannot look at the config file {file} ({exc.strerror or exc}): using defaults"
             )
         if present:
+            if sys.version_info >= (3, 11):  # the TOML parser only when there is a file
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
             try:
                 with open(file, "rb") as fh:
                     settings.merge(tomllib.load(fh), source=str(file))

@@ -9,8 +9,8 @@ checks; a long text is judged on its last ``MAX_WORDS`` words (a loop runs to th
 
 from __future__ import annotations
 
+import functools
 import re
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -43,12 +43,23 @@ _SCRIPTS = {
     "Thai": "\u0e00-\u0e7f",
     "Latin": "A-Za-z\u00c0-\u024f",
 }
-#: a word of a script: 4+ letters (CJK: 2+ characters) in a row
-_SCRIPT_WORD = {
-    name: re.compile(f"[{chars}]{{{2 if name == 'CJK' else 4},}}")
-    for name, chars in _SCRIPTS.items()
-}
-_SCRIPT_ANY = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPTS.items()}
+
+
+@functools.cache
+def _script_patterns() -> tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...]:
+    """(script, a word of it: 4+ letters in a row (CJK: 2+ characters), any letter of it),
+    compiled on the first non-ASCII text (the CJK ranges alone take ~30 ms to compile: a run
+    without such text, and every start of `rltop check`, does without them)."""
+    return tuple(
+        (
+            name,
+            re.compile(f"[{chars}]{{{2 if name == 'CJK' else 4},}}"),
+            re.compile(f"[{chars}]"),
+        )
+        for name, chars in _SCRIPTS.items()
+    )
+
+
 _PRIME = 1_000_003
 
 
@@ -112,8 +123,8 @@ def garbled_reason(text: str, prompt: str = "") -> str | None:
         return None
     # a script the prompt does not use, absent from the first fifth, then words of it
     head = text[: max(40, len(text) // 5)]
-    for name, word in _SCRIPT_WORD.items():
-        if name == "Latin" or _SCRIPT_ANY[name].search(prompt) or _SCRIPT_ANY[name].search(head):
+    for name, word, letter in _script_patterns():
+        if name == "Latin" or letter.search(prompt) or letter.search(head):
             continue
         if len(word.findall(text)) >= 3:
             return f"a switch to {name} script mid-answer"
@@ -167,7 +178,10 @@ def _distinct(groups: list, texts: list[str]) -> tuple[float | None, int]:
     ratios = [len({_normalise(t) for t in ts}) / len(ts) for ts in by.values() if len(ts) >= 2]
     if not ratios:
         return None, 0
-    return float(statistics.median(ratios)), len(ratios)
+    ratios.sort()
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return float(median), len(ratios)
 
 
 def _judge(step: int, rows: int, cols: dict[str, list], loop_share_min: float) -> StepText:

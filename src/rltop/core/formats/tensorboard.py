@@ -13,8 +13,10 @@ an optional extra (``rltop[tensorboard]``); it is imported only when an event fi
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rltop.core.formats import protolite
@@ -50,7 +52,9 @@ def tensorboard_available() -> bool:
 
 
 # -- crc32c (Castagnoli), masked as TFRecord does -------------------------------------------------
-def _make_table() -> list[int]:
+@functools.cache
+def _table() -> list[int]:
+    """The pure-Python CRC table, made on first use (never when the C implementation is there)."""
     table = []
     for i in range(256):
         crc = i
@@ -60,24 +64,27 @@ def _make_table() -> list[int]:
     return table
 
 
-_TABLE = _make_table()
-
-
-try:  # the C implementation (``google-crc32c``, in the tensorboard extra): ~1 GB/s
-    from google_crc32c import value as _c_crc32c
-except ImportError:  # pragma: no cover - the pure-Python table below, ~1000x slower
-    _c_crc32c = None
+@functools.cache
+def _c_crc32c() -> Callable[[bytes], int] | None:
+    """The C implementation (``google-crc32c``, in the tensorboard extra: ~1 GB/s), imported on
+    the first event file (not at start-up), or None: the pure-Python table, ~1000x slower."""
+    try:
+        from google_crc32c import value
+    except ImportError:  # pragma: no cover
+        return None
+    return value
 
 
 def crc32c(data: bytes) -> int:
-    if _c_crc32c is not None:
-        return _c_crc32c(bytes(data))
+    c_crc = _c_crc32c()
+    if c_crc is not None:
+        return c_crc(bytes(data))
     return _py_crc32c(data)
 
 
 def _py_crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
-    table = _TABLE
+    table = _table()
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
@@ -132,7 +139,7 @@ class TensorBoardParser(Parser):
         unpack = _HEADER.unpack_from
         unpack_crc = _CRC.unpack_from
         mask = _mask
-        crc = _c_crc32c or _py_crc32c
+        crc = _c_crc32c() or _py_crc32c
         while end - pos >= HEADER:
             length, len_crc = unpack(block, pos)
             if mask(crc(block[pos : pos + 8])) != len_crc or length > MAX_RECORD:

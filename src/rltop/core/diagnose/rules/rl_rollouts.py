@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -405,19 +406,24 @@ def _text_share(ctx: Context, p: dict[str, Any], which: str) -> tuple[Series, li
 
 
 def _share_above(
-    ctx: Context, p: dict[str, Any], which: str
-) -> tuple[Series, list, Any, Any] | None:
-    """The smoothed share of sampled completions that are ``which`` (rolling median of 5 steps)
-    and where it is above ``share`` (from ``min_points`` on); None when it never is."""
+    ctx: Context, p: dict[str, Any], which: str, evidence: Callable[[Series, list, pl.Series], str]
+) -> Finding | None:
+    """The finding of a text rule: where the smoothed share of sampled completions that are
+    ``which`` (rolling median of 5 steps) is above ``share`` (from ``min_points`` on), with the
+    ``evidence`` made from the series, the verdicts and the smoothed share."""
     got = _text_share(ctx, p, which)
     if got is None:
         return None
     s, verdicts = got
     sm = rolling_median(s.values, 5)
-    cond = mask_head(sm > p["share"], int(p["min_points"]) - 1)
-    if not cond.any():
-        return None
-    return s, verdicts, sm, cond
+    return held_finding(
+        s,
+        sm > p["share"],
+        p["min_points"],
+        "warning",
+        (s.name,),
+        lambda: evidence(s, verdicts, sm),
+    )
 
 
 @rule(
@@ -440,23 +446,16 @@ def _share_above(
     min_points=5,
 )
 def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
-    got = _share_above(ctx, p, "looping")
-    if got is None:
-        return None
-    s, verdicts, sm, cond = got
-    example = next((v.example_loop for v in reversed(verdicts) if v.example_loop), "")
-    last = verdicts[-1]
-    return Finding(
-        "warning",
-        None,
-        (s.name,),
-        f"{_pct(float(sm[-1]))} of the sampled completions loop at step {s.at(-1)} (smoothed; "
-        f"{last.looping} of {last.sampled} read; limit {_pct(p['share'])}); since step {ONSET}"
-        + (f"; e.g. “{_printable(example)[:80]}…”" if example else ""),
-        at_step=s.at(-1),
-        held=cond,
-        held_steps=s.steps,
-    )
+    def evidence(s: Series, verdicts: list, sm: pl.Series) -> str:
+        example = next((v.example_loop for v in reversed(verdicts) if v.example_loop), "")
+        last = verdicts[-1]
+        return (
+            f"{_pct(float(sm[-1]))} of the sampled completions loop at step {s.at(-1)} "
+            f"(smoothed; {last.looping} of {last.sampled} read; limit {_pct(p['share'])}); since "
+            f"step {ONSET}" + (f"; e.g. “{_printable(example)[:80]}…”" if example else "")
+        )
+
+    return _share_above(ctx, p, "looping", evidence)
 
 
 @rule(
@@ -477,21 +476,15 @@ def _rl_repetition(ctx: Context, p: dict[str, Any]) -> Finding | None:
     min_points=5,
 )
 def _rl_garbled(ctx: Context, p: dict[str, Any]) -> Finding | None:
-    got = _share_above(ctx, p, "garbled")
-    if got is None:
-        return None
-    s, verdicts, sm, cond = got
-    last = verdicts[-1]
-    return Finding(
-        "warning",
-        None,
-        (s.name,),
-        f"{_pct(float(sm[-1]))} of the sampled completions garbled at step {s.at(-1)} (smoothed; "
-        f"{last.garbled} of {last.sampled} read; limit {_pct(p['share'])}); since step {ONSET}",
-        at_step=s.at(-1),
-        held=cond,
-        held_steps=s.steps,
-    )
+    def evidence(s: Series, verdicts: list, sm: pl.Series) -> str:
+        last = verdicts[-1]
+        return (
+            f"{_pct(float(sm[-1]))} of the sampled completions garbled at step {s.at(-1)} "
+            f"(smoothed; {last.garbled} of {last.sampled} read; limit {_pct(p['share'])}); "
+            f"since step {ONSET}"
+        )
+
+    return _share_above(ctx, p, "garbled", evidence)
 
 
 @rule(
