@@ -292,7 +292,7 @@ class Settings:
     def validate(self) -> None:
         """Record unknown rule ids and threshold names (needs the rule catalogue)."""
         if not self.thresholds:
-            return  # nothing to check: the rules (numpy, polars) are not imported for nothing
+            return  # nothing to check: the rules (and polars) are not imported for nothing
         from rltop.core.diagnose import check_thresholds
 
         self.problems.extend(check_thresholds(self.thresholds))

@@ -91,7 +91,8 @@ def collect(paths: list[str], settings: Any, stalled_after: float | None = None)
     if paths and has_candidates(paths):
         if callable(settings):
             settings = settings()
-        # polars, numpy and the rules are imported only when there is something to read
+        # polars and the rules are imported only when there is something to read (numpy never:
+        # the rules compute on polars; only rollout blocks and long texts load it)
         from rltop.core.follow import Follower
 
         apply_memory_budget(settings)

@@ -179,7 +179,7 @@ def object_store_errors(paths: list[str]) -> tuple[type[Exception], ...]:
 
 def has_candidates(paths: list[str]) -> bool:
     """Whether any file under ``paths`` is one rltop might read (by name; nothing heavy is
-    imported: polars, numpy and the rules wait until there is something to read)."""
+    imported: polars and the rules wait until there is something to read)."""
     from rltop.core import discover
 
     if any("://" in p for p in paths):

@@ -59,10 +59,11 @@ class Context:
             return self._cache[name]
         out = None
         if name in self.run.metrics.columns:
-            values = self.run.metrics.get_column(name).cast(pl.Float64)
-            ok = values.is_finite().fill_null(False)
-            if ok.any():
-                out = Series(name, self.steps.filter(ok), values.filter(ok))
+            finite = self.run.metrics.select(
+                pl.col("step").cast(pl.Int64), pl.col(name).cast(pl.Float64)
+            ).filter(pl.col(name).is_finite())
+            if finite.height:
+                out = Series(name, finite.get_column("step"), finite.get_column(name))
         self._cache[name] = out
         return out
 

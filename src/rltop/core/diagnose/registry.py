@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rltop.core.diagnose.series import mask_head
+from rltop.core.diagnose.series import mask_head, no_nulls
 
 if TYPE_CHECKING:
     import polars as pl
@@ -108,7 +108,7 @@ def held_finding(
     """The finding of a rule whose condition ``cond`` held point by point over ``s``: none before
     ``min_points`` points, None when it never held; dated at ``s``'s latest step. ``evidence`` is
     called only when there is a finding (it may divide by what the condition rules out)."""
-    cond = mask_head(cond.fill_null(False), int(min_points) - 1)
+    cond = mask_head(no_nulls(cond), int(min_points) - 1)
     if not cond.any():
         return None
     return Finding(

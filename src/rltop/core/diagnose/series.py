@@ -57,9 +57,22 @@ class Series:
 
 
 # -- building blocks (polars; a new series each time) -------------------------------------------
+# Many polars ``Series`` methods run as a one-expression query (a few hundred microseconds each);
+# the helpers below stay on the direct ones (slicing, filtering, arithmetic, ``zip_with``) where a
+# rule calls them often.
 def arange(n: int, start: int = 0) -> pl.Series:
     """``start, start + 1, ..., n - 1`` as Int64."""
     return pl.int_range(start, max(start, n), eager=True, dtype=pl.Int64)
+
+
+def const(value: Any, n: int, dtype: Any) -> pl.Series:
+    """``value`` ``n`` times."""
+    return pl.Series([value], dtype=dtype).new_from_index(0, n) if n else pl.Series([], dtype=dtype)
+
+
+def no_nulls(cond: pl.Series) -> pl.Series:
+    """A condition with its nulls False (unchanged, and not copied, when it has none)."""
+    return cond.fill_null(False) if cond.null_count() else cond
 
 
 def fill_range(s: pl.Series, lo: int, hi: int | None, value: Any) -> pl.Series:
@@ -68,7 +81,7 @@ def fill_range(s: pl.Series, lo: int, hi: int | None, value: Any) -> pl.Series:
     lo, hi, _ = slice(lo, hi).indices(n)
     if hi <= lo:
         return s
-    parts = [s.slice(0, lo), pl.repeat(value, hi - lo, dtype=s.dtype, eager=True), s.slice(hi)]
+    parts = [s.slice(0, lo), const(value, hi - lo, s.dtype), s.slice(hi)]
     return pl.concat([p for p in parts if len(p)]).alias(s.name)
 
 
@@ -80,33 +93,34 @@ def mask_head(cond: pl.Series, k: int) -> pl.Series:
 def where(mask: pl.Series, a: Any, b: Any) -> pl.Series:
     """``a`` where ``mask`` (null = False), else ``b``; each a series or a scalar."""
     n = len(mask)
-    return pl.select(
-        pl.when(mask.fill_null(False)).then(_lit(a, n)).otherwise(_lit(b, n))
-    ).to_series()
+    if not isinstance(a, pl.Series):
+        a = const(a, n, b.dtype if isinstance(b, pl.Series) else None)
+    if not isinstance(b, pl.Series):
+        b = const(b, n, a.dtype)
+    if a.dtype != b.dtype:
+        a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+    return a.zip_with(no_nulls(mask), b)
 
 
-def _lit(x: Any, n: int) -> Any:
-    return x if isinstance(x, pl.Series) else pl.lit(x)
-
-
-def maximum(s: pl.Series, floor: float) -> pl.Series:
-    """Elementwise ``max(s, floor)``."""
-    return s.clip(lower_bound=floor)
-
-
-def any_(cond: pl.Series) -> bool:
-    """Whether any point holds (nulls do not)."""
-    return bool(cond.any())
+def arg_true(cond: pl.Series) -> pl.Series:
+    """Indexes where a condition holds (nulls do not)."""
+    return arange(len(cond)).filter(cond)
 
 
 def first_true(cond: pl.Series) -> int | None:
-    idx = cond.fill_null(False).arg_true()
+    idx = arg_true(cond)
     return int(idx[0]) if len(idx) else None
 
 
 def last_true(cond: pl.Series) -> int | None:
-    idx = cond.fill_null(False).arg_true()
+    idx = arg_true(cond)
     return int(idx[-1]) if len(idx) else None
+
+
+def diff(values: pl.Series) -> pl.Series:
+    """Consecutive differences (one fewer than the points)."""
+    n = len(values)
+    return values.slice(1) - values.slice(0, max(0, n - 1))
 
 
 def rolling_median(values: pl.Series, window: int) -> pl.Series:
@@ -132,7 +146,7 @@ def trailing_onset(cond: pl.Series) -> int | None:
     """Index where the final run of True starts; None when the last point is False."""
     if len(cond) == 0 or not cond[-1]:
         return None
-    false_at = last_true(~cond.fill_null(False))
+    false_at = last_true(~no_nulls(cond))
     return false_at + 1 if false_at is not None else 0
 
 
@@ -152,7 +166,7 @@ def noise(values: pl.Series) -> float:
     """Robust point-to-point noise (sigma) from consecutive differences."""
     if len(values) < 3:
         return 0.0
-    return float(1.4826 * values.diff().abs().median() / math.sqrt(2))  # type: ignore[operator]
+    return float(1.4826 * diff(values).abs().median() / math.sqrt(2))  # type: ignore[operator]
 
 
 def median(values: pl.Series) -> float:
@@ -210,7 +224,7 @@ def _align(src: Series, steps: pl.Series, values: pl.Series) -> pl.Series:
 
 def align_held(src: Series, steps: pl.Series, cond: pl.Series) -> pl.Series:
     """A condition of ``src`` at ``steps`` (as of the latest point at or before each step)."""
-    return _align(src, steps, cond.fill_null(False))
+    return _align(src, steps, no_nulls(cond))
 
 
 # -- when a warning starts and clears ---------------------------------------------------------
@@ -231,11 +245,12 @@ def sustained_onset(on: pl.Series, hold: int, clear: int) -> int | None:
 
     Points where ``on`` is False for fewer than ``clear`` consecutive points do not break a hold
     (flicker tolerance; hysteresis on clear); a hold needs ``hold`` True points to count."""
-    t = on.fill_null(False).arg_true().cast(pl.Int64)
+    t = arg_true(on)
     if not len(t) or len(on) - 1 - int(t[-1]) >= clear:
         return None
-    # t.diff()[j] = t[j] - t[j - 1]: a gap longer than ``clear`` starts a new hold at j
-    first = last_true(t.diff() > clear) or 0
+    # diff(t)[j] = t[j + 1] - t[j]: a gap longer than ``clear`` starts a new hold at j + 1
+    gap = last_true(diff(t) > clear)
+    first = gap + 1 if gap is not None else 0
     if len(t) - first < hold:
         return None
     return int(t[first])
@@ -260,9 +275,19 @@ def print_precision(values: pl.Series) -> float:
     v = values.filter(values.is_finite()).tail(500)
     if not len(v) or not (v != 0).any():
         return 0.0
-    for decimals in range(0, 7):
-        scaled = v * 10.0**decimals
-        if ((scaled - scaled.round()).abs() < 1e-6 * scaled.abs().clip(lower_bound=1.0)).all():
+    # for each number of decimals (0 to 6), whether every value is printed with at most that many
+    x = pl.col(v.name)
+    fits = v.to_frame().select(
+        (
+            ((x * 10.0**d - (x * 10.0**d).round()).abs())
+            < 1e-6 * (x * 10.0**d).abs().clip(lower_bound=1.0)
+        )
+        .all()
+        .alias(str(d))
+        for d in range(7)
+    )
+    for decimals, ok in enumerate(fits.row(0)):
+        if ok:
             return 10.0**-decimals if decimals else 0.0 if (v != v.round()).any() else 1.0
     return 0.0
 
@@ -289,7 +314,7 @@ def hinge_point(values: pl.Series, k_min: int = 0) -> tuple[int, float]:
     rss_line = float((yp * yp).sum())
     ks = arange(n - 2, 1).cast(pl.Float64)  # k = 1 .. n - 3
     idx = arange(n - 1, 2)  # the first t past each k
-    ones = pl.repeat(1.0, n, eager=True)
+    ones = const(1.0, n, pl.Float64)
     c = _suffix(ones).gather(idx)
     s1 = _suffix(t).gather(idx)
     s2 = _suffix(t * t).gather(idx)
@@ -343,7 +368,7 @@ def backdate(cond: pl.Series, start: int) -> pl.Series:
     found where its change began (a change point) dates its warning from there, not from the
     point its evidence became strong enough."""
     start = max(0, start)
-    out = cond.fill_null(False)
+    out = no_nulls(cond)
     first = first_true(out.slice(start))
     if first is not None:
         out = fill_range(out, start, start + first, True)
@@ -355,6 +380,6 @@ def false_run_end(ok: pl.Series, clear: int) -> int:
     or ``len(ok)`` when that never happens."""
     if len(ok) < clear:
         return len(ok)
-    bad = (~ok.fill_null(False)).cast(pl.Int64)
+    bad = (~no_nulls(ok)).cast(pl.Int64)
     full = first_true(bad.rolling_sum(clear) == clear)  # windows ending at each index
     return full - clear + 1 if full is not None else len(ok)

@@ -11,6 +11,7 @@ from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import (
     _n,
     _pct,
+    const,
     early_level,
     false_run_end,
     fill_range,
@@ -94,8 +95,8 @@ def _rl_kl_spike(ctx: Context, p: dict[str, Any]) -> Finding | None:
     # within a jump the reference is the level before it began, until KL has been back under
     # ``factor`` × that level for a sustained stretch
     _hold, clear = hold_points(n, p)
-    held = pl.repeat(False, n, eager=True)
-    anchors = pl.repeat(None, n, dtype=pl.Float64, eager=True)
+    held = const(False, n, pl.Boolean)
+    anchors = const(None, n, pl.Float64)
     i = first_true(jump) or 0
     while True:
         anchor, anchor_base = float(ref[i]), float(base[i])

@@ -19,6 +19,7 @@ from rltop.core.diagnose.series import (
     arange,
     backdate,
     change_point,
+    const,
     early_level,
     fill_range,
     hold_points,
@@ -427,7 +428,7 @@ def _rl_dimension_regression(ctx: Context, p: dict[str, Any]) -> Finding | None:
     rm, rise, _w, base = got
     rising = rise.fill_null(0.0) >= p["rise"] * spread(rw.values)
     _hold, clear = hold_points(len(rw), p)
-    held = pl.repeat(False, len(rw), eager=True)
+    held = const(False, len(rw), pl.Boolean)
     hits = []
     for name in dims:
         d = ctx.column(name)

@@ -19,8 +19,10 @@ from rltop.core.diagnose.series import (
     _pct,
     align_held,
     arange,
+    arg_true,
     backdate,
     change_point,
+    const,
     early_level,
     fill_range,
     last_true,
@@ -153,7 +155,7 @@ def _rl_grader_errors(ctx: Context, p: dict[str, Any]) -> Finding | None:
     ge = ctx.series("grader_errors")
     if ge is None:
         return None
-    hits = (ge.values > 0).arg_true()
+    hits = arg_true(ge.values > 0)
     if not len(hits):
         return None
     first, last = int(hits[0]), int(hits[-1])
@@ -359,7 +361,7 @@ def _rl_early_termination(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     # one axis: every step either series has; each condition as of its latest point
     steps = pl.concat([f[0].steps for f in found]).unique().sort()
-    held = pl.repeat(False, len(steps), eager=True)
+    held = const(False, len(steps), pl.Boolean)
     for s_, cond, _ in found:
         held = held | (align_held(s_, steps, cond) & (steps >= s_.steps[0]))
     return Finding(

@@ -11,7 +11,7 @@ import polars as pl
 
 from rltop.core.diagnose.context import _NAN_WATCH, Context
 from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
-from rltop.core.diagnose.series import Series, _n, mask_head, median
+from rltop.core.diagnose.series import Series, _n, diff, mask_head, median
 
 
 # -- the rules: run health -------------------------------------------------------------------
@@ -132,8 +132,8 @@ def _step_times(ctx: Context) -> Series | None:
     stamp = ctx.series("timestamp")
     if stamp is None or len(stamp) < 3:
         return None
-    dt = stamp.values.diff().slice(1)
-    ds = stamp.steps.diff().slice(1).cast(pl.Float64)
+    dt = diff(stamp.values)
+    ds = diff(stamp.steps).cast(pl.Float64)
     ok = (ds > 0) & (dt >= 0)
     if ok.sum() < 3:
         return None

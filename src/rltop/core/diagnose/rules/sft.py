@@ -14,6 +14,8 @@ from rltop.core.diagnose.series import (
     _n,
     _pct,
     arange,
+    arg_true,
+    diff,
     div,
     early_level,
     fill_range,
@@ -242,7 +244,7 @@ def _sft_valid_plateau(ctx: Context, p: dict[str, Any]) -> Finding | None:
     if va is None:
         return None
     boundary, what = _first_epoch_end(ctx, va)
-    after = (va.steps >= boundary).arg_true()
+    after = arg_true(va.steps >= boundary)
     if len(after) < p["min_points"]:
         return None
     vals = va.values.gather(after)
@@ -289,7 +291,7 @@ def _sft_valid_oscillating(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     x = va.values
     n = len(x)
-    d = x.diff().slice(1)
+    d = diff(x)
     flips = (d.slice(1) * d.slice(0, n - 2) < 0).cast(pl.Float64)
     # windows of w points end at indices w-1 .. n-1: full rolling windows only
     count = n - w + 1
