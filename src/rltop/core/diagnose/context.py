@@ -59,9 +59,12 @@ class Context:
             return self._cache[name]
         out = None
         if name in self.run.metrics.columns:
-            finite = self.run.metrics.select(
-                pl.col("step").cast(pl.Int64), pl.col(name).cast(pl.Float64)
-            ).filter(pl.col(name).is_finite())
+            finite = (
+                self.run.metrics.lazy()
+                .select(pl.col("step").cast(pl.Int64), pl.col(name).cast(pl.Float64))
+                .filter(pl.col(name).is_finite())
+                .collect()
+            )
             if finite.height:
                 out = Series(name, finite.get_column("step"), finite.get_column(name))
         self._cache[name] = out

@@ -154,12 +154,21 @@ def spread(values: pl.Series) -> float:
     """The range a series moves in (5th to 95th percentile), never 0."""
     if len(values) == 0:
         return 1.0
-    lo = values.quantile(0.05, "linear")
-    hi = values.quantile(0.95, "linear")
-    width = float(hi - lo)  # type: ignore[operator]
+    ordered = values.sort()
+    width = quantile(ordered, 0.95) - quantile(ordered, 0.05)
     if width > 1e-12:
         return width
     return max(abs(float(values.mean())), 1e-9)  # type: ignore[arg-type]
+
+
+def quantile(ordered: pl.Series, q: float) -> float:
+    """The ``q`` quantile of a sorted series, linear between the two nearest points (as
+    numpy's ``percentile``)."""
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    a, b = float(ordered[lo]), float(ordered[hi])
+    return a + (b - a) * (pos - lo)
 
 
 def noise(values: pl.Series) -> float:
@@ -313,19 +322,20 @@ def hinge_point(values: pl.Series, k_min: int = 0) -> tuple[int, float]:
     yp = y - slope * tc  # y with the line projected out
     rss_line = float((yp * yp).sum())
     ks = arange(n - 2, 1).cast(pl.Float64)  # k = 1 .. n - 3
-    idx = arange(n - 1, 2)  # the first t past each k
-    ones = const(1.0, n, pl.Float64)
-    c = _suffix(ones).gather(idx)
-    s1 = _suffix(t).gather(idx)
-    s2 = _suffix(t * t).gather(idx)
-    sy = _suffix(yp).gather(idx)
-    sty = _suffix(t * yp).gather(idx)
+    j = ks + 1  # the first t past each k: sums over t = j .. n - 1
+    last = float(n - 1)
+    c = n - j
+    s1 = (j + last) * c / 2
+    s2 = last * (last + 1) * (2 * last + 1) / 6 - (j - 1) * j * (2 * j - 1) / 6
+    sy = _suffix(yp).slice(2, n - 3)
+    sty = _suffix(t * yp).slice(2, n - 3)
     sh = s1 - ks * c  # Σ h
     shh = s2 - 2 * ks * s1 + ks * ks * c  # Σ h²
     sth = s2 - ks * s1  # Σ t·h
     hy = sty - ks * sy  # h · y⊥
     tch = sth - t_mean * sh  # Σ (t − t̄)·h
-    hh = (shh - sh * sh / n - tch * tch / tt).clip(lower_bound=1e-9)
+    hh = shh - sh * sh / n - tch * tch / tt
+    hh = hh.zip_with(hh >= 1e-9, const(1e-9, len(hh), pl.Float64))
     rss = rss_line - hy * hy / hh
     rss = fill_range(rss, 0, max(0, k_min - 1), float("inf"))  # k < k_min
     best = int(rss.arg_min())  # type: ignore[arg-type]
