@@ -192,3 +192,23 @@ def test_a_broken_long_line_is_skipped_with_a_reason(tmp_path: Path, monkeypatch
     info = follower.store.sources[str(path)]
     assert info.skipped == 1 and info.lines_read == 7
     assert any("malformed JSON" in reason for reason in info.skip_reasons)
+
+
+def test_a_large_file_with_a_long_line_is_not_caught_up_by_polars(tmp_path: Path, monkeypatch):
+    """The one-pass catch-up of a large file (polars' reader) would hold a long line's text:
+    a file that may hold one is read block by block, where the line stays cold."""
+    monkeypatch.setattr(RolloutJsonlParser, "CATCH_UP_MIN_BYTES", 0)
+    monkeypatch.setattr(RolloutJsonlParser, "BULK_MIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(RolloutJsonlParser, "COLD_LINE", 200_000)
+    path = tmp_path / "rollouts.jsonl"
+    short = _long_text(20_000)
+    _write(path, short)  # no line over the limit: caught up in one pass
+    assert RolloutJsonlParser(str(path)).catch_up() is not None
+    text = _long_text(500_000)
+    _write(path, text)
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+    follower = Follower([str(tmp_path)], previews=True)
+    follower.read_all()
+    frame = follower.store.snapshot().runs[0].rollouts.sort("step")
+    assert frame["step"].to_list() == [0, 1, 2, 3, 4]
+    assert frame["completion"][3] is None and frame["length"][3] == len(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -581,6 +582,8 @@ class RolloutJsonlParser(RolloutFileParser):
                     return None  # a line is being written: the block path waits for it
         except OSError:
             return None
+        if self.cold_lines and may_hold_long_line(self.path, size, self.COLD_LINE):
+            return None  # polars would hold that line's text: the block path keeps it cold
         head = head[: head.rfind(b"\n") + 1]
         try:
             sample = pl.read_ndjson(io.BytesIO(head), infer_schema_length=None)
@@ -772,6 +775,20 @@ def file_line_spans(
 
 
 _SPACE = np.array([9, 13, 32], dtype=np.uint8)
+
+
+def may_hold_long_line(path: str, size: int, limit: int) -> bool:
+    """False when no line of ``path[:size]`` is longer than ``limit``: every window of
+    ``limit // 2`` bytes holds a newline, found at once near the window's start (a few pages of
+    the mapped file are touched, not the whole of it)."""
+    step = max(1, limit // 2)
+    try:
+        with open_regular(path) as fh, mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as mm:
+            return any(
+                mm.find(b"\n", start, min(start + step, size)) < 0 for start in range(0, size, step)
+            )
+    except (OSError, ValueError):
+        return True  # cannot tell: the careful path
 
 
 def _file_reader(fh: Any, base: int) -> Callable[[int, int], bytes]:
