@@ -199,13 +199,13 @@ def test_a_large_file_with_a_long_line_is_not_caught_up_by_polars(tmp_path: Path
     a file that may hold one is read block by block, where the line stays cold."""
     monkeypatch.setattr(RolloutJsonlParser, "CATCH_UP_MIN_BYTES", 0)
     monkeypatch.setattr(RolloutJsonlParser, "BULK_MIN_BYTES", 64 * 1024)
-    monkeypatch.setattr(RolloutJsonlParser, "COLD_LINE", 200_000)
+    monkeypatch.setattr(RolloutJsonlParser, "COLD_LINE", 1_000_000)
     path = tmp_path / "rollouts.jsonl"
-    short = _long_text(20_000)
-    _write(path, short)  # no line over the limit: caught up in one pass
+    # lines of at most half the limit (every half-limit window holds a newline): one pass
+    assert 64 * 1024 < _write(path, _long_text(40_000)) < 250_000
     assert RolloutJsonlParser(str(path)).catch_up() is not None
-    text = _long_text(500_000)
-    _write(path, text)
+    text = _long_text(800_000)
+    assert _write(path, text) > 1_000_000
     assert RolloutJsonlParser(str(path)).catch_up() is None
     follower = Follower([str(tmp_path)], previews=True)
     follower.read_all()
