@@ -208,8 +208,8 @@ def main() -> int:
         "Reading: Esc is handled on the app's event loop, between two of its turns. Fewer than"
         " 30 redraws a second mean a frame (the chat log's layout and render) takes longer than"
         " 1/30 s on this machine: an Esc that arrives during one waits for it to end, then the"
-        " stream is cancelled at once (the stop and the closed connection follow within a few"
-        " ms of each other). The stream is taken in one HTTP chunk per loop turn, so a flood is"
+        " stream is cancelled at once (the stop and the closed connection come close together)."
+        " The stream is taken in one HTTP chunk per loop turn, so a flood is"
         " read at the pace of the frames, and memory grows only with the answer kept, up to the"
         " answer cap.\n"
     )
