@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -97,8 +98,11 @@ async def child_run(folder: Path, max_memory: int | None) -> dict[str, float]:
 
 def child(kind: str, budget: str) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rltop-long-"))
-    write_logs(tmp / "logs", long_text=kind == "long")
-    got = asyncio.run(child_run(tmp / "logs", BUDGET if budget == "256M" else None))
+    try:
+        write_logs(tmp / "logs", long_text=kind == "long")
+        got = asyncio.run(child_run(tmp / "logs", BUDGET if budget == "256M" else None))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(got))
     return 0
 
