@@ -361,6 +361,8 @@ class RolloutJsonlParser(RolloutFileParser):
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         if self.cold_lines and len(block) > self.COLD_LINE:
+            import numpy as np  # a block this large: line_spans loads it anyway
+
             starts, lengths = line_spans(block)
             huge = np.flatnonzero(lengths > self.COLD_LINE)
             if len(huge):
