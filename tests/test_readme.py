@@ -25,9 +25,9 @@ def test_readme_setup_commands_match_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -e . && rltop demo" in readme
     test_command = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]'"
-    assert test_command + " && python -m pytest -q" in readme
+    assert test_command + " && python -m pytest -q -n 2\n" in readme
     assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]'" in ci
-    assert "python -m pytest -q" in ci
+    assert "python -m pytest -q -n 2 " in ci  # the same run (on two workers: pytest-xdist)
 
 
 def test_readme_keys_tables_list_every_shown_key():
