@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,3 +211,60 @@ def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
     frame = _cold_frame(path, lines, offsets, fmt="some-binary-format")
     maybe = search._candidates(frame, pl.Series(range(frame.height)), needles("hacking", True))
     assert maybe.all()
+
+
+def _reference(line: bytes, wanted: list[bytes]) -> bool:
+    """What the prefilter must say about one line, written the slow, obvious way."""
+    folded = bytes(b | 0x20 for b in line)
+    escaped = re.search(rb"\\[uU]00[4-7]", line) is not None
+    return escaped or all(needle in folded for needle in wanted)
+
+
+#: pieces of lines: letters of the phrase in any case, escapes that do and do not hide a letter
+PIECES = ["Reward", "HACKING", "detected", " ", "\\n", "\\u0041", "\\U006f", "\\u00e9", "x", "é"]
+PIECES += ["\\\\", "\\u00", "\\u004"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(
+        st.lists(st.sampled_from(PIECES), max_size=12).map(lambda parts: "".join(parts).encode()),
+        min_size=1,
+        max_size=30,
+    ),
+    pick=st.data(),
+    span=st.integers(1, 64),
+    gap=st.integers(0, 40),
+    phrase=st.sampled_from(["reward hacking detected", "detected", "Reward", "hacking x"]),
+)
+def test_spans_read_in_turn_match_a_line_by_line_reference(
+    tmp_path_factory, lines, pick, span, gap, phrase
+):
+    """The file read a few bytes at a time (many spans, buffers reused, the next span made ready
+    by a worker thread while one is searched), lines in any order with gaps between them: the
+    same answer as looking at each line on its own."""
+    from rltop.core import prefilter
+
+    path = tmp_path_factory.mktemp("s") / "r.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    offsets = np.cumsum([0] + [len(x) + 1 for x in lines[:-1]])
+    chosen = pick.draw(st.permutations(range(len(lines))))
+    chosen = chosen[: pick.draw(st.integers(1, len(lines)))]
+    wanted = needles(phrase, True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(prefilter, "SPAN_BYTES", span)
+        patch.setattr(prefilter, "SPAN_GAP", gap)
+        keep = candidate_lines(str(path), offsets[chosen], [len(lines[i]) for i in chosen], wanted)
+    assert keep.tolist() == [_reference(lines[i], wanted) for i in chosen]
+
+
+def test_lines_past_the_end_or_of_a_vanished_file_are_kept(tmp_path, monkeypatch):
+    from rltop.core import prefilter
+
+    monkeypatch.setattr(prefilter, "SPAN_BYTES", 8)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"nothing here\nreward hacking detected\n")
+    wanted = needles("reward hacking detected", True)
+    keep = candidate_lines(str(path), [0, 13, 100, 200], [12, 23, 30, 10], wanted)
+    assert keep.tolist() == [False, True, True, True]
+    assert candidate_lines(str(tmp_path / "gone"), [0], [5], wanted).tolist() == [True]

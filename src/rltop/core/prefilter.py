@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import mmap
 import os
 import re
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from rltop.core.tail import open_regular
+
 _LETTERS = re.compile(r"[A-Za-z]+")
-#: ``\\u0040`` .. ``\\u007f`` (the escaped forms of ASCII letters among them), in folded bytes
-#: (where a backslash, 0x5c, has become 0x7c)
-_ESCAPED_LETTER = re.compile(rb"\|u00[4-7]")
 #: words the rollout parsers write into a text themselves (``messages.content_text``, ``str(None)``)
 SYNTHESIZED = ("none", "part")
 #: formats whose located rows are JSON documents made into rows from their string values
@@ -44,8 +44,10 @@ SYNTHESIZED = ("none", "part")
 RAW_TEXT_FORMATS = frozenset({"rollouts-jsonl", "episode-log", "episode-jsonl"})
 #: lines closer than this are read in one span (reading a short gap beats another call)
 SPAN_GAP = 64 * 1024
-#: bytes read (and lowered) at a time
-SPAN_BYTES = 64 * 1024 * 1024
+#: bytes read, searched and case-folded at a time (two buffers of this size are reused; a
+#: longer line is read on its own)
+SPAN_BYTES = 4 * 1024 * 1024
+_BACKSLASH, _LOWER_U, _ZERO = 0x5C, 0x75, 0x30
 
 
 def needles(phrase: str, ignore_case: bool) -> list[bytes]:
@@ -79,53 +81,101 @@ def candidate_lines(
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     n = len(starts)
-    keep = np.ones(n, dtype=bool)
     if not wanted or n == 0:
-        return keep
+        return np.ones(n, dtype=bool)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except OSError:
-        return keep
+        return np.ones(n, dtype=bool)
     with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return keep
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            keep = _search_map(mm, size, starts, lengths, wanted)
-        finally:
-            mm.close()
-    return keep
-
-
-def _search_map(
-    mm: mmap.mmap, size: int, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
-) -> np.ndarray:
-    n = len(starts)
-    order = np.argsort(starts, kind="stable")
-    s_sorted, l_sorted = starts[order], lengths[order]
-    ends = s_sorted + l_sorted
-    keep_sorted = np.ones(n, dtype=bool)
-    raw = np.frombuffer(mm, dtype=np.uint8)
-    buffer = np.empty(0, dtype=np.uint8)
-    try:
-        for lo, hi in _spans(s_sorted, ends):
-            a, b = int(s_sorted[lo]), int(ends[hi - 1])
-            if b > size:
-                continue  # the file changed under us: keep these lines
-            if len(buffer) < b - a:
-                buffer = np.empty(max(b - a, min(SPAN_BYTES, size)), dtype=np.uint8)
-            folded = buffer[: b - a]
-            # ASCII letters to lower case by setting bit 5 (other bytes change too: the needles
-            # are letters only, so a byte that was no letter can only add candidates)
-            np.bitwise_or(raw[a:b], 0x20, out=folded)
-            keep_sorted[lo:hi] = _scan(folded, s_sorted[lo:hi] - a, l_sorted[lo:hi], wanted)
-            del folded
-    finally:
-        del raw
+        order = np.argsort(starts, kind="stable")
+        keep_sorted = _search_file(fh, starts[order], lengths[order], wanted)
     keep = np.empty(n, dtype=bool)
     keep[order] = keep_sorted
     return keep
+
+
+def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]) -> np.ndarray:
+    """``candidate_lines`` for lines sorted by offset, read from the open file ``fh``.
+
+    The file is read a span (``SPAN_BYTES``) at a time into one of two buffers that are reused:
+    while the needle is looked for in one span (``bytearray.find``, which holds the GIL), the
+    next is read, checked for escaped letters and case-folded in the other by a worker thread
+    (reads and numpy release the GIL). No copy of the file is ever held, nor mapped.
+    """
+    n = len(starts)
+    ends = starts + lengths
+    keep = np.ones(n, dtype=bool)  # lines that cannot be read stay kept
+    size = os.fstat(fh.fileno()).st_size
+    spans = [(lo, hi) for lo, hi in _spans(starts, ends) if int(ends[hi - 1]) <= size]
+    if not spans:
+        return keep
+    buffers = [bytearray(0), bytearray(0)]
+
+    def prepare(i: int) -> tuple[bytearray, int, np.ndarray] | None:
+        lo, hi = spans[i]
+        a, b = int(starts[lo]), int(ends[hi - 1])
+        if len(buffers[i % 2]) < b - a:
+            buffers[i % 2] = bytearray(max(b - a, SPAN_BYTES))
+        buf = buffers[i % 2]
+        if not _read_into(fh, buf, a, b - a):
+            return None  # the file changed under us: these lines stay kept
+        return buf, b - a, _fold(buf, b - a)
+
+    if len(spans) == 1:
+        prepared = prepare(0)
+        if prepared is not None:
+            keep[spans[0][0] : spans[0][1]] = _scan(*prepared, starts, lengths, spans[0], wanted)
+        return keep
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rltop-prefilter") as pool:
+        pending: deque[Future] = deque(pool.submit(prepare, i) for i in range(2))
+        for i, span in enumerate(spans):
+            prepared = pending.popleft().result()
+            if prepared is not None:
+                keep[span[0] : span[1]] = _scan(*prepared, starts, lengths, span, wanted)
+            if i + 2 < len(spans):  # buffer i % 2 is free again
+                pending.append(pool.submit(prepare, i + 2))
+    return keep
+
+
+def _read_into(fh, buf: bytearray, offset: int, length: int) -> bool:
+    """``length`` bytes of ``fh`` from ``offset`` into ``buf`` (False: the file is shorter)."""
+    view = memoryview(buf)
+    try:
+        fh.seek(offset)
+        got = 0
+        while got < length:
+            count = fh.readinto(view[got:length])
+            if not count:
+                return False
+            got += count
+        return True
+    except OSError:
+        return False
+    finally:
+        view.release()
+
+
+def _fold(buf: bytearray, length: int) -> np.ndarray:
+    """Case-fold ``buf[:length]`` in place; return where an ASCII letter may be escaped.
+
+    An escaped letter (``\\u0041`` .. ``\\u007a``) is looked for first, on the raw bytes: the
+    offsets of every ``\\u004`` .. ``\\u007`` (a ``U`` too). Then ASCII letters become lower case
+    by setting bit 5 (other bytes change too: the needles are letters only, so a byte that was
+    no letter can only add candidates).
+    """
+    raw = np.frombuffer(buf, dtype=np.uint8, count=length)
+    slashes = np.flatnonzero(raw[: max(length - 4, 0)] == _BACKSLASH)
+    if len(slashes):
+        escaped = (
+            ((raw[slashes + 1] | 0x20) == _LOWER_U)
+            & (raw[slashes + 2] == _ZERO)
+            & (raw[slashes + 3] == _ZERO)
+            & ((raw[slashes + 4] & 0xFC) == 0x34)  # 4, 5, 6 or 7
+        )
+        slashes = slashes[escaped]
+    np.bitwise_or(raw, 0x20, out=raw)
+    return slashes
 
 
 def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
@@ -149,31 +199,38 @@ def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _scan(
-    folded: np.ndarray, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
+    folded: bytearray,
+    length: int,
+    escapes: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    span: tuple[int, int],
+    wanted: list[bytes],
 ) -> np.ndarray:
-    """Lines (``starts``/``lengths`` inside the case-folded ``folded``) that hold every needle,
-    or an escaped ASCII letter."""
-    view = memoryview(folded)  # searched in place: no copy of the span
-    first = re.compile(re.escape(wanted[0]))
-    begins = starts.tolist()
-    finish = (starts + lengths).tolist()
-    out = np.zeros(len(begins), dtype=bool)
-    found = first.search(view)
-    while found is not None:
-        pos = found.start()
+    """The lines ``span`` of ``starts``/``lengths`` (read into the case-folded ``folded`` from
+    the first line's start, ``length`` bytes) that hold every needle, or an escaped letter
+    (``escapes``: offsets in ``folded``)."""
+    lo, hi = span
+    base = int(starts[lo])
+    rel = starts[lo:hi] - base
+    begins = rel.tolist()
+    finish = (rel + lengths[lo:hi]).tolist()
+    out = np.zeros(hi - lo, dtype=bool)
+    first, others = wanted[0], wanted[1:]
+    size = len(first)
+    pos = folded.find(first, 0, length)
+    while pos >= 0:
         row = bisect.bisect_right(begins, pos) - 1
-        if row >= 0 and found.end() <= finish[row]:
-            if len(wanted) > 1:
-                line = bytes(view[begins[row] : finish[row]])
-                if all(needle in line for needle in wanted[1:]):
-                    out[row] = True
-            else:
+        if row >= 0 and pos + size <= finish[row]:
+            a, b = begins[row], finish[row]
+            if all(folded.find(needle, a, b) >= 0 for needle in others):
                 out[row] = True
-            found = first.search(view, finish[row])  # one test per line, however many hits
+            pos = folded.find(first, b, length)  # one test per line, however many hits
         else:
-            found = first.search(view, pos + 1)
-    for m in _ESCAPED_LETTER.finditer(view):
-        row = bisect.bisect_right(begins, m.start()) - 1
-        if row >= 0:
-            out[row] = True
+            pos = folded.find(first, pos + 1, length)
+    if len(escapes):
+        rows = np.searchsorted(rel, escapes, side="right") - 1
+        inside = rows >= 0
+        inside[inside] = escapes[inside] < np.asarray(finish)[rows[inside]]
+        out[rows[inside]] = True
     return out
