@@ -47,7 +47,9 @@ SPAN_GAP = 64 * 1024
 #: bytes read, searched and case-folded at a time (two buffers of this size are reused; a
 #: longer line is read on its own)
 SPAN_BYTES = 4 * 1024 * 1024
-_BACKSLASH, _LOWER_U, _ZERO = 0x5C, 0x75, 0x30
+#: ``\\u`` as one 16-bit word in this machine's byte order
+_BACKSLASH_U = np.frombuffer(b"\\u", dtype=np.uint16)[0]
+_ZERO = 0x30
 
 
 def needles(phrase: str, ignore_case: bool) -> list[bytes]:
@@ -111,6 +113,7 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
     if not spans:
         return keep
     buffers = [bytearray(0), bytearray(0)]
+    scratch = [np.empty(0, dtype=bool)]  # used by one span at a time
 
     def prepare(i: int) -> tuple[bytearray, int, np.ndarray] | None:
         lo, hi = spans[i]
@@ -120,7 +123,7 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
         buf = buffers[i % 2]
         if not _read_into(fh, buf, a, b - a):
             return None  # the file changed under us: these lines stay kept
-        return buf, b - a, _fold(buf, b - a)
+        return buf, b - a, _fold(buf, b - a, scratch)
 
     if len(spans) == 1:
         prepared = prepare(0)
@@ -156,20 +159,30 @@ def _read_into(fh, buf: bytearray, offset: int, length: int) -> bool:
         view.release()
 
 
-def _fold(buf: bytearray, length: int) -> np.ndarray:
+def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
     """Case-fold ``buf[:length]`` in place; return where an ASCII letter may be escaped.
 
     An escaped letter (``\\u0041`` .. ``\\u007a``) is looked for first, on the raw bytes: the
-    offsets of every ``\\u004`` .. ``\\u007`` (a ``U`` too). Then ASCII letters become lower case
-    by setting bit 5 (other bytes change too: the needles are letters only, so a byte that was
-    no letter can only add candidates).
+    offsets of every ``\\u004`` .. ``\\u007``. A ``\\u`` is found as one 16-bit word, at even
+    and at odd offsets (``scratch[0]``: a reused mask, so no span allocates one). Then ASCII
+    letters become lower case by setting bit 5 (other bytes change too: the needles are letters
+    only, so a byte that was no letter can only add candidates).
     """
     raw = np.frombuffer(buf, dtype=np.uint8, count=length)
-    slashes = np.flatnonzero(raw[: max(length - 4, 0)] == _BACKSLASH)
+    found = []
+    for first in (0, 1):
+        words = (length - 3 - first) // 2  # a "\\u" at p needs p + 4 < length
+        if words <= 0:
+            continue
+        if len(scratch[0]) < words:
+            scratch[0] = np.empty(words, dtype=bool)
+        hit = scratch[0][:words]
+        np.equal(raw[first : first + 2 * words].view(np.uint16), _BACKSLASH_U, out=hit)
+        found.append(np.flatnonzero(hit) * 2 + first)
+    slashes = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     if len(slashes):
         escaped = (
-            ((raw[slashes + 1] | 0x20) == _LOWER_U)
-            & (raw[slashes + 2] == _ZERO)
+            (raw[slashes + 2] == _ZERO)
             & (raw[slashes + 3] == _ZERO)
             & ((raw[slashes + 4] & 0xFC) == 0x34)  # 4, 5, 6 or 7
         )
