@@ -236,24 +236,32 @@ PIECES += ["\\\\", "\\u00", "\\u004", "\\U006f"]
     span=st.integers(1, 64),
     gap=st.integers(0, 40),
     phrase=st.sampled_from(["reward hacking detected", "detected", "Reward", "hacking x"]),
+    workers=st.integers(1, 3),
+    numpy_strings=st.booleans(),
+    preadv=st.booleans(),
 )
 def test_spans_read_in_turn_match_a_line_by_line_reference(
-    tmp_path_factory, lines, pick, span, gap, phrase
+    tmp_path_factory, lines, pick, span, gap, phrase, workers, numpy_strings, preadv
 ):
-    """The file read a few bytes at a time (many spans, buffers reused, the next span made ready
-    by a worker thread while one is searched), lines in any order with gaps between them: the
-    same answer as looking at each line on its own."""
+    """The file read a few bytes at a time (many spans, buffers reused, spans searched by
+    several threads side by side), lines in any order with gaps between them: the same answer
+    as looking at each line on its own, by ``numpy.strings`` and by ``bytearray.find`` (numpy
+    1.x), with ``os.preadv`` or a locked seek and read."""
     from rltop.core import prefilter
 
     path = tmp_path_factory.mktemp("s") / "r.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in lines))
     offsets = np.cumsum([0] + [len(x) + 1 for x in lines[:-1]])
-    chosen = pick.draw(st.permutations(range(len(lines))))
-    chosen = chosen[: pick.draw(st.integers(1, len(lines)))]
+    # any lines, in any order, some more than once (rows may share a line)
+    chosen = pick.draw(st.lists(st.integers(0, len(lines) - 1), min_size=1, max_size=40))
     wanted = needles(phrase, True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(prefilter, "SPAN_BYTES", span)
         patch.setattr(prefilter, "SPAN_GAP", gap)
+        patch.setattr(prefilter, "WORKERS", workers)
+        patch.setattr(prefilter, "_PREADV", preadv and prefilter._PREADV)
+        if not numpy_strings:
+            patch.setattr(prefilter, "_NP_STRINGS", None)
         keep = candidate_lines(str(path), offsets[chosen], [len(lines[i]) for i in chosen], wanted)
     assert keep.tolist() == [_reference(lines[i], wanted) for i in chosen]
 
@@ -268,3 +276,15 @@ def test_lines_past_the_end_or_of_a_vanished_file_are_kept(tmp_path, monkeypatch
     keep = candidate_lines(str(path), [0, 13, 100, 200], [12, 23, 30, 10], wanted)
     assert keep.tolist() == [False, True, True, True]
     assert candidate_lines(str(tmp_path / "gone"), [0], [5], wanted).tolist() == [True]
+
+
+def test_rows_sharing_a_line_or_its_start_are_each_answered(tmp_path, monkeypatch):
+    from rltop.core import prefilter
+
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"abc reward\nx \\u0041 y\n")
+    wanted = needles("reward", True)
+    for engine in (prefilter._NP_STRINGS, None):
+        monkeypatch.setattr(prefilter, "_NP_STRINGS", engine)
+        keep = candidate_lines(str(path), [0, 0, 0, 11, 11, 11], [10, 3, 10, 11, 1, 11], wanted)
+        assert keep.tolist() == [True, False, True, True, False, True]

@@ -27,7 +27,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import os
+import queue
 import re
+import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,9 +46,22 @@ SYNTHESIZED = ("none", "part")
 RAW_TEXT_FORMATS = frozenset({"rollouts-jsonl", "episode-log", "episode-jsonl"})
 #: lines closer than this are read in one span (reading a short gap beats another call)
 SPAN_GAP = 64 * 1024
-#: bytes read, searched and case-folded at a time (two buffers of this size are reused; a
-#: longer line is read on its own)
-SPAN_BYTES = 4 * 1024 * 1024
+#: bytes read, case-folded and searched at a time (a buffer this size per thread, and one more,
+#: is reused; a longer line is read on its own)
+SPAN_BYTES = 2 * 1024 * 1024
+#: threads searching spans side by side (the cores this process may use, up to 4)
+WORKERS = max(
+    1,
+    min(
+        4,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    ),
+)
+#: ``numpy.strings`` (numpy 2): substring search between bounds, without the GIL
+_NP_STRINGS = getattr(np, "strings", None)
+#: the longest span searched as one numpy string
+_MAX_ITEM = 2**31 - 1
+_PREADV = hasattr(os, "preadv")
 #: ``\\u`` as one 16-bit word in this machine's byte order
 _BACKSLASH_U = np.frombuffer(b"\\u", dtype=np.uint16)[0]
 _ZERO = 0x30
@@ -89,74 +104,164 @@ def candidate_lines(
         fh = open_regular(path)
     except OSError:
         return np.ones(n, dtype=bool)
+    # each line once, in file order (rows may share a line)
+    lines, which = np.unique(np.stack([starts, lengths], axis=1), axis=0, return_inverse=True)
     with fh:
-        order = np.argsort(starts, kind="stable")
-        keep_sorted = _search_file(fh, starts[order], lengths[order], wanted)
-    keep = np.empty(n, dtype=bool)
-    keep[order] = keep_sorted
-    return keep
+        keep = _search_file(fh, lines[:, 0].copy(), lines[:, 1].copy(), wanted)
+    return keep[which.reshape(-1)]
 
 
 def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]) -> np.ndarray:
     """``candidate_lines`` for lines sorted by offset, read from the open file ``fh``.
 
-    The file is read a span (``SPAN_BYTES``) at a time into one of two buffers that are reused:
-    while the needle is looked for in one span (``bytearray.find``, which holds the GIL), the
-    next is read, checked for escaped letters and case-folded in the other by a worker thread
-    (reads and numpy release the GIL). No copy of the file is ever held, nor mapped.
+    The file is read a span (``SPAN_BYTES``) at a time into reused buffers; each span is read,
+    checked for escaped letters, case-folded and searched line by line by numpy calls that
+    release the GIL, so ``WORKERS`` threads search spans side by side. No copy of the file is
+    ever held, nor mapped.
     """
     n = len(starts)
     ends = starts + lengths
     keep = np.ones(n, dtype=bool)  # lines that cannot be read stay kept
     size = os.fstat(fh.fileno()).st_size
     spans = [(lo, hi) for lo, hi in _spans(starts, ends) if int(ends[hi - 1]) <= size]
-    if not spans:
-        return keep
-    buffers = [bytearray(0), bytearray(0)]
-    scratch = [np.empty(0, dtype=bool)]  # used by one span at a time
+    workers = min(WORKERS, len(spans))
+    slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+    for _ in range(workers + 1):
+        slots.put(_Slot())
+    lock = threading.Lock()
 
-    def prepare(i: int) -> tuple[bytearray, int, np.ndarray] | None:
-        lo, hi = spans[i]
-        a, b = int(starts[lo]), int(ends[hi - 1])
-        if len(buffers[i % 2]) < b - a:
-            buffers[i % 2] = bytearray(max(b - a, SPAN_BYTES))
-        buf = buffers[i % 2]
-        if not _read_into(fh, buf, a, b - a):
-            return None  # the file changed under us: these lines stay kept
-        return buf, b - a, _fold(buf, b - a, scratch)
+    def search(span: tuple[int, int]) -> np.ndarray | None:
+        lo, hi = span
+        base = int(starts[lo])
+        length = int(ends[hi - 1]) - base
+        slot = slots.get()
+        try:
+            if not slot.read(fh, lock, base, length):
+                return None  # the file changed under us: these lines stay kept
+            begins, finish = starts[lo:hi] - base, ends[lo:hi] - base
+            escapes = _fold(slot.buffer, length, slot.scratch)
+            out = _lines_with(slot.buffer, length, begins, finish, wanted)
+            _mark_lines_at(out, begins, finish, escapes)
+            return out
+        finally:
+            slots.put(slot)
 
-    if len(spans) == 1:
-        prepared = prepare(0)
-        if prepared is not None:
-            keep[spans[0][0] : spans[0][1]] = _scan(*prepared, starts, lengths, spans[0], wanted)
+    if workers <= 1:
+        for span in spans:
+            found = search(span)
+            if found is not None:
+                keep[span[0] : span[1]] = found
         return keep
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rltop-prefilter") as pool:
-        pending: deque[Future] = deque(pool.submit(prepare, i) for i in range(2))
-        for i, span in enumerate(spans):
-            prepared = pending.popleft().result()
-            if prepared is not None:
-                keep[span[0] : span[1]] = _scan(*prepared, starts, lengths, span, wanted)
-            if i + 2 < len(spans):  # buffer i % 2 is free again
-                pending.append(pool.submit(prepare, i + 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rltop-prefilter") as pool:
+        pending: deque[tuple[tuple[int, int], Future]] = deque()
+        for span in spans:
+            if len(pending) > workers:  # at most one span waiting per free buffer
+                _collect(keep, *pending.popleft())
+            pending.append((span, pool.submit(search, span)))
+        while pending:
+            _collect(keep, *pending.popleft())
     return keep
 
 
-def _read_into(fh, buf: bytearray, offset: int, length: int) -> bool:
-    """``length`` bytes of ``fh`` from ``offset`` into ``buf`` (False: the file is shorter)."""
-    view = memoryview(buf)
-    try:
-        fh.seek(offset)
-        got = 0
-        while got < length:
-            count = fh.readinto(view[got:length])
-            if not count:
-                return False
-            got += count
-        return True
-    except OSError:
-        return False
-    finally:
-        view.release()
+def _mark_lines_at(out: np.ndarray, begins: np.ndarray, finish: np.ndarray, at: np.ndarray) -> None:
+    """Set ``out`` for every line (sorted ``begins``, ``finish``) holding an offset of ``at``."""
+    if not len(at):
+        return
+    last = np.searchsorted(begins, at, side="right") - 1  # the last line starting at or before
+    inside = last >= 0
+    at, last = at[inside], last[inside]
+    out[last[at < finish[last]]] = True
+    first = np.searchsorted(begins, begins[last], side="left")  # lines with the same start
+    shared = np.flatnonzero(first < last)
+    for row_first, row_last, pos in zip(
+        first[shared].tolist(), last[shared].tolist(), at[shared].tolist(), strict=True
+    ):
+        for row in range(row_first, row_last):
+            if pos < finish[row]:
+                out[row] = True
+
+
+def _collect(keep: np.ndarray, span: tuple[int, int], future: Future) -> None:
+    found = future.result()
+    if found is not None:
+        keep[span[0] : span[1]] = found
+
+
+class _Slot:
+    """A span's buffer and scratch mask, reused span after span (one span at a time)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(0)
+        self.scratch = [np.empty(0, dtype=bool)]
+
+    def read(self, fh, lock: threading.Lock, offset: int, length: int) -> bool:
+        """``length`` bytes of ``fh`` from ``offset`` into the buffer (False: the file is
+        shorter, or cannot be read)."""
+        if len(self.buffer) < length:
+            self.buffer = bytearray(max(length, SPAN_BYTES))
+        view = memoryview(self.buffer)
+        try:
+            got = 0
+            while got < length:
+                if _PREADV:  # at an offset, no shared file position: no lock
+                    count = os.preadv(fh.fileno(), [view[got:length]], offset + got)
+                else:
+                    with lock:
+                        fh.seek(offset + got)
+                        count = fh.readinto(view[got:length])
+                if not count:
+                    return False
+                got += count
+            return True
+        except OSError:
+            return False
+        finally:
+            view.release()
+
+
+def _lines_with(
+    folded: bytearray, length: int, begins: np.ndarray, finish: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    """Which lines (``begins``/``finish`` in the case-folded ``folded[:length]``) hold every
+    needle of ``wanted``."""
+    if length == 0:
+        return np.zeros(len(begins), dtype=bool)
+    if _NP_STRINGS is None or length >= _MAX_ITEM:
+        return _lines_with_find(folded, begins, finish, wanted)
+    # the span as one numpy string, searched between each line's bounds (the GIL is released)
+    text = np.frombuffer(folded, dtype=f"S{length}", count=1)
+    hit = _NP_STRINGS.find(text, wanted[0], begins, finish) >= 0
+    for needle in wanted[1:]:
+        rows = np.flatnonzero(hit)
+        if not len(rows):
+            break
+        hit[rows] = _NP_STRINGS.find(text, needle, begins[rows], finish[rows]) >= 0
+    return hit
+
+
+def _lines_with_find(
+    folded: bytearray, begins: np.ndarray, finish: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    """``_lines_with`` by ``bytearray.find`` (numpy before 2.0 has no ``numpy.strings``)."""
+    starts, ends = begins.tolist(), finish.tolist()
+    out = np.zeros(len(starts), dtype=bool)
+    first, others = wanted[0], wanted[1:]
+    limit = ends[-1]
+    pos = folded.find(first, starts[0], limit)
+    while pos >= 0:
+        row = bisect.bisect_right(starts, pos) - 1
+        if row >= 0 and pos + len(first) <= ends[row]:
+            a, b = starts[row], ends[row]
+            if all(folded.find(needle, a, b) >= 0 for needle in others):
+                out[row] = True
+            pos = folded.find(first, b, limit)  # one test per line, however many hits
+        else:
+            pos = folded.find(first, pos + 1, limit)
+    # lines that start at the same offset (with other lengths) are each checked on their own
+    for row in np.flatnonzero(np.diff(begins) == 0).tolist():
+        a, b = starts[row], ends[row]
+        out[row] = all(folded.find(needle, a, b) >= 0 for needle in wanted)
+    return out
 
 
 def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
@@ -208,42 +313,4 @@ def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
             cut = max(cut, lo + 1)
             out.append((lo, cut))
             lo = cut
-    return out
-
-
-def _scan(
-    folded: bytearray,
-    length: int,
-    escapes: np.ndarray,
-    starts: np.ndarray,
-    lengths: np.ndarray,
-    span: tuple[int, int],
-    wanted: list[bytes],
-) -> np.ndarray:
-    """The lines ``span`` of ``starts``/``lengths`` (read into the case-folded ``folded`` from
-    the first line's start, ``length`` bytes) that hold every needle, or an escaped letter
-    (``escapes``: offsets in ``folded``)."""
-    lo, hi = span
-    base = int(starts[lo])
-    rel = starts[lo:hi] - base
-    begins = rel.tolist()
-    finish = (rel + lengths[lo:hi]).tolist()
-    out = np.zeros(hi - lo, dtype=bool)
-    first, others = wanted[0], wanted[1:]
-    size = len(first)
-    pos = folded.find(first, 0, length)
-    while pos >= 0:
-        row = bisect.bisect_right(begins, pos) - 1
-        if row >= 0 and pos + size <= finish[row]:
-            a, b = begins[row], finish[row]
-            if all(folded.find(needle, a, b) >= 0 for needle in others):
-                out[row] = True
-            pos = folded.find(first, b, length)  # one test per line, however many hits
-        else:
-            pos = folded.find(first, pos + 1, length)
-    if len(escapes):
-        rows = np.searchsorted(rel, escapes, side="right") - 1
-        inside = rows >= 0
-        inside[inside] = escapes[inside] < np.asarray(finish)[rows[inside]]
-        out[rows[inside]] = True
     return out
