@@ -105,10 +105,18 @@ def candidate_lines(
     except OSError:
         return np.ones(n, dtype=bool)
     # each line once, in file order (rows may share a line)
-    lines, which = np.unique(np.stack([starts, lengths], axis=1), axis=0, return_inverse=True)
+    order = np.argsort(starts, kind="stable")
+    same = np.diff(starts[order]) == 0
+    if (same & (np.diff(lengths[order]) != 0)).any():  # one start, other lengths: by both
+        order = np.lexsort((lengths, starts))
+        same = np.diff(starts[order]) == 0
+    new = np.ones(n, dtype=bool)
+    new[1:] = ~(same & (np.diff(lengths[order]) == 0))
     with fh:
-        keep = _search_file(fh, lines[:, 0].copy(), lines[:, 1].copy(), wanted)
-    return keep[which.reshape(-1)]
+        found = _search_file(fh, starts[order][new], lengths[order][new], wanted)
+    keep = np.empty(n, dtype=bool)
+    keep[order] = found[np.cumsum(new) - 1]
+    return keep
 
 
 def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]) -> np.ndarray:
