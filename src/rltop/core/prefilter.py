@@ -152,6 +152,8 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
             _mark_lines_at(out, begins, finish, escapes)
             return out
         finally:
+            if len(slot.buffer) > SPAN_BYTES:  # a long line's buffer is not kept for the next
+                slot.buffer, slot.scratch = bytearray(0), [np.empty(0, dtype=bool)]
             slots.put(slot)
 
     if workers <= 1:
