@@ -288,3 +288,27 @@ def test_rows_sharing_a_line_or_its_start_are_each_answered(tmp_path, monkeypatc
         monkeypatch.setattr(prefilter, "_NP_STRINGS", engine)
         keep = candidate_lines(str(path), [0, 0, 0, 11, 11, 11], [10, 3, 10, 11, 1, 11], wanted)
         assert keep.tolist() == [True, False, True, True, False, True]
+
+
+def test_parts_after_the_first_end_after_a_batch_of_lines_to_read(tmp_path, monkeypatch):
+    """Once the raw bytes have said which lines can match, a part ends after ``batch`` of them
+    (not after ``batch`` rows): a rare phrase's matches come in one part."""
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 40)
+    path, lines, offsets = _write(tmp_path, TRICKY * 30, ascii_only=True)
+    frame = _cold_frame(path, lines, offsets)
+    for text, batch in (("reward hacking", 10), ("reward hacking", 100), ("General Kenobi", 7)):
+        loaded: list[int] = []
+
+        def loader(part, loaded=loaded):
+            loaded.append(part.height)
+            return fill_text(part)
+
+        query = parse_query(text, dict(frame.schema))
+        parts = list(iter_matches(frame, query, loader=loader, batch=batch))
+        expect = fill_text(frame).with_row_index("_r").filter(query.text_expr())["_r"]
+        assert sorted(pl.concat(parts).to_list()) == sorted(expect.to_list())
+        rest = sum(loaded[1:])  # lines read back after the first part
+        assert max(loaded[1:]) <= batch
+        assert len(parts) - 1 == max(1, -(-rest // batch)), (text, batch, loaded)
