@@ -266,15 +266,15 @@ def test_spans_read_in_turn_match_a_line_by_line_reference(
     assert keep.tolist() == [_reference(lines[i], wanted) for i in chosen]
 
 
-def test_lines_past_the_end_or_of_a_vanished_file_are_kept(tmp_path, monkeypatch):
+def test_lines_past_the_end_no_lines_or_of_a_vanished_file_are_kept(tmp_path, monkeypatch):
     from rltop.core import prefilter
 
     monkeypatch.setattr(prefilter, "SPAN_BYTES", 8)
     path = tmp_path / "r.jsonl"
     path.write_bytes(b"nothing here\nreward hacking detected\n")
     wanted = needles("reward hacking detected", True)
-    keep = candidate_lines(str(path), [0, 13, 100, 200], [12, 23, 30, 10], wanted)
-    assert keep.tolist() == [False, True, True, True]
+    keep = candidate_lines(str(path), [0, 13, 100, 200, 13, -1], [12, 23, 30, 10, 0, 5], wanted)
+    assert keep.tolist() == [False, True, True, True, False, True]  # (an empty line: no text)
     assert candidate_lines(str(tmp_path / "gone"), [0], [5], wanted).tolist() == [True]
 
 

@@ -100,6 +100,11 @@ def candidate_lines(
     n = len(starts)
     if not wanted or n == 0:
         return np.ones(n, dtype=bool)
+    sane = (starts >= 0) & (lengths >= 0)
+    if not sane.all():  # a location that is no line is kept (parsing it says what it is)
+        keep = np.ones(n, dtype=bool)
+        keep[sane] = candidate_lines(path, starts[sane], lengths[sane], wanted)
+        return keep
     try:
         fh = open_regular(path)
     except OSError:
