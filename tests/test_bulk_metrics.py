@@ -118,7 +118,7 @@ def test_schema_from_the_first_lines_then_checked_on_the_bytes(monkeypatch, verl
 
     def spy(source, *args, **kwargs):
         if kwargs.get("infer_schema_length", 100) is None:
-            full_inference.append(len(source.getbuffer()))
+            full_inference.append(len(source))  # the bytes themselves (read in place)
         return real(source, *args, **kwargs)
 
     monkeypatch.setattr(jsonl.pl, "read_ndjson", spy)
