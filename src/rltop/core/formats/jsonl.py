@@ -186,11 +186,12 @@ def _read_ndjson(block: bytes) -> tuple[pl.DataFrame | None, bool]:
     cut = block.find(b"\n", SAMPLE_BYTES)
     if cut < 0 or cut + 1 >= len(block):
         return pl.read_ndjson(block, infer_schema_length=None), False
-    sample = pl.read_ndjson(block[: cut + 1], infer_schema_length=None)
-    if sample.is_empty():
+    # the first lines' schema only (half the work of reading them into a frame)
+    sample = pl.scan_ndjson(block[: cut + 1], infer_schema_length=None).collect_schema()
+    if not sample:
         return pl.read_ndjson(block, infer_schema_length=None), False
     try:
-        frame = pl.read_ndjson(block, schema=_no_null_types(sample.schema))
+        frame = pl.read_ndjson(block, schema=_no_null_types(sample))
     except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
         frame = None
     if frame is not None:
