@@ -14,9 +14,10 @@ from rltop.core.follow import Follower, ReadAhead
 from rltop.core.formats.jsonl import JsonlMetricsParser
 
 
-def _runs(root, count: int = 6, steps: int = 400) -> None:
-    """Runs with one or two metrics files each (the second with other keys, some steps shared),
-    a CSV, a rollout file and a bad line: everything whose order the store could see."""
+def _runs(root, count: int = 6, steps: int = 400, clash: bool = True) -> None:
+    """Runs with one or two metrics files each (the second with other keys, some steps shared,
+    with ``clash`` a key of the first at the same steps), a CSV, a rollout file and a bad line:
+    everything whose order the store could see."""
     for r in range(count):
         run = root / f"run{r}"
         run.mkdir(parents=True)
@@ -29,7 +30,8 @@ def _runs(root, count: int = 6, steps: int = 400) -> None:
         if r % 2:
             with open(run / "eval.jsonl", "w") as fh:
                 for step in range(50, steps + 1, 50):
-                    fh.write(json.dumps({"step": step, "eval/acc": step / steps, "loss": 9}) + "\n")
+                    row = {"step": step, "eval/acc": step / steps, **({"loss": 9} if clash else {})}
+                    fh.write(json.dumps(row) + "\n")
         if r == 3:
             (run / "progress.csv").write_text("step,kl\n1,0.1\n2,0.2\n")
             with open(run / "rollouts.jsonl", "w") as fh:
@@ -142,3 +144,49 @@ async def test_the_catch_up_is_not_paced_like_a_streaming_writer(tmp_path):
     assert app.redraw_interval() == appmod.STREAM_REDRAW_INTERVAL
     app._deferred_in_a_row = 0
     assert app.redraw_interval() == appmod.REDRAW_INTERVAL
+
+
+@pytest.fixture(scope="module")
+def s3():
+    from s3help import s3_server
+
+    with s3_server() as server:
+        yield server
+
+
+def test_objects_are_parsed_beside_the_fetches_and_read_as_the_folder(
+    tmp_path, monkeypatch, small_blocks, s3
+):
+    """Each metrics object is parsed in a reader thread as it lands (the listing's thread goes
+    on with the fetches), and the bucket reads exactly as the same folder."""
+    # (two files of a run giving one key different values at one step: which one wins follows the
+    # objects' arrival, as it did before the reads went side by side)
+    _runs(tmp_path / "runs", clash=False)
+    s3.bucket("scale")
+    s3.upload_tree(tmp_path / "runs", "scale", "sweep")
+    monkeypatch.setattr(follow, "READ_THREADS", 2)
+    threads: set[str] = set()
+    real = JsonlMetricsParser.feed
+
+    def feed(self, block, first_line):
+        threads.add(threading.current_thread().name)
+        return real(self, block, first_line)
+
+    monkeypatch.setattr(JsonlMetricsParser, "feed", feed)
+    remote = Follower(["s3://scale/sweep/"])
+    remote.read_all()
+    assert threads and all(name.startswith("rltop-read") for name in threads)
+    local = Follower([str(tmp_path / "runs")])
+    local.read_all()
+
+    def by_name(follower):
+        snap = follower.store.snapshot()
+        return {r.name: r for r in snap.runs}
+
+    remote_runs, local_runs = by_name(remote), by_name(local)
+    assert sorted(remote_runs) == sorted(local_runs) and len(local_runs) == 6
+    for name, run in local_runs.items():
+        # the same columns and values (their order follows the objects' arrival, as it did)
+        columns = sorted(run.metrics.columns)
+        assert_frame_equal(remote_runs[name].metrics.select(columns), run.metrics.select(columns))
+        assert remote_runs[name].rollouts.height == run.rollouts.height
