@@ -305,10 +305,12 @@ class Follower:
             chunk = RECORDS_CHUNK
         # a small first read: the file's first steps are on screen at once, the rest follows
         first = min(chunk, FIRST_READ) if parser.kind == "metrics" and self.previews else chunk
+        # a very long rollout line is not held: the parser reads it from disk in windows
+        cold = parser.COLD_LINE if getattr(parser, "cold_lines", False) else None
         if self.max_line is None:
-            tail = FileTail(path, chunk=first)
+            tail = FileTail(path, chunk=first, cold_line=cold)
         else:
-            tail = FileTail(path, max_line=self.max_line, chunk=first)
+            tail = FileTail(path, max_line=self.max_line, chunk=first, cold_line=cold)
         self.followed[path] = Followed(info, parser, tail, chunk, size)
         self._fresh.add(path)
 
@@ -469,11 +471,16 @@ class Follower:
             return Taken("ended")
         if got.reset and parser.mode != "whole":
             parser.reset()
-        if not got.block and not got.reset and not got.skips:
+        if not got.block and not got.reset and not got.skips and got.cold is None:
             return Taken("following", more=got.more)
         try:
             if parser.mode == "whole":
                 result = parser.parse_whole(got.block)
+            elif got.cold is not None:
+                result = parser.feed_cold(*got.cold)  # type: ignore[attr-defined]
+                if got.block:
+                    parser.offset = got.offset  # type: ignore[attr-defined]
+                    result.extend(parser.feed(got.block, got.first_line))
             else:
                 result = parser.feed(got.block, got.first_line)
         except Exception as exc:  # a parser bug must not stop the follower: report and go on
@@ -481,6 +488,7 @@ class Follower:
             result = ParseResult(
                 skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
             )
+        lines = got.lines + (got.cold is not None) if parser.mode == "lines" else 0
         reset = got.reset
         if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
             # a whole-file source caught mid-save: keep what it gave before, try again next change
@@ -489,7 +497,7 @@ class Follower:
             "following",
             result=result,
             reset=reset,
-            lines=got.lines if parser.mode == "lines" else 0,
+            lines=lines,
             nbytes=len(got.block),
             skips=got.skips,
             whole=parser.mode == "whole",
