@@ -194,22 +194,23 @@ class LiveMetrics:
 
     async def settle(self) -> None:
         """Let the catch-up finish and every held timer fire: the screen and the rules show the
-        whole file, nothing is pending."""
+        whole file, nothing is pending. (The clock stands still: a redraw the app defers, even
+        during the catch-up, happens only when the test lets time pass, as here.)"""
         app = self.app
-        await wait_for(self.pilot, loaded(app), timeout=20)
-        await wait_for(self.pilot, lambda: app.follower.caught_up_version is not None, timeout=20)
 
         def quiet() -> bool:
             return (
-                self.taken()
+                loaded(app)()
+                and app.follower.caught_up_version is not None
+                and self.taken()
                 and app.snapshot.version == app.store.snapshot().version
                 and app.warnings_tracker.state.version == app.snapshot.version
             )
 
         while True:
             self.clock.advance(60.0)  # whatever is held fires
-            await wait_for(self.pilot, lambda: self.clock.held or quiet(), timeout=20)
-            if not self.clock.held:
+            await wait_for(self.pilot, lambda: bool(self.clock.held) or quiet(), timeout=30)
+            if not self.clock.held and quiet():
                 return
 
 
