@@ -273,6 +273,27 @@ class FileTail:
             out.error = exc.strerror or str(exc)
         return out
 
+    def read_at(self, offset: int, size: int) -> TailRead:
+        """Up to ``size`` bytes from ``offset``, apart from the sequential reads (a record
+        stream read newest records first, then the part before them). ``reset`` when the
+        file is no longer the one read so far, or shorter than ``offset + size``."""
+        out = TailRead()
+        try:
+            with open_regular(self.path) as fh:
+                st = os.fstat(fh.fileno())
+                if (self.ino is not None and st.st_ino != self.ino) or st.st_size < offset + size:
+                    out.reset = True
+                    return out
+                self.ino = st.st_ino
+                fh.seek(offset)
+                out.block = fh.read(size)
+                out.more = offset + len(out.block) < st.st_size
+        except FileNotFoundError:
+            out.ended = True
+        except OSError as exc:
+            out.error = exc.strerror or str(exc)
+        return out
+
 
 def _may_hold_long_line(block: bytes, limit: int) -> bool:
     """False when every line of ``block`` is surely at most ``limit`` bytes: each window of
