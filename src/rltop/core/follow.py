@@ -341,10 +341,11 @@ class Follower:
             caught = self._catch_up(followed)
             if caught is not None:
                 return caught
+        got_from = parser.consumed
         if parser.mode == "whole":
             got = tail.read_whole()
         elif parser.mode == "records":
-            got = tail.read_records(parser.consumed)
+            got = tail.read_records(got_from)
         else:
             got = tail.read_lines()
         tail.chunk = followed.chunk  # after a small first read, the usual reads
@@ -369,6 +370,8 @@ class Follower:
             result = ParseResult(
                 skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
             )
+        if parser.mode == "records" and got.more and not got.reset and parser.consumed <= got_from:
+            tail.chunk = 2 * max(len(got.block), 1)  # a record longer than one read: read more
         lines = got.lines if parser.mode == "lines" else 0
         reset = got.reset
         if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
@@ -483,8 +486,8 @@ class Follower:
             result = ParseResult(skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120])])
             older.parser.consumed = older.end
         used = older.parser.consumed - pos
-        if used <= 0:  # a record longer than one read: read more at once
-            older.want = 2 * older.want
+        # a record longer than one read: read more at once
+        older.want = followed.chunk if used > 0 else 2 * max(len(got.block), 1)
         changed = self.store.apply(path, result, nbytes=max(0, used), older=True)
         if older.parser.consumed >= older.end:
             followed.older = None

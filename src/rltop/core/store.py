@@ -133,6 +133,9 @@ class MetricTable:
         self.texts: dict[str, str] = {}
         self._seq = NEWER_SEQ
         self._older_seq = 0
+        #: the columns of ``older`` rows, in the order they first came: they lead the canonical
+        #: frame's columns, as in a read from the start
+        self._older_columns: dict[str, None] = {}
         #: bumped whenever ``canonical`` changes (readers cache what they derive from it)
         self.changes = 0
 
@@ -152,7 +155,7 @@ class MetricTable:
         if older:
             texts.update(self.texts)  # the latest strings stay the newer rows'
         self.texts.update(texts)
-        self._append_batch(batch)
+        self._append_batch(batch, older)
 
     def append_frame(self, src: int, frame: pl.DataFrame, *, older: bool = False) -> None:
         """Metric rows already in a frame (``step`` + Float64 columns), as bulk parsers give."""
@@ -166,14 +169,27 @@ class MetricTable:
             pl.int_range(seq, seq + n, dtype=pl.UInt64).alias("_seq"),
             pl.exclude("step"),
         )
-        self._append_batch(batch)
+        self._append_batch(batch, older)
 
-    def _append_batch(self, batch: pl.DataFrame) -> None:
+    def _append_batch(self, batch: pl.DataFrame, older: bool = False) -> None:
         self.changes += 1
+        if older:
+            self._older_columns.update(dict.fromkeys(batch.columns))
         if self.raw is None or self.canonical is None:
             self.raw = batch
             self.canonical = merge_steps(batch)
             return
+        self._merge(batch)
+        if older:
+            have = self.canonical.columns
+            known = set(have)
+            lead = [c for c in self._older_columns if c in known and c not in META]
+            if have[: len(lead)] != lead:
+                rest = [c for c in have if c not in self._older_columns]
+                self.canonical = self.canonical.select(lead + rest)
+
+    def _merge(self, batch: pl.DataFrame) -> None:
+        assert self.raw is not None and self.canonical is not None
         self.raw = _concat(self.raw, batch)
         first = batch.get_column("step").min()
         last_known = self.canonical.get_column("step").max() if self.canonical.height else None
