@@ -9,7 +9,10 @@ LAST) | data``; a logical record is a FULL chunk or FIRST, MIDDLE*, LAST, and is
 ``{key | nested_key, value_json}``; ``Record.config`` and ``Record.run`` carry the run config.
 
 The parser runs in ``records`` mode and consumes only complete logical records, so a record that
-is half written is read again once the rest arrives, and the file is never re-read. The protobuf
+is half written is read again once the rest arrives, and the file is never re-read. Chunks never
+cross a block's end, so a reader can start at any block boundary and find the next record there
+(``resync``): on a screen, a large log's end is read first (its newest steps), then the part
+before it by a second parser (``Follower._newest_first``). The protobuf
 messages are read with protobuf views of W&B's schema (``wandb_bulk``: history in bulk, the rest
 record by record); the ``wandb`` extra (``rltop[wandb]``) brings ``protobuf``, and the ``wandb``
 package itself is never imported.
