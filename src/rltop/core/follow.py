@@ -476,9 +476,10 @@ class Follower:
         pos = older.parser.consumed
         got = followed.tail.read_at(pos, min(older.want, older.end - pos))
         if got.reset or got.ended or got.error or not got.block:
-            # rewritten, truncated or gone: the usual read says so and starts again
+            # rewritten, truncated or gone: the usual read says so (and starts again)
             followed.older = None
-            return False, True
+            late = followed.parser.older_read(older.parser)  # what it held back, if it goes on
+            return (not got.reset and self.store.apply(path, late)), True
         try:
             result = older.parser.feed(got.block, 1)
         except Exception as exc:  # as in read_source: report, and read on from the newer part
