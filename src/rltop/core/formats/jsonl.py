@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any, ClassVar
 
 import polars as pl
@@ -180,22 +179,26 @@ def _read_ndjson(block: bytes) -> tuple[pl.DataFrame | None, bool]:
     colon of a value of the frame, or of a literal null. A key the sample did not have, a colon
     inside a key or a string: the counts differ and the careful inference runs. Also says
     whether the frame was checked so (then every line's values are in it).
+
+    polars gets the bytes themselves, never a ``BytesIO``: it reads ``bytes`` in place, a file
+    object through Python (a third slower for a 3 MB block).
     """
     cut = block.find(b"\n", SAMPLE_BYTES)
     if cut < 0 or cut + 1 >= len(block):
-        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
-    sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
-    if sample.is_empty():
-        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
+        return pl.read_ndjson(block, infer_schema_length=None), False
+    # the first lines' schema only (half the work of reading them into a frame)
+    sample = pl.scan_ndjson(block[: cut + 1], infer_schema_length=None).collect_schema()
+    if not sample:
+        return pl.read_ndjson(block, infer_schema_length=None), False
     try:
-        frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
+        frame = pl.read_ndjson(block, schema=_no_null_types(sample))
     except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
         frame = None
     if frame is not None:
         fields, nulls = _fields(frame)
         if fields == _colons(block, nulls=nulls):
             return frame, True
-    return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
+    return pl.read_ndjson(block, infer_schema_length=None), False
 
 
 try:  # polars' Rust panics reach Python as ``PanicException``, a ``BaseException``
