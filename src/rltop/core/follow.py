@@ -406,6 +406,8 @@ class Follower:
     def _catch_up(self, followed: Followed) -> tuple[bool, bool] | None:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if self.previews and parser.kind == "metrics":
+            return None  # a screen shows the first FIRST_READ bytes at once, the rest follows
         try:
             caught = parser.catch_up()
             if caught is None:

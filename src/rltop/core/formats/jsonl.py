@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+import numpy as np
 import polars as pl
 
 from rltop.core.formats.base import (
     MAX_STEP,
+    MIN_STEP,
+    CatchUp,
     Parser,
     Sniffed,
     find_step,
@@ -19,6 +24,7 @@ from rltop.core.formats.base import (
     metric_value,
 )
 from rltop.core.model import ParseResult, Skip, clip_sample
+from rltop.core.tail import open_regular
 
 
 class JsonlMetricsParser(Parser):
@@ -34,6 +40,15 @@ class JsonlMetricsParser(Parser):
     #: blocks at least this large try polars' NDJSON reader first (a 10,000-step file must be on
     #: screen in well under a second and a half)
     BULK_MIN_BYTES = 256 * 1024
+    #: a file at least this large when first seen is read in one pass, polars reading the file
+    #: itself (``catch_up``); smaller ones go block by block
+    CATCH_UP_MIN_BYTES = 8 * 1024 * 1024
+
+    def catch_up(self) -> CatchUp | None:
+        """The whole file through polars' reader in one pass (both cores, no copy of the file in
+        Python), checked on its bytes as a block is; None (read block by block) when the file is
+        small, does not end with a newline, or holds anything the careful path must look at."""
+        return catch_up_metrics(self.path, max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES))
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         if len(block) >= self.BULK_MIN_BYTES:
@@ -129,18 +144,28 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     strings, lists, a missing or non-integer step, mixed layouts, bad lines.
     """
     try:
-        raw, counted = _read_ndjson(block)
+        raw = _read_ndjson(block)
     except (Exception, _PANIC):  # polars raises several error types for bad input (and may
         # panic); the per-line path explains
         return None
     if raw is None:
         return None
+    return _metric_frame(raw, _DataLines(block, raw.height))
+
+
+def _metric_frame(raw: pl.DataFrame, lines: Any) -> pl.DataFrame | None:
+    """The metric frame (``step`` + Float64 columns in the per-line path's order) of what polars
+    read from some lines, every value of which is known to be in ``raw`` (``_all_read``), or
+    None when the per-line path must read them. ``lines``: the lines by index (``_DataLines``,
+    ``_FileLines``), read only for the order of the columns."""
     if raw.is_empty() or "step" not in raw.columns:
         return None
     step = raw.get_column("step")
     if not step.dtype.is_integer() or step.null_count():
         return None
-    if step.dtype == pl.UInt64 and (step.max() or 0) > MAX_STEP:  # type: ignore[operator]
+    if step.dtype in (pl.UInt64, pl.Int128, pl.UInt128) and not (
+        step.min() >= MIN_STEP and step.max() <= MAX_STEP  # type: ignore[operator]
+    ):
         return None  # the per-line path skips those lines with the reason
     verl = isinstance(raw.schema.get("data"), pl.Struct)
     if verl:
@@ -160,7 +185,7 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
     # a column exists once some row carries a number for it (all-null keys make none)
     leaves = [s for s in leaves if s.null_count() < s.len()]
     table = pl.DataFrame(leaves)  # no copy; one query below instead of one per column
-    order = _first_number_order(table, _DataLines(block, raw.height), verl, counted)
+    order = _first_number_order(table, lines, verl)
     if order is None:
         return None
     return table.select(
@@ -172,30 +197,24 @@ def bulk_metrics(block: bytes) -> pl.DataFrame | None:
 SAMPLE_BYTES = 256 * 1024
 
 
-def _read_ndjson(block: bytes) -> tuple[pl.DataFrame | None, bool]:
+def _read_ndjson(block: bytes) -> pl.DataFrame | None:
     """The block through polars with the schema of its first lines; when the block holds a key
-    (or a type) those lines did not have, read again inferring from every line.
-
-    Whether every key was read is checked on the bytes: each ``:`` of the block must be the
-    colon of a value of the frame, or of a literal null. A key the sample did not have, a colon
-    inside a key or a string: the counts differ and the careful inference runs. Also says
-    whether the frame was checked so (then every line's values are in it).
+    (or a type) those lines did not have, read again inferring from every line. None when even
+    that frame lacks something the block holds (``_all_read``): the per-line path reads it.
     """
+    counts = _colons(block)
     cut = block.find(b"\n", SAMPLE_BYTES)
-    if cut < 0 or cut + 1 >= len(block):
-        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
-    sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
-    if sample.is_empty():
-        return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
-    try:
-        frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
-    except (Exception, _PANIC):  # a type the sample did not see (text where numbers were, ...)
-        frame = None
-    if frame is not None:
-        fields, nulls = _fields(frame)
-        if fields == _colons(block, nulls=nulls):
-            return frame, True
-    return pl.read_ndjson(io.BytesIO(block), infer_schema_length=None), False
+    if 0 <= cut < len(block) - 1:
+        sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
+        if not sample.is_empty():
+            try:
+                frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
+            except (Exception, _PANIC):  # a type the sample did not see (text for numbers)
+                frame = None
+            if frame is not None and _all_read(frame, *counts):
+                return frame
+    frame = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    return frame if _all_read(frame, *counts) else None
 
 
 try:  # polars' Rust panics reach Python as ``PanicException``, a ``BaseException``
@@ -217,45 +236,104 @@ def _no_null_types(schema: Any) -> dict[str, Any]:
     return {name: fix(dtype) for name, dtype in schema.items()}
 
 
-def _colons(block: bytes, *, nulls: bool) -> int:
-    """Colons of the block, less those of literal nulls (``"key":null``) when the frame has
-    nulls at all (without any, a literal null would be a key the frame lacks: counted).
+def _colons(block: bytes) -> tuple[int, int]:
+    """Colons of the block, and how many of them open a literal null (``_count_colons``)."""
+    view = np.frombuffer(block, dtype=np.uint8)
+    colons = literal_nulls = 0
+    for start in range(0, len(view), SCAN_BYTES):
+        part = view[start : start + SCAN_BYTES + _LOOKAHEAD]  # a null's bytes past the window
+        found, null = _count_colons(part, min(SCAN_BYTES, len(view) - start))
+        colons += found
+        literal_nulls += null
+    return colons, literal_nulls
 
-    One colon per ``"key":`` of a JSON line, and more only where a key or a string holds one:
-    ``_fields`` counts what polars read, so the two are equal only when it read every key.
+
+#: bytes looked at per step when counting a block's or a file's bytes (numpy arrays this size
+#: stay in the cache; a whole block at once would allocate a mask as large as the block)
+SCAN_BYTES = 1024 * 1024
+#: bytes past a window that a colon at its end needs to be told a null's (``: n``)
+_LOOKAHEAD = 2
+_COLON, _NEWLINE, _SPACE, _N = 58, 10, 32, 110
+
+
+def _count_colons(data: np.ndarray, end: int) -> tuple[int, int]:
+    """Colons of ``data[:end]``, and how many of them open a literal null (``:n`` or ``: n``:
+    outside strings a JSON value starting with ``n`` is ``null``; a colon inside a key or a
+    string counts once more and at most once less, so a key polars did not read still makes the
+    count larger than what it read). Bytes past ``end`` are only looked at after a colon."""
+    at = np.flatnonzero(data[:end] == _COLON)
+    after = np.take(data, at + 1, mode="clip")  # clipped: the last byte of a file is a newline
+    nulls = int(np.count_nonzero(after == _N))
+    spaced = at[after == _SPACE]
+    if len(spaced):
+        nulls += int(np.count_nonzero(np.take(data, spaced + 2, mode="clip") == _N))
+    return len(at), nulls
+
+
+def _all_read(frame: pl.DataFrame, colons: int, literal_nulls: int) -> bool:
+    """Whether polars read every ``"key": value`` of the lines behind ``frame``, from the
+    colons of their bytes (``_count_colons``): one per value the frame holds (``_fields``), one
+    per literal null when the frame has nulls at all (without any, a literal null is a key the
+    frame lacks), and the colons inside its keys. A key polars did not read (not in the schema,
+    or a key repeated in a line: polars keeps the first value, the per-line path the last), a
+    colon inside a string: the counts differ.
     """
-    count = block.count(b":")  # one byte: memchr speed, a 2-byte pattern is 3x slower
-    if nulls:
-        count -= block.count(b":null") + block.count(b": null")
+    values, nulls, named = _fields(frame)
+    expected = colons - literal_nulls if nulls else colons
+    for count, name in named:
+        expected -= count * _name_colons(name, nulls)
+    return values == expected
+
+
+def _name_colons(name: str, nulls: bool) -> int:
+    """Colons inside a key as ``_count_colons`` counts them (when literal nulls are taken off,
+    one followed by ``n`` or `` n`` inside the key is taken off too)."""
+    count = name.count(":")
+    if nulls and count:
+        text = name + '"'
+        count -= sum(
+            text.startswith(("n", " n"), at + 1) for at in range(len(name)) if name[at] == ":"
+        )
     return count
 
 
-def _fields(frame: pl.DataFrame) -> tuple[int, bool]:
+def _fields(frame: pl.DataFrame, prefix: str = "") -> tuple[int, bool, list[tuple[int, str]]]:
     """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
     columns: one per value of a column, and one per row an object column has an object in (a
-    missing key or a literal null reads as a null struct); and whether any leaf holds a null
-    (one walk of the columns for both, from null counts: nothing row by row).
+    missing key or a literal null reads as a null struct); whether any leaf holds a null; and
+    (values, key) for the keys holding a colon (one walk of the columns, from null counts:
+    nothing row by row).
 
-    Every count is of something polars read from a ``"key":`` of the block, so a key it did not
-    read makes ``_colons`` larger, never equal.
+    Every count is of something polars read from a ``"key":`` of the lines, so a key it did not
+    read makes the colons of the bytes more, never equal.
     """
     total = 0
     nulls = False
+    named: list[tuple[int, str]] = []
     flat: list[pl.Series] = []
     for series in frame.get_columns():
         if isinstance(series.dtype, pl.Struct):
-            total += series.len() - series.null_count()  # the object's own "key":
-            inner, inner_nulls = _fields(series.struct.unnest())
+            objects = series.len() - series.null_count()
+            total += objects  # the object's own "key":
+            if ":" in series.name:
+                named.append((objects, series.name))
+            inner, inner_nulls, inner_named = _fields(series.struct.unnest())
             total += inner
             nulls = nulls or inner_nulls
+            named.extend(inner_named)
         else:
             flat.append(series)
     if flat:
         plain = pl.DataFrame(flat)
-        missing = int(plain.null_count().sum_horizontal().item())
-        nulls = nulls or missing > 0
-        total += plain.height * plain.width - missing
-    return total, nulls
+        missing = plain.null_count().row(0)
+        nulls = nulls or any(missing)
+        total += plain.height * plain.width - sum(missing)
+        named.extend(
+            (plain.height - gone, series.name)
+            for series, gone in zip(flat, missing, strict=True)
+            if ":" in series.name
+        )
+    return total, nulls, named
 
 
 class _DataLines:
@@ -283,17 +361,141 @@ class _DataLines:
         return len(self._split()) == self.height
 
 
-def _first_number_order(
-    table: pl.DataFrame, lines: _DataLines, verl: bool, counted: bool = False
-) -> list[str] | None:
-    """Column order of the per-line path: by the first row holding a number, then key order.
-    ``counted``: every value of the block is known to be in the frame (``_read_ndjson``)."""
+class _FileLines:
+    """The lines of a file by index, from where they end (``_scan_file``): read when asked."""
+
+    def __init__(self, fd: int, ends: np.ndarray) -> None:
+        self.fd, self.ends = fd, ends
+
+    def __getitem__(self, index: int) -> bytes:
+        start = int(self.ends[index - 1]) + 1 if index else 0
+        return os.pread(self.fd, int(self.ends[index]) - start, start)
+
+    def complete(self) -> bool:
+        return True  # one row per line: ``_scan_file`` found no blank lines, rows were counted
+
+
+#: a file's sample (the lines its schema is taken from) is cut at its first newline past
+#: ``SAMPLE_BYTES``, read with this much to spare
+_SAMPLE_SLACK = 64 * 1024
+#: lines that start with these bytes (blank ones, white space first) are lines polars skips or
+#: may: a file that has them is read block by block
+_BLANK_START = np.array([9, 10, 13, 32], dtype=np.uint8)
+
+
+def catch_up_metrics(path: str, least: int) -> CatchUp | None:
+    """Read a metrics file whole through polars (see ``JsonlMetricsParser.catch_up``).
+
+    Polars reads the open file (memory-mapped by polars, never copied into Python) with the
+    schema of its first lines while a thread finds its line ends and counts its colons, then
+    the frame is checked as a block's is (``_read_ndjson``, ``_metric_frame``). A key those first
+    lines lack: read once more inferring from every line. Lines appended meanwhile are left to
+    the tail.
+    """
+    try:
+        fh = open_regular(path)
+    except OSError:
+        return None
+    try:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        if size < least or os.pread(fd, 1, size - 1) != b"\n":
+            return None  # small, or a line is being written: the block path waits for it
+        head = os.pread(fd, SAMPLE_BYTES + _SAMPLE_SLACK, 0)
+        cut = head.find(b"\n", SAMPLE_BYTES)
+        if cut < 0:
+            cut = head.rfind(b"\n")
+        try:
+            sample = pl.read_ndjson(io.BytesIO(head[: cut + 1]), infer_schema_length=None)
+        except (Exception, _PANIC):  # bad first lines: the per-line path says what is wrong
+            return None
+        if cut < 0 or sample.is_empty():
+            return None
+        with ThreadPoolExecutor(1, thread_name_prefix="rltop-scan") as pool:
+            scan_job = pool.submit(_scan_file, fd, size)
+            raw = _read_file(fh, _no_null_types(sample.schema))
+            scan = scan_job.result()
+        if raw is None or scan is None:
+            return None
+        ends, colons, literal_nulls = scan
+        lines = len(ends)
+        if raw.height < lines:
+            return None
+        raw = raw.head(lines)  # rows of lines appended since the size was taken: the tail's
+        if not _all_read(raw, colons, literal_nulls):
+            # a key (or a type) the first lines did not have: polars infers from every line
+            raw = _read_file(fh, None)
+            if raw is None or raw.height < lines:
+                return None
+            raw = raw.head(lines)
+            if not _all_read(raw, colons, literal_nulls):
+                return None
+        frame = _metric_frame(raw, _FileLines(fd, ends))
+        if frame is None:
+            return None
+        return CatchUp(ParseResult(metrics_frame=frame), consumed=size, lines=lines)
+    except OSError:  # the file went away under us: the block path says what happened
+        return None
+    finally:
+        fh.close()
+
+
+def _read_file(fh: Any, schema: dict[str, Any] | None) -> pl.DataFrame | None:
+    """The whole open file through polars (the file object: a path would be a glob pattern
+    to polars), with ``schema`` or inferring from every line; None when polars cannot."""
+    try:
+        fh.seek(0)
+        if schema is None:
+            return pl.read_ndjson(fh, infer_schema_length=None)
+        return pl.read_ndjson(fh, schema=schema)
+    except (Exception, _PANIC):  # a bad line, a changing type: the block path explains
+        return None
+
+
+def _scan_file(fd: int, end: int) -> tuple[np.ndarray, int, int] | None:
+    """Where each line of the file's first ``end`` bytes ends, its colons and literal nulls
+    (``_count_colons``), read in small windows (nothing mapped or copied whole: it runs beside
+    polars' reader). None when a line is blank or starts with white space, or the file shrank."""
+    buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
+    view = memoryview(buf)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    found: list[np.ndarray] = []
+    colons = literal_nulls = pos = 0
+    while pos < end:
+        got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
+        if got <= 0:
+            return None  # the file shrank under us
+        # the window's last bytes are looked at again by the next one: its colons' nulls
+        window = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
+        if window <= 0:
+            return None
+        part = data[:got]
+        if pos == 0 and part[0] in _BLANK_START:
+            return None
+        newlines = np.flatnonzero(part[:window] == _NEWLINE)
+        starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
+        if len(starts) and np.isin(part[starts], _BLANK_START).any():
+            return None
+        count, nulls = _count_colons(part, window)
+        colons += count
+        literal_nulls += nulls
+        if len(newlines):
+            found.append(newlines + pos)
+        pos += window
+    ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
+    if not len(ends) or ends[-1] != end - 1:
+        return None
+    return ends, colons, literal_nulls
+
+
+def _first_number_order(table: pl.DataFrame, lines: Any, verl: bool) -> list[str] | None:
+    """Column order of the per-line path: by the first row holding a number, then key order."""
     first_row: dict[int, list[str]] = {}
     if table.width:
         firsts = table.select(pl.all().is_not_null().arg_max()).row(0, named=True)
         for name, row in firsts.items():
             first_row.setdefault(int(row or 0), []).append(name)
-    if (not counted or any(row > 0 for row in first_row)) and not lines.complete():
+    if any(row > 0 for row in first_row) and not lines.complete():
         return None  # the row -> line mapping (past the first line) holds only if complete
     order: list[str] = []
     for row in sorted(first_row):
