@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -188,9 +189,13 @@ def _metric_frame(raw: pl.DataFrame, lines: Any) -> pl.DataFrame | None:
     order = _first_number_order(table, lines, verl)
     if order is None:
         return None
-    return table.select(
-        step.cast(pl.Int64).alias("step"), *(pl.col(name).cast(pl.Float64) for name in order)
-    )
+    # by the Series (a name such as ``^.*$`` given to ``pl.col`` is a pattern); no copy of
+    # the columns already read as floats
+    columns = [step.cast(pl.Int64).alias("step")]
+    for name in order:
+        series = table.get_column(name)
+        columns.append(series if series.dtype == pl.Float64 else series.cast(pl.Float64))
+    return pl.DataFrame(columns)
 
 
 #: the schema of a block is inferred from its first lines (about this many bytes) ...
@@ -362,17 +367,22 @@ class _DataLines:
 
 
 class _FileLines:
-    """The lines of a file by index, from where they end (``_scan_file``): read when asked."""
+    """The lines of a file by index (polars gave one row per line), read when asked; where
+    each ends is found the first time (``_line_ends``) unless already known."""
 
-    def __init__(self, fd: int, ends: np.ndarray) -> None:
-        self.fd, self.ends = fd, ends
+    def __init__(self, fd: int, end: int, ends: np.ndarray | None = None) -> None:
+        self.fd, self.end, self.ends = fd, end, ends
 
     def __getitem__(self, index: int) -> bytes:
+        if self.ends is None:
+            self.ends = _line_ends(self.fd, self.end, strict=False)
+            if self.ends is None:
+                raise ValueError("the file changed while it was read")
         start = int(self.ends[index - 1]) + 1 if index else 0
         return os.pread(self.fd, int(self.ends[index]) - start, start)
 
     def complete(self) -> bool:
-        return True  # one row per line: ``_scan_file`` found no blank lines, rows were counted
+        return True  # ``catch_up_metrics`` made sure: one row per line
 
 
 #: a file's sample (the lines its schema is taken from) is cut at its first newline past
@@ -417,24 +427,29 @@ def catch_up_metrics(path: str, least: int) -> CatchUp | None:
             scan = scan_job.result()
         if raw is None or scan is None:
             return None
-        ends, colons, literal_nulls = scan
-        lines = len(ends)
-        if raw.height < lines:
-            return None
-        raw = raw.head(lines)  # rows of lines appended since the size was taken: the tail's
+        newlines, colons, literal_nulls = scan
+        lines = _FileLines(fd, size)
+        if raw.height != newlines or os.fstat(fd).st_size != size:
+            # blank lines (polars skips them), or lines appended while polars read (rows of
+            # lines past ``size`` are the tail's): one row per line is checked on where each is
+            ends = _line_ends(fd, size, strict=True)
+            if ends is None or raw.height < len(ends):
+                return None
+            lines = _FileLines(fd, size, ends)
+            raw = raw.head(len(ends))
         if not _all_read(raw, colons, literal_nulls):
             # a key (or a type) the first lines did not have: polars infers from every line
-            raw = _read_file(fh, None)
-            if raw is None or raw.height < lines:
+            wide = _read_file(fh, None)
+            if wide is None or wide.height < raw.height:
                 return None
-            raw = raw.head(lines)
+            raw = wide.head(raw.height)
             if not _all_read(raw, colons, literal_nulls):
                 return None
-        frame = _metric_frame(raw, _FileLines(fd, ends))
+        frame = _metric_frame(raw, lines)
         if frame is None:
             return None
-        return CatchUp(ParseResult(metrics_frame=frame), consumed=size, lines=lines)
-    except OSError:  # the file went away under us: the block path says what happened
+        return CatchUp(ParseResult(metrics_frame=frame), consumed=size, lines=newlines)
+    except (OSError, ValueError):  # the file changed under us: the block path says how
         return None
     finally:
         fh.close()
@@ -452,40 +467,57 @@ def _read_file(fh: Any, schema: dict[str, Any] | None) -> pl.DataFrame | None:
         return None
 
 
-def _scan_file(fd: int, end: int) -> tuple[np.ndarray, int, int] | None:
-    """Where each line of the file's first ``end`` bytes ends, its colons and literal nulls
-    (``_count_colons``), read in small windows (nothing mapped or copied whole: it runs beside
-    polars' reader). None when a line is blank or starts with white space, or the file shrank."""
+def _windows(fd: int, end: int) -> Iterator[tuple[int, np.ndarray, int]]:
+    """The file's first ``end`` bytes as ``(offset, bytes, size)`` windows of ``SCAN_BYTES``,
+    each with the next ``_LOOKAHEAD`` bytes after it (past ``size``) while there are any, read
+    into one small buffer (nothing mapped or copied whole: this runs beside polars' reader).
+    Stops early when the file shrank."""
     buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
     view = memoryview(buf)
     data = np.frombuffer(buf, dtype=np.uint8)
-    found: list[np.ndarray] = []
-    colons = literal_nulls = pos = 0
+    pos = 0
     while pos < end:
         got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
-        if got <= 0:
-            return None  # the file shrank under us
-        # the window's last bytes are looked at again by the next one: its colons' nulls
-        window = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
-        if window <= 0:
-            return None
-        part = data[:got]
-        if pos == 0 and part[0] in _BLANK_START:
-            return None
-        newlines = np.flatnonzero(part[:window] == _NEWLINE)
-        starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
-        if len(starts) and np.isin(part[starts], _BLANK_START).any():
-            return None
-        count, nulls = _count_colons(part, window)
+        size = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
+        if size <= 0:
+            return  # the file shrank under us
+        yield pos, data[:got], size
+        pos += size
+
+
+def _scan_file(fd: int, end: int) -> tuple[int, int, int] | None:
+    """Newlines, colons and literal nulls (``_count_colons``) of the file's first ``end``
+    bytes; None when the file shrank."""
+    newlines = colons = literal_nulls = 0
+    pos = 0
+    for pos, part, size in _windows(fd, end):
+        newlines += int(np.count_nonzero(part[:size] == _NEWLINE))
+        count, nulls = _count_colons(part, size)
         colons += count
         literal_nulls += nulls
+        pos += size
+    return (newlines, colons, literal_nulls) if pos == end else None
+
+
+def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
+    """Where each line of the file's first ``end`` bytes (ending with a newline) ends. None
+    when the file shrank or, ``strict``, a line is blank or starts with white space (a line
+    polars skips, or may)."""
+    found: list[np.ndarray] = []
+    pos = 0
+    for pos, part, size in _windows(fd, end):
+        newlines = np.flatnonzero(part[:size] == _NEWLINE)
+        if strict:
+            starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
+            if (pos == 0 and part[0] in _BLANK_START) or np.isin(part[starts], _BLANK_START).any():
+                return None
         if len(newlines):
             found.append(newlines + pos)
-        pos += window
+        pos += size
     ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
-    if not len(ends) or ends[-1] != end - 1:
+    if pos != end or not len(ends) or ends[-1] != end - 1:
         return None
-    return ends, colons, literal_nulls
+    return ends
 
 
 def _first_number_order(table: pl.DataFrame, lines: Any, verl: bool) -> list[str] | None:
