@@ -261,3 +261,37 @@ def test_lines_written_while_polars_reads_are_left_to_the_tail(
     assert caught is not None and caught.lines == 2000
     assert caught.result.metrics_frame.get_column("step").max() == 2000
     assert "late" not in caught.result.metrics_frame.columns
+
+
+@pytest.mark.parametrize("at", [3, 1000, 1999])
+def test_a_line_over_the_limit_is_skipped_as_the_tail_skips_it(tmp_path, small_threshold, at):
+    items = lines(2000, verl=False, spaced=False)
+    wide = {"step": at + 1, **{f"k{i}": 1.0 for i in range(2000)}}  # ~20 kB on one line
+    items[at] = json.dumps(wide).encode()
+    path = tmp_path / "run" / "metrics.jsonl"
+    write(path, items)
+    follower = Follower([str(path.parent)], max_line=12_000)
+    follower.read_all()
+    info = next(iter(follower.store.sources.values()))
+    assert info.skipped == 1 and info.recent_skips[0].line == at + 1
+    assert "over the 12,000-byte limit" in info.recent_skips[0].reason
+    assert "k5" not in follower.store.snapshot().runs[0].metrics.columns
+    caught = catch_up_metrics(str(path), 0, max_line=len(items[at]))
+    assert caught is not None and "k5" in caught.result.metrics_frame.columns
+
+
+def test_integers_first_and_fractions_later_read_in_one_pass(
+    tmp_path, small_threshold, monkeypatch
+):
+    """A metric logged as whole numbers in the first lines (the schema's sample) and with
+    fractions later is read as floats from the start: no failed read, no block-by-block read."""
+    items = [
+        json.dumps({"step": s, "count": s if s < 1500 else s + 0.5, "loss": 1 / s}).encode()
+        for s in range(1, 3001)
+    ]
+    path = tmp_path / "run" / "metrics.jsonl"
+    write(path, items)
+    _f, fast, _i, blocks = read(path, monkeypatch, "one pass")
+    _f, slow, _i, _b = read(path, monkeypatch, "per line")
+    assert blocks == []
+    assert_frame_equal(fast.metrics, slow.metrics)

@@ -408,6 +408,7 @@ class Follower:
         parser, tail, path = followed.parser, followed.tail, followed.info.path
         if self.previews and parser.kind == "metrics":
             return None  # a screen shows the first FIRST_READ bytes at once, the rest follows
+        parser.max_line = tail.max_line
         try:
             caught = parser.catch_up()
             if caught is None:

@@ -75,6 +75,9 @@ class Parser:
     #: the file holds one whole run (a results CSV, a ``trainer_state.json``): several of them
     #: in one folder are several runs, named after the files
     whole_run: ClassVar[bool] = False
+    #: lines longer than this are skipped, with a note (the follower sets its tail's limit): a
+    #: ``catch_up`` that cannot skip them leaves such a file to the tail
+    max_line: int = 64 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -25,7 +25,7 @@ from rltop.core.formats.base import (
     metric_value,
 )
 from rltop.core.model import ParseResult, Skip, clip_sample
-from rltop.core.tail import open_regular
+from rltop.core.tail import DEFAULT_MAX_LINE, open_regular
 
 
 class JsonlMetricsParser(Parser):
@@ -49,7 +49,8 @@ class JsonlMetricsParser(Parser):
         """The whole file through polars' reader in one pass (both cores, no copy of the file in
         Python), checked on its bytes as a block is; None (read block by block) when the file is
         small, does not end with a newline, or holds anything the careful path must look at."""
-        return catch_up_metrics(self.path, max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES))
+        least = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
+        return catch_up_metrics(self.path, least, self.max_line)
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         if len(block) >= self.BULK_MIN_BYTES:
@@ -213,7 +214,7 @@ def _read_ndjson(block: bytes) -> pl.DataFrame | None:
         sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
         if not sample.is_empty():
             try:
-                frame = pl.read_ndjson(io.BytesIO(block), schema=_no_null_types(sample.schema))
+                frame = pl.read_ndjson(io.BytesIO(block), schema=_read_schema(sample.schema))
             except (Exception, _PANIC):  # a type the sample did not see (text for numbers)
                 frame = None
             if frame is not None and _all_read(frame, *counts):
@@ -228,17 +229,19 @@ except ImportError:  # pragma: no cover - older polars
     _PANIC = Exception
 
 
-def _no_null_types(schema: Any) -> dict[str, Any]:
-    """The sample's schema with keys that were only ever null there read as numbers."""
+def _read_schema(schema: Any) -> dict[str, Any]:
+    """The schema a block or file is read with, from its first lines': keys that were only ever
+    null there, and integers, read as floats (every metric becomes one; a metric logged as
+    ``0`` first and ``0.5`` later must not fail the read). The step stays an integer."""
 
     def fix(dtype: Any) -> Any:
-        if dtype == pl.Null:
+        if dtype == pl.Null or dtype.is_integer():
             return pl.Float64
         if isinstance(dtype, pl.Struct):
             return pl.Struct({f.name: fix(f.dtype) for f in dtype.fields})
         return dtype
 
-    return {name: fix(dtype) for name, dtype in schema.items()}
+    return {name: dtype if name == "step" else fix(dtype) for name, dtype in schema.items()}
 
 
 def _colons(block: bytes) -> tuple[int, int]:
@@ -393,7 +396,7 @@ _SAMPLE_SLACK = 64 * 1024
 _BLANK_START = np.array([9, 10, 13, 32], dtype=np.uint8)
 
 
-def catch_up_metrics(path: str, least: int) -> CatchUp | None:
+def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) -> CatchUp | None:
     """Read a metrics file whole through polars (see ``JsonlMetricsParser.catch_up``).
 
     Polars reads the open file (memory-mapped by polars, never copied into Python) with the
@@ -409,7 +412,7 @@ def catch_up_metrics(path: str, least: int) -> CatchUp | None:
     try:
         fd = fh.fileno()
         size = os.fstat(fd).st_size
-        if size < least or os.pread(fd, 1, size - 1) != b"\n":
+        if size < least or 0 < max_line < SCAN_BYTES or os.pread(fd, 1, size - 1) != b"\n":
             return None  # small, or a line is being written: the block path waits for it
         head = os.pread(fd, SAMPLE_BYTES + _SAMPLE_SLACK, 0)
         cut = head.find(b"\n", SAMPLE_BYTES)
@@ -423,11 +426,13 @@ def catch_up_metrics(path: str, least: int) -> CatchUp | None:
             return None
         with ThreadPoolExecutor(1, thread_name_prefix="rltop-scan") as pool:
             scan_job = pool.submit(_scan_file, fd, size)
-            raw = _read_file(fh, _no_null_types(sample.schema))
+            raw = _read_file(fh, _read_schema(sample.schema))
             scan = scan_job.result()
         if raw is None or scan is None:
             return None
-        newlines, colons, literal_nulls = scan
+        newlines, colons, literal_nulls, longest = scan
+        if max_line and longest > max_line:
+            return None  # the tail skips that line, with a note
         lines = _FileLines(fd, size)
         if raw.height != newlines or os.fstat(fd).st_size != size:
             # blank lines (polars skips them), or lines appended while polars read (rows of
@@ -467,11 +472,11 @@ def _read_file(fh: Any, schema: dict[str, Any] | None) -> pl.DataFrame | None:
         return None
 
 
-def _windows(fd: int, end: int) -> Iterator[tuple[int, np.ndarray, int]]:
-    """The file's first ``end`` bytes as ``(offset, bytes, size)`` windows of ``SCAN_BYTES``,
-    each with the next ``_LOOKAHEAD`` bytes after it (past ``size``) while there are any, read
-    into one small buffer (nothing mapped or copied whole: this runs beside polars' reader).
-    Stops early when the file shrank."""
+def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, int]]:
+    """The file's first ``end`` bytes as ``(offset, buffer, bytes, size)`` windows of
+    ``SCAN_BYTES``, each with the next ``_LOOKAHEAD`` bytes after it (past ``size``) while there
+    are any, read into one small buffer (nothing mapped or copied whole: this runs beside
+    polars' reader). Stops early when the file shrank."""
     buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
     view = memoryview(buf)
     data = np.frombuffer(buf, dtype=np.uint8)
@@ -481,22 +486,29 @@ def _windows(fd: int, end: int) -> Iterator[tuple[int, np.ndarray, int]]:
         size = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
         if size <= 0:
             return  # the file shrank under us
-        yield pos, data[:got], size
+        yield pos, buf, data[:got], size
         pos += size
 
 
-def _scan_file(fd: int, end: int) -> tuple[int, int, int] | None:
+def _scan_file(fd: int, end: int) -> tuple[int, int, int, int] | None:
     """Newlines, colons and literal nulls (``_count_colons``) of the file's first ``end``
-    bytes; None when the file shrank."""
-    newlines = colons = literal_nulls = 0
-    pos = 0
-    for pos, part, size in _windows(fd, end):
-        newlines += int(np.count_nonzero(part[:size] == _NEWLINE))
+    bytes, and the longest line that is not inside one window (lines inside one are at most
+    ``SCAN_BYTES`` long); None when the file shrank."""
+    newlines = colons = literal_nulls = longest = 0
+    pos = run = 0  # run: bytes of the line that goes on into the next window
+    for pos, buf, part, size in _windows(fd, end):
+        count = int(np.count_nonzero(part[:size] == _NEWLINE))
+        newlines += count
+        if count:
+            longest = max(longest, run + buf.find(b"\n", 0, size))
+            run = size - 1 - buf.rfind(b"\n", 0, size)
+        else:
+            run += size
         count, nulls = _count_colons(part, size)
         colons += count
         literal_nulls += nulls
         pos += size
-    return (newlines, colons, literal_nulls) if pos == end else None
+    return (newlines, colons, literal_nulls, max(longest, run)) if pos == end else None
 
 
 def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
@@ -505,7 +517,7 @@ def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
     polars skips, or may)."""
     found: list[np.ndarray] = []
     pos = 0
-    for pos, part, size in _windows(fd, end):
+    for pos, _buf, part, size in _windows(fd, end):
         newlines = np.flatnonzero(part[:size] == _NEWLINE)
         if strict:
             starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
