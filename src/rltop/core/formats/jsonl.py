@@ -132,7 +132,7 @@ def _leaves(frame: pl.DataFrame, prefix: str = "") -> list[pl.Series] | None:
                 return None
             out.extend(inner)
         elif isinstance(series.dtype, _NUMERIC):
-            out.append(series.alias(name))
+            out.append(series.alias(name) if prefix else series)
         else:
             return None  # strings (text metrics), lists, ...: the per-line path knows them
     return out
@@ -185,9 +185,11 @@ def _metric_frame(raw: pl.DataFrame, lines: Any) -> pl.DataFrame | None:
     if "step" in names or len(set(names)) != len(names):
         return None
     # a column exists once some row carries a number for it (all-null keys make none)
-    leaves = [s for s in leaves if s.null_count() < s.len()]
+    missing = [s.null_count() for s in leaves]
+    gaps = any(missing)
+    leaves = [s for s, gone in zip(leaves, missing, strict=True) if gone < s.len()]
     table = pl.DataFrame(leaves)  # no copy; one query below instead of one per column
-    order = _first_number_order(table, lines, verl)
+    order = _first_number_order(table, lines, verl, gaps)
     if order is None:
         return None
     # by the Series (a name such as ``^.*$`` given to ``pl.col`` is a pattern); no copy of
@@ -218,9 +220,9 @@ def _read_ndjson(block: bytes) -> pl.DataFrame | None:
             except (Exception, _PANIC):  # a type the sample did not see (text for numbers)
                 frame = None
             if frame is not None and _all_read(frame, *counts):
-                return frame
+                return frame.rechunk()  # see ``_read_file``
     frame = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
-    return frame if _all_read(frame, *counts) else None
+    return frame.rechunk() if _all_read(frame, *counts) else None
 
 
 try:  # polars' Rust panics reach Python as ``PanicException``, a ``BaseException``
@@ -377,6 +379,10 @@ class _FileLines:
         self.fd, self.end, self.ends = fd, end, ends
 
     def __getitem__(self, index: int) -> bytes:
+        if index == 0 and self.ends is None:  # the first line: no need to find every line
+            head = os.pread(self.fd, SCAN_BYTES, 0)
+            if b"\n" in head:
+                return head[: head.index(b"\n")]
         if self.ends is None:
             self.ends = _line_ends(self.fd, self.end, strict=False)
             if self.ends is None:
@@ -466,10 +472,14 @@ def _read_file(fh: Any, schema: dict[str, Any] | None) -> pl.DataFrame | None:
     try:
         fh.seek(0)
         if schema is None:
-            return pl.read_ndjson(fh, infer_schema_length=None)
-        return pl.read_ndjson(fh, schema=schema)
+            frame = pl.read_ndjson(fh, infer_schema_length=None)
+        else:
+            frame = pl.read_ndjson(fh, schema=schema)
     except (Exception, _PANIC):  # a bad line, a changing type: the block path explains
         return None
+    # one piece per column: polars reads in batches of a few dozen lines, and each struct
+    # field split into as many pieces makes every step after this slower than this copy
+    return frame.rechunk()
 
 
 def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, int]]:
@@ -532,10 +542,15 @@ def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
     return ends
 
 
-def _first_number_order(table: pl.DataFrame, lines: Any, verl: bool) -> list[str] | None:
-    """Column order of the per-line path: by the first row holding a number, then key order."""
+def _first_number_order(
+    table: pl.DataFrame, lines: Any, verl: bool, gaps: bool = True
+) -> list[str] | None:
+    """Column order of the per-line path: by the first row holding a number, then key order.
+    Without ``gaps`` (no column has a null) every column starts in the first row."""
     first_row: dict[int, list[str]] = {}
-    if table.width:
+    if table.width and not gaps:
+        first_row[0] = list(table.columns)
+    elif table.width:
         firsts = table.select(pl.all().is_not_null().arg_max()).row(0, named=True)
         for name, row in firsts.items():
             first_row.setdefault(int(row or 0), []).append(name)
