@@ -295,3 +295,17 @@ def test_integers_first_and_fractions_later_read_in_one_pass(
     _f, slow, _i, _b = read(path, monkeypatch, "per line")
     assert blocks == []
     assert_frame_equal(fast.metrics, slow.metrics)
+
+
+def test_newlines_of_a_large_read_counted_in_windows(tmp_path):
+    """Reads of 4 MB and more have their newlines counted by numpy, window by window."""
+    from rltop.core.tail import COUNT_WITH_NUMPY, FileTail, _count_newlines
+
+    rng = random.Random(1)
+    data = b"".join(b"x" * rng.randint(0, 300) + b"\n" for _ in range(40_000)) + b"tail"
+    assert len(data) > COUNT_WITH_NUMPY
+    for end in (len(data), len(data) - 4, COUNT_WITH_NUMPY + 1, 1000):
+        assert _count_newlines(data, end) == data.count(b"\n", 0, end)
+    (tmp_path / "m.log").write_bytes(data)
+    got = FileTail(str(tmp_path / "m.log"), chunk=64 * 1024 * 1024).read_lines()
+    assert got.lines == 40_000 and got.block.endswith(b"\n")

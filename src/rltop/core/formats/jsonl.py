@@ -6,9 +6,8 @@ import io
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import polars as pl
 
 from rltop.core.formats.base import (
@@ -25,7 +24,10 @@ from rltop.core.formats.base import (
     metric_value,
 )
 from rltop.core.model import ParseResult, Skip, clip_sample
-from rltop.core.tail import DEFAULT_MAX_LINE, open_regular
+from rltop.core.tail import DEFAULT_MAX_LINE, count_byte, open_regular
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class JsonlMetricsParser(Parser):
@@ -248,6 +250,8 @@ def _read_schema(schema: Any) -> dict[str, Any]:
 
 def _colons(block: bytes) -> tuple[int, int]:
     """Colons of the block, and how many of them open a literal null (``_count_colons``)."""
+    import numpy as np  # only for large blocks: a small file's check goes without it
+
     view = np.frombuffer(block, dtype=np.uint8)
     colons = literal_nulls = 0
     for start in range(0, len(view), SCAN_BYTES):
@@ -271,6 +275,8 @@ def _count_colons(data: np.ndarray, end: int) -> tuple[int, int]:
     outside strings a JSON value starting with ``n`` is ``null``; a colon inside a key or a
     string counts once more and at most once less, so a key polars did not read still makes the
     count larger than what it read). Bytes past ``end`` are only looked at after a colon."""
+    import numpy as np
+
     at = np.flatnonzero(data[:end] == _COLON)
     after = np.take(data, at + 1, mode="clip")  # clipped: the last byte of a file is a newline
     nulls = int(np.count_nonzero(after == _N))
@@ -307,7 +313,7 @@ def _name_colons(name: str, nulls: bool) -> int:
     return count
 
 
-def _fields(frame: pl.DataFrame, prefix: str = "") -> tuple[int, bool, list[tuple[int, str]]]:
+def _fields(frame: pl.DataFrame) -> tuple[int, bool, list[tuple[int, str]]]:
     """How many ``"key":`` with a value the lines behind ``frame`` hold, if they held only its
     columns: one per value of a column, and one per row an object column has an object in (a
     missing key or a literal null reads as a null struct); whether any leaf holds a null; and
@@ -365,8 +371,9 @@ class _DataLines:
         return self._lines
 
     def complete(self) -> bool:
-        """Polars saw one row per non-blank line (blank lines are the only ones it skips)."""
-        if self.block.count(b"\n") == self.height and b"\n\n" not in self.block:
+        """Polars saw one row per non-blank line (blank lines are the only ones it skips; it
+        never makes two rows of one line: as many rows as lines means no line was skipped)."""
+        if count_byte(self.block, len(self.block), 10) == self.height:
             return True
         return len(self._split()) == self.height
 
@@ -399,15 +406,15 @@ class _FileLines:
 _SAMPLE_SLACK = 64 * 1024
 #: lines that start with these bytes (blank ones, white space first) are lines polars skips or
 #: may: a file that has them is read block by block
-_BLANK_START = np.array([9, 10, 13, 32], dtype=np.uint8)
+_BLANK_START = b"\t\n\r "
 
 
 def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) -> CatchUp | None:
     """Read a metrics file whole through polars (see ``JsonlMetricsParser.catch_up``).
 
     Polars reads the open file (memory-mapped by polars, never copied into Python) with the
-    schema of its first lines while a thread finds its line ends and counts its colons, then
-    the frame is checked as a block's is (``_read_ndjson``, ``_metric_frame``). A key those first
+    schema of its first lines while a thread counts the newlines and colons of its bytes, then
+    the frame is checked as a block's is (``_all_read``, ``_metric_frame``). A key those first
     lines lack: read once more inferring from every line. Lines appended meanwhile are left to
     the tail.
     """
@@ -487,6 +494,8 @@ def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, in
     ``SCAN_BYTES``, each with the next ``_LOOKAHEAD`` bytes after it (past ``size``) while there
     are any, read into one small buffer (nothing mapped or copied whole: this runs beside
     polars' reader). Stops early when the file shrank."""
+    import numpy as np
+
     buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
     view = memoryview(buf)
     data = np.frombuffer(buf, dtype=np.uint8)
@@ -504,6 +513,8 @@ def _scan_file(fd: int, end: int) -> tuple[int, int, int, int] | None:
     """Newlines, colons and literal nulls (``_count_colons``) of the file's first ``end``
     bytes, and the longest line that is not inside one window (lines inside one are at most
     ``SCAN_BYTES`` long); None when the file shrank."""
+    import numpy as np
+
     newlines = colons = literal_nulls = longest = 0
     pos = run = 0  # run: bytes of the line that goes on into the next window
     for pos, buf, part, size in _windows(fd, end):
@@ -525,13 +536,16 @@ def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
     """Where each line of the file's first ``end`` bytes (ending with a newline) ends. None
     when the file shrank or, ``strict``, a line is blank or starts with white space (a line
     polars skips, or may)."""
+    import numpy as np
+
     found: list[np.ndarray] = []
     pos = 0
     for pos, _buf, part, size in _windows(fd, end):
         newlines = np.flatnonzero(part[:size] == _NEWLINE)
         if strict:
             starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
-            if (pos == 0 and part[0] in _BLANK_START) or np.isin(part[starts], _BLANK_START).any():
+            blank = np.frombuffer(_BLANK_START, dtype=np.uint8)
+            if (pos == 0 and part[0] in blank) or np.isin(part[starts], blank).any():
                 return None
         if len(newlines):
             found.append(newlines + pos)
