@@ -309,3 +309,35 @@ def test_newlines_of_a_large_read_counted_in_windows(tmp_path):
     (tmp_path / "m.log").write_bytes(data)
     got = FileTail(str(tmp_path / "m.log"), chunk=64 * 1024 * 1024).read_lines()
     assert got.lines == 40_000 and got.block.endswith(b"\n")
+
+
+@pytest.mark.parametrize("spaced", [True, False])
+def test_nulls_only_past_the_first_lines_are_told_apart_later(
+    tmp_path, small_threshold, monkeypatch, spaced
+):
+    """First lines without a null: the bytes' literal nulls are counted only once the frame
+    turns out to have nulls (a key missing from some later lines, a literal null)."""
+    sep = (", ", ": ") if spaced else (",", ":")
+    items = []
+    for s in range(1, 3001):
+        row: dict = {"step": s, "loss": 1 / s, "eval": 0.5}
+        if s > 2000 and s % 3 == 0:
+            del row["eval"]  # missing
+        if s > 2500 and s % 7 == 0:
+            row["loss"] = None  # a literal null
+        items.append(json.dumps(row, separators=sep).encode())
+    path = tmp_path / "run" / "metrics.jsonl"
+    write(path, items)
+    scans: list[bool] = []
+    real = jsonl._scan_file
+
+    def spy(fd, end, nulls=True):
+        scans.append(nulls)
+        return real(fd, end, nulls)
+
+    monkeypatch.setattr(jsonl, "_scan_file", spy)
+    _f, fast, _i, blocks = read(path, monkeypatch, "one pass")
+    assert blocks == [] and scans == [False, True]  # colons beside polars, nulls after
+    monkeypatch.setattr(jsonl, "_scan_file", real)
+    _f, slow, _i, _b = read(path, monkeypatch, "per line")
+    assert_frame_equal(fast.metrics, slow.metrics)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -286,16 +286,24 @@ def _count_colons(data: np.ndarray, end: int) -> tuple[int, int]:
     return len(at), nulls
 
 
-def _all_read(frame: pl.DataFrame, colons: int, literal_nulls: int) -> bool:
+def _all_read(
+    frame: pl.DataFrame, colons: int, literal_nulls: int | Callable[[], int | None]
+) -> bool:
     """Whether polars read every ``"key": value`` of the lines behind ``frame``, from the
     colons of their bytes (``_count_colons``): one per value the frame holds (``_fields``), one
     per literal null when the frame has nulls at all (without any, a literal null is a key the
     frame lacks), and the colons inside its keys. A key polars did not read (not in the schema,
     or a key repeated in a line: polars keeps the first value, the per-line path the last), a
-    colon inside a string: the counts differ.
+    colon inside a string: the counts differ. ``literal_nulls`` may be a function counting
+    them, called only when the frame has nulls.
     """
     values, nulls, named = _fields(frame)
-    expected = colons - literal_nulls if nulls else colons
+    expected = colons
+    if nulls:
+        counted = literal_nulls() if callable(literal_nulls) else literal_nulls
+        if counted is None:
+            return False
+        expected -= counted
     for count, name in named:
         expected -= count * _name_colons(name, nulls)
     return values == expected
@@ -438,12 +446,22 @@ def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) ->
         if cut < 0 or sample.is_empty():
             return None
         with ThreadPoolExecutor(1, thread_name_prefix="rltop-scan") as pool:
-            scan_job = pool.submit(_scan_file, fd, size)
+            # literal nulls are told apart beside polars when the first lines have nulls (a
+            # key not in every line, or a literal null), else later only if the file has any
+            scan_job = pool.submit(_scan_file, fd, size, _fields(sample)[1])
             raw = _read_file(fh, _read_schema(sample.schema))
             scan = scan_job.result()
         if raw is None or scan is None:
             return None
-        newlines, colons, literal_nulls, longest = scan
+        newlines, colons, counted_nulls, longest = scan
+
+        def literal_nulls() -> int | None:
+            nonlocal counted_nulls
+            if counted_nulls is None:  # the first lines had no nulls, the file has
+                again = _scan_file(fd, size)
+                counted_nulls = None if again is None else again[2]
+            return counted_nulls
+
         if max_line and longest > max_line:
             return None  # the tail skips that line, with a note
         lines = _FileLines(fd, size)
@@ -509,10 +527,11 @@ def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, in
         pos += size
 
 
-def _scan_file(fd: int, end: int) -> tuple[int, int, int, int] | None:
-    """Newlines, colons and literal nulls (``_count_colons``) of the file's first ``end``
-    bytes, and the longest line that is not inside one window (lines inside one are at most
-    ``SCAN_BYTES`` long); None when the file shrank."""
+def _scan_file(fd: int, end: int, nulls: bool = True) -> tuple[int, int, int | None, int] | None:
+    """Newlines, colons and literal nulls (``_count_colons``; with ``nulls`` only, else None:
+    telling them apart costs more than counting colons) of the file's first ``end`` bytes, and
+    the longest line that is not inside one window (lines inside one are at most ``SCAN_BYTES``
+    long); None when the file shrank."""
     import numpy as np
 
     newlines = colons = literal_nulls = longest = 0
@@ -525,11 +544,16 @@ def _scan_file(fd: int, end: int) -> tuple[int, int, int, int] | None:
             run = size - 1 - buf.rfind(b"\n", 0, size)
         else:
             run += size
-        count, nulls = _count_colons(part, size)
+        if nulls:
+            count, null = _count_colons(part, size)
+            literal_nulls += null
+        else:
+            count = int(np.count_nonzero(part[:size] == _COLON))
         colons += count
-        literal_nulls += nulls
         pos += size
-    return (newlines, colons, literal_nulls, max(longest, run)) if pos == end else None
+    if pos != end:
+        return None
+    return newlines, colons, literal_nulls if nulls else None, max(longest, run)
 
 
 def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
