@@ -289,14 +289,15 @@ COUNT_WITH_NUMPY = 4 * 1024 * 1024
 
 def _count_newlines(buf: bytes, end: int) -> int:
     """Newlines in ``buf[:end]``."""
-    if end < COUNT_WITH_NUMPY:
-        return buf.count(b"\n", 0, end)  # small reads: no numpy to import
     return count_byte(buf, end, 10)
 
 
 def count_byte(buf: bytes, end: int, byte: int, window: int = 1024 * 1024) -> int:
-    """How many times ``byte`` is in ``buf[:end]``, counted by numpy a window at a time (no
-    temporary array as large as the block)."""
+    """How many times ``byte`` is in ``buf[:end]``: CPython's count below
+    ``COUNT_WITH_NUMPY`` (no numpy to import for small reads), else numpy's, a window at a
+    time (no temporary array as large as the block)."""
+    if end < COUNT_WITH_NUMPY:
+        return buf.count(bytes((byte,)), 0, end)
     import numpy as np
 
     view = np.frombuffer(buf, dtype=np.uint8, count=end)
