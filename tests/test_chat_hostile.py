@@ -150,8 +150,10 @@ async def test_a_flood_is_drawn_at_frame_rate_and_esc_stops_it(tmp_path, server)
             await wait_for(pilot, lambda: view.turn.content.count("flood") > 100_000 // 6, 30)
             elapsed = loop.time() - started
             deltas = view.stream_stats.deltas
-            # one redraw per frame (~30 a second), not one per delta
-            assert len(draws) <= elapsed * 30 / REDRAW_EVERY / 30 + 10 < deltas
+            # one redraw per frame (~30 a second), not one per delta (a loaded machine may draw
+            # and take in fewer of both: draws stay under the frame rate and under the deltas)
+            assert len(draws) <= elapsed * 30 / REDRAW_EVERY / 30 + 10
+            assert len(draws) < deltas
             # what is redrawn each frame stays small: the rest is frozen in its own widgets
             assert len(view.body._live_text) <= 4 * StreamingText.FREEZE_AT + 2000
             await pilot.press("escape")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 from textual.widgets import Static
 
 from rltop.core.pagedtext import LONG_TEXT, PAGE_BYTES, PagedText
@@ -44,12 +45,19 @@ async def test_a_50_mb_completion_is_paged_from_disk(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.runs, 30)
         await wait_for(pilot, lambda: app.snapshot.runs[0].rollouts.height == 4, 30)
+        # the reader kept the long line cold: its text is on disk, its length is known
+        long_row = app.snapshot.runs[0].rollouts.filter(pl.col("step") == 3)
+        assert long_row["completion"][0] is None and long_row["length"][0] == len(WORDS)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutsScreen))
         rlist = app.screen.query_one(RolloutList)
         await wait_for(pilot, lambda: rlist.count == 4, 20)
         frame = rlist.frame
         row = next(i for i in range(frame.height) if frame["step"][i] == 3)
+        # the list shows the head of the text (read in windows), never the whole
+        rlist._rows(0, rlist.count)
+        heads = [r["completion"] for r in rlist._cache.values() if r["step"] == 3]
+        assert heads and WORDS.startswith(heads[0][:500]) and len(heads[0]) < 3000
         app.push_screen(RolloutDetailScreen(frame, row))
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutDetailScreen), 30)
         detail = app.screen

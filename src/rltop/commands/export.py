@@ -75,6 +75,21 @@ def run(args: argparse.Namespace) -> int:
     if not runs:
         print("rltop export: no runs found under " + ", ".join(args.paths), file=sys.stderr)
         return 3
+    try:
+        _export(runs, out, kind, args.rollouts, unique_stems)
+    except OSError as exc:  # a folder this user may not create or write (an unreadable $HOME)
+        where = exc.filename if exc.filename is not None else out
+        print(
+            f"rltop export: cannot write {plain(str(where))}: {plain(exc.strerror or str(exc))}",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _export(runs, out: Path, kind: str, rollouts: bool, unique_stems) -> None:
+    from rltop.core.inert import plain
+
     out.mkdir(parents=True, exist_ok=True)
     # one distinct file name per run (a/b and a_b differ; long names end in a stable hash)
     for run, stem in zip(runs, unique_stems(r.name for r in runs), strict=True):
@@ -85,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(
                 f"{path} ({run.metrics.height} steps × {len(run.metric_names)} metrics)" + replaced
             )
-        if args.rollouts and run.rollouts.height:
+        if rollouts and run.rollouts.height:
             from rltop.core.coldtext import fill_text
 
             frame = fill_text(run.rollouts)
@@ -97,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
             written = [f"{line}  [run {plain(run.name)}]" for line in written]
         for line in written:
             print(plain(line))
-    return 0
 
 
 def _write(frame, path: Path, kind: str) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
 from rltop.core.formats.base import Parser
 from rltop.core.formats.registry import parser_for
+from rltop.core.jsonscan import string_pieces
 from rltop.core.model import LONG_STRING, ROW_LOCATION
 from rltop.core.tail import open_regular
 
@@ -60,14 +62,50 @@ def text_is_on_disk(frame: pl.DataFrame) -> bool:
     )
 
 
+def _long_line_reader(row: dict[str, Any]) -> Parser | None:
+    """The parser that reads ``row``'s line back in windows, when that line is too long to
+    read whole (``RolloutJsonlParser.COLD_LINE``); else None."""
+    try:
+        parser = reader(row.get("_format"), row["_path"])
+    except ValueError:
+        return None
+    limit = getattr(parser, "COLD_LINE", None)
+    if not getattr(parser, "cold_lines", False) or limit is None:
+        return None
+    return parser if int(row["_len"]) > limit else None
+
+
+#: in a row from ``load_text``: column -> the cold text it shows the head of (``cold_pieces``)
+COLD = "_cold"
+
+
 def load_text(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with its text columns read back from disk when they were dropped (else as is).
 
-    If the file changed so the bytes no longer parse, the text columns say so instead of raising.
+    A line too long to read whole gives the heads of its long texts, and under ``COLD`` where the
+    whole of each is (``cold_pieces`` reads it a piece at a time). If the file changed so the bytes
+    no longer parse, the text columns say so instead of raising.
     """
     if not is_cold(row):
         return row
     out = dict(row)
+    parser = _long_line_reader(row)
+    if parser is not None:
+        try:
+            full, cold = parser.reread_cold(int(row["_offset"]), int(row["_len"]))  # type: ignore[attr-defined]
+        except (OSError, ValueError) as exc:
+            name = os.path.basename(row["_path"])
+            out["completion"] = f"(text not available: {name} changed: {exc})"
+            return out
+        for key in TEXT_COLUMNS:
+            out[key] = full.get(key)
+        for key, value in full.items():
+            if key not in out or out[key] is None:
+                out[key] = value
+        out[COLD] = {
+            column: (row["_path"], int(row["_offset"]), value) for column, value in cold.items()
+        }
+        return out
     try:
         raw = read_raw(row["_path"], int(row["_offset"]), int(row["_len"]))
         full = reader(row.get("_format"), row["_path"]).reread(raw)
@@ -82,8 +120,29 @@ def load_text(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fill_text(part: pl.DataFrame) -> pl.DataFrame:
-    """``part`` with the text of its cold rows read back (one open per file, in offset order)."""
+def cold_pieces(entry: tuple[str, int, Any]) -> Iterator[str]:
+    """The whole of a text ``load_text`` gave the head of (an item of its ``COLD``), decoded a
+    piece at a time from disk."""
+    path, offset, value = entry
+    with open_regular(path) as fh:
+
+        def read(at: int, size: int) -> bytes:
+            fh.seek(offset + at)
+            return fh.read(size)
+
+        yield from string_pieces(read, value)
+
+
+def fill_heads(part: pl.DataFrame) -> pl.DataFrame:
+    """``fill_text`` for a list: the text of a line too long to read whole comes back as its
+    head (``RolloutJsonlParser.HEAD_CHARS``), read in windows; memory holds no whole text."""
+    return fill_text(part, heads=True)
+
+
+def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
+    """``part`` with the text of its cold rows read back (one open per file, in offset order).
+
+    ``heads``: lines too long to read whole give the heads of their texts (``fill_heads``)."""
     if "_path" not in part.columns or part.is_empty():
         return part
     checks = [pl.col(c).is_null() for c in ("prompt", "completion") if c in part.columns]
@@ -106,11 +165,17 @@ def fill_text(part: pl.DataFrame) -> pl.DataFrame:
             fh = open_regular(path)
         except (OSError, ValueError):
             continue
+        limit = getattr(parser, "COLD_LINE", None) if heads else None
+        if not getattr(parser, "cold_lines", False):
+            limit = None
         with fh:
             for i, offset, length in items:
                 try:
-                    fh.seek(offset)
-                    full = parser.reread(fh.read(length))
+                    if limit is not None and length > limit:
+                        full, _cold = parser.reread_cold(offset, length)  # type: ignore[attr-defined]
+                    else:
+                        fh.seek(offset)
+                        full = parser.reread(fh.read(length))
                 except (OSError, ValueError):
                     continue
                 for column, values in filled.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 
 #: texts longer than this (characters) are paged
 LONG_TEXT = 200_000
@@ -22,15 +23,24 @@ _WRITE_CHUNK = 4 * 1024 * 1024
 class PagedText:
     """``text`` on disk in pages; ``page(i)`` reads page ``i`` back."""
 
-    def __init__(self, text: str, page_bytes: int = PAGE_BYTES) -> None:
-        self.chars = len(text)
+    def __init__(self, text: str | Iterable[str], page_bytes: int = PAGE_BYTES) -> None:
+        """``text`` whole, or its pieces in order (a text read from disk a piece at a time is
+        never held whole)."""
+        if isinstance(text, str):
+            pieces: Iterable[str] = (
+                text[start : start + _WRITE_CHUNK] for start in range(0, len(text), _WRITE_CHUNK)
+            )
+        else:
+            pieces = text
+        self.chars = 0
         fd, self.path = tempfile.mkstemp(prefix="rltop-text-", suffix=".txt")
         self.offsets = [0]
         with os.fdopen(fd, "wb") as fh:
             pending = b""
             written = 0
-            for start in range(0, len(text), _WRITE_CHUNK):
-                data = pending + text[start : start + _WRITE_CHUNK].encode("utf-8", "replace")
+            for piece in pieces:
+                self.chars += len(piece)
+                data = pending + piece.encode("utf-8", "replace")
                 cut = self._pages(data, written, page_bytes, final=False)
                 fh.write(data[:cut])
                 written += cut

@@ -5,6 +5,8 @@
   restarts), is read again from the start; the caller drops what it had from that file.
 - A file that vanished is marked ended; what was read stays.
 - A line longer than ``max_line`` is skipped (counted), without holding it in memory.
+- With ``cold_line``, a line longer than that (and within ``max_line``) is not held either: the
+  read says where it is (``TailRead.cold``) and the parser reads it from disk in windows.
 """
 
 from __future__ import annotations
@@ -59,14 +61,27 @@ class TailRead:
     skips: list[Skip] = field(default_factory=list)
     more: bool = False  # more bytes are waiting (a read stopped at CHUNK)
     lines: int = 0  # newlines in ``block`` (lines mode), counted once here
+    #: a very long line passed over before ``block``: (line number, file offset, length)
+    cold: tuple[int, int, int] | None = None
+    offset: int = 0  # file offset of ``block``'s first byte
 
 
 class FileTail:
     """Reads a growing file incrementally. Never writes, never holds the file open between reads."""
 
-    def __init__(self, path: str, *, max_line: int = DEFAULT_MAX_LINE, chunk: int = CHUNK) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_line: int = DEFAULT_MAX_LINE,
+        chunk: int = CHUNK,
+        cold_line: int | None = None,
+    ) -> None:
         self.path = path
         self.max_line = max_line
+        #: lines longer than this are passed over and reported in ``TailRead.cold``
+        self.cold_line = cold_line
+        self.cold_start: int | None = None  # where the cold line being passed over starts
         self.chunk = chunk
         self.offset = 0  # bytes consumed (whole lines)
         self.line = 1  # number of the next line
@@ -96,6 +111,7 @@ class FileTail:
         self.head = b""
         self.partial = b""
         self.skipping_long = False
+        self.cold_start = None
 
     def changed_on_disk(self) -> bool:
         """Cheap stat check used by the polling fallback."""
@@ -143,7 +159,10 @@ class FileTail:
                 if nl >= 0:
                     want += nl + 1 - LINE_END_PROBE
             fh.seek(pos)
-            data = fh.read(want)
+            # no more than the file holds: ``read(n)`` allocates ``n`` bytes first (a 3 MB file
+            # read with a 128 MB chunk took five times as long); bytes written since the
+            # ``fstat`` are the next read's (the same change wakes the follower again)
+            data = fh.read(max(0, min(want, st.st_size - pos)))
             out.more = pos + len(data) < st.st_size
         except OSError as exc:
             out.error = exc.strerror or str(exc)
@@ -175,9 +194,18 @@ class FileTail:
             nl = data.find(b"\n")
             if nl < 0:
                 self.partial_start += len(data)
+                if self._cold_over_limit(self.partial_start):
+                    out.skips.append(Skip(f"line over the {self.max_line:,}-byte limit", self.line))
                 return
+            end = self.partial_start + nl
+            if self.cold_start is not None:
+                if self._cold_over_limit(end):
+                    out.skips.append(Skip(f"line over the {self.max_line:,}-byte limit", self.line))
+                else:
+                    out.cold = (self.line, self.cold_start, end - self.cold_start)
+            self.cold_start = None
             self.skipping_long = False
-            self.offset = self.partial_start + nl + 1
+            self.offset = end + 1
             self.line += 1
             data = data[nl + 1 :]
         buf = self.partial + data if self.partial else data
@@ -197,6 +225,7 @@ class FileTail:
             block = self._drop_long_lines(block, out)
         out.first_line = self.line
         out.block = block
+        out.offset = self.offset
         self.offset += last_nl + 1
         out.lines = _count_newlines(buf, last_nl + 1)
         self.line += out.lines
@@ -220,7 +249,26 @@ class FileTail:
             lineno += 1
         return b"".join(kept)
 
+    def _cold_over_limit(self, end: int) -> bool:
+        """The cold line being passed over turned out longer than ``max_line`` (it is then
+        skipped like any over-long line)."""
+        if self.cold_start is None or not self.max_line or end - self.cold_start <= self.max_line:
+            return False
+        self.cold_start = None
+        return True
+
     def _check_long(self, out: TailRead) -> None:
+        if (
+            self.cold_line
+            and len(self.partial) > self.cold_line
+            and not (self.max_line and len(self.partial) > self.max_line)
+        ):
+            # passed over without holding it; the parser reads it from disk once it ends
+            self.skipping_long = True
+            self.cold_start = self.offset
+            self.partial_start = self.offset + len(self.partial)
+            self.partial = b""
+            return
         if self.max_line and len(self.partial) > self.max_line:
             out.skips.append(Skip(f"line over the {self.max_line:,}-byte limit", self.line))
             self.skipping_long = True

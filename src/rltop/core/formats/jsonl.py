@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -211,19 +210,23 @@ def _read_ndjson(block: bytes) -> pl.DataFrame | None:
     """The block through polars with the schema of its first lines; when the block holds a key
     (or a type) those lines did not have, read again inferring from every line. None when even
     that frame lacks something the block holds (``_all_read``): the per-line path reads it.
+
+    polars gets the bytes themselves, never a ``BytesIO``: it reads ``bytes`` in place, a file
+    object through Python (a third slower for a 3 MB block).
     """
     counts = _colons(block)
     cut = block.find(b"\n", SAMPLE_BYTES)
     if 0 <= cut < len(block) - 1:
-        sample = pl.read_ndjson(io.BytesIO(block[: cut + 1]), infer_schema_length=None)
-        if not sample.is_empty():
+        # the first lines' schema only (half the work of reading them into a frame)
+        sample = pl.scan_ndjson(block[: cut + 1], infer_schema_length=None).collect_schema()
+        if sample:
             try:
-                frame = pl.read_ndjson(io.BytesIO(block), schema=_read_schema(sample.schema))
+                frame = pl.read_ndjson(block, schema=_read_schema(sample))
             except (Exception, _PANIC):  # a type the sample did not see (text for numbers)
                 frame = None
             if frame is not None and _all_read(frame, *counts):
                 return frame.rechunk()  # see ``_read_file``
-    frame = pl.read_ndjson(io.BytesIO(block), infer_schema_length=None)
+    frame = pl.read_ndjson(block, infer_schema_length=None)
     return frame.rechunk() if _all_read(frame, *counts) else None
 
 
@@ -442,7 +445,7 @@ def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) ->
         if cut < 0:
             cut = head.rfind(b"\n")
         try:
-            sample = pl.read_ndjson(io.BytesIO(head[: cut + 1]), infer_schema_length=None)
+            sample = pl.read_ndjson(head[: cut + 1], infer_schema_length=None)
         except (Exception, _PANIC):  # bad first lines: the per-line path says what is wrong
             return None
         if cut < 0 or sample.is_empty():

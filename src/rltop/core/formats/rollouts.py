@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,8 +34,10 @@ from rltop.core.formats.base import (
     StepOutOfRange,
     head_line,
     iter_json_objects,
+    json_skip,
     loads_json,
 )
+from rltop.core.jsonscan import COLD_LINE, ColdValue, Scanned, scan_object, string_pieces
 from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
 from rltop.core.tail import open_regular
@@ -340,7 +343,147 @@ class RolloutJsonlParser(RolloutFileParser):
         super().reset()
         self.offset = 0
 
+    #: a line longer than this is scanned for its small fields, its text left on disk
+    #: (``core/jsonscan.py``), never parsed whole
+    COLD_LINE = COLD_LINE
+    #: characters of a cold text read back for a list or a heading (the view pages the rest)
+    HEAD_CHARS = 2000
+
+    @property
+    def cold_lines(self) -> bool:
+        """Whether this reader keeps very long lines cold (formats that make their rows
+        another way from a line read them whole)."""
+        return type(self).line_rows is RolloutJsonlParser.line_rows
+
     def feed(self, block: bytes, first_line: int) -> ParseResult:
+        if self.cold_lines and len(block) > self.COLD_LINE:
+            starts, lengths = line_spans(block)
+            huge = np.flatnonzero(lengths > self.COLD_LINE)
+            if len(huge):
+                return self._feed_around(block, first_line, starts, lengths, huge)
+        return self._feed(block, first_line)
+
+    def _feed_around(
+        self, block: bytes, first_line: int, starts: Any, lengths: Any, huge: Any
+    ) -> ParseResult:
+        """A block holding very long lines: those are scanned in place (their text stays on
+        disk), the lines between them read as usual."""
+        base = self.offset
+        view = memoryview(block)
+        result = ParseResult()
+        prev, lineno = 0, first_line
+        for k in huge:
+            start, length = int(starts[k]), int(lengths[k])
+            if start > prev:
+                self.offset = base + prev
+                result.extend(self._feed(block[prev:start], lineno))
+                lineno += block.count(b"\n", prev, start)
+            result.extend(
+                self.cold_line(
+                    lambda o, n, s=start: bytes(view[s + o : s + o + n]),
+                    base + start,
+                    length,
+                    lineno,
+                )
+            )
+            prev = start + length + 1  # past its newline
+            lineno += 1
+        if prev < len(block):
+            self.offset = base + prev
+            result.extend(self._feed(block[prev:], lineno))
+        view.release()
+        self.offset = base + len(block)
+        return result
+
+    def feed_cold(self, lineno: int, offset: int, length: int) -> ParseResult:
+        """A very long line the tail did not hold (``FileTail(cold_line=...)``), read from disk
+        a window at a time."""
+        try:
+            fh = open_regular(self.path)
+        except OSError as exc:
+            return ParseResult(skips=[Skip(f"cannot read: {exc.strerror or exc}", lineno)])
+        with fh:
+            return self.cold_line(_file_reader(fh, offset), offset, length, lineno)
+
+    def cold_line(
+        self, read: Callable[[int, int], bytes], offset: int, length: int, lineno: int
+    ) -> ParseResult:
+        """The row of one very long line (``length`` bytes at file ``offset``, read by
+        ``read(offset_in_line, size)``): its small fields, its text left on disk."""
+        result = ParseResult()
+        try:
+            scanned = scan_object(read, length)
+        except ValueError as exc:
+            result.skips.append(json_skip(lineno, read(0, 200), exc))
+            return result
+        row, _cold = self._cold_row(scanned, lineno, read(0, 200), result, None)
+        if row is not None:
+            for key in ("prompt", "completion", "messages", "extra"):
+                row[key] = None  # on disk: ``coldtext`` reads it back when it is shown
+            result.rollout_frame = self.locate(rows_to_frame([row]), [offset], [length])
+        return result
+
+    def _cold_row(
+        self,
+        scanned: Scanned,
+        lineno: int,
+        head: bytes,
+        result: ParseResult,
+        texts: dict[str, str] | None,
+    ) -> tuple[dict[str, Any] | None, dict[str, ColdValue]]:
+        """The row of a scanned line, and which of its columns (``prompt``, ``completion``)
+        come from a cold string. ``texts``: what stands in for each cold value (its head),
+        else an empty value of its kind."""
+        obj: dict[str, Any] = dict(scanned.small)
+        for key, value in scanned.cold.items():
+            if texts is not None and key in texts:
+                obj[key] = texts[key]
+            else:
+                obj[key] = {"string": "", "object": {}, "array": []}.get(value.kind)
+        rows = self.line_rows(obj, lineno, head, result)
+        if len(rows) != 1:
+            return None, {}
+        row = rows[0]
+        pkey, _ = _first(obj, PROMPT_KEYS)
+        ckey, _ = _first(obj, COMPLETION_KEYS)
+        mkey, _ = _first(obj, MESSAGE_KEYS)
+        cold = scanned.cold
+        columns = {c: cold[k] for c, k in (("prompt", pkey), ("completion", ckey)) if k in cold}
+        if ckey in cold:
+            row["length"] = cold[ckey].chars
+        elif ckey is None and mkey in cold:
+            row["length"] = None
+        gkey, _ = _first(obj, GROUP_KEYS)
+        if gkey is None and pkey in cold:
+            # the group is the prompt: the same text gives the same digest
+            row["group"] = f"(long prompt {cold[pkey].digest})"
+        for key in cold:
+            if key in row and key not in CORE_SCHEMA:
+                row[key] = None  # a long extra stays on disk with the text
+        return row, columns
+
+    def reread_cold(self, offset: int, length: int) -> tuple[dict[str, Any], dict[str, ColdValue]]:
+        """A very long line's row again, its long texts cut to ``HEAD_CHARS`` (with a note),
+        and the cold string values the view pages from disk (``string_pieces``) by column."""
+        with open_regular(self.path) as fh:
+            read = _file_reader(fh, offset)
+            scanned = scan_object(read, length)
+            heads = {}
+            for key, value in scanned.cold.items():
+                text = ""
+                for piece in string_pieces(read, value):
+                    text += piece
+                    if len(text) > self.HEAD_CHARS:
+                        break
+                if len(text) > self.HEAD_CHARS or value.kind != "string":
+                    text = text[: self.HEAD_CHARS] + f"… ({value.size:,} bytes on disk)"
+                heads[key] = text
+            row, columns = self._cold_row(scanned, 1, read(0, 200), ParseResult(), heads)
+        if row is None:
+            raise ValueError("the line holds no rollout")
+        return row, columns
+
+    def _feed(self, block: bytes, first_line: int) -> ParseResult:
         base = self.offset
         self.offset += len(block)
         if len(block) >= self.BULK_MIN_BYTES:
@@ -439,6 +582,8 @@ class RolloutJsonlParser(RolloutFileParser):
                     return None  # a line is being written: the block path waits for it
         except OSError:
             return None
+        if self.cold_lines and may_hold_long_line(self.path, size, self.COLD_LINE):
+            return None  # polars would hold that line's text: the block path keeps it cold
         head = head[: head.rfind(b"\n") + 1]
         try:
             sample = pl.read_ndjson(io.BytesIO(head), infer_schema_length=None)
@@ -630,6 +775,30 @@ def file_line_spans(
 
 
 _SPACE = np.array([9, 13, 32], dtype=np.uint8)
+
+
+def may_hold_long_line(path: str, size: int, limit: int) -> bool:
+    """False when no line of ``path[:size]`` is longer than ``limit``: every window of
+    ``limit // 2`` bytes holds a newline, found at once near the window's start (a few pages of
+    the mapped file are touched, not the whole of it)."""
+    step = max(1, limit // 2)
+    try:
+        with open_regular(path) as fh, mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as mm:
+            return any(
+                mm.find(b"\n", start, min(start + step, size)) < 0 for start in range(0, size, step)
+            )
+    except (OSError, ValueError):
+        return True  # cannot tell: the careful path
+
+
+def _file_reader(fh: Any, base: int) -> Callable[[int, int], bytes]:
+    """``read(offset, size)`` of the bytes of an open file from ``base`` on."""
+
+    def read(offset: int, size: int) -> bytes:
+        fh.seek(base + offset)
+        return fh.read(size)
+
+    return read
 
 
 PARSERS = (RolloutJsonlParser,)

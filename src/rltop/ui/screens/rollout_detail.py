@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Collapsible, Input, Static, Tree
 
-from rltop.core.coldtext import LOCATION, fill_text, load_text
+from rltop.core.coldtext import COLD, LOCATION, cold_pieces, fill_heads, load_text
 from rltop.core.exportpath import inside_logs
 from rltop.core.messages import content_text, parse_messages, split_think
 from rltop.core.numfmt import fmt_value
@@ -240,6 +240,10 @@ class RolloutDetailScreen(Screen):
         #: text fields too long to draw whole: on disk, shown a page at a time (the row's own
         #: copy is dropped; export and replay read the row again)
         self.paged: dict[str, PagedText] = {}
+        # a line too long to read whole: its texts go from disk to pages a piece at a time
+        for name, entry in self.data.pop(COLD, {}).items():
+            self.paged[name] = PagedText(cold_pieces(entry))
+            self.data[name] = None
         for name in ("prompt", "completion"):
             value = self.data.get(name)
             if isinstance(value, str) and len(value) > LONG_TEXT:
@@ -519,7 +523,7 @@ class GroupScreen(Screen):
         self.data = frame.row(row, named=True)
         match = _group_key(frame, self.data)
         same = frame.with_row_index("_r").filter(match)
-        self.members = fill_text(
+        self.members = fill_heads(
             same.filter(pl.col("step") == self.data["step"]).sort(
                 "reward", descending=True, nulls_last=True
             )
@@ -558,7 +562,7 @@ class GroupScreen(Screen):
             )
             .sort("step")
         )
-        best_rows = fill_text(self.frame[per_step.get_column("best")])
+        best_rows = fill_heads(self.frame[per_step.get_column("best")])
         text = Text()
         text.append(f"{'step':>6}  {'mean':>6}  {'length':>7}  rewards\n", style="bold")
         for stat, best in zip(
