@@ -665,6 +665,9 @@ class Follower:
     def _catch_up(self, followed: Followed) -> Taken | None:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if self.previews and parser.kind == "metrics":
+            return None  # a screen shows the first FIRST_READ bytes at once, the rest follows
+        parser.max_line = tail.max_line
         try:
             caught = parser.catch_up()
             if caught is None:

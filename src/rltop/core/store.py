@@ -118,9 +118,10 @@ def merge_steps(raw: pl.DataFrame) -> pl.DataFrame:
     ordered = raw.sort(["step", "_src", "_seq"])
     if ordered.get_column("step").n_unique() == ordered.height:
         return ordered.drop(META)
-    metrics = [c for c in ordered.columns if c not in META and c != "step"]
+    # by position: a metric named like ``^.*$`` would be a pattern to ``pl.col``
+    metrics = [i for i, c in enumerate(ordered.columns) if c not in META and c != "step"]
     return ordered.group_by("step", maintain_order=True).agg(
-        [pl.col(c).drop_nulls().last() for c in metrics]
+        [pl.nth(i).drop_nulls().last() for i in metrics]
     )
 
 

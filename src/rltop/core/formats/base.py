@@ -79,6 +79,9 @@ class Parser:
     #: record there (``resync``), so a large file's newest records are read first; None: only
     #: from the start
     RESYNC_ALIGN: ClassVar[int | None] = None
+    #: lines longer than this are skipped, with a note (the follower sets its tail's limit): a
+    #: ``catch_up`` that cannot skip them leaves such a file to the tail
+    max_line: int = 64 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
         self.path = path
