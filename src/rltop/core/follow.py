@@ -34,7 +34,8 @@ METRICS_CHUNK = 128 * 1024 * 1024
 RECORDS_CHUNK = 8 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
-#: the end of a large rollout file read first (its newest steps), while the whole is read
+#: the end of a large rollout file read first (its newest steps), while the whole is read; a
+#: record stream that can start mid-file (``Parser.resync``) reads this much of its end first
 PREVIEW_BYTES = 4 * 1024 * 1024
 #: seconds the whole read of such a file waits for a screen to show those lines first
 PREVIEW_HOLD = 1.5
@@ -43,6 +44,18 @@ STREAM_READ_GAP = 0.2
 #: metrics files read at once while catching up (polars parses a block without the GIL: a
 #: hundred runs' files are parsed side by side, one per core)
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class OlderPart:
+    """The part of a record stream before the point its reading began (its newest records were
+    read first, ``Follower._newest_first``): read by a parser of its own up to ``end``, its rows
+    placed before the newer ones in the store."""
+
+    parser: Parser  # begun at 0; ``consumed`` is how far it got
+    end: int  # where the newer part starts (a record boundary)
+    waited: bool = False  # held for the screen to show the newest records first
+    want: int = 0  # bytes for the next read (grows when a record is larger than a read)
 
 
 @dataclass
@@ -55,10 +68,15 @@ class Followed:
     #: the newest lines of a large file, shown while it is read in one pass: None (not tried),
     #: True (in the store, to be replaced by the whole file), False (done or not possible)
     preview: bool | None = None
+    #: a record stream whose end was read first: the part before, still to be read
+    older: OlderPart | None = None
 
     def read_bytes(self) -> int:
         """Bytes of the file read so far."""
         if self.parser.mode == "records":
+            older = self.older
+            if older is not None:
+                return self.parser.consumed - (older.end - older.parser.consumed)
             return self.parser.consumed
         if self.parser.mode == "whole":
             return self.tail.size if self.tail.ino is not None else 0
@@ -436,6 +454,12 @@ class Follower:
     def read_source(self, followed: Followed) -> tuple[bool, bool]:
         """Read what is new in one source. Returns (store changed, more bytes waiting)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if parser.mode == "records" and followed.preview is None:
+            followed.preview = False
+            if self.previews and self._newest_first(followed):
+                return True, True
+        if followed.older is not None:
+            return self._read_older(followed)
         if parser.mode == "lines" and tail.ino is None:
             if followed.preview is None:
                 followed.preview = self.previews and self._preview(followed)
@@ -458,10 +482,11 @@ class Follower:
             caught = self._catch_up(followed)
             if caught is not None:
                 return caught
+        got_from = parser.consumed
         if parser.mode == "whole":
             got = tail.read_whole()
         elif parser.mode == "records":
-            got = tail.read_records(parser.consumed)
+            got = tail.read_records(got_from)
         else:
             got = tail.read_lines()
         tail.chunk = followed.chunk  # after a small first read, the usual reads
@@ -488,6 +513,8 @@ class Follower:
             result = ParseResult(
                 skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120], got.first_line)]
             )
+        if parser.mode == "records" and got.more and not got.reset and parser.consumed <= got_from:
+            tail.chunk = 2 * max(len(got.block), 1)  # a record longer than one read: read more
         lines = got.lines + (got.cold is not None) if parser.mode == "lines" else 0
         reset = got.reset
         if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
@@ -569,9 +596,78 @@ class Follower:
         self.store.set_status(path, "following")
         return self.store.apply(path, preview)
 
+    def _newest_first(self, followed: Followed) -> bool:
+        """The end of a large record stream whose parser can start mid-file (``Parser.resync``),
+        read first: its newest steps are on screen at once; the part before is read next
+        (``_read_older``), then the stream is followed from where this read stopped. Returns
+        whether it was read this way."""
+        parser, tail, path = followed.parser, followed.tail, followed.info.path
+        align = parser.RESYNC_ALIGN
+        if not align:
+            return False
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return False
+        if size <= max(tail.chunk, PREVIEW_BYTES):  # the first read takes it all anyway
+            return False
+        start = (size - PREVIEW_BYTES) // align * align
+        got = tail.read_at(start, size - start)
+        if not got.block:
+            return False
+        try:
+            begin = parser.resync(got.block, start)
+            if begin is None or begin <= 0:
+                return False
+            parser.begin_at(begin)
+            result = parser.feed(got.block[begin - start :], 1)
+        except Exception:  # the usual read from the start says what is wrong
+            log.debug("reading the end of %s first failed", path, exc_info=True)
+            parser.reset()
+            return False
+        followed.older = OlderPart(type(parser)(path), begin, want=followed.chunk)
+        self.store.set_status(path, "following")
+        self.store.apply(path, result, nbytes=parser.consumed - begin)
+        return True
+
+    def _read_older(self, followed: Followed) -> tuple[bool, bool]:
+        """One read of the part of a record stream before its newest records (read first)."""
+        older, path = followed.older, followed.info.path
+        assert older is not None
+        if not older.waited:
+            # the screen shows the newest records before the rest takes the cores (at most
+            # PREVIEW_HOLD: a headless reader or a slow screen does not hold it up)
+            self.first_frame_shown.wait(PREVIEW_HOLD)
+            older.waited = True
+        pos = older.parser.consumed
+        got = followed.tail.read_at(pos, min(older.want, older.end - pos))
+        if got.reset or got.ended or got.error or not got.block:
+            # rewritten, truncated or gone: the usual read says so (and starts again)
+            followed.older = None
+            late = followed.parser.older_read(older.parser)  # what it held back, if it goes on
+            return (not got.reset and self.store.apply(path, late)), True
+        try:
+            result = older.parser.feed(got.block, 1)
+        except Exception as exc:  # as in read_source: report, and read on from the newer part
+            log.exception("parser %s failed on %s", older.parser.format, path)
+            result = ParseResult(skips=[Skip(f"parser error: {type(exc).__name__}: {exc}"[:120])])
+            older.parser.consumed = older.end
+        used = older.parser.consumed - pos
+        # a record longer than one read: read more at once
+        older.want = followed.chunk if used > 0 else 2 * max(len(got.block), 1)
+        changed = self.store.apply(path, result, nbytes=max(0, used), older=True)
+        if older.parser.consumed >= older.end:
+            followed.older = None
+            late = followed.parser.older_read(older.parser)
+            changed |= self.store.apply(path, late)
+        return changed or bool(result.skips), True
+
     def _catch_up(self, followed: Followed) -> Taken | None:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
+        if self.previews and parser.kind == "metrics":
+            return None  # a screen shows the first FIRST_READ bytes at once, the rest follows
+        parser.max_line = tail.max_line
         try:
             caught = parser.catch_up()
             if caught is None:
