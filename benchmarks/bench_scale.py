@@ -75,6 +75,18 @@ def prepare() -> tuple[Path, int]:
     return root, size
 
 
+def compile_rltop() -> None:
+    """Byte-compile rltop's modules as installing it does (pip writes the ``.pyc`` files): in a
+    source checkout with ``PYTHONDONTWRITEBYTECODE`` set, every start would compile its ~90
+    modules again (0.4-1 s), a cost no installed rltop pays."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("rltop")
+    for folder in spec.submodule_search_locations if spec else []:
+        compileall.compile_dir(folder, quiet=1)
+
+
 # -- children (fresh processes) ---------------------------------------------------------------
 def child_full_read(path: str) -> dict:
     from rltop.core.follow import Follower
@@ -206,6 +218,7 @@ def main() -> int:
     from s3help import s3_server
 
     repeats = 1 if args.quick else 3
+    compile_rltop()
     notes = machine_notes()
     root, size = prepare()
     print(f"data: {RUNS} runs x {STEPS} steps x {METRICS} metrics, {size / 1e6:.0f} MB", flush=True)
@@ -277,10 +290,11 @@ def render(results: dict[str, list], listing: dict, size: int, notes: str, quick
          f"{ff_single:.2f} s (runs {runs_of('ff_single')})", "(reference)", "—"),
         ("first frame (a run complete on the dashboard), 100 runs, folder",
          f"{ff_one:.2f} s (runs {runs_of('ff_one')})", "≤ 2 s", verdict(ff_one <= 2.0)),
-        ("first frame with all 100 runs complete, folder",
+        ("all 100 runs complete on screen (run bar; `u` lists them), folder",
          f"{ff_local:.2f} s (runs {runs_of('ff_local')})", "≤ 2 s", verdict(ff_local <= 2.0)),
-        ("first frame, 100 runs complete, S3 (moto, loopback)",
-         f"{ff_s3:.2f} s (runs {runs_of('ff_s3')})", "(reference)", "—"),
+        ("all 100 runs on screen, S3 (moto, loopback)",
+         f"{ff_s3:.2f} s (runs {runs_of('ff_s3')})", "≤ 2 s (moto's own time in it)",
+         verdict(ff_s3 <= 2.0)),
         ("full read, folder (Follower.read_all)", f"{rl:.2f} s ({mb / rl:.0f} MB/s)",
          "(reference)", "—"),
         ("full read, S3: rltop vs polars' cloud reader", f"{ratio:.2f} (rltop {rs:.2f} s; "
@@ -314,12 +328,14 @@ def render(results: dict[str, list], listing: dict, size: int, notes: str, quick
         "",
         "Notes:",
         "- *first frame*: from spawning `rltop` in a pty to the first frame in which one run (first "
-        "row), or all 100 runs (second row), have all 50 metrics up to step 2,000; the dashboard "
+        "row), or all 100 runs (next rows), have all 50 metrics up to step 2,000; the dashboard "
         "shows the first run, `u` lists all. The headless full read is the floor of the second. "
         "The control row is the same measurement for one run alone: what this machine's load "
-        "makes of any start-up (bench_foundation measured 1.2 s for a 71 MB run at load 0.4).",
+        "makes of any start-up (bench_foundation measured 1.2 s for a 71 MB run at load 0.4). "
+        "rltop's modules are byte-compiled first, as an install has them.",
         "- *S3*: objects are mirrored into a temporary folder (8 GETs at once) and read there "
-        "exactly as a folder is; polars' cloud reader gets the same endpoint and credentials "
+        "exactly as a folder is, each metrics object parsed as soon as it lands while the next "
+        "ones are fetched; polars' cloud reader gets the same endpoint and credentials "
         "through `storage_options`. moto is a Python server: absolute times are moto's, the "
         "ratio is the figure that carries over.",
         "- *peak RSS*: the whole process (interpreter, polars, obstore) against the files' size.",

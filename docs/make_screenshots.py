@@ -25,12 +25,14 @@ PICTURES = {
     "warning-detail.svg": "test_snapshots_warnings/test_warning_detail[size1].svg",
     "rollouts.svg": "test_snapshots_rollouts/test_rollout_list_search_highlighted.svg",
     "rollout-detail.svg": "test_snapshots_rollouts/test_rollout_detail.svg",
-    "warnings.svg": "test_snapshots_themes/test_screen_in_theme[warnings-size9-rltop-dark].svg",
-    "compare.svg": "test_snapshots_themes/test_screen_in_theme[compare-size13-rltop-dark].svg",
-    "chat.svg": "test_snapshots_themes/test_chat_in_theme[160x48-rltop-dark].svg",
-    "help.svg": "test_snapshots_themes/test_screen_in_theme[help-size15-rltop-dark].svg",
-    "distribution.svg": "test_snapshots_themes/test_screen_in_theme[distribution-size17-rltop-dark].svg",
-    "dashboard-light.svg": "test_snapshots_themes/test_screen_in_theme[dashboard-size1-rltop-light].svg",
+    "warnings.svg": "test_snapshots_themes/test_screen_in_theme[warnings-160x48-rltop-dark].svg",
+    "compare.svg": "test_snapshots_themes/test_screen_in_theme[compare-160x48-rltop-dark].svg",
+    "runs.svg": "test_snapshots_runs/test_runs_screen_filtered.svg",
+    "config-diff.svg": "test_snapshots_runs/test_config_diff.svg",
+    "chat.svg": "test_snapshots_themes/test_chat_answered.svg",
+    "help.svg": "test_snapshots_themes/test_screen_in_theme[help-160x48-rltop-dark].svg",
+    "distribution.svg": "test_snapshots_themes/test_screen_in_theme[distribution-160x48-rltop-dark].svg",
+    "dashboard-light.svg": "test_snapshots_themes/test_screen_in_theme[dashboard-160x48-rltop-light].svg",
 }
 
 

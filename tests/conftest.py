@@ -29,3 +29,9 @@ def fixtures() -> Path:
 def _private_state_dir(tmp_path_factory, monkeypatch) -> None:
     """What the app remembers (the chat's base model per endpoint) stays out of the user's home."""
     monkeypatch.setenv("RLTOP_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``slow`` first (otherwise in file order): on two workers (``-n 2``) the longest
+    start early instead of ending the run alone on one worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

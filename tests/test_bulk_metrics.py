@@ -118,10 +118,18 @@ def test_schema_from_the_first_lines_then_checked_on_the_bytes(monkeypatch, verl
 
     def spy(source, *args, **kwargs):
         if kwargs.get("infer_schema_length", 100) is None:
-            full_inference.append(len(source.getbuffer()))
+            full_inference.append(len(source))  # the bytes themselves (read in place)
         return real(source, *args, **kwargs)
 
+    real_scan = pl.scan_ndjson
+
+    def scan_spy(source, *args, **kwargs):  # the sample's schema alone
+        if kwargs.get("infer_schema_length", 100) is None:
+            full_inference.append(len(source))
+        return real_scan(source, *args, **kwargs)
+
     monkeypatch.setattr(jsonl.pl, "read_ndjson", spy)
+    monkeypatch.setattr(jsonl.pl, "scan_ndjson", scan_spy)
     plain = _big_block(None, verl)
     frame = bulk_metrics(plain)
     assert frame is not None and frame.height == 6000

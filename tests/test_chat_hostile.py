@@ -149,17 +149,17 @@ async def test_a_flood_is_drawn_at_frame_rate_and_esc_stops_it(tmp_path, server)
             view = await _ask(pilot, screen, "flood")
             await wait_for(pilot, lambda: view.turn.content.count("flood") > 100_000 // 6, 30)
             elapsed = loop.time() - started
-            deltas = view.stream_stats.deltas
-            # one redraw per frame (~30 a second), not one per delta (a loaded machine may draw
-            # and take in fewer of both: draws stay under the frame rate and under the deltas)
-            assert len(draws) <= elapsed * 30 / REDRAW_EVERY / 30 + 10
-            assert len(draws) < deltas
+            # a redraw waits for its frame (REDRAW_EVERY after the text that asked for it): at
+            # most one a frame, however many deltas came (a bound that load only loosens; that
+            # frames are far fewer than deltas is test_chat_ui's long answer, counted in deltas)
+            assert len(draws) <= elapsed / REDRAW_EVERY + 10
             # what is redrawn each frame stays small: the rest is frozen in its own widgets
             assert len(view.body._live_text) <= 4 * StreamingText.FREEZE_AT + 2000
             await pilot.press("escape")
-            await wait_for(pilot, lambda: view.turn.done, timeout=2.0)
+            # the flood goes on until 50 M characters unless Esc stops it: the error tells which
+            await wait_for(pilot, lambda: view.turn.done, timeout=20)
             assert view.turn.error == "stopped"
-            await wait_for(pilot, lambda: server.disconnected.is_set(), timeout=5)
+            await wait_for(pilot, lambda: server.disconnected.is_set(), timeout=20)
 
 
 async def test_a_server_that_never_stops_is_cut_at_the_answer_limit(tmp_path, server) -> None:

@@ -10,6 +10,8 @@ import itertools
 import json
 from collections import defaultdict
 
+import pytest
+
 from rltop.commands.watch import Printer, lean_store
 from rltop.core.diagnose import Diagnoser, diagnose
 from rltop.core.follow import Follower
@@ -43,6 +45,7 @@ def _no_flapping(by_id):
                 assert b - a >= MIN_CLEAR, (rule_id, seq)
 
 
+@pytest.mark.slow
 def test_demo_first_300_steps_no_flapping_and_the_new_rules_fire(tmp_path):
     demo = DemoRun(tmp_path, seed=7)
     demo.prefill(20)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from textual.widgets import Static
 
 from rltop.core.pagedtext import LONG_TEXT, PAGE_BYTES, PagedText
@@ -30,6 +31,7 @@ def test_paged_text_round_trips_and_keeps_pages_small() -> None:
     paged.close()
 
 
+@pytest.mark.slow
 async def test_a_50_mb_completion_is_paged_from_disk(tmp_path: Path) -> None:
     logs = tmp_path / "logs" / "run"
     logs.mkdir(parents=True)

@@ -3,52 +3,45 @@ rules at most every STREAM_SLOW_INTERVAL), and the cards of a long run read only
 
 from __future__ import annotations
 
-import asyncio
-import json
+import itertools
 
 import polars as pl
 
-from rltop.ui.app import make_app
 from rltop.ui.screens.dashboard import _card_tails
-from rltop.ui.widgets.metric_grid import SPARK_POINTS, MetricGrid
+from rltop.ui.widgets.metric_grid import SPARK_POINTS
 
-from uihelp import loaded, wait_for
+from uihelp import live_metrics, wait_for
 
 
 async def test_slow_metric_lines_move_the_cards_and_pace_the_chart(tmp_path, monkeypatch):
     """A line every 0.4 s is no stream (each one is shown at once), yet the chart and the rules
-    follow at most every STREAM_SLOW_INTERVAL; once the writer pauses they show the last line."""
+    follow at most every STREAM_SLOW_INTERVAL; once the writer pauses they show the last line.
+    On the app's clock, moved by the test (``uihelp.AppClock``): no real time is measured."""
     from rltop.ui import app as app_module
-    from rltop.ui.widgets.chart import MetricChart
 
-    monkeypatch.setattr(app_module, "STREAM_SLOW_INTERVAL", 1.5)
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"step": 1, "reward": 0.1}) + "\n")
-    app = make_app([str(tmp_path)])
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
-        await wait_for(pilot, lambda: app.follower.caught_up_version is not None)
-        chart = app.screen.query_one(MetricChart)
-        grid = app.screen.query_one(MetricGrid)
-        replots, submits = [], []
-        real_replot, real_submit = chart.replot, app.warnings_tracker.submit
-        monkeypatch.setattr(chart, "replot", lambda: (replots.append(1), real_replot()))
-        monkeypatch.setattr(
-            app.warnings_tracker, "submit", lambda s: (submits.append(1), real_submit(s))
+    interval = 1.5
+    monkeypatch.setattr(app_module, "STREAM_SLOW_INTERVAL", interval)
+    async with live_metrics(tmp_path, monkeypatch) as live:
+        live.record(monkeypatch)
+        start = live.clock.now
+        for step in range(2, 12):  # 4 s, a line every 0.4 s
+            live.clock.advance(0.4)
+            await live.append(step, step / 10)
+            assert live.card_step == step  # every line reaches the cards at once
+        # the chart and the rules moved while the lines came, never twice within the interval
+        assert 2 <= len(live.replots) <= 1 + (live.clock.now - start) // interval
+        assert 2 <= len(live.submits) <= 1 + (live.clock.now - start) // interval
+        for times in (live.replots, live.submits):
+            assert all(b - a >= interval for a, b in itertools.pairwise(times)), times
+        assert live.chart_step < 11  # not yet at the last line
+        # the writer pauses: within the interval the chart and the rules show the last line
+        live.clock.advance(interval)
+        app = live.app
+        await wait_for(live.pilot, lambda: live.chart_step == 11)
+        await wait_for(
+            live.pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version
         )
-        seen = []
-        with open(path, "a") as fh:
-            for step in range(2, 12):  # 4 s, a line every 0.4 s
-                fh.write(json.dumps({"step": step, "reward": step / 10}) + "\n")
-                fh.flush()
-                await wait_for(pilot, lambda s=step: grid.cards and grid.cards[0].step == s)
-                seen.append(step)
-                await asyncio.sleep(0.4)
-        assert seen == list(range(2, 12))  # every line reached the cards
-        assert 1 <= len(replots) <= 5  # 10 lines in ~4.5 s: the chart about every 1.5 s
-        assert len(submits) <= 5
-        await wait_for(pilot, lambda: chart.series and chart.series[0].steps[-1] == 11, timeout=5)
-        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
+        assert app.snapshot.runs[0].last_step == 11
 
 
 def test_card_tails_read_recent_rows_and_fall_back_for_sparse_columns():

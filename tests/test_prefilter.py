@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,3 +211,104 @@ def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
     frame = _cold_frame(path, lines, offsets, fmt="some-binary-format")
     maybe = search._candidates(frame, pl.Series(range(frame.height)), needles("hacking", True))
     assert maybe.all()
+
+
+def _reference(line: bytes, wanted: list[bytes]) -> bool:
+    """What the prefilter must say about one line, written the slow, obvious way."""
+    folded = bytes(b | 0x20 for b in line)
+    escaped = re.search(rb"\\u00[4-7]", line) is not None
+    return escaped or all(needle in folded for needle in wanted)
+
+
+#: pieces of lines: letters of the phrase in any case, escapes that do and do not hide a letter
+PIECES = ["Reward", "HACKING", "detected", " ", "\\n", "\\u0041", "\\u006F", "\\u00e9", "x", "é"]
+PIECES += ["\\\\", "\\u00", "\\u004", "\\U006f"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(
+        st.lists(st.sampled_from(PIECES), max_size=12).map(lambda parts: "".join(parts).encode()),
+        min_size=1,
+        max_size=30,
+    ),
+    pick=st.data(),
+    span=st.integers(1, 64),
+    gap=st.integers(0, 40),
+    phrase=st.sampled_from(["reward hacking detected", "detected", "Reward", "hacking x"]),
+    workers=st.integers(1, 3),
+    numpy_strings=st.booleans(),
+    preadv=st.booleans(),
+)
+def test_spans_read_in_turn_match_a_line_by_line_reference(
+    tmp_path_factory, lines, pick, span, gap, phrase, workers, numpy_strings, preadv
+):
+    """The file read a few bytes at a time (many spans, buffers reused, spans searched by
+    several threads side by side), lines in any order with gaps between them: the same answer
+    as looking at each line on its own, by ``numpy.strings`` and by ``bytearray.find`` (numpy
+    1.x), with ``os.preadv`` or a locked seek and read."""
+    from rltop.core import prefilter
+
+    path = tmp_path_factory.mktemp("s") / "r.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    offsets = np.cumsum([0] + [len(x) + 1 for x in lines[:-1]])
+    # any lines, in any order, some more than once (rows may share a line)
+    chosen = pick.draw(st.lists(st.integers(0, len(lines) - 1), min_size=1, max_size=40))
+    wanted = needles(phrase, True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(prefilter, "SPAN_BYTES", span)
+        patch.setattr(prefilter, "SPAN_GAP", gap)
+        patch.setattr(prefilter, "WORKERS", workers)
+        patch.setattr(prefilter, "_PREADV", preadv and prefilter._PREADV)
+        if not numpy_strings:
+            patch.setattr(prefilter, "_NP_STRINGS", None)
+        keep = candidate_lines(str(path), offsets[chosen], [len(lines[i]) for i in chosen], wanted)
+    assert keep.tolist() == [_reference(lines[i], wanted) for i in chosen]
+
+
+def test_lines_past_the_end_no_lines_or_of_a_vanished_file_are_kept(tmp_path, monkeypatch):
+    from rltop.core import prefilter
+
+    monkeypatch.setattr(prefilter, "SPAN_BYTES", 8)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"nothing here\nreward hacking detected\n")
+    wanted = needles("reward hacking detected", True)
+    keep = candidate_lines(str(path), [0, 13, 100, 200, 13, -1], [12, 23, 30, 10, 0, 5], wanted)
+    assert keep.tolist() == [False, True, True, True, False, True]  # (an empty line: no text)
+    assert candidate_lines(str(tmp_path / "gone"), [0], [5], wanted).tolist() == [True]
+
+
+def test_rows_sharing_a_line_or_its_start_are_each_answered(tmp_path, monkeypatch):
+    from rltop.core import prefilter
+
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"abc reward\nx \\u0041 y\n")
+    wanted = needles("reward", True)
+    for engine in (prefilter._NP_STRINGS, None):
+        monkeypatch.setattr(prefilter, "_NP_STRINGS", engine)
+        keep = candidate_lines(str(path), [0, 0, 0, 11, 11, 11], [10, 3, 10, 11, 1, 11], wanted)
+        assert keep.tolist() == [True, False, True, True, False, True]
+
+
+def test_parts_after_the_first_end_after_a_batch_of_lines_to_read(tmp_path, monkeypatch):
+    """Once the raw bytes have said which lines can match, a part ends after ``batch`` of them
+    (not after ``batch`` rows): a rare phrase's matches come in one part."""
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 40)
+    path, lines, offsets = _write(tmp_path, TRICKY * 30, ascii_only=True)
+    frame = _cold_frame(path, lines, offsets)
+    for text, batch in (("reward hacking", 10), ("reward hacking", 100), ("General Kenobi", 7)):
+        loaded: list[int] = []
+
+        def loader(part, loaded=loaded):
+            loaded.append(part.height)
+            return fill_text(part)
+
+        query = parse_query(text, dict(frame.schema))
+        parts = list(iter_matches(frame, query, loader=loader, batch=batch))
+        expect = fill_text(frame).with_row_index("_r").filter(query.text_expr())["_r"]
+        assert sorted(pl.concat(parts).to_list()) == sorted(expect.to_list())
+        rest = sum(loaded[1:])  # lines read back after the first part
+        assert max(loaded[1:]) <= batch
+        assert len(parts) - 1 == max(1, -(-rest // batch)), (text, batch, loaded)

@@ -25,9 +25,9 @@ def test_readme_setup_commands_match_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -e . && rltop demo" in readme
     test_command = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]'"
-    assert test_command + " && python -m pytest -q" in readme
+    assert test_command + " && python -m pytest -q -n 2\n" in readme
     assert "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]'" in ci
-    assert "python -m pytest -q" in ci
+    assert "python -m pytest -q -n 2 " in ci  # the same run (on two workers: pytest-xdist)
 
 
 def test_readme_keys_tables_list_every_shown_key():
@@ -43,3 +43,26 @@ def test_readme_keys_tables_list_every_shown_key():
         for binding in screen.BINDINGS:
             label = _key_label(binding.key.split(",")[0])
             assert f"`{label}`" in keys, (screen.__name__, binding.key, label)
+
+
+def test_readme_pictures_come_from_snapshots_that_exist():
+    """``docs/make_screenshots.py`` copies snapshot SVGs into the README: each one it names is a
+    snapshot a test still writes (a renamed or dropped snapshot test would leave it stale)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_screenshots", ROOT / "docs" / "make_screenshots.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (ROOT / "README.md").read_text()
+    for image, snapshot in module.PICTURES.items():
+        assert (module.SNAPSHOTS / snapshot).is_file(), snapshot
+        assert (ROOT / "docs" / "images" / image).is_file(), image
+    shown = {
+        line.split("docs/images/")[1].split(")")[0]
+        for line in readme.splitlines()
+        if "](docs/images/" in line
+    }
+    assert shown - {"serve.png"} <= set(module.PICTURES), shown - set(module.PICTURES)

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import time
+import itertools
+
+import pytest
 
 from rltop.config import Settings
 from rltop.ui.app import make_app
-from rltop.ui.widgets.metric_grid import MetricGrid
 
-from uihelp import demo_folder, loaded, wait_for
+from uihelp import demo_folder, live_metrics, loaded, wait_for
 
 
-async def test_refresh_cap_delays_redraws(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"step": 1, "reward": 0.1}) + "\n")
-    app = make_app([str(tmp_path)], refresh=0.5)  # at most one redraw every 2 s
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
-        grid = app.screen.query_one(MetricGrid)
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"step": 2, "reward": 0.7}) + "\n")
-        start = time.monotonic()
-        await wait_for(pilot, lambda: app.store.snapshot().runs[0].last_step == 2)
-        assert grid.cards[0].latest == 0.1  # in the store, not yet redrawn
-        await wait_for(pilot, lambda: grid.cards[0].latest == 0.7, timeout=10)
-        assert time.monotonic() - start >= 0.5
+async def test_refresh_cap_delays_redraws(tmp_path, monkeypatch):
+    """--refresh 0.5: a change after a quiet spell is drawn at once, the next one only once 2 s
+    have passed since that redraw (on the app's clock, moved by the test)."""
+    async with live_metrics(tmp_path, monkeypatch, refresh=0.5) as live:
+        live.clock.advance(10.0)
+        await live.append(2, 0.7)
+        assert live.grid.cards[0].latest == 0.7  # drawn at once
+        live.clock.advance(0.5)
+        await live.append(3, 0.3)
+        assert live.grid.cards[0].latest == 0.7  # in the store, not yet redrawn
+        assert live.clock.held_delays("_redraw_later") == [pytest.approx(1.5)]
+        live.clock.advance(1.4)
+        assert live.grid.cards[0].latest == 0.7
+        live.clock.advance(0.1)
+        await wait_for(live.pilot, lambda: live.grid.cards[0].latest == 0.3)
 
 
 def test_refresh_from_config_and_env(tmp_path):
@@ -50,40 +51,31 @@ async def test_ctrl_s_saves_an_svg_outside_the_logs(tmp_path, monkeypatch):
 
 async def test_a_stream_redraws_less_and_the_last_state_is_drawn(tmp_path, monkeypatch):
     """While lines stream in, the cards move at each (paced) redraw, the chart and the rules
-    less often; once the stream stops the chart and the rules catch up with the last line."""
-    import asyncio
-
+    less often; once the stream stops the chart and the rules catch up with the last line.
+    On the app's clock, moved by the test (``uihelp.AppClock``): no real time is measured."""
     from rltop.ui import app as app_module
-    from rltop.ui.widgets.chart import MetricChart
 
+    slow = 1.2
     monkeypatch.setattr(app_module, "STREAM_REDRAW_INTERVAL", 0.3)
-    monkeypatch.setattr(app_module, "STREAM_SLOW_INTERVAL", 1.2)
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"step": 1, "reward": 0.1}) + "\n")
-    app = make_app([str(tmp_path)])
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, loaded(app))
-        await wait_for(pilot, lambda: app.follower.caught_up_version is not None)
-        chart = app.screen.query_one(MetricChart)
-        grid = app.screen.query_one(MetricGrid)
-        replots, submits = [], []
-        real_replot, real_submit = chart.replot, app.warnings_tracker.submit
-        monkeypatch.setattr(chart, "replot", lambda: (replots.append(1), real_replot()))
-        monkeypatch.setattr(
-            app.warnings_tracker, "submit", lambda s: (submits.append(1), real_submit(s))
-        )
+    monkeypatch.setattr(app_module, "STREAM_SLOW_INTERVAL", slow)
+    async with live_metrics(tmp_path, monkeypatch) as live:
+        live.record(monkeypatch)
         shown = set()
-        with open(path, "a") as fh:
-            for step in range(2, 42):  # 4 s of a line every 0.1 s
-                fh.write(json.dumps({"step": step, "reward": step / 100}) + "\n")
-                fh.flush()
-                await asyncio.sleep(0.1)
-                if grid.cards:
-                    shown.add(grid.cards[0].step)
+        for step in range(2, 42):  # 4 s of a line every 0.1 s
+            live.clock.advance(0.1)
+            await live.append(step, step / 100)
+            shown.add(live.card_step)
         assert len(shown) >= 5  # the cards kept moving
-        assert 1 <= len(replots) < len(shown)  # the chart less often than the cards
-        assert len(submits) < len(shown)
+        assert live.card_step < 41  # ... at the stream's pace, not at every line
+        assert 1 <= len(live.replots) < len(shown)  # the chart less often than the cards
+        assert len(live.submits) < len(shown)
+        for times in (live.replots, live.submits):
+            assert all(b - a >= slow for a, b in itertools.pairwise(times)), times
         # the stream has stopped: the chart and the rules come to the last line
-        await wait_for(pilot, lambda: chart.series and chart.series[0].steps[-1] == 41, timeout=5)
-        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
-        assert grid.cards[0].step == 41
+        live.clock.advance(slow)
+        app = live.app
+        await wait_for(live.pilot, lambda: live.chart_step == 41)
+        await wait_for(
+            live.pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version
+        )
+        assert live.card_step == 41

@@ -102,3 +102,32 @@ def test_match_spans():
     assert match_spans("The Answer, answer", q) == [(4, 10), (12, 18)]
     assert match_spans("AbAb", parse_query("/b/i")) == [(1, 2), (3, 4)]
     assert match_spans("abc", parse_query("reward<1")) == []
+
+
+@pytest.mark.parametrize("text", ["", "scenario=math", "sort:reward", "sort:-reward acc=true"])
+def test_sort_order_is_stable_with_ties_and_nulls_last(text):
+    """Rows with the same value keep the frame's order (newest step first by default, then by
+    position), and nulls come last either way."""
+    from rltop.core.search import ordered_positions
+
+    steps = [3, 1, 3, None, 2, 3, 1, None, 2]
+    rewards = [0.5, None, 0.5, 1.0, 0.5, None, 0.2, 0.2, 1.0]
+    table = pl.DataFrame(
+        {
+            "step": steps,
+            "reward": rewards,
+            "acc": [True, False, True, True, False, True, True, False, True],
+            "scenario": ["math", "x", "math", "math", "x", "math", "x", "math", "math"],
+        }
+    )
+    query = parse_query(text, dict(table.schema))
+    got = ordered_positions(table, query).to_list()
+    cond = query.filter_expr(dict(table.schema))
+    keep = table.with_row_index("_r").filter(True if cond is None else cond)
+    column, desc = (query.sort, query.descending) if query.sort else ("step", True)
+
+    def key(i: int):
+        value = table[column][i]
+        return (value is None, 0 if value is None else (-value if desc else value), i)
+
+    assert got == sorted(keep["_r"].to_list(), key=key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,6 @@ def run_folder(root: Path) -> Path:
 
 
 async def test_serve_in_headless_chromium(tmp_path):
-    started = time.monotonic()
     folder = run_folder(tmp_path / "logs")
     serve, url = start_serve(folder, "e2e-token")
     port = int(url.split(":")[2].split("/")[0])
@@ -93,4 +91,3 @@ async def test_serve_in_headless_chromium(tmp_path):
         cleaned = stop_group(serve, grace=15)
         await browser.close()
     assert cleaned, "rltop serve left processes behind after SIGTERM"
-    assert time.monotonic() - started < 60

@@ -1,4 +1,13 @@
-"""Every screen in each shipped theme, at 80×24 and 160×48 (deterministic demo data and clocks)."""
+"""Every screen at 160×48 in the default theme, each shipped theme on the dashboard, the compare
+screen's narrow layout at 80×24, and the chat with an answer (deterministic demo data and clocks).
+
+Not every theme × size × screen: a theme only changes colours (and, for rltop-high-contrast, the
+cursor and focus styles of its overlay, checked for every widget it names in ``test_themes.py``),
+so one screen that shows every themed part (chart, cards and cursor, warnings strip, title, footer)
+pictures each theme; what each screen does at 80×24 (the footer's keys, the narrow dashboard and
+compare layouts, charts, help, distribution) is checked by the pilot tests at both sizes
+(``test_ux_items.py``, ``test_ui_charts.py``, ``test_panes.py``) and by the 80×24 pictures of
+``test_snapshots_dashboard.py`` and ``test_snapshots_warnings.py``."""
 
 from __future__ import annotations
 
@@ -22,12 +31,13 @@ from rltop.ui.screens.rollout_detail import RolloutDetailScreen
 from rltop.ui.screens.rollouts import RolloutsScreen
 from rltop.ui.screens.warning_detail import WarningDetailScreen
 from rltop.ui.screens.warnings import WarningsScreen
+from rltop.ui.themes import DEFAULT_THEME
 from rltop.ui.widgets.rollout_list import RolloutList
 
 from chat_server import ChatTestServer, running_chat_server
 from uihelp import demo_folder, settled, wait_for
 
-THEMES = ("rltop-dark", "rltop-light", "rltop-high-contrast", "rltop-mono")
+THEMES = ("rltop-dark", "rltop-light", "rltop-high-contrast", "rltop-mono")  # the default first
 
 
 @pytest.fixture(autouse=True)
@@ -88,12 +98,24 @@ SCREENS = (
 )
 
 
-@pytest.mark.parametrize("theme", THEMES)
-@pytest.mark.parametrize(
-    ("screen", "size"),
-    [(screen, size) for screen in SCREENS for size in ((80, 24), (160, 48))],
-)
-def test_screen_in_theme(snap_compare, tmp_path, theme, screen, size):
+WIDE, NARROW = (160, 48), (80, 24)
+
+
+def _case(screen: str, theme: str = DEFAULT_THEME, size: tuple[int, int] = WIDE):
+    return pytest.param(screen, theme, size, id=f"{screen}-{size[0]}x{size[1]}-{theme}")
+
+
+CASES = [
+    *(_case(screen) for screen in SCREENS),  # every screen in the default theme
+    *(
+        _case("dashboard", theme) for theme in THEMES if theme != DEFAULT_THEME
+    ),  # every theme on the dashboard
+    _case("compare", size=NARROW),  # the compare screen's own narrow layout
+]
+
+
+@pytest.mark.parametrize(("screen", "theme", "size"), CASES)
+def test_screen_in_theme(snap_compare, tmp_path, screen, theme, size):
     app = make_app([str(demo_folder(tmp_path, steps=90))], theme=theme)
     assert snap_compare(app, terminal_size=size, run_before=_prepare(app, screen))
 
@@ -203,9 +225,7 @@ def _chat_answered(app):
     return run_before
 
 
-@pytest.mark.parametrize("theme", THEMES)
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_chat_in_theme(snap_compare, tmp_path, pictured_chat_server, theme, size):
-    app = make_app([str(demo_folder(tmp_path, steps=90))], theme=theme)
+def test_chat_answered(snap_compare, tmp_path, pictured_chat_server):
+    app = make_app([str(demo_folder(tmp_path, steps=90))], theme=DEFAULT_THEME)
     app.chat_endpoint = PICTURED_ENDPOINT
-    assert snap_compare(app, terminal_size=size, run_before=_chat_answered(app))
+    assert snap_compare(app, terminal_size=WIDE, run_before=_chat_answered(app))

@@ -194,3 +194,51 @@ async def test_live_marker_takes_the_themes_success_colour_and_follows_a_switch(
         app.theme = "rltop-dark"
         await pilot.pause(0.1)
         assert success() != light and marker_colour() == success()
+
+
+def _widget_classes() -> dict[str, type]:
+    """Every widget class of rltop's UI and of Textual, by class name."""
+    import importlib
+    import pkgutil
+
+    import textual.widgets
+    from textual.widget import Widget
+
+    import rltop.ui
+
+    for info in pkgutil.walk_packages(rltop.ui.__path__, "rltop.ui."):
+        importlib.import_module(info.name)
+    for name in textual.widgets.__all__:
+        getattr(textual.widgets, name)  # Textual's widgets are imported lazily
+    found: dict[str, type] = {}
+    todo = [Widget]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_shipped_overlays_style_widgets_and_parts_that_exist():
+    """Each rule of a shipped ``.tcss`` overlay (rltop-high-contrast's cursor and focus shapes)
+    names a widget class that exists and, for ``Widget > .part``, a component class it draws with:
+    a renamed widget or part would leave the rule applying to nothing. (The snapshots picture the
+    high-contrast theme on the dashboard only; this keeps the other screens' cursors covered.)"""
+    import re
+
+    widgets = _widget_classes()
+    overlays = load_themes([]).overlays
+    assert "rltop-high-contrast" in overlays
+    checked = 0
+    for name, overlay in overlays.items():
+        css = re.sub(r"/\*.*?\*/", "", overlay.css, flags=re.S)
+        for selector in re.findall(r"([^{}]+)\{", css):
+            for part in selector.split(","):
+                match = re.fullmatch(r"\s*([A-Z]\w*)(?::\w+)?\s*(?:>\s*\.([\w-]+))?\s*", part)
+                assert match, (name, part)
+                widget, component = match.groups()
+                assert widget in widgets, (name, widget)
+                if component:
+                    assert component in widgets[widget]._get_component_classes(), (name, part)
+                checked += 1
+    assert checked >= 5

@@ -170,3 +170,16 @@ async def test_new_warning_is_notified_and_cleared_one_goes_to_history(tmp_path,
 def test_history_is_bounded():
     state = warnings_mod.WarningsState()
     assert state.history.maxlen == warnings_mod.HISTORY_LENGTH
+
+
+async def test_news_timing_out_while_the_app_quits_is_no_error(tmp_path):
+    """A new warning's line in the strip times out on a timer; fired once the strip is gone
+    (the app quitting; seen under load) it must not raise NoMatches out of the app."""
+    app = make_app([str(demo_folder(tmp_path, 5))])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, settled(app), timeout=30)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.version == app.snapshot.version)
+        await app.dashboard.query_one(WarningsPane).remove()
+        app.warnings_tracker.state.news = ["a new warning"]
+        app.warnings_tracker._news_done()  # the timer's callback, as it fires at quit
+        assert app.warnings_tracker.state.news == []

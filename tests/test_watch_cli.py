@@ -46,7 +46,8 @@ class Watch:
         for line in stream:
             put(line.rstrip("\n"))
 
-    def ready(self, timeout: float = 30) -> None:
+    # timeouts bound a hang (a subprocess on a loaded machine is slow), they never measure speed
+    def ready(self, timeout: float = 60) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if any("rltop watch:" in line for line in self.err):
@@ -54,7 +55,7 @@ class Watch:
             time.sleep(0.05)
         raise AssertionError(f"not ready: {self.err}")
 
-    def next(self, timeout: float = 20) -> str:
+    def next(self, timeout: float = 60) -> str:
         return self.lines.get(timeout=timeout)
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> int:
@@ -117,17 +118,24 @@ def test_warnings_present_at_start_are_reported_and_sigterm_is_clean(tmp_path):
 
 
 def test_stalled_starts_and_clears_with_new_data(tmp_path):
+    """An old run is an ended one, not a stalled one; once it writes again it is live, and stalls
+    when it stops. (The file is dated an hour back: whether a file written just before the
+    watcher started is still recent when first read would depend on the machine's load.)"""
     path = tmp_path / "metrics.jsonl"
     append(path, [{"step": 1, "reward": 0.1}])
+    hour_ago = time.time() - 3600
+    os.utime(path, (hour_ago, hour_ago))
     # a run stalls after 0.03 min (1.8 s) without new data; the clock is read every 0.2 s
     w = Watch(str(tmp_path), "--json", "--poll", "--stalled-after", "0.03", "--interval", "0.2")
     try:
         w.ready()
-        event = json.loads(w.next(timeout=20))
+        append(path, [{"step": 2, "reward": 0.2}])  # writing again: live
+        event = json.loads(w.next())  # the first event: nothing was said of the old run
         assert event["event"] == "start" and event["id"] == "run.stalled"
         assert event["severity"] == "critical" and "no new data" in event["evidence"]
-        append(path, [{"step": 2, "reward": 0.2}])
-        event = json.loads(w.next(timeout=20))
+        assert "last step 2" in event["evidence"]
+        append(path, [{"step": 3, "reward": 0.3}])
+        event = json.loads(w.next())
         assert event["event"] == "clear" and event["id"] == "run.stalled"
         assert w.stop() == 0
     finally:

@@ -23,7 +23,13 @@ def rltop_command() -> str:
     return f"{rltop_exe()} demo --interval 0.3"
 
 
+#: the least any wait lasts before it fails: timeouts bound a hang, they never measure speed,
+#: and a real terminal app drawing on a loaded machine (CI, the suite's two workers) is slow
+HANG_BOUND = 60.0
+
+
 def wait(predicate: Callable[[], object], timeout: float, what: str) -> object:
+    timeout = max(timeout, HANG_BOUND)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()

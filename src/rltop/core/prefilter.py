@@ -26,17 +26,19 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import mmap
 import os
+import queue
 import re
+import threading
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from rltop.core.tail import open_regular
+
 _LETTERS = re.compile(r"[A-Za-z]+")
-#: ``\\u0040`` .. ``\\u007f`` (the escaped forms of ASCII letters among them), in folded bytes
-#: (where a backslash, 0x5c, has become 0x7c)
-_ESCAPED_LETTER = re.compile(rb"\|u00[4-7]")
 #: words the rollout parsers write into a text themselves (``messages.content_text``, ``str(None)``)
 SYNTHESIZED = ("none", "part")
 #: formats whose located rows are JSON documents made into rows from their string values
@@ -44,8 +46,25 @@ SYNTHESIZED = ("none", "part")
 RAW_TEXT_FORMATS = frozenset({"rollouts-jsonl", "episode-log", "episode-jsonl"})
 #: lines closer than this are read in one span (reading a short gap beats another call)
 SPAN_GAP = 64 * 1024
-#: bytes read (and lowered) at a time
-SPAN_BYTES = 64 * 1024 * 1024
+#: bytes read, case-folded and searched at a time (a buffer this size per thread, and one more,
+#: is reused; a longer line is read on its own)
+SPAN_BYTES = 2 * 1024 * 1024
+#: threads searching spans side by side (the cores this process may use, up to 4)
+WORKERS = max(
+    1,
+    min(
+        4,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    ),
+)
+#: ``numpy.strings`` (numpy 2): substring search between bounds, without the GIL
+_NP_STRINGS = getattr(np, "strings", None)
+#: the longest span searched as one numpy string
+_MAX_ITEM = 2**31 - 1
+_PREADV = hasattr(os, "preadv")
+#: ``\\u`` as one 16-bit word in this machine's byte order
+_BACKSLASH_U = np.frombuffer(b"\\u", dtype=np.uint16)[0]
+_ZERO = 0x30
 
 
 def needles(phrase: str, ignore_case: bool) -> list[bytes]:
@@ -79,53 +98,217 @@ def candidate_lines(
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     n = len(starts)
-    keep = np.ones(n, dtype=bool)
     if not wanted or n == 0:
+        return np.ones(n, dtype=bool)
+    sane = (starts >= 0) & (lengths >= 0)
+    if not sane.all():  # a location that is no line is kept (parsing it says what it is)
+        keep = np.ones(n, dtype=bool)
+        keep[sane] = candidate_lines(path, starts[sane], lengths[sane], wanted)
         return keep
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = open_regular(path)
     except OSError:
-        return keep
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return keep
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            keep = _search_map(mm, size, starts, lengths, wanted)
-        finally:
-            mm.close()
-    return keep
-
-
-def _search_map(
-    mm: mmap.mmap, size: int, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
-) -> np.ndarray:
-    n = len(starts)
+        return np.ones(n, dtype=bool)
+    # each line once, in file order (rows may share a line)
     order = np.argsort(starts, kind="stable")
-    s_sorted, l_sorted = starts[order], lengths[order]
-    ends = s_sorted + l_sorted
-    keep_sorted = np.ones(n, dtype=bool)
-    raw = np.frombuffer(mm, dtype=np.uint8)
-    buffer = np.empty(0, dtype=np.uint8)
-    try:
-        for lo, hi in _spans(s_sorted, ends):
-            a, b = int(s_sorted[lo]), int(ends[hi - 1])
-            if b > size:
-                continue  # the file changed under us: keep these lines
-            if len(buffer) < b - a:
-                buffer = np.empty(max(b - a, min(SPAN_BYTES, size)), dtype=np.uint8)
-            folded = buffer[: b - a]
-            # ASCII letters to lower case by setting bit 5 (other bytes change too: the needles
-            # are letters only, so a byte that was no letter can only add candidates)
-            np.bitwise_or(raw[a:b], 0x20, out=folded)
-            keep_sorted[lo:hi] = _scan(folded, s_sorted[lo:hi] - a, l_sorted[lo:hi], wanted)
-            del folded
-    finally:
-        del raw
+    same = np.diff(starts[order]) == 0
+    if (same & (np.diff(lengths[order]) != 0)).any():  # one start, other lengths: by both
+        order = np.lexsort((lengths, starts))
+        same = np.diff(starts[order]) == 0
+    new = np.ones(n, dtype=bool)
+    new[1:] = ~(same & (np.diff(lengths[order]) == 0))
+    with fh:
+        found = _search_file(fh, starts[order][new], lengths[order][new], wanted)
     keep = np.empty(n, dtype=bool)
-    keep[order] = keep_sorted
+    keep[order] = found[np.cumsum(new) - 1]
     return keep
+
+
+def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]) -> np.ndarray:
+    """``candidate_lines`` for lines sorted by offset, read from the open file ``fh``.
+
+    The file is read a span (``SPAN_BYTES``) at a time into reused buffers; each span is read,
+    checked for escaped letters, case-folded and searched line by line by numpy calls that
+    release the GIL, so ``WORKERS`` threads search spans side by side. No copy of the file is
+    ever held, nor mapped.
+    """
+    n = len(starts)
+    ends = starts + lengths
+    keep = np.ones(n, dtype=bool)  # lines that cannot be read stay kept
+    size = os.fstat(fh.fileno()).st_size
+    spans = [(lo, hi) for lo, hi in _spans(starts, ends) if int(ends[hi - 1]) <= size]
+    workers = min(WORKERS, len(spans))
+    slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+    for _ in range(workers + 1):
+        slots.put(_Slot())
+    lock = threading.Lock()
+
+    def search(span: tuple[int, int]) -> np.ndarray | None:
+        lo, hi = span
+        base = int(starts[lo])
+        length = int(ends[hi - 1]) - base
+        slot = slots.get()
+        try:
+            if not slot.read(fh, lock, base, length):
+                return None  # the file changed under us: these lines stay kept
+            begins, finish = starts[lo:hi] - base, ends[lo:hi] - base
+            escapes = _fold(slot.buffer, length, slot.scratch)
+            out = _lines_with(slot.buffer, length, begins, finish, wanted)
+            _mark_lines_at(out, begins, finish, escapes)
+            return out
+        finally:
+            if len(slot.buffer) > SPAN_BYTES:  # a long line's buffer is not kept for the next
+                slot.buffer, slot.scratch = bytearray(0), [np.empty(0, dtype=bool)]
+            slots.put(slot)
+
+    if workers <= 1:
+        for span in spans:
+            found = search(span)
+            if found is not None:
+                keep[span[0] : span[1]] = found
+        return keep
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rltop-prefilter") as pool:
+        pending: deque[tuple[tuple[int, int], Future]] = deque()
+        for span in spans:
+            if len(pending) > workers:  # at most one span waiting per free buffer
+                _collect(keep, *pending.popleft())
+            pending.append((span, pool.submit(search, span)))
+        while pending:
+            _collect(keep, *pending.popleft())
+    return keep
+
+
+def _mark_lines_at(out: np.ndarray, begins: np.ndarray, finish: np.ndarray, at: np.ndarray) -> None:
+    """Set ``out`` for every line (sorted ``begins``, ``finish``) holding an offset of ``at``."""
+    if not len(at):
+        return
+    last = np.searchsorted(begins, at, side="right") - 1  # the last line starting at or before
+    inside = last >= 0
+    at, last = at[inside], last[inside]
+    out[last[at < finish[last]]] = True
+    first = np.searchsorted(begins, begins[last], side="left")  # lines with the same start
+    shared = np.flatnonzero(first < last)
+    for row_first, row_last, pos in zip(
+        first[shared].tolist(), last[shared].tolist(), at[shared].tolist(), strict=True
+    ):
+        for row in range(row_first, row_last):
+            if pos < finish[row]:
+                out[row] = True
+
+
+def _collect(keep: np.ndarray, span: tuple[int, int], future: Future) -> None:
+    found = future.result()
+    if found is not None:
+        keep[span[0] : span[1]] = found
+
+
+class _Slot:
+    """A span's buffer and scratch mask, reused span after span (one span at a time)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(0)
+        self.scratch = [np.empty(0, dtype=bool)]
+
+    def read(self, fh, lock: threading.Lock, offset: int, length: int) -> bool:
+        """``length`` bytes of ``fh`` from ``offset`` into the buffer (False: the file is
+        shorter, or cannot be read)."""
+        if len(self.buffer) < length:
+            self.buffer = bytearray(max(length, SPAN_BYTES))
+        view = memoryview(self.buffer)
+        try:
+            got = 0
+            while got < length:
+                if _PREADV:  # at an offset, no shared file position: no lock
+                    count = os.preadv(fh.fileno(), [view[got:length]], offset + got)
+                else:
+                    with lock:
+                        fh.seek(offset + got)
+                        count = fh.readinto(view[got:length])
+                if not count:
+                    return False
+                got += count
+            return True
+        except OSError:
+            return False
+        finally:
+            view.release()
+
+
+def _lines_with(
+    folded: bytearray, length: int, begins: np.ndarray, finish: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    """Which lines (``begins``/``finish`` in the case-folded ``folded[:length]``) hold every
+    needle of ``wanted``."""
+    if length == 0:
+        return np.zeros(len(begins), dtype=bool)
+    if _NP_STRINGS is None or length >= _MAX_ITEM:
+        return _lines_with_find(folded, begins, finish, wanted)
+    # the span as one numpy string, searched between each line's bounds (the GIL is released)
+    text = np.frombuffer(folded, dtype=f"S{length}", count=1)
+    hit = _NP_STRINGS.find(text, wanted[0], begins, finish) >= 0
+    for needle in wanted[1:]:
+        rows = np.flatnonzero(hit)
+        if not len(rows):
+            break
+        hit[rows] = _NP_STRINGS.find(text, needle, begins[rows], finish[rows]) >= 0
+    return hit
+
+
+def _lines_with_find(
+    folded: bytearray, begins: np.ndarray, finish: np.ndarray, wanted: list[bytes]
+) -> np.ndarray:
+    """``_lines_with`` by ``bytearray.find`` (numpy before 2.0 has no ``numpy.strings``)."""
+    starts, ends = begins.tolist(), finish.tolist()
+    out = np.zeros(len(starts), dtype=bool)
+    first, others = wanted[0], wanted[1:]
+    limit = ends[-1]
+    pos = folded.find(first, starts[0], limit)
+    while pos >= 0:
+        row = bisect.bisect_right(starts, pos) - 1
+        if row >= 0 and pos + len(first) <= ends[row]:
+            a, b = starts[row], ends[row]
+            if all(folded.find(needle, a, b) >= 0 for needle in others):
+                out[row] = True
+            pos = folded.find(first, b, limit)  # one test per line, however many hits
+        else:
+            pos = folded.find(first, pos + 1, limit)
+    # lines that start at the same offset (with other lengths) are each checked on their own
+    for row in np.flatnonzero(np.diff(begins) == 0).tolist():
+        a, b = starts[row], ends[row]
+        out[row] = all(folded.find(needle, a, b) >= 0 for needle in wanted)
+    return out
+
+
+def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
+    """Case-fold ``buf[:length]`` in place; return where an ASCII letter may be escaped.
+
+    An escaped letter (``\\u0041`` .. ``\\u007a``) is looked for first, on the raw bytes: the
+    offsets of every ``\\u004`` .. ``\\u007``. A ``\\u`` is found as one 16-bit word, at even
+    and at odd offsets (``scratch[0]``: a reused mask, so no span allocates one). Then ASCII
+    letters become lower case by setting bit 5 (other bytes change too: the needles are letters
+    only, so a byte that was no letter can only add candidates).
+    """
+    raw = np.frombuffer(buf, dtype=np.uint8, count=length)
+    found = []
+    for first in (0, 1):
+        words = (length - 3 - first) // 2  # a "\\u" at p needs p + 4 < length
+        if words <= 0:
+            continue
+        if len(scratch[0]) < words:
+            scratch[0] = np.empty(words, dtype=bool)
+        hit = scratch[0][:words]
+        np.equal(raw[first : first + 2 * words].view(np.uint16), _BACKSLASH_U, out=hit)
+        found.append(np.flatnonzero(hit) * 2 + first)
+    slashes = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    if len(slashes):
+        escaped = (
+            (raw[slashes + 2] == _ZERO)
+            & (raw[slashes + 3] == _ZERO)
+            & ((raw[slashes + 4] & 0xFC) == 0x34)  # 4, 5, 6 or 7
+        )
+        slashes = slashes[escaped]
+    np.bitwise_or(raw, 0x20, out=raw)
+    return slashes
 
 
 def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
@@ -145,35 +328,4 @@ def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
             cut = max(cut, lo + 1)
             out.append((lo, cut))
             lo = cut
-    return out
-
-
-def _scan(
-    folded: np.ndarray, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes]
-) -> np.ndarray:
-    """Lines (``starts``/``lengths`` inside the case-folded ``folded``) that hold every needle,
-    or an escaped ASCII letter."""
-    view = memoryview(folded)  # searched in place: no copy of the span
-    first = re.compile(re.escape(wanted[0]))
-    begins = starts.tolist()
-    finish = (starts + lengths).tolist()
-    out = np.zeros(len(begins), dtype=bool)
-    found = first.search(view)
-    while found is not None:
-        pos = found.start()
-        row = bisect.bisect_right(begins, pos) - 1
-        if row >= 0 and found.end() <= finish[row]:
-            if len(wanted) > 1:
-                line = bytes(view[begins[row] : finish[row]])
-                if all(needle in line for needle in wanted[1:]):
-                    out[row] = True
-            else:
-                out[row] = True
-            found = first.search(view, finish[row])  # one test per line, however many hits
-        else:
-            found = first.search(view, pos + 1)
-    for m in _ESCAPED_LETTER.finditer(view):
-        row = bisect.bisect_right(begins, m.start()) - 1
-        if row >= 0:
-            out[row] = True
     return out

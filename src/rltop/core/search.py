@@ -17,6 +17,7 @@ comes back before the whole frame has been searched; rows whose text was moved t
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Callable, Iterator
@@ -290,14 +291,22 @@ def ordered_positions(
     sort, desc = (query.sort, query.descending) if query.sort else default_sort
     if sort not in schema:
         raise QueryError(f"cannot sort by '{sort}': no such column ({_names(list(schema))})")
-    lazy = frame.lazy().with_row_index("_row")
     cond = query.filter_expr(schema)
-    if cond is not None:
-        lazy = lazy.filter(cond)
-    keys = [sort] + (["_row"] if sort != "_row" else [])
+    if sort == "_row":
+        lazy = frame.lazy().with_row_index("_row")
+        if cond is not None:
+            lazy = lazy.filter(cond)
+        return lazy.select("_row").sort("_row", descending=desc).collect().get_column("_row")
+    # a stable sort: rows with the same value keep the frame's order
+    if cond is None:
+        by = pl.arg_sort_by(sort, descending=desc, nulls_last=True, maintain_order=True)
+        return frame.select(by.alias("_row")).get_column("_row")
     out = (
-        lazy.select("_row", *([sort] if sort != "_row" else []))
-        .sort(keys, descending=[desc, False][: len(keys)], nulls_last=True)
+        frame.lazy()
+        .with_row_index("_row")
+        .filter(cond)
+        .select("_row", sort)
+        .sort(sort, descending=desc, nulls_last=True, maintain_order=True)
         .select("_row")
         .collect()
     )
@@ -376,14 +385,20 @@ def iter_matches(
     rest = order.slice(COLD_FIRST_BATCH)
     if not len(rest):
         return
-    candidates = None
-    if wanted:
-        rest_cold = rest.filter(cold.gather(rest))
-        candidates = pl.Series("maybe", [False] * frame.height, dtype=pl.Boolean)
-        if len(rest_cold):
-            candidates = candidates.scatter(rest_cold, _candidates(frame, rest_cold, wanted))
-    for start in range(0, len(rest), batch):
-        yield batch_hits(rest.slice(start, batch), candidates)
+    if not wanted:
+        for start in range(0, len(rest), batch):
+            yield batch_hits(rest.slice(start, batch), None)
+        return
+    rest_cold = rest.filter(cold.gather(rest))
+    candidates = pl.Series("maybe", np.zeros(frame.height, dtype=bool))
+    if len(rest_cold):
+        candidates = candidates.scatter(rest_cold, _candidates(frame, rest_cold, wanted))
+    # the lines to read back are known now: a part ends after ``batch`` of them (the other rows
+    # cost next to nothing), so a rare phrase's matches all come in one part
+    costly = np.cumsum(candidates.gather(rest).to_numpy())
+    cuts = np.searchsorted(costly, np.arange(batch, int(costly[-1]), batch), side="right")
+    for lo, hi in itertools.pairwise([0, *cuts.tolist(), len(rest)]):
+        yield batch_hits(rest.slice(lo, hi - lo), candidates)
 
 
 def _needles(query: RolloutQuery) -> list[bytes]:

@@ -29,6 +29,10 @@ from rltop.core.roles import WALL_TIME_KEYS
 
 META = ("_src", "_seq")
 MAX_CHUNKS = 64
+#: arrival numbers (``_seq``) of rows read in file order start here; rows read later from an
+#: earlier part of a file (``older``: its newest records were read first) count up from 0, so
+#: they come before every row read the usual way, as a read from the start would have them
+NEWER_SEQ = 1 << 62
 
 
 @dataclass
@@ -114,9 +118,10 @@ def merge_steps(raw: pl.DataFrame) -> pl.DataFrame:
     ordered = raw.sort(["step", "_src", "_seq"])
     if ordered.get_column("step").n_unique() == ordered.height:
         return ordered.drop(META)
-    metrics = [c for c in ordered.columns if c not in META and c != "step"]
+    # by position: a metric named like ``^.*$`` would be a pattern to ``pl.col``
+    metrics = [i for i, c in enumerate(ordered.columns) if c not in META and c != "step"]
     return ordered.group_by("step", maintain_order=True).agg(
-        [pl.col(c).drop_nulls().last() for c in metrics]
+        [pl.nth(i).drop_nulls().last() for i in metrics]
     )
 
 
@@ -127,43 +132,73 @@ class MetricTable:
         self.raw: pl.DataFrame | None = None
         self.canonical: pl.DataFrame | None = None
         self.texts: dict[str, str] = {}
-        self._seq = 0
+        self._seq = NEWER_SEQ
+        self._older_seq = 0
+        #: the columns of ``older`` rows, in the order they first came: they lead the canonical
+        #: frame's columns, as in a read from the start
+        self._older_columns: dict[str, None] = {}
         #: bumped whenever ``canonical`` changes (readers cache what they derive from it)
         self.changes = 0
 
-    def append(self, src: int, rows: list[MetricRow]) -> None:
+    def _take_seq(self, n: int, older: bool) -> int:
+        """The first of ``n`` arrival numbers (``older``: rows of an earlier part of a file that
+        was read after later parts, see ``NEWER_SEQ``)."""
+        if older:
+            first, self._older_seq = self._older_seq, self._older_seq + n
+        else:
+            first, self._seq = self._seq, self._seq + n
+        return first
+
+    def append(self, src: int, rows: list[MetricRow], *, older: bool = False) -> None:
         if not rows:
             return
-        batch, texts = rows_to_frame(rows, src, self._seq)
-        self._seq += len(rows)
+        batch, texts = rows_to_frame(rows, src, self._take_seq(len(rows), older))
+        if older:
+            texts.update(self.texts)  # the latest strings stay the newer rows'
         self.texts.update(texts)
-        self._append_batch(batch)
+        self._append_batch(batch, older)
 
-    def append_frame(self, src: int, frame: pl.DataFrame) -> None:
+    def append_frame(self, src: int, frame: pl.DataFrame, *, older: bool = False) -> None:
         """Metric rows already in a frame (``step`` + Float64 columns), as bulk parsers give."""
         if frame.is_empty():
             return
         n = frame.height
+        seq = self._take_seq(n, older)
         batch = frame.select(
             pl.col("step").cast(pl.Int64),
             pl.lit(src, dtype=pl.UInt32).alias("_src"),
-            pl.int_range(self._seq, self._seq + n, dtype=pl.UInt64).alias("_seq"),
+            pl.int_range(seq, seq + n, dtype=pl.UInt64).alias("_seq"),
             pl.exclude("step"),
         )
-        self._seq += n
-        self._append_batch(batch)
+        self._append_batch(batch, older)
 
-    def _append_batch(self, batch: pl.DataFrame) -> None:
+    def _append_batch(self, batch: pl.DataFrame, older: bool = False) -> None:
         self.changes += 1
+        if older:
+            self._older_columns.update(dict.fromkeys(batch.columns))
         if self.raw is None or self.canonical is None:
             self.raw = batch
             self.canonical = merge_steps(batch)
             return
+        self._merge(batch)
+        if older:
+            have = self.canonical.columns
+            known = set(have)
+            lead = [c for c in self._older_columns if c in known and c not in META]
+            if have[: len(lead)] != lead:
+                rest = [c for c in have if c not in self._older_columns]
+                self.canonical = self.canonical.select(lead + rest)
+
+    def _merge(self, batch: pl.DataFrame) -> None:
+        assert self.raw is not None and self.canonical is not None
         self.raw = _concat(self.raw, batch)
         first = batch.get_column("step").min()
         last_known = self.canonical.get_column("step").max() if self.canonical.height else None
         if last_known is None or first > last_known:
             self.canonical = _concat(self.canonical, merge_steps(batch))
+        elif batch.get_column("step").max() < self.canonical.get_column("step").min():
+            # steps before all known ones (an earlier part of a file, read after its end)
+            self.canonical = _concat(merge_steps(batch), self.canonical)
         else:
             keep = self.canonical.filter(pl.col("step") < first)
             redo = merge_steps(self.raw.filter(pl.col("step") >= first))
@@ -603,11 +638,14 @@ class Store:
         nbytes: int = 0,
         extra_skips: list[Skip] | None = None,
         whole: bool = False,
+        older: bool = False,
     ) -> bool:
         """Add what a parser produced from ``path``. ``reset`` drops the file's earlier data.
 
         ``whole``: the file is read whole at each change (its reset is a new save, a restart only
-        when its steps went back)."""
+        when its steps went back). ``older``: the rows come from an earlier part of the file
+        than the rows read so far (its newest records were read first): for a step logged in
+        both, the newer rows' values win, as in a read from the start."""
         with self._lock:
             info = self.sources[path]
             run = self.runs[info.run_id]
@@ -626,12 +664,12 @@ class Store:
             skips = list(result.skips) + list(extra_skips or [])
             if result.metrics:
                 clean = [r for r in result.metrics if _finite_step(r)]
-                run.metrics.append(src, clean)
+                run.metrics.append(src, clean, older=older)
                 info.rows += len(clean)
                 changed = True
             mframe = result.metrics_frame
             if mframe is not None and mframe.height:
-                run.metrics.append_frame(src, mframe)
+                run.metrics.append_frame(src, mframe, older=older)
                 info.rows += mframe.height
                 changed = True
             frame = result.rollout_frame

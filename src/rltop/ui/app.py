@@ -207,11 +207,7 @@ class RltopApp(App[int]):
             return
         # a busy writer changes the store many times a second: redraw at most every
         # REDRAW_INTERVAL; the first change after a quiet spell is shown at once
-        streaming = self._deferred_in_a_row >= 2
-        interval = max(
-            STREAM_REDRAW_INTERVAL if streaming else REDRAW_INTERVAL, self.min_redraw_interval
-        )
-        wait = self._last_shown + interval - time.monotonic()
+        wait = self._last_shown + self.redraw_interval() - time.monotonic()
         if wait > 0:
             if not self._redraw_pending:
                 self._redraw_pending = True
@@ -219,6 +215,17 @@ class RltopApp(App[int]):
             return
         self._deferred_in_a_row = 0
         self._show_store()
+
+    def redraw_interval(self) -> float:
+        """Seconds from one redraw to the next: STREAM_REDRAW_INTERVAL for a writer streaming
+        changes, but never for the files there at start, up to the frame that shows them all (a
+        hundred runs' catch-up is a change every few milliseconds: each run shows as soon as the
+        next redraw can)."""
+        caught_up_shown = self._catching_up_shown is False
+        streaming = self._deferred_in_a_row >= 2 and caught_up_shown
+        return max(
+            STREAM_REDRAW_INTERVAL if streaming else REDRAW_INTERVAL, self.min_redraw_interval
+        )
 
     def _redraw_later(self) -> None:
         self._redraw_pending = False

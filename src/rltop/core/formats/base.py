@@ -74,6 +74,13 @@ class Parser:
     #: the file holds one whole run (a results CSV, a ``trainer_state.json``): several of them
     #: in one folder are several runs, named after the files
     whole_run: ClassVar[bool] = False
+    #: ``records`` mode: a reader may start at any multiple of this many bytes and find the next
+    #: record there (``resync``), so a large file's newest records are read first; None: only
+    #: from the start
+    RESYNC_ALIGN: ClassVar[int | None] = None
+    #: lines longer than this are skipped, with a note (the follower sets its tail's limit): a
+    #: ``catch_up`` that cannot skip them leaves such a file to the tail
+    max_line: int = 64 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -88,6 +95,22 @@ class Parser:
     def reset(self) -> None:
         """The file was truncated or rewritten: forget per-file state."""
         self.consumed = 0
+
+    def resync(self, data: bytes, start: int) -> int | None:
+        """``records`` mode: the file offset of the first record that starts in ``data``, the
+        file's bytes from ``start`` (a multiple of ``RESYNC_ALIGN``); None when none does."""
+        return None
+
+    def begin_at(self, offset: int) -> None:
+        """``records`` mode: read on from ``offset`` (a record boundary ``resync`` found); the
+        part before it is read by another parser of this class (``older_read``)."""
+        self.consumed = offset
+
+    def older_read(self, older: Parser) -> ParseResult:
+        """``older`` (begun at 0) has read the part of the file before this parser's
+        ``begin_at``: what this parser held back until then (values that later records
+        changed, the run's name), as a result to apply after the older part's."""
+        return ParseResult()
 
     def catch_up(self) -> CatchUp | None:
         """Optionally read a "lines" file from its start in one go, faster than block by block

@@ -38,6 +38,18 @@ TYPES = {
 }
 
 
+_BUILT: dict[str, dict[str, Any]] = {}
+
+
+def views(file_name: str, package: str, messages: dict[str, list[tuple]]) -> dict[str, Any]:
+    """``build``'s message classes, built once per ``file_name`` and kept for the process (each
+    reader's views are one spec, asked for at every read)."""
+    built = _BUILT.get(file_name)
+    if built is None:  # two threads may both build it: the same classes, the last one kept
+        built = _BUILT[file_name] = build(file_name, package, messages)
+    return built
+
+
 def build(file_name: str, package: str, messages: dict[str, list[tuple]]) -> dict[str, Any]:
     """Message classes from ``{name: [(field, number, type, repeated[, message name][, oneof])]}``.
 
@@ -90,27 +102,25 @@ def varint(value: int) -> bytes:
 def wrap(records: list[bytes], field: int = 1) -> bytes:
     """Serialized records as one message with a ``repeated`` (length-delimited) field ``field``."""
     tag = varint(field << 3 | 2)
-    small = _headers(field)
+    heads = _HEADER_CACHE.setdefault(field, {})
     parts: list[bytes] = []
     append = parts.append
     for data in records:
         size = len(data)
-        append(small[size] if size < _SMALL else tag + varint(size))
+        head = heads.get(size)
+        if head is None:
+            head = tag + varint(size)
+            if len(heads) < _MAX_HEADERS:
+                heads[size] = head
+        append(head)
         append(data)
     return b"".join(parts)
 
 
-_SMALL = 1 << 14
-_HEADER_CACHE: dict[int, list[bytes]] = {}
-
-
-def _headers(field: int) -> list[bytes]:
-    """Field tag + length of every length below ``_SMALL`` (records are mostly small)."""
-    cached = _HEADER_CACHE.get(field)
-    if cached is None:
-        tag = varint(field << 3 | 2)
-        cached = _HEADER_CACHE[field] = [tag + varint(n) for n in range(_SMALL)]
-    return cached
+#: field tag + length by field and length, made as records of each length come (most records
+#: of a log are of a few thousand lengths)
+_HEADER_CACHE: dict[int, dict[int, bytes]] = {}
+_MAX_HEADERS = 1 << 16
 
 
 def scatter_frame(

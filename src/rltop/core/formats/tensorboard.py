@@ -308,44 +308,39 @@ def _not_scalar(value: Any) -> str:
 _HEADER = struct.Struct("<QI")
 _CRC = struct.Struct("<I")
 
-_VIEWS: dict[str, Any] | None = None
-
 
 def _views() -> dict[str, Any]:
     """Protobuf views of ``Event`` (field numbers of tensorboard/compat/proto/event.proto)."""
-    global _VIEWS
-    if _VIEWS is None:
-        _VIEWS = protolite.build(
-            "rltop_tfevents_lite.proto",
-            "rltop_tfevents_lite",
-            {
-                # an event's values merged: one list of tags, one of simple values, ...
-                "Value": [
-                    ("tag", 1, "string", True),
-                    ("simple_value", 2, "float", True),
-                    ("obsolete_old_style_histogram", 3, "bytes", True),
-                    ("image", 4, "bytes", True),
-                    ("histo", 5, "bytes", True),
-                    ("audio", 6, "bytes", True),
-                    ("tensor", 8, "bytes", True),
-                ],
-                "Summary": [("value", 1, "message", False, "Value")],
-                "Event": [
-                    ("step", 2, "int64", False),
-                    ("file_version", 3, "string", False, None, "what"),
-                    ("graph_def", 4, "bytes", False, None, "what"),
-                    ("summary", 5, "message", False, "Summary", "what"),
-                    ("log_message", 6, "bytes", False, None, "what"),
-                    ("session_log", 7, "bytes", False, None, "what"),
-                    ("tagged_run_metadata", 8, "bytes", False, None, "what"),
-                    ("meta_graph_def", 9, "bytes", False, None, "what"),
-                ],
-                "Batch": [("ev", 1, "message", True, "Event")],
-                # all events of a read merged into one (to see at once what they hold)
-                "Merged": [("ev", 1, "message", False, "Event")],
-            },
-        )
-    return _VIEWS
+    return protolite.views(
+        "rltop_tfevents_lite.proto",
+        "rltop_tfevents_lite",
+        {
+            # an event's values merged: one list of tags, one of simple values, ...
+            "Value": [
+                ("tag", 1, "string", True),
+                ("simple_value", 2, "float", True),
+                ("obsolete_old_style_histogram", 3, "bytes", True),
+                ("image", 4, "bytes", True),
+                ("histo", 5, "bytes", True),
+                ("audio", 6, "bytes", True),
+                ("tensor", 8, "bytes", True),
+            ],
+            "Summary": [("value", 1, "message", False, "Value")],
+            "Event": [
+                ("step", 2, "int64", False),
+                ("file_version", 3, "string", False, None, "what"),
+                ("graph_def", 4, "bytes", False, None, "what"),
+                ("summary", 5, "message", False, "Summary", "what"),
+                ("log_message", 6, "bytes", False, None, "what"),
+                ("session_log", 7, "bytes", False, None, "what"),
+                ("tagged_run_metadata", 8, "bytes", False, None, "what"),
+                ("meta_graph_def", 9, "bytes", False, None, "what"),
+            ],
+            "Batch": [("ev", 1, "message", True, "Event")],
+            # all events of a read merged into one (to see at once what they hold)
+            "Merged": [("ev", 1, "message", False, "Event")],
+        },
+    )
 
 
 class _Items:

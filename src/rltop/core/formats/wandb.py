@@ -9,7 +9,10 @@ LAST) | data``; a logical record is a FULL chunk or FIRST, MIDDLE*, LAST, and is
 ``{key | nested_key, value_json}``; ``Record.config`` and ``Record.run`` carry the run config.
 
 The parser runs in ``records`` mode and consumes only complete logical records, so a record that
-is half written is read again once the rest arrives, and the file is never re-read. The protobuf
+is half written is read again once the rest arrives, and the file is never re-read. Chunks never
+cross a block's end, so a reader can start at any block boundary and find the next record there
+(``resync``): on a screen, a large log's end is read first (its newest steps), then the part
+before it by a second parser (``Follower._newest_first``). The protobuf
 messages are read with protobuf views of W&B's schema (``wandb_bulk``: history in bulk, the rest
 record by record); the ``wandb`` extra (``rltop[wandb]``) brings ``protobuf``, and the ``wandb``
 package itself is never imported.
@@ -165,16 +168,57 @@ class WandbParser(Parser):
     format: ClassVar[str] = "wandb"
     kind: ClassVar[str] = "metrics"
     mode = "records"
+    RESYNC_ALIGN: ClassVar[int | None] = BLOCK_LEN  # chunks never cross a block's end
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self._record_cls: Any = None
-        self._steps_seen = -1
         self._display_name = False  # the run record named the run (config names are a fallback)
+        #: begun mid-file (``begin_at``): config and run name are held back until the part
+        #: before is read (``older_read``), so that what the newer records say comes last
+        self._held: ParseResult | None = None
 
     def reset(self) -> None:
         super().reset()
-        self._steps_seen = -1
+        self._held = None
+
+    def resync(self, data: bytes, start: int) -> int | None:
+        """The first FULL or FIRST chunk (with a good checksum) in ``data``: each block starts
+        with a chunk, so the chunks of ``data`` are found from its start; MIDDLE and LAST chunks
+        before that one end a record that began earlier."""
+        if start % BLOCK_LEN:
+            raise ValueError(f"resync must start at a block boundary, not at byte {start}")
+        pos, end = 0, len(data)
+        while end - pos >= HEADER_LEN:
+            left = BLOCK_LEN - (start + pos) % BLOCK_LEN
+            if left < HEADER_LEN:  # block trailer
+                pos += left
+                continue
+            crc, length, kind = struct.unpack_from("<IHB", data, pos)
+            if (kind == 0 and length == 0) or kind > LAST or length > left - HEADER_LEN:
+                pos += left  # padding, or a damaged chunk: the next block starts afresh
+                continue
+            if pos + HEADER_LEN + length > end:
+                return None
+            body = data[pos + HEADER_LEN : pos + HEADER_LEN + length]
+            if kind in (FULL, FIRST) and zlib.crc32(body, _TYPE_CRC[kind]) & 0xFFFFFFFF == crc:
+                return start + pos
+            pos += HEADER_LEN + length
+        return None
+
+    def begin_at(self, offset: int) -> None:
+        super().begin_at(offset)
+        self._held = ParseResult()
+
+    def older_read(self, older: Parser) -> ParseResult:
+        """The config the newer records held back; their run name unless it came from config
+        keys and the older part's run record gave a display name (which a straight read keeps)."""
+        held, self._held = self._held or ParseResult(), None
+        older_display = isinstance(older, WandbParser) and older._display_name
+        if held.run_name and older_display and not self._display_name:
+            held.run_name = None
+        self._display_name |= older_display
+        return held
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
@@ -257,6 +301,10 @@ class WandbParser(Parser):
                 done = pos
         self.consumed = base + done
         self._records(records, result)
+        if self._held is not None and (result.config or result.run_name):
+            self._held.config.update(result.config)
+            self._held.run_name = result.run_name or self._held.run_name
+            result.config, result.run_name = {}, None
         return result
 
     def _records(self, records: list[bytes], result: ParseResult) -> None:

@@ -25,8 +25,6 @@ from rltop.core.formats import protolite
 if TYPE_CHECKING:
     import numpy as np
 
-_VIEWS: dict[str, Any] | None = None
-
 # the record types neither path reads, named so that each is counted under its own kind
 _OTHER_RECORDS = [
     ("summary", 3, "bytes", False, None, "record_type"),
@@ -136,10 +134,7 @@ def record_class() -> Any:
 
 
 def _views() -> dict[str, Any]:
-    global _VIEWS
-    if _VIEWS is None:
-        _VIEWS = protolite.build("rltop_wandb_lite.proto", "rltop_wandb_lite", _SPEC)
-    return _VIEWS
+    return protolite.views("rltop_wandb_lite.proto", "rltop_wandb_lite", _SPEC)
 
 
 class Decoded:

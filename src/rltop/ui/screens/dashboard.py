@@ -13,6 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -605,8 +606,13 @@ class DashboardScreen(Screen):
             rltop_app(self).open_rollouts(self.run_id, step=step, sort="reward")
 
     def show_warnings(self, state: WarningsState) -> None:
-        """The warnings strip above the status line, for the shown run."""
-        self.query_one(WarningsPane).show_state(state, self.run_id)
+        """The warnings strip above the status line, for the shown run (nothing once the strip
+        is gone: a warning's news times out on a timer, which may fire as the app quits)."""
+        try:
+            pane = self.query_one(WarningsPane)
+        except NoMatches:
+            return
+        pane.show_state(state, self.run_id)
 
     def action_warnings(self) -> None:
         rltop_app(self).open_warnings()
