@@ -180,12 +180,13 @@ def _latest(run: Any) -> dict[str, float | None]:
     frame = run.metrics
     if frame.is_empty():
         return {}
-    import polars as pl
+
+    from rltop.core.cols import named
 
     cols = [c for c in frame.columns if c != "step"]
     if not cols:
         return {}
-    row = frame.select(pl.col(c).drop_nulls().last() for c in cols).row(0, named=True)
+    row = frame.select(named(c).drop_nulls().last() for c in cols).row(0, named=True)
     return {k: (None if v is None else float(v)) for k, v in row.items()}
 
 

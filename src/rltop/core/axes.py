@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from rltop.core.cols import named
+
 X_COLUMNS: dict[str, tuple[str, ...]] = {
     "time": (
         "_timestamp",
@@ -58,10 +60,10 @@ def series_against(metrics: pl.DataFrame, name: str, kind: str) -> tuple[list[fl
     if name not in metrics.columns:
         return [], []
     if column is None:
-        part = metrics.select("step", name).filter(pl.col(name).is_not_null())
+        part = metrics.select(pl.col("step"), named(name)).filter(named(name).is_not_null())
         return part.get_column("step").to_list(), part.get_column(name).to_list()
-    part = metrics.select(pl.col(column).alias("_x"), pl.col(name)).filter(
-        pl.col(name).is_not_null() & pl.col("_x").is_not_null() & pl.col("_x").is_finite()
+    part = metrics.select(named(column).alias("_x"), named(name)).filter(
+        named(name).is_not_null() & pl.col("_x").is_not_null() & pl.col("_x").is_finite()
     )
     xs = part.get_column("_x").to_list()
     if kind == "time" and xs:

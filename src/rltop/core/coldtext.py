@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from rltop.core.cols import named
 from rltop.core.formats.base import Parser
 from rltop.core.formats.registry import parser_for
 from rltop.core.jsonscan import string_pieces
@@ -145,7 +146,7 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
     ``heads``: lines too long to read whole give the heads of their texts (``fill_heads``)."""
     if "_path" not in part.columns or part.is_empty():
         return part
-    checks = [pl.col(c).is_null() for c in ("prompt", "completion") if c in part.columns]
+    checks = [named(c).is_null() for c in ("prompt", "completion") if c in part.columns]
     if not checks:
         return part
     mask = part.select(pl.all_horizontal(checks) & pl.col("_path").is_not_null()).to_series()
@@ -188,7 +189,7 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
             column, [values.get(i) for i in range(part.height)], dtype=pl.String, strict=False
         )
         new = pl.lit(series)
-        updates.append(pl.when(new.is_not_null()).then(new).otherwise(pl.col(column)).alias(column))
+        updates.append(pl.when(new.is_not_null()).then(new).otherwise(named(column)).alias(column))
     return part.with_columns(updates) if updates else part
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from rltop.core.cols import named
+
 #: prefix of derived per-step rollout statistics (``val-rollouts/`` for validation rollouts)
 DERIVED_PREFIX = "rollouts/"
 VALID_DERIVED_PREFIX = "val-rollouts/"
@@ -72,7 +74,7 @@ def _stats(part: pl.DataFrame, prefix: str) -> pl.DataFrame:
     # per-dimension scores (episode logs' ``score/<dimension>``) -> ``scores/<dimension>`` means
     score_prefix = "val-scores/" if prefix == VALID_DERIVED_PREFIX else "scores/"
     scores = [
-        pl.col(c).cast(pl.Float64).mean().alias(score_prefix + c[len("score/") :])
+        named(c).cast(pl.Float64).mean().alias(score_prefix + c[len("score/") :])
         for c, dtype in part.schema.items()
         if c.startswith("score/") and dtype.is_numeric()
     ]
@@ -86,7 +88,7 @@ def _stats(part: pl.DataFrame, prefix: str) -> pl.DataFrame:
     out = per_row.join(per_group, on="step", how="left")
     # pass@k is only meaningful with rewards; drop stats that are entirely empty
     keep = [c for c in out.columns if c == "step" or out.get_column(c).null_count() < out.height]
-    return out.select(keep).with_columns(pl.exclude("step").cast(pl.Float64))
+    return out.select(named(c) for c in keep).with_columns(pl.exclude("step").cast(pl.Float64))
 
 
 def ema(values: Sequence[float | None], weight: float) -> list[float | None]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from rltop.core.cols import named
+
 #: up to this many distinct reward values get a bar each (binary and few-level graders)
 DISTINCT_BARS = 12
 
@@ -94,7 +96,7 @@ def distribution(rollouts: pl.DataFrame, step: int, bins: int = 10) -> Distribut
             .otherwise(text)
         )
         by = (
-            part.filter(pl.col(key).is_not_null() & pl.col("reward").is_finite())
+            part.filter(named(key).is_not_null() & pl.col("reward").is_finite())
             .group_by(key, maintain_order=True)
             .agg(pl.col("reward").sort(), name.first().alias("_name"))
         )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from rltop.core import roles
+from rltop.core.cols import named
 from rltop.core.search import Filter, QueryError, RolloutQuery, parse_query
 from rltop.core.store import RunSnapshot, StoreSnapshot
 
@@ -92,7 +93,7 @@ class RunsTable:
             if alias not in extra:
                 numeric = all(self.frame.schema[h].is_numeric() for h in hits)
                 dtype = pl.Float64 if numeric else pl.String
-                extra[alias] = pl.coalesce([pl.col(h).cast(dtype) for h in hits]).alias(alias)
+                extra[alias] = pl.coalesce([named(h).cast(dtype) for h in hits]).alias(alias)
             return alias
 
         query.filters = [Filter(column(f.column), f.op, f.value) for f in query.filters]
@@ -178,7 +179,7 @@ def _row(
     frame = run.metrics
     last_values: dict[str, float | None] = {}
     if names and not frame.is_empty():
-        lasts = frame.select(pl.col(n).drop_nulls().last() for n in names).row(0)
+        lasts = frame.select(named(n).drop_nulls().last() for n in names).row(0)
         last_values = {
             n: (None if v is None else float(v)) for n, v in zip(names, lasts, strict=True)
         }

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from rltop.core.cols import named
 from rltop.core.model import ROW_LOCATION
 from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
 
@@ -91,7 +92,7 @@ class RolloutQuery:
             return None
         parts = []
         for name in columns:
-            col = pl.col(name)
+            col = named(name)
             if self.phrase and not self.ignore_case:
                 hit = col.str.contains(self.phrase, literal=True)
             else:
@@ -197,7 +198,7 @@ def _filter_expr(f: Filter, schema: dict[str, pl.DataType]) -> pl.Expr:
     if f.column not in schema:
         raise QueryError(f"unknown column '{f.column}' ({_names(list(schema))})")
     dtype = schema[f.column]
-    col = pl.col(f.column)
+    col = named(f.column)
     raw = str(f.value)
     if f.op == "~":
         return col.cast(pl.String).str.contains(re.escape(raw), literal=False).fill_null(False)

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from rltop.core import coldtext
+from rltop.core.cols import named
 from rltop.core.derive import rollout_step_stats
 from rltop.core.model import MetricRow, ParseResult, Skip
 from rltop.core.roles import WALL_TIME_KEYS
@@ -496,7 +497,7 @@ class RunSnapshot:
         """Steps and values of one metric, nulls left out (NaN kept: it is a finding)."""
         if name not in self.metrics.columns:
             return [], []
-        part = self.metrics.select("step", name).filter(pl.col(name).is_not_null())
+        part = self.metrics.select(pl.col("step"), named(name)).filter(named(name).is_not_null())
         return part.get_column("step").to_list(), part.get_column(name).to_list()
 
     def latest(self, name: str) -> float | None:

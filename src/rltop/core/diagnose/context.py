@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 import polars as pl
 
 from rltop.core import roles as roles_mod
+from rltop.core.cols import named
 from rltop.core.diagnose.series import Series, rolling_median
 from rltop.core.store import RunSnapshot
 
@@ -61,8 +62,8 @@ class Context:
         if name in self.run.metrics.columns:
             finite = (
                 self.run.metrics.lazy()
-                .select(pl.col("step").cast(pl.Int64), pl.col(name).cast(pl.Float64))
-                .filter(pl.col(name).is_finite())
+                .select(pl.col("step").cast(pl.Int64), named(name).cast(pl.Float64))
+                .filter(named(name).is_finite())
                 .collect()
             )
             if finite.height:

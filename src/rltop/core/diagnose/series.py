@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from rltop.core.cols import named
+
 
 # -- numbers ---------------------------------------------------------------------------------
 def _n(x: float | None) -> str:
@@ -285,7 +287,7 @@ def print_precision(values: pl.Series) -> float:
     if not len(v) or not (v != 0).any():
         return 0.0
     # for each number of decimals (0 to 6), whether every value is printed with at most that many
-    x = pl.col(v.name)
+    x = named(v.name)
     fits = v.to_frame().select(
         (
             ((x * 10.0**d - (x * 10.0**d).round()).abs())

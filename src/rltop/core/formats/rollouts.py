@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 import polars as pl
 
+from rltop.core.cols import named
 from rltop.core.formats.base import (
     MAX_STEP,
     MIN_STEP,
@@ -709,11 +710,11 @@ class _BulkKeys:
         groups apart."""
 
         def text(key: str | None) -> pl.Expr:
-            return pl.col(key).cast(pl.String) if key else pl.lit(None, dtype=pl.String)
+            return named(key).cast(pl.String) if key else pl.lit(None, dtype=pl.String)
 
         none = pl.lit(None, dtype=pl.String)
         step = (
-            pl.col(self.step).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+            named(self.step).cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
             if self.step
             else pl.lit(None, pl.Int64)
         )
@@ -724,12 +725,12 @@ class _BulkKeys:
             step.alias("step"),
             (none if cold else text(self.prompt)).alias("prompt"),
             (none if cold else text(self.completion)).alias("completion"),
-            pl.col(self.reward).cast(pl.Float64, strict=False).alias("reward"),
+            named(self.reward).cast(pl.Float64, strict=False).alias("reward"),
             # a logged group id is short: kept; a prompt standing for its group stays on disk
             (none if cold and not self.group else group).alias("group"),
             text(self.completion).str.len_chars().cast(pl.Int64).alias("length"),
             (
-                pl.col(self.tokens).cast(pl.Int64, strict=False)
+                named(self.tokens).cast(pl.Int64, strict=False)
                 if self.tokens
                 else pl.lit(None, pl.Int64)
             ).alias("tokens"),
@@ -739,7 +740,7 @@ class _BulkKeys:
         ]
         if cold:
             out.append(group.hash().alias("_gid"))
-        return out + [pl.col(c) for c in self.extras(columns)]
+        return out + [named(c) for c in self.extras(columns)]
 
 
 def file_line_spans(

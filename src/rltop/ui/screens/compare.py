@@ -7,7 +7,6 @@ runs log a time column, else it says why it cannot.
 
 from __future__ import annotations
 
-import polars as pl
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, SelectionList, Static
 
 from rltop.core import roles
+from rltop.core.cols import named
 from rltop.core.numfmt import fmt_value, shorten_name
 from rltop.core.store import RunSnapshot, StoreSnapshot
 from rltop.ui.safe import clean
@@ -75,7 +75,7 @@ def compare_series(
         frame = run.metrics.select(
             "step", name, *([time_column(run)] if by_time and time_column(run) else [])
         )
-        frame = frame.filter(pl.col(name).is_not_null())
+        frame = frame.filter(named(name).is_not_null())
         if by_time:
             tcol = time_column(run)
             if tcol is None:

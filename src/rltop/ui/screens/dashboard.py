@@ -19,6 +19,7 @@ from textual.widgets import Input, Static
 
 from rltop.config import DEFAULT_SMOOTHING
 from rltop.core import axes, roles
+from rltop.core.cols import named
 from rltop.core.diagnose import rule_params
 from rltop.core.freshness import Freshness, freshness, last_write
 from rltop.core.numfmt import lower_is_better, trend
@@ -154,16 +155,16 @@ def _card_tails(frame: pl.DataFrame, names: list[str]) -> tuple[list[list], list
     steps: dict[str, object] = {}
     if dense:
         part = recent.select(
-            [pl.col(n).drop_nulls().implode() for n in dense]
-            + [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(tag + n) for n in dense]
+            [named(n).drop_nulls().implode() for n in dense]
+            + [pl.col("step").filter(named(n).is_not_null()).last().alias(tag + n) for n in dense]
         ).row(0)
         tails.update(zip(dense, part[: len(dense)], strict=True))
         steps.update(zip(dense, part[len(dense) :], strict=True))
     if sparse:
         # one query for every card (not one per metric)
         part = frame.select(
-            [pl.col(n).drop_nulls().tail(SPARK_POINTS).implode() for n in sparse]
-            + [pl.col("step").filter(pl.col(n).is_not_null()).last().alias(tag + n) for n in sparse]
+            [named(n).drop_nulls().tail(SPARK_POINTS).implode() for n in sparse]
+            + [pl.col("step").filter(named(n).is_not_null()).last().alias(tag + n) for n in sparse]
         ).row(0)
         tails.update(zip(sparse, part[: len(sparse)], strict=True))
         steps.update(zip(sparse, part[len(sparse) :], strict=True))

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from rltop.core.cols import named
 from rltop.core.diagnose.context import _NAN_WATCH, Context
 from rltop.core.diagnose.registry import ONSET, Finding, held_finding, rule
 from rltop.core.diagnose.series import Series, _n, diff, mask_head, median
@@ -38,7 +39,7 @@ def _run_nan(ctx: Context, p: dict[str, Any]) -> Finding | None:
         return None
     # one cheap pass: a column's sum (nulls skipped) is finite unless it holds NaN or ±inf (or
     # overflows, which the detailed look below then rules out); details only for flagged columns
-    sums = frame.select(pl.col(watched).sum()).row(0)
+    sums = frame.select(named(c).sum() for c in watched).row(0)
     flags = [v is not None and not math.isfinite(v) for v in sums]
     hits = []
     steps = frame.get_column("step")
