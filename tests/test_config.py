@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
+
 from rltop.config import Settings
 
 
@@ -105,3 +110,17 @@ def test_max_memory_sizes_and_ranges(tmp_path):
     assert s.max_memory == int(1.5 * 1024**3) and s.origin("max_memory") == "environment"
     s = Settings.load(env={"RLTOP_MAX_MEMORY": "-2G", "RLTOP_CONFIG": str(cfg)})
     assert "bad value for max_memory: '-2G' (size must be positive: '-2G')" in s.problems[-1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is Linux's")
+@pytest.mark.parametrize("xdg", [None, "", "   ", "/tmp/xdg-conf"])
+def test_default_config_path_is_platformdirs_answer(monkeypatch, xdg: str | None) -> None:
+    from platformdirs import user_config_dir
+
+    from rltop.config import default_config_path
+
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert default_config_path() == Path(user_config_dir("rltop")) / "config.toml"

@@ -73,6 +73,10 @@ def env_name(name: str) -> str:
 
 def default_config_path() -> Path:
     """``<user config dir>/rltop/config.toml`` (``~/.config/rltop/config.toml`` on Linux)."""
+    if sys.platform.startswith("linux"):
+        # platformdirs' XDG rule, without importing it (~5 ms of every headless start)
+        base = os.environ.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
+        return Path(base) / "rltop" / "config.toml"
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("rltop")) / "config.toml"
