@@ -533,28 +533,34 @@ def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, in
 
 
 def _scan_file(fd: int, end: int, nulls: bool = True) -> tuple[int, int, int | None, int] | None:
-    """Newlines, colons and literal nulls (``_count_colons``; with ``nulls`` only, else None:
-    telling them apart costs more than counting colons) of the file's first ``end`` bytes, and
-    the longest line that is not inside one window (lines inside one are at most ``SCAN_BYTES``
-    long); None when the file shrank."""
-    import numpy as np
+    """Newlines, colons and literal nulls (``_count_colons``'s counts; with ``nulls`` only, else
+    None: telling them apart costs more than counting colons) of the file's first ``end`` bytes,
+    and the longest line that is not inside one window (lines inside one are at most
+    ``SCAN_BYTES`` long); None when the file shrank.
 
+    Counted by CPython's ``bytes.count`` in one reused window (it runs beside polars' reader,
+    which does not need the interpreter lock): importing numpy for it would cost more than the
+    count itself on a file read once."""
+    buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
+    view = memoryview(buf)
     newlines = colons = literal_nulls = longest = 0
     pos = run = 0  # run: bytes of the line that goes on into the next window
-    for pos, buf, part, size in _windows(fd, end):
-        count = int(np.count_nonzero(part[:size] == _NEWLINE))
+    while pos < end:
+        got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
+        size = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
+        if size <= 0:
+            return None  # the file shrank under us
+        count = buf.count(b"\n", 0, size)
         newlines += count
         if count:
             longest = max(longest, run + buf.find(b"\n", 0, size))
             run = size - 1 - buf.rfind(b"\n", 0, size)
         else:
             run += size
-        if nulls:
-            count, null = _count_colons(part, size)
-            literal_nulls += null
-        else:
-            count = int(np.count_nonzero(part[:size] == _COLON))
-        colons += count
+        colons += buf.count(b":", 0, size)
+        if nulls:  # a colon in the window, then ``n`` or `` n`` (those may be past ``size``)
+            literal_nulls += buf.count(b":n", 0, min(size + 1, got))
+            literal_nulls += buf.count(b": n", 0, min(size + 2, got))
         pos += size
     if pos != end:
         return None
