@@ -5,6 +5,7 @@ whenever a file needs it."""
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -221,7 +222,7 @@ def test_a_screen_reads_the_first_steps_first(tmp_path, small_threshold, monkeyp
 
 
 @pytest.mark.parametrize("window", [7, 64, 4099])
-def test_colons_and_literal_nulls_counted_on_window_edges(monkeypatch, window):
+def test_colons_and_literal_nulls_counted_on_window_edges(monkeypatch, window, tmp_path):
     rng = random.Random(window)
     pieces = [b'"a":null', b'"b": null', b'"c":1', b'"d": 2', b"x:n", b"::", b"\n", b": n"]
     block = b"".join(rng.choice(pieces) for _ in range(3000)) + b"\n"
@@ -230,9 +231,19 @@ def test_colons_and_literal_nulls_counted_on_window_edges(monkeypatch, window):
     colons = block.count(b":")
     nulls = sum(1 for i, c in enumerate(block) if c == 58 and block[i + 1 : i + 2] == b"n")
     nulls += sum(1 for i, c in enumerate(block) if c == 58 and block[i + 1 : i + 3] == b" n")
-    assert jsonl._colons(block) == (colons, nulls)
+    got_colons, got_nulls = jsonl._colons(block)
+    assert (got_colons, got_nulls() if callable(got_nulls) else got_nulls) == (colons, nulls)
     arr = np.frombuffer(block, dtype=np.uint8)
     assert jsonl._count_colons(arr, len(arr)) == (colons, nulls)
+    # the whole-file count beside polars, window by window
+    path = tmp_path / "block.jsonl"
+    path.write_bytes(block)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        scanned = jsonl._scan_file(fd, len(block))
+    finally:
+        os.close(fd)
+    assert scanned is not None and scanned[:3] == (block.count(b"\n"), colons, nulls)
 
 
 @pytest.mark.parametrize("blank", [False, True])

@@ -251,10 +251,19 @@ def _read_schema(schema: Any) -> dict[str, Any]:
     return {name: dtype if name == "step" else fix(dtype) for name, dtype in schema.items()}
 
 
-def _colons(block: bytes) -> tuple[int, int]:
-    """Colons of the block, and how many of them open a literal null (``_count_colons``)."""
+def _colons(block: bytes) -> tuple[int, int | Callable[[], int]]:
+    """Colons of the block, and how many of them open a literal null (``_count_colons``; for a
+    small block a function that counts them when ``_all_read`` needs it: only a frame with
+    nulls does, and the two-byte counts cost twice the colons')."""
     if len(block) < COUNT_WITH_NUMPY:  # the same counts, without importing numpy
-        return block.count(b":"), block.count(b":n") + block.count(b": n")
+        counted: list[int] = []
+
+        def literal_nulls() -> int:
+            if not counted:
+                counted.append(block.count(b":n") + block.count(b": n"))
+            return counted[0]
+
+        return block.count(b":"), literal_nulls
     import numpy as np
 
     view = np.frombuffer(block, dtype=np.uint8)
