@@ -243,3 +243,14 @@ def test_headless_reads_a_metrics_file_in_one_block(tmp_path, monkeypatch):
     screen.read_all()
     assert len(blocks) == 2 and blocks[0] <= 4096
     assert screen.store.snapshot().runs[0].metrics.height == 2000
+
+
+def test_a_file_named_like_a_glob_pattern_is_read_as_itself(tmp_path, small_threshold):
+    """polars reads a path as a glob: ``r[1].jsonl`` would be ``r1.jsonl``, its neighbour."""
+    odd = tmp_path / "run" / "r[1].jsonl"
+    write(odd, rows(600, seed=0))
+    write(tmp_path / "run" / "r1.jsonl", rows(900, seed=1, first_step=1000))
+    _follower, frame = read(odd)
+    assert frame.height == 1500
+    steps = frame.get_column("step")
+    assert int((steps < 1000).sum()) == 600 and int((steps >= 1000).sum()) == 900

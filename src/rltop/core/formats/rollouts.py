@@ -578,6 +578,8 @@ class RolloutJsonlParser(RolloutFileParser):
         looked at or searched. None when the file is small, does not end with a newline, or holds
         anything the careful path must look at (bad lines, nested values, changing types)."""
         threshold = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
+        if any(c in self.path for c in "*?[{"):
+            return None  # polars reads a path as a glob pattern: the block path reads this file
         try:
             size = os.path.getsize(self.path)
             if size < threshold:
