@@ -91,25 +91,14 @@ def load_text(row: dict[str, Any]) -> dict[str, Any]:
         return row
     out = dict(row)
     parser = _long_line_reader(row)
-    if parser is not None:
-        try:
-            full, cold = parser.reread_cold(int(row["_offset"]), int(row["_len"]))  # type: ignore[attr-defined]
-        except (OSError, ValueError) as exc:
-            name = os.path.basename(row["_path"])
-            out["completion"] = f"(text not available: {name} changed: {exc})"
-            return out
-        for key in TEXT_COLUMNS:
-            out[key] = full.get(key)
-        for key, value in full.items():
-            if key not in out or out[key] is None:
-                out[key] = value
-        out[COLD] = {
-            column: (row["_path"], int(row["_offset"]), value) for column, value in cold.items()
-        }
-        return out
+    offset, length = int(row["_offset"]), int(row["_len"])
+    cold: dict[str, Any] | None = None
     try:
-        raw = read_raw(row["_path"], int(row["_offset"]), int(row["_len"]))
-        full = reader(row.get("_format"), row["_path"]).reread(raw)
+        if parser is not None:
+            full, cold = parser.reread_cold(offset, length)  # type: ignore[attr-defined]
+        else:
+            raw = read_raw(row["_path"], offset, length)
+            full = reader(row.get("_format"), row["_path"]).reread(raw)
     except (OSError, ValueError) as exc:
         out["completion"] = f"(text not available: {os.path.basename(row['_path'])} changed: {exc})"
         return out
@@ -118,6 +107,8 @@ def load_text(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in full.items():
         if key not in out or out[key] is None:
             out[key] = value
+    if cold is not None:
+        out[COLD] = {column: (row["_path"], offset, value) for column, value in cold.items()}
     return out
 
 
