@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
 from rltop.core.diagnose import Context, Series
 from rltop.core.diagnose import fmt_number as _n
+from rltop.core.lazyre import lazy
 
 #: roles whose values are shown beside each candidate, in this order
 SHOWN_ROLES = (
@@ -32,13 +32,12 @@ SHOWN_ROLES = (
 )
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One checkpoint to consider: why, at which step, and the numbers there."""
 
     label: str
     step: int
-    values: dict[str, float] = field(default_factory=dict)  # metric name -> value at that step
+    values: dict[str, float]  # metric name -> value at that step
     saved: str | None = None  # the nearest checkpoint folder on disk (``checkpoint-100``), if any
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,8 +54,7 @@ class Candidate:
         return f"{self.label}: step {self.step}" + (f" ({nums}{saved})" if nums or saved else "")
 
 
-@dataclass(frozen=True)
-class BestCheckpoint:
+class BestCheckpoint(NamedTuple):
     """The candidates for one run; ``kind`` is ``supervised`` or ``rl``."""
 
     kind: str
@@ -76,7 +74,7 @@ class BestCheckpoint:
         }
 
 
-_SAVED = re.compile(r"(?:checkpoint|global_step|step|ckpt|iter|iteration)[-_]?(\d+)", re.I)
+_SAVED = lazy(r"(?:checkpoint|global_step|step|ckpt|iter|iteration)[-_]?(\d+)", re.I)
 
 
 def saved_checkpoints(root: str) -> dict[int, str]:
@@ -160,9 +158,8 @@ def best_checkpoint(
     saved = saved_checkpoints(run.root)
     if not saved:
         return found
-    return replace(
-        found,
-        candidates=tuple(replace(c, saved=_nearest_saved(c.step, saved)) for c in found.candidates),
+    return found._replace(
+        candidates=tuple(c._replace(saved=_nearest_saved(c.step, saved)) for c in found.candidates)
     )
 
 

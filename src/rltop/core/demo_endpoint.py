@@ -18,10 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from rltop.core.lazyre import lazy
+
 MODEL_PREFIX = "demo-grpo"
 BASE_MODEL = f"{MODEL_PREFIX}-base"
 OWNER = "rltop-demo"
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = lazy(r"[a-z0-9]+")
 _PROMPT_KEYS = ("prompt", "input", "question", "query")
 _COMPLETION_KEYS = ("completion", "output", "response")
 

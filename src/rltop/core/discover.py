@@ -7,9 +7,10 @@ folder, ``checkpoint-N/``, a W&B ``files/`` folder, ...) belong to the folder ab
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
+
+from rltop.core.lazyre import lazy
 
 #: folders never worth descending into
 IGNORED_DIRS = {
@@ -49,41 +50,39 @@ CANDIDATE_EXTS = (
 CANDIDATE_MARKERS = ("tfevents", "config.yaml")
 
 #: sub-folders that belong to the run folder above them (checked from the file upwards)
-CONTAINER_DIRS: list[re.Pattern[str]] = [
-    re.compile(p)
-    for p in (
-        r"rollouts?",
-        r"rollout_data(_dir)?",
-        r"validation_data(_dir)?",
-        r"val(idation)?_rollouts?",
-        r"completions",
-        r"trajectories",
-        r"generations",
-        r"samples",
-        r"dumped_evals",
-        r"files",
-        r"checkpoint-\d+",
-        r"global_step_?\d+(_evals)?",
-        r"step_\d+",
-        r"iteration_\d+",
-        r"train",
-        r"eval",
-        r"val",
-        r"valid",
-        r"test",
-        r"episodes",
-        # prime-rl rollouts/step_N/{train,eval}/{all,effective}/; Keras' TensorBoard logs/validation/
-        r"all",
-        r"effective",
-        r"validation",
-    )
-]
+CONTAINER_DIRS: tuple[str, ...] = (
+    r"rollouts?",
+    r"rollout_data(_dir)?",
+    r"validation_data(_dir)?",
+    r"val(idation)?_rollouts?",
+    r"completions",
+    r"trajectories",
+    r"generations",
+    r"samples",
+    r"dumped_evals",
+    r"files",
+    r"checkpoint-\d+",
+    r"global_step_?\d+(_evals)?",
+    r"step_\d+",
+    r"iteration_\d+",
+    r"train",
+    r"eval",
+    r"val",
+    r"valid",
+    r"test",
+    r"episodes",
+    # prime-rl rollouts/step_N/{train,eval}/{all,effective}/; Keras' TensorBoard logs/validation/
+    r"all",
+    r"effective",
+    r"validation",
+)
+#: one pattern for all of them (compiled once, matched once per folder name)
+_CONTAINER = lazy("|".join(f"(?:{p})" for p in CONTAINER_DIRS))
 
 MAX_FILE_COUNT = 200_000  # stop walking after this many entries: say so instead of hanging
 
 
-@dataclass(frozen=True)
-class RunKey:
+class RunKey(NamedTuple):
     run_id: str  # absolute path of the run folder
     name: str  # what users see: the folder relative to the path they gave
     root: str
@@ -91,7 +90,7 @@ class RunKey:
 
 #: a log rotation suffix (``metrics.jsonl.1``): the rotated file is read as the same kind of
 #: source (its history), so rotation loses nothing
-ROTATED = re.compile(r"\.\d{1,3}$")
+ROTATED = lazy(r"\.\d{1,3}$")
 
 
 def unrotated(name: str) -> str:
@@ -183,7 +182,7 @@ def file_run(path: str, folder_run: RunKey) -> RunKey:
 
 def _is_container(name: str) -> bool:
     lower = name.lower()
-    return any(p.fullmatch(lower) for p in CONTAINER_DIRS)
+    return _CONTAINER.fullmatch(lower) is not None
 
 
 def _root_of(path: str, roots: list[str]) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterable
+
+from rltop.core.lazyre import lazy
 
 #: longest stem (bytes) before the hash: file systems allow 255 bytes per name, and a suffix
 #: such as ``.rollouts.parquet`` and the hash must fit too
 MAX_STEM = 120
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = lazy(r"[^A-Za-z0-9._-]+")
 
 
 def logs_root_of(path: str) -> str:

@@ -60,7 +60,7 @@ STREAM_READ_GAP = 0.2
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class OlderPart:
     """The part of a record stream before the point its reading began (its newest records were
     read first, ``Follower._newest_first``): read by a parser of its own up to ``end``, its rows
@@ -72,7 +72,7 @@ class OlderPart:
     want: int = 0  # bytes for the next read (grows when a record is larger than a read)
 
 
-@dataclass
+@dataclass(eq=False)
 class Followed:
     info: SourceInfo
     parser: Parser
@@ -97,7 +97,7 @@ class Followed:
         return self.tail.offset
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Taken:
     """One read of a source, parsed and not yet in the store (``Follower._take``)."""
 

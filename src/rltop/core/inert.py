@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 
+from rltop.core.lazyre import lazy
+
 # CSI, OSC (terminated by BEL or ST), DCS/SOS/PM/APC strings, and single-character escapes
-_ESCAPES = re.compile(
+_ESCAPES = lazy(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
@@ -25,12 +27,12 @@ _ESCAPES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"
     r"|\x9d[^\x07\x9c]*(?:\x07|\x9c)?"
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = lazy(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # invisible characters that change how the text around them reads or is laid out: bidi
 # embeddings/overrides/isolates and marks, zero-width space/joiners, word joiner and invisible
 # operators, BOM, Mongolian vowel separator, soft hyphen, line/paragraph separators, and lone
 # surrogates (undecodable bytes of a file name); shown as ⟨U+XXXX⟩ (bytes as ⟨0xXX⟩)
-_INVISIBLE = re.compile(
+_INVISIBLE = lazy(
     "[\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
     "\ufff9-\ufffb\ud800-\udfff]"
 )

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from rltop.core.lazyre import lazy
+
 #: a line longer than this (bytes) is scanned, not parsed
 COLD_LINE = 1024 * 1024
 #: a top-level value up to this many bytes of JSON is kept and parsed
@@ -31,24 +33,24 @@ WINDOW = 1024 * 1024
 
 #: a run of string content made of whole units (a character, or a whole escape: a surrogate
 #: pair counts as one), stopping at the closing quote or where the window ends
-_BODY = re.compile(
+_BODY = lazy(
     rb'[^"\\]*(?:\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}'
     # a high surrogate alone only when what follows is there and is no low one
     rb"|u[dD][89abAB][0-9a-fA-F]{2}(?=[^\\]|\\[^u]|\\u(?=..)(?![dD][c-fC-F]))"
     rb'|u(?![dD][89abAB])[0-9a-fA-F]{4}|[^u])[^"\\]*)*'
 )
-_ESCAPE = re.compile(
+_ESCAPE = lazy(
     rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)", re.S
 )
 _CONTINUATION = bytes(range(0x80, 0xC0))
-_STRUCTURE = re.compile(rb'[^"{}\[\]]*')
-_SCALAR = re.compile(rb"[^,}\]\s]*")
-_SPACE = re.compile(rb"[ \t\r\n]*")
+_STRUCTURE = lazy(rb'[^"{}\[\]]*')
+_SCALAR = lazy(rb"[^,}\]\s]*")
+_SPACE = lazy(rb"[ \t\r\n]*")
 #: longest escape (a surrogate pair): a window keeps this much unread so none is cut
 _LONGEST_ESCAPE = 12
 
 
-@dataclass
+@dataclass(eq=False)
 class ColdValue:
     """A top-level value too large to keep: where it is (offsets in the line), what it is."""
 
@@ -63,7 +65,7 @@ class ColdValue:
         return self.end - self.start
 
 
-@dataclass
+@dataclass(eq=False)
 class Scanned:
     """A line's small top-level values (parsed) and where its large ones are."""
 

@@ -6,7 +6,7 @@ Nothing here imports Textual; the UI and the headless commands both consume thes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: A metric row: ``{"step": int, "<flat/metric/name>": float | str | None, ...}``.
 MetricRow = dict[str, Any]
@@ -39,8 +39,7 @@ ROLLOUT_CORE_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
     """One input that could not be used, with the reason a user can act on."""
 
     reason: str
@@ -48,7 +47,7 @@ class Skip:
     sample: str = ""  # a short, already-truncated excerpt of the bad input
 
 
-@dataclass
+@dataclass(eq=False)
 class ParseResult:
     """What a parser produced from one batch of input."""
 

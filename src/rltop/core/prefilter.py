@@ -36,9 +36,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from rltop.core.lazyre import lazy
 from rltop.core.tail import open_regular
 
-_LETTERS = re.compile(r"[A-Za-z]+")
+_LETTERS = lazy(r"[A-Za-z]+")
 #: words the rollout parsers write into a text themselves (``messages.content_text``, ``str(None)``)
 SYNTHESIZED = ("none", "part")
 #: formats whose located rows are JSON documents made into rows from their string values

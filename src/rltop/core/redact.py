@@ -13,11 +13,13 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+from rltop.core.lazyre import lazy
+
 REDACTED = "‹redacted›"
 #: RFC 6750 token characters
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_BEARER = lazy(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 #: the end of a text that may be a ``Bearer`` token still arriving
-_BEARER_TAIL = re.compile(r"B(?:e(?:a(?:r(?:e(?:r(?:\s+[A-Za-z0-9\-._~+/=]*)?)?)?)?)?)?\Z", re.I)
+_BEARER_TAIL = lazy(r"B(?:e(?:a(?:r(?:e(?:r(?:\s+[A-Za-z0-9\-._~+/=]*)?)?)?)?)?)?\Z", re.I)
 #: held back at most this much (a longer "token" is shown once redacted)
 MAX_HOLD = 4096
 #: secrets shorter than this are not redacted (they would blank out ordinary words)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rltop.core.formats.base import flatten, loads_json
+from rltop.core.lazyre import lazy
 
 #: (file relative to the run folder, what wrote it), in the order their values are merged:
 #: later files win on keys that several give
@@ -117,7 +117,7 @@ def _unwrap_wandb(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = lazy(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _scalar(value: Any, yaml_file: bool = False) -> Any:

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from rltop.core.cols import named
+from rltop.core.lazyre import lazy
 from rltop.core.model import ROW_LOCATION
 from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
 
@@ -37,8 +38,8 @@ TEXT_COLUMNS = ("prompt", "completion")
 #: columns that are bookkeeping, not something to filter or sort by
 HIDDEN = (*ROW_LOCATION, "_gid", "_row")
 _OPS = ("<=", ">=", "!=", "==", "=", "<", ">", "~")
-_FILTER = re.compile(r"^([A-Za-z_][\w/@.\-]*?)(<=|>=|!=|==|=|<|>|~)(.*)$", re.S)
-_REGEX = re.compile(r"(?:^|(?<=\s))/((?:\\.|[^/\\])+)/(i?)(?=\s|$)")
+_FILTER = lazy(r"^([A-Za-z_][\w/@.\-]*?)(<=|>=|!=|==|=|<|>|~)(.*)$", re.S)
+_REGEX = lazy(r"(?:^|(?<=\s))/((?:\\.|[^/\\])+)/(i?)(?=\s|$)")
 _TRUE = {"true", "yes", "1", "t", "y"}
 _FALSE = {"false", "no", "0", "f", "n"}
 

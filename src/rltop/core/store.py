@@ -36,7 +36,7 @@ MAX_CHUNKS = 64
 NEWER_SEQ = 1 << 62
 
 
-@dataclass
+@dataclass(eq=False)
 class SourceInfo:
     """One followed file and what reading it has produced so far."""
 
@@ -407,7 +407,7 @@ class RolloutTable:
         return info.text
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _ChunkInfo:
     """What the budget needs to know about one chunk of rollouts."""
 
@@ -441,7 +441,7 @@ class _ChunkInfo:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     run_id: str
     name: str
@@ -461,7 +461,7 @@ class Run:
         self.folder_name = self.folder_name or self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunSnapshot:
     """An immutable view of one run for readers."""
 
@@ -533,7 +533,7 @@ def _note_steps(info: SourceInfo, result: ParseResult, *, whole: bool) -> None:
     info.max_step = int(hi) if info.max_step is None else max(info.max_step, int(hi))  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StoreSnapshot:
     version: int
     runs: tuple[RunSnapshot, ...]

@@ -49,7 +49,7 @@ def open_regular(path: str) -> BinaryIO:
         raise
 
 
-@dataclass
+@dataclass(eq=False)
 class TailRead:
     """What one read of a file produced."""
 

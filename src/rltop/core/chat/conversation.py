@@ -15,6 +15,7 @@ from rltop.core.chat.events import (
     ReasoningDelta,
     StreamStats,
 )
+from rltop.core.lazyre import lazy
 from rltop.core.messages import parse_messages, role_messages, system_prompt
 
 if TYPE_CHECKING:
@@ -164,11 +165,11 @@ def shared_system_prompt(
 
 
 # -- replaying a logged rollout ----------------------------------------------------------------
-_CHATML_TURN = re.compile(r"<\|?im_start\|?>\s*(\w+)\s*\n(.*?)(?:<\|?im_end\|?>|\Z)", re.DOTALL)
-_LLAMA_TURN = re.compile(
+_CHATML_TURN = lazy(r"<\|?im_start\|?>\s*(\w+)\s*\n(.*?)(?:<\|?im_end\|?>|\Z)", re.DOTALL)
+_LLAMA_TURN = lazy(
     r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?:<\|eot_id\|>|\Z)", re.DOTALL
 )
-_PLAIN_ROLE = re.compile(r"^(system|user|assistant|human)$", re.MULTILINE)
+_PLAIN_ROLE = lazy(r"^(system|user|assistant|human)$", re.MULTILINE)
 
 
 def prompt_messages(prompt: str | None, messages: str | None = None) -> list[dict[str, str]]:

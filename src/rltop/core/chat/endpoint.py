@@ -14,6 +14,7 @@ import httpx
 
 from rltop.core.chat.errors import describe_transport_error
 from rltop.core.chat.events import ChatError
+from rltop.core.lazyre import lazy
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000/v1"
 ENDPOINT_ENV = "RLTOP_ENDPOINT"
@@ -145,10 +146,10 @@ class ModelInfo:
         return self.owned_by == "rltop-demo"
 
 
-_STEP_WORD = re.compile(
+_STEP_WORD = lazy(
     r"(?:global[_\-]?step|step|checkpoint|ckpt|iter(?:ation)?|epoch|rl)[_\-:=]?(\d+)", re.IGNORECASE
 )
-_TRAILING_NUMBER = re.compile(r"[_\-/:](\d+)$")
+_TRAILING_NUMBER = lazy(r"[_\-/:](\d+)$")
 
 
 def step_in_model_id(model_id: str) -> int | None:

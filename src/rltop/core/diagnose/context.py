@@ -10,11 +10,12 @@ import polars as pl
 from rltop.core import roles as roles_mod
 from rltop.core.cols import named
 from rltop.core.diagnose.series import Series, rolling_median
+from rltop.core.lazyre import lazy
 from rltop.core.store import RunSnapshot
 
 # -- context ---------------------------------------------------------------------------------
-_NAN_WATCH = re.compile(r"loss|reward|grad_norm|(^|/)score", re.IGNORECASE)
-_ERROR_REASON = re.compile(
+_NAN_WATCH = lazy(r"loss|reward|grad_norm|(^|/)score", re.IGNORECASE)
+_ERROR_REASON = lazy(
     r"err|critical|fail|abort|exception|crash|violation|unsafe|invalid|harm", re.IGNORECASE
 )
 _LENGTH_STOP = {"length", "max_tokens", "max_length", "truncated", "truncation", "max_new_tokens"}

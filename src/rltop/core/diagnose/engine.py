@@ -157,7 +157,7 @@ def exclusive(warnings: list[Warning]) -> list[Warning]:
     return [w for w in warnings if w.id not in gone]
 
 
-@dataclass
+@dataclass(eq=False)
 class WarningsUpdate:
     """The result of one ``Diagnoser.update``: what is active, and what moved since last time."""
 
@@ -171,7 +171,7 @@ class WarningsUpdate:
         return bool(self.started or self.changed or self.cleared)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _RunState:
     version: int | None = None
     sources_key: tuple = ()

@@ -68,7 +68,7 @@ class Warning:  # the name the spec uses (shadows the builtin); ``RunWarning`` i
 RunWarning = Warning
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Finding:
     """What a rule returns: the run, id and title are added by the caller."""
 
@@ -124,7 +124,7 @@ def held_finding(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rule:
     """A rule of the catalogue: id, default severity, the help text, defaults and its check."""
 

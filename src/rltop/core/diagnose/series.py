@@ -43,7 +43,7 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-@dataclass
+@dataclass(eq=False)
 class Series:
     """One metric's finite points, by step (``steps`` Int64, ``values`` Float64)."""
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from rltop.core.lazyre import lazy
+
 #: the newest rollouts the text rules read (rows of the rollout frame, newest last) ...
 NEWEST_ROWS = 4096
 #: ... of at most this many of the newest steps ...
@@ -30,9 +32,9 @@ MAX_WORDS = 1500
 #: a span of this many words repeated back to back is a loop
 SPAN = 8
 
-_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]|[^\w\s]{20,}")
+_BAD = lazy(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]|[^\w\s]{20,}")
 #: the same for ASCII text (a narrower class is several times faster to scan)
-_BAD_ASCII = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|[!-/:-@\[-`{-~]{20,}")
+_BAD_ASCII = lazy(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|[!-/:-@\[-`{-~]{20,}")
 _SCRIPTS = {
     "Cyrillic": "\u0400-\u04ff",
     "Greek": "\u0370-\u03ff",

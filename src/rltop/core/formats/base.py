@@ -22,11 +22,12 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import orjson
 import polars as pl
 
+from rltop.core.lazyre import lazy
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 Mode = Literal["lines", "whole", "records"]
@@ -138,15 +139,14 @@ class Parser:
         )
 
 
-@dataclass(frozen=True)
-class Sniffed:
+class Sniffed(NamedTuple):
     """A format module's answer for one file: the parser that reads it, or None and why not."""
 
     parser: type[Parser] | None
     reason: str  # why it was (not) recognised, for ``rltop sources``
 
 
-@dataclass
+@dataclass(eq=False)
 class CatchUp:
     """What ``Parser.catch_up`` read: the result, and where the tail goes on from."""
 
@@ -255,7 +255,7 @@ def _prefixed(prefix: str, obj: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield f"{prefix}{key}", value
 
 
-_NUMPY_WRAP = re.compile(r"^(?:np\.)?(?:float|int|uint|bool)\d*\((.*)\)$|^tensor\((.*?)(?:,.*)?\)$")
+_NUMPY_WRAP = lazy(r"^(?:np\.)?(?:float|int|uint|bool)\d*\((.*)\)$|^tensor\((.*?)(?:,.*)?\)$")
 
 
 def metric_value(value: Any) -> float | str | None:

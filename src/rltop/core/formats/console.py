@@ -8,7 +8,6 @@ Other lines (warnings, progress bars, blank lines) are counted as ignored, by cl
 from __future__ import annotations
 
 import os
-import re
 from typing import ClassVar
 
 from rltop.core.formats.base import (
@@ -18,10 +17,11 @@ from rltop.core.formats.base import (
     checked_step,
     parse_number_text,
 )
+from rltop.core.lazyre import lazy
 from rltop.core.model import ParseResult, Skip, clip_sample
 
-ANSI_RE = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-STEP_LINE_RE = re.compile(r"(?:^|[\s)\]])step:\s*(\d+)\s+-\s+(.*)$")
+ANSI_RE = lazy(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+STEP_LINE_RE = lazy(r"(?:^|[\s)\]])step:\s*(\d+)\s+-\s+(.*)$")
 
 
 class VerlConsoleParser(Parser):
@@ -55,11 +55,9 @@ class VerlConsoleParser(Parser):
 
 
 BLANK = "blank line"
-_PROGRESS_RE = re.compile(r"\d+%\|| \d+/\d+ \[|it/s\]|s/it\]")
-_LOG_RE = re.compile(r"\b(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b|Warning:|warnings\.warn")
-_TRACEBACK_RE = re.compile(
-    r"^(?:Traceback \(most recent call last\)|\s+File \"|\w+(?:Error|Exception):)"
-)
+_PROGRESS_RE = lazy(r"\d+%\|| \d+/\d+ \[|it/s\]|s/it\]")
+_LOG_RE = lazy(r"\b(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b|Warning:|warnings\.warn")
+_TRACEBACK_RE = lazy(r"^(?:Traceback \(most recent call last\)|\s+File \"|\w+(?:Error|Exception):)")
 
 
 def other_line_reason(text: str) -> str:

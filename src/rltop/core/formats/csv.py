@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from typing import ClassVar
 
 from rltop.core.formats.base import (
@@ -17,6 +16,7 @@ from rltop.core.formats.base import (
     head_line,
     parse_number_text,
 )
+from rltop.core.lazyre import lazy
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 OPENAI_COLUMNS = {
@@ -129,7 +129,7 @@ def _step_cell(cell: str) -> int | None:
 
 PARSERS = (CsvMetricsParser, OpenAIResultsParser, OpenAILegacyResultsParser)
 
-_CSV_STEP = re.compile(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
+_CSV_STEP = lazy(r"(^|,)\s*(step|global_step|iteration)\s*(,|$)")
 
 
 def sniff(path: str, head: bytes) -> Sniffed | None:

@@ -16,7 +16,6 @@ the order the files were found. A JSON-lines file with one such episode per line
 from __future__ import annotations
 
 import os
-import re
 import threading
 from typing import Any, ClassVar
 
@@ -28,6 +27,7 @@ from rltop.core.formats.base import (
     loads_json,
 )
 from rltop.core.formats.rollouts import rows_to_frame, split_from_path
+from rltop.core.lazyre import lazy
 from rltop.core.messages import content_text, dump_json, dump_messages
 from rltop.core.model import ParseResult, Skip, clip_sample
 
@@ -35,8 +35,8 @@ USER_ROLES = {"user", "human", "observation", "env", "environment", "customer"}
 ASSISTANT_ROLES = {"assistant", "agent", "model", "bot", "ai"}
 _STEP_FIELDS = ("step", "global_step", "iteration", "training_step")
 
-_STEP_NAME = re.compile(r"(?:^|[_\-.])(?:global_step|step|iteration|iter)[_\-]?(\d+)(?:$|[_\-.])")
-_STEP_DIR = re.compile(r"^(?:global_step|step|iteration|iter)?[_\-]?(\d+)$")
+_STEP_NAME = lazy(r"(?:^|[_\-.])(?:global_step|step|iteration|iter)[_\-]?(\d+)(?:$|[_\-.])")
+_STEP_DIR = lazy(r"^(?:global_step|step|iteration|iter)?[_\-]?(\d+)$")
 
 _index_lock = threading.Lock()
 _episode_index: dict[str, dict[str, int]] = {}  # folder -> file -> index (order first seen)

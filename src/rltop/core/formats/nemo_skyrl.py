@@ -14,16 +14,16 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, ClassVar
 
 from rltop.core.formats.base import Sniffed
 from rltop.core.formats.rollouts import RolloutJsonlParser, normalize_rollout
+from rltop.core.lazyre import lazy
 from rltop.core.messages import content_text
 from rltop.core.model import ParseResult, Skip
 
-NEMO_NAME_RE = re.compile(r"^(train|val)_data_step(\d+)\.jsonl$")
-SKYRL_DIR_RE = re.compile(r"^global_step_(\d+)_evals$")
+NEMO_NAME_RE = lazy(r"^(train|val)_data_step(\d+)\.jsonl$")
+SKYRL_DIR_RE = lazy(r"^global_step_(\d+)_evals$")
 
 
 class NemoRlDataParser(RolloutJsonlParser):

@@ -38,6 +38,7 @@ from rltop.core.formats.base import (
     loads_json,
 )
 from rltop.core.jsonscan import COLD_LINE, ColdValue, Scanned, scan_object, string_pieces
+from rltop.core.lazyre import lazy
 from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
 from rltop.core.tail import open_regular
@@ -74,9 +75,7 @@ CORE_SCHEMA: dict[str, pl.DataType] = {
     "extra": pl.String(),
 }
 
-_STEP_IN_NAME = re.compile(
-    r"(?:^|[_\-/])(?:global_step|step|iteration|completions)?[_\-]?(\d+)(?:\D|$)"
-)
+_STEP_IN_NAME = lazy(r"(?:^|[_\-/])(?:global_step|step|iteration|completions)?[_\-]?(\d+)(?:\D|$)")
 _VALID_PARTS = {
     "val",
     "valid",
@@ -631,7 +630,7 @@ class RolloutJsonlParser(RolloutFileParser):
         return CatchUp(ParseResult(rollout_frame=frame), consumed=size, lines=newlines)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _BulkKeys:
     """Which logged keys hold a block's (or file's) prompt, completion, reward, step, ..."""
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import struct
 import zlib
 from typing import Any, ClassVar
@@ -34,6 +33,7 @@ from typing import Any, ClassVar
 from rltop.core.formats import wandb_bulk
 from rltop.core.formats.base import Parser, Sniffed, flatten, loads_json, metric_value
 from rltop.core.formats.console import VerlConsoleParser, sniff_console
+from rltop.core.lazyre import lazy
 from rltop.core.model import ParseResult, Skip, clip_sample
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 _TYPE_CRC = [zlib.crc32(bytes([t])) & 0xFFFFFFFF for t in range(LAST + 1)]
 
-RUN_DIR_RE = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-[a-z0-9]+$|^latest-run$")
+RUN_DIR_RE = lazy(r"^(?:offline-)?run-\d{8}_\d{6}-[a-z0-9]+$|^latest-run$")
 #: config keys W&B adds for itself
 _INTERNAL_CONFIG = ("_wandb",)
 #: config keys trainers name their run with: the run's name when W&B's run record has none

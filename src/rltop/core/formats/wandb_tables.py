@@ -33,14 +33,15 @@ from rltop.core.formats.rollouts import (
     rows_to_frame,
     split_from_path,
 )
+from rltop.core.lazyre import lazy
 from rltop.core.model import ParseResult, Skip
 
 TABLE_SUFFIX = ".table.json"
-_NAME_RE = re.compile(r"^(?P<key>.+)_(?P<step>\d+)_(?P<hash>[0-9a-f]+)\.table\.json$")
-_WIDE_RE = re.compile(r"^(input|output|score)_(\d+)$")
+_NAME_RE = lazy(r"^(?P<key>.+)_(?P<step>\d+)_(?P<hash>[0-9a-f]+)\.table\.json$")
+_WIDE_RE = lazy(r"^(input|output|score)_(\d+)$")
 #: numeric TRL columns that are not reward functions
 _NOT_REWARD = {"step", "advantage", "advantages", "tokens", "length", "global_step"}
-_VALID_KEY = re.compile(r"(?:^|[/_\-])(?:val|valid|validation|eval|test)(?:$|[/_\-])")
+_VALID_KEY = lazy(r"(?:^|[/_\-])(?:val|valid|validation|eval|test)(?:$|[/_\-])")
 
 
 def table_name(path: str) -> tuple[str, int] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +34,7 @@ from rltop.core.diagnose.series import (
     warmup_points,
     where,
 )
+from rltop.core.lazyre import lazy
 
 
 # -- reinforcement ---------------------------------------------------------------------------
@@ -395,7 +395,7 @@ def _rl_train_valid_gap(ctx: Context, p: dict[str, Any]) -> Finding | None:
     )
 
 
-_DIMENSION = re.compile(r"^(?:scores/(?P<a>.+)|rewards/(?P<b>[^/]+)(?:/mean)?)$")
+_DIMENSION = lazy(r"^(?:scores/(?P<a>.+)|rewards/(?P<b>[^/]+)(?:/mean)?)$")
 
 
 @rule(
