@@ -1,5 +1,5 @@
 """Entry point for ``python -m rltop``."""
 
-from rltop.cli import main
+from rltop.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -66,13 +66,30 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         _install_log_handler()
+        if not getattr(module, "SETTLES_AT_FOLLOWER", False):
+            from rltop.core.startup import settled
+
+            settled()
         return int(module.run(args) or 0)
     args = _main_parser().parse_args(argv)
     _install_log_handler()
     from rltop.commands.view import run_view
 
-    return run_view(args.paths, args)
+    return run_view(args.paths, args)  # start-up ends where the app makes its Follower
+
+
+def entry() -> None:
+    """The ``rltop`` command: ``main`` with the garbage collector kept out of start-up and exit
+    (``rltop.core.startup``)."""
+    from rltop.core import startup
+
+    startup.starting()
+    try:
+        code = main()
+    finally:
+        startup.exiting()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()

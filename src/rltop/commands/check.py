@@ -32,6 +32,9 @@ from rltop.commands.common import (
 )
 from rltop.core.inert import plain
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

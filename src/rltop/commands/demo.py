@@ -9,6 +9,9 @@ from pathlib import Path
 
 from rltop.commands.common import add_view_arguments
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

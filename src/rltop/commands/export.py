@@ -7,6 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

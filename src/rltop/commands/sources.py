@@ -22,6 +22,10 @@ from rltop.core.inert import plain
 MAX_OTHER_FILES = 40
 
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",

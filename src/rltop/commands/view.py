@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from rltop.ui.app import RltopApp
 
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
+
 def build_app(
     paths: list[str],
     args: argparse.Namespace,

@@ -38,6 +38,10 @@ SETTLE = 0.2
 KEEP_ROLLOUTS = 400_000
 
 
+#: start-up ends where this command makes its Follower (core/startup.py), not before `run`
+SETTLES_AT_FOLLOWER = True
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", default=["."], metavar="PATH", help="folders or files (default: .)"

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rltop.core import discover, runconfig
+from rltop.core import discover, runconfig, startup
 from rltop.core.formats.base import Parser
 from rltop.core.formats.console import TEXT_LOG_EXTS
 from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
@@ -221,6 +221,7 @@ class Follower:
         list_interval: float = 5.0,
         previews: bool = False,
     ) -> None:
+        startup.settled()  # the reading starts: start-up is over (core/startup.py)
         #: show the newest lines of a large rollout file while it is read whole, and read a
         #: metrics file's first ``FIRST_READ`` bytes before the rest (a screen shows them; a
         #: headless ``check`` only wants the whole, read in as few blocks as it can)
