@@ -353,3 +353,28 @@ def test_nulls_only_past_the_first_lines_are_told_apart_later(
     monkeypatch.setattr(jsonl, "_scan_file", real)
     _f, slow, _i, _b = read(path, monkeypatch, "per line")
     assert_frame_equal(fast.metrics, slow.metrics)
+
+
+@pytest.mark.parametrize("window", [5, 61, 4099])
+def test_newlines_found_one_by_one_or_counted_give_the_same_scan(monkeypatch, window, tmp_path):
+    """Windows after one with few lines have their newlines found one by one: the counts, the
+    longest line and the colons are what counting every byte gives."""
+    rng = random.Random(window)
+    lines = [
+        b'{"step": %d, "a:b": 1}' % i + b"x" * rng.choice([0, 3, 40, 9000]) for i in range(400)
+    ]
+    block = b"\n".join(lines) + b"\n"
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(block)
+    monkeypatch.setattr(jsonl, "SCAN_BYTES", window)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = {}
+        for sparse in (0, 1 << 30):  # never / always one by one
+            monkeypatch.setattr(jsonl, "_SPARSE", sparse)
+            got[sparse] = jsonl._scan_file(fd, len(block))
+    finally:
+        os.close(fd)
+    assert got[0] == got[1 << 30]
+    assert got[0][:2] == (block.count(b"\n"), block.count(b":"))
+    assert got[0][3] >= max(len(line) for line in lines if len(line) > window)
