@@ -12,14 +12,16 @@ Rows (``--only`` takes a comma-separated subset of these names):
 - ``tfevents``: the same numbers as a TensorBoard event file: ``EventAccumulator`` with
   ``size_guidance={'scalars': 0}`` (whole process) vs ``rltop check``;
 - ``jsonl10k``, ``jsonl100k``: metrics JSONL, 10k and 100k steps: ``polars.read_ndjson`` (whole
-  process, and in the process) vs ``rltop check``, rltop's ingest in the process, and the first
-  frame showing the last step;
+  process, and in the process) vs ``rltop check``, rltop's ingest in the process, the peak heap
+  (RssAnon) of ``check`` against the file's size, and the first frame showing the last step;
+  with both, the growth of the ingest time from 10k to 100k steps;
 - ``toolong``: 200k rollouts (~470 MB): toolong's ``tl FILE`` first screen vs rltop's first frame
   (toolong lives in its own virtualenv, created here when missing: it pins its own Textual);
 - ``search``: a rare phrase over the same rollouts, text on disk: polars ``scan_ndjson`` + filter
   vs rltop's search (first part and complete), both in a process that has read the file;
 - ``startup``: ``python -c "import polars"`` vs ``rltop check`` on a one-file folder; ``--help``,
   a missing path, an empty folder;
+- ``memory``: ``rltop check --max-memory 512M`` on 1.9 GB of rollouts (800k rows): peak heap;
 - ``live``: following a 10k-step metrics file at 160x45 with 1 and 20 new lines a second
   (p95 write -> value on screen, CPU of the process) and idle.
 
@@ -74,23 +76,44 @@ def src_env() -> dict[str, str]:
 
 
 def whole_process(
-    cmd: list[str], env: dict | None = None, timeout: float = 600, ok: tuple[int, ...] = (0,)
+    cmd: list[str],
+    env: dict | None = None,
+    timeout: float = 600,
+    ok: tuple[int, ...] = (0,),
+    heap: list[float] | None = None,
 ) -> float:
     """Wall-clock seconds of a command, start to exit (its output discarded); a failure (an exit
-    code not in ``ok``) raises rather than giving a number."""
+    code not in ``ok``) raises rather than giving a number. With ``heap``, the process's peak
+    RssAnon (MB, /proc sampled every 10 ms) is appended to it."""
     start = time.perf_counter()
-    done = subprocess.run(
-        cmd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-        check=False,
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
     )
+    peak = 0
+    if heap is None:
+        try:
+            _out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    else:
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("RssAnon:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                pass
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                raise RuntimeError(f"timeout: {cmd}")
+            time.sleep(0.01)
+        err = proc.stderr.read() if proc.stderr else b""
+        heap.append(peak / 1024)
     took = time.perf_counter() - start
-    if done.returncode not in ok:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-500:]!r}")
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-500:]!r}")
     return took
 
 
@@ -333,6 +356,19 @@ def rows_jsonl(rounds: int, steps: int) -> list[Row]:
             ),
         ),
     ]
+    heaps: list[float] = []
+    for _ in range(rounds):  # apart from the timed runs: sampling /proc would slow them
+        whole_process([*rltop_cmd(), "check", str(folder)], env=src_env(), ok=(0, 1), heap=heaps)
+    out.append(
+        Row(
+            f"metrics JSONL {label}: `check` heap (peak RssAnon) / the file's size",
+            "file",
+            [size] * len(heaps),
+            heaps,
+            target="≤ 1 (100k)",
+            unit="MB",
+        )
+    )
     frame = Row(f"metrics JSONL {label}: first frame with the last step (160×45)",
                 "polars.read_ndjson")  # fmt: skip
     for i in range(rounds + 1):
@@ -451,6 +487,51 @@ def rows_search(rounds: int) -> list[Row]:
     return [complete, first]
 
 
+def rows_growth(rows: list[Row]) -> list[Row]:
+    """Ingest time from 10k to 100k steps, round by round (both rows in this run)."""
+    ingest = {r.work.split(":")[0]: r for r in rows if r.work.endswith("ingest in the process")}
+    small, large = ingest.get("metrics JSONL 10k"), ingest.get("metrics JSONL 100k")
+    if small is None or large is None:
+        return []
+    return [
+        Row(
+            "metrics JSONL ingest in the process: 100k / 10k steps",
+            "10k",
+            small.rltop_times,
+            large.rltop_times,
+            target="≤ 11",
+        )
+    ]
+
+
+def rows_memory(rounds: int) -> list[Row]:
+    """``rltop check --max-memory 512M`` on the 1.9 GB rollout file: its peak heap."""
+    folder = gen.rollouts_jsonl(800_000)
+    size = os.path.getsize(folder / "rollouts.jsonl") / 1e9
+    heaps: list[float] = []
+    took = [
+        whole_process(
+            [*rltop_cmd(), "check", "--max-memory", "512M", str(folder)],
+            env=src_env(),
+            ok=(0, 1, 2),
+            heap=heaps,
+        )
+        for _ in range(rounds)
+    ]
+    print(f"  memory: heaps {[round(h) for h in heaps]} MB in {[round(t, 1) for t in took]} s")
+    return [
+        Row(
+            f"`check --max-memory 512M` on {size:.1f} GB of rollouts: peak heap (RssAnon) / budget",
+            "budget",
+            [512.0] * len(heaps),
+            heaps,
+            target="< 1 (under 512 MB)",
+            unit="MB",
+            note=f"whole check {statistics.median(took):.1f} s",
+        )
+    ]
+
+
 def rows_startup(rounds: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         one = Path(tmp) / "one"
@@ -563,7 +644,17 @@ def rows_live(rounds: int, seconds: float) -> list[Row]:
     ]
 
 
-ALL = ("wandb", "tfevents", "jsonl10k", "jsonl100k", "toolong", "search", "startup", "live")
+ALL = (
+    "wandb",
+    "tfevents",
+    "jsonl10k",
+    "jsonl100k",
+    "toolong",
+    "search",
+    "startup",
+    "memory",
+    "live",
+)
 
 
 def machine() -> str:
@@ -623,12 +714,15 @@ def main() -> int:
                 rows += rows_jsonl(args.rounds, 10_000)
             elif name == "jsonl100k":
                 rows += rows_jsonl(args.rounds, 100_000)
+                rows += rows_growth(rows)
             elif name == "toolong":
                 rows += rows_toolong(args.rounds)
             elif name == "search":
                 rows += rows_search(args.rounds)
             elif name == "startup":
                 rows += rows_startup(args.rounds)
+            elif name == "memory":
+                rows += rows_memory(args.rounds)
             elif name == "live":
                 rows += rows_live(max(1, args.rounds), args.live_seconds)
     finally:
