@@ -23,7 +23,7 @@ from rltop.core.formats.console import TEXT_LOG_EXTS
 from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
 from rltop.core.model import ParseResult, Skip
 from rltop.core.store import SourceInfo, Store
-from rltop.core.tail import CHUNK, FileTail, open_regular
+from rltop.core.tail import CHUNK, FileTail, may_hold_long_line, open_regular
 
 if TYPE_CHECKING:
     from rltop.core.objstore import ObjectSource
@@ -53,6 +53,9 @@ FIRST_READ = 8 * 1024 * 1024
 PREVIEW_BYTES = 4 * 1024 * 1024
 #: seconds the whole read of such a file waits for a screen to show those lines first
 PREVIEW_HOLD = 1.5
+#: a metrics file larger than this, read for a screen (``previews``), has its last
+#: ``PREVIEW_BYTES`` read first (its newest steps), then the part before them, then its tail
+NEWEST_FIRST_MIN = FIRST_READ
 #: seconds between two reads of followed files while changes keep coming (watch mode)
 STREAM_READ_GAP = 0.2
 #: metrics files read at once while catching up (polars parses a block without the GIL: a
@@ -72,6 +75,22 @@ class OlderPart:
     want: int = 0  # bytes for the next read (grows when a record is larger than a read)
 
 
+@dataclass(eq=False, repr=False)
+class NewerLines:
+    """The end of a metrics file, read first (``Follower._newest_lines``): the rows of its lines
+    ``begin``..``stop`` (line boundaries) are in the store; the lines before ``begin`` are read
+    next, the usual way, their rows placed before these (``Store.apply(older=True)``). What the
+    end's lines gave besides rows (skips, ignored lines, the lines' count) waits for them in
+    ``late``: its line numbers count from ``begin``, and come after the older part's."""
+
+    begin: int
+    stop: int
+    lines: int  # newlines between begin and stop
+    late: ParseResult
+    ino: int  # the file read: another one by then is a new file, read from its start
+    waited: bool = False  # held for the screen to show the newest steps first
+
+
 @dataclass(eq=False)
 class Followed:
     info: SourceInfo
@@ -84,6 +103,9 @@ class Followed:
     preview: bool | None = None
     #: a record stream whose end was read first: the part before, still to be read
     older: OlderPart | None = None
+    #: a metrics file whose end was read first, while the part before it is read
+    newer: NewerLines | None = None
+    newest_tried: bool = False
 
     def read_bytes(self) -> int:
         """Bytes of the file read so far."""
@@ -94,7 +116,12 @@ class Followed:
             return self.parser.consumed
         if self.parser.mode == "whole":
             return self.tail.size if self.tail.ino is not None else 0
-        return self.tail.offset
+        newer = self.newer
+        return self.tail.offset + (newer.stop - newer.begin if newer is not None else 0)
+
+    def reading_older(self) -> bool:
+        """Whether the newest part was read first and the part before it is being read."""
+        return self.older is not None or self.newer is not None
 
 
 @dataclass(eq=False, repr=False)
@@ -111,6 +138,10 @@ class Taken:
     whole: bool = False
     more: bool = False
     caught: bool = False  # a parser's one-pass catch-up
+    older: bool = False  # rows of the part before a file's end that was read first
+    #: the end's skips and lines (``NewerLines.late``), applied after these rows
+    late: ParseResult | None = None
+    late_lines: int = 0
 
 
 _DONE = object()
@@ -463,6 +494,10 @@ class Follower:
         self._whole_runs[folder] = found
         return found
 
+    def reading_older(self) -> bool:
+        """Whether a file's newest part was read first and the part before it is being read."""
+        return any(f.reading_older() for f in list(self.followed.values()))
+
     def progress(self) -> tuple[int, int]:
         """(bytes read, bytes to read) of the files found so far: the catch-up's progress."""
         done = total = 0
@@ -501,9 +536,20 @@ class Follower:
         it): the part of a read that may run beside other sources' (``ReadAhead``)."""
         parser, tail = followed.parser, followed.tail
         if parser.mode == "lines" and tail.ino is None:
+            if not followed.newest_tried and self.previews and parser.kind == "metrics":
+                followed.newest_tried = True
+                newest = self._newest_lines(followed)
+                if newest is not None:
+                    return newest
             caught = self._catch_up(followed)
             if caught is not None:
                 return caught
+        newer = followed.newer
+        if newer is not None and not newer.waited:
+            # the screen shows the newest steps before the rest takes the cores (at most
+            # PREVIEW_HOLD: a slow screen does not hold it up)
+            self.first_frame_shown.wait(PREVIEW_HOLD)
+            newer.waited = True
         got_from = parser.consumed
         if parser.mode == "whole":
             got = tail.read_whole()
@@ -518,6 +564,9 @@ class Follower:
             return Taken("ended")
         if got.reset and parser.mode != "whole":
             parser.reset()
+        if got.reset and newer is not None:
+            # another file, or a shorter one: its end read first is dropped with the rest
+            followed.newer = newer = None
         if not got.block and not got.reset and not got.skips and got.cold is None:
             return Taken("following", more=got.more)
         try:
@@ -542,7 +591,7 @@ class Follower:
         if parser.mode == "whole" and not (result.metrics or result.rollout_frame is not None):
             # a whole-file source caught mid-save: keep what it gave before, try again next change
             reset = False
-        return Taken(
+        taken = Taken(
             "following",
             result=result,
             reset=reset,
@@ -551,7 +600,83 @@ class Follower:
             skips=got.skips,
             whole=parser.mode == "whole",
             more=got.more,
+            older=newer is not None,
         )
+        if newer is not None and (tail.offset >= newer.begin or not got.more):
+            # read up to the end read first (or the file is now shorter than that)
+            self._after_older_lines(followed, taken)
+        return taken
+
+    def _newest_lines(self, followed: Followed) -> Taken | None:
+        """The end of a large metrics file read first (``previews``): the rows of its last
+        ``PREVIEW_BYTES`` of complete lines are on screen at once, newest steps first; the part
+        before them is read next, then the file is followed from where this read stopped
+        (``_after_older_lines``). None (read from the start) when the file is small or its end
+        holds no complete line, or a line the tail would pass over as too long."""
+        parser, tail, path = followed.parser, followed.tail, followed.info.path
+        try:
+            with open_regular(path) as fh:
+                st = os.fstat(fh.fileno())
+                size = st.st_size
+                if size <= max(NEWEST_FIRST_MIN, PREVIEW_BYTES, 1):
+                    return None
+                start = size - PREVIEW_BYTES - 1  # the byte before: does a line start at once?
+                data = os.pread(fh.fileno(), size - start, start)
+        except OSError:
+            return None
+        cut = data.find(b"\n") + 1
+        end = data.rfind(b"\n") + 1  # a line still being written is the tail's, later
+        if cut <= 0 or end <= cut:
+            return None
+        block = data[cut:end]
+        limit = tail.max_line
+        if limit and len(block) > limit and may_hold_long_line(block, limit):
+            return None  # the tail skips such a line with a note: read the usual way
+        try:
+            result = parser.feed(block, 1)
+        except Exception:  # the usual read from the start says what is wrong
+            log.debug("reading the end of %s first failed", path, exc_info=True)
+            return None
+        late = ParseResult(
+            skips=result.skips,
+            ignored=result.ignored,
+            ignored_reasons=result.ignored_reasons,
+            config=result.config,
+            run_name=result.run_name,
+        )
+        rows = ParseResult(metrics=result.metrics, metrics_frame=result.metrics_frame)
+        begin, stop = start + cut, start + end
+        followed.newer = NewerLines(begin, stop, block.count(b"\n"), late, st.st_ino)
+        tail.ino, tail.limit, tail.chunk = st.st_ino, begin, followed.chunk
+        return Taken("following", result=rows, nbytes=stop - begin, more=True)
+
+    def _after_older_lines(self, followed: Followed, taken: Taken) -> None:
+        """The part before a metrics file's end (read first) is read: the end's skips and lines
+        come after its own, and the tail goes on after the end; a file that is no longer the
+        one whose end was read is read again from its start."""
+        newer, tail = followed.newer, followed.tail
+        assert newer is not None
+        followed.newer = None
+        older_lines = tail.line - 1
+        try:
+            st = os.stat(followed.info.path)
+            same = st.st_ino == newer.ino and st.st_size >= newer.stop
+        except OSError:
+            same = False
+        if not same:
+            tail._restart()
+            tail.ino = None
+            taken.result, taken.reset, taken.older, taken.more = ParseResult(), True, False, True
+            taken.lines = taken.nbytes = 0
+            taken.skips = []
+            return
+        late = newer.late
+        late.skips = [
+            s if s.line is None else s._replace(line=s.line + older_lines) for s in late.skips
+        ]
+        tail.skip_to(newer.stop, older_lines + newer.lines)
+        taken.late, taken.late_lines = late, newer.lines
+        taken.more = tail.size > newer.stop
 
     def _put(self, followed: Followed, taken: Taken) -> tuple[bool, bool]:
         """What ``_take`` read, into the store. Returns (store changed, more bytes waiting)."""
@@ -571,7 +696,11 @@ class Follower:
             nbytes=taken.nbytes,
             extra_skips=taken.skips,
             whole=taken.whole,
+            older=taken.older,
         )
+        if taken.late is not None:
+            changed |= self.store.apply(path, taken.late, lines=taken.late_lines)
+            changed |= bool(taken.late.skips)
         if taken.caught:
             return changed, taken.more
         return changed or bool(result.skips or taken.skips), taken.more
@@ -688,7 +817,9 @@ class Follower:
         """The first read of a file, in one pass when its parser can (``Parser.catch_up``)."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
         if self.previews and parser.kind == "metrics":
-            return None  # a screen shows the first FIRST_READ bytes at once, the rest follows
+            # a screen shows a large file's newest steps at once (``_newest_lines``), a small
+            # one's first FIRST_READ bytes; the rest follows block by block
+            return None
         parser.max_line = tail.max_line
         try:
             caught = parser.catch_up()

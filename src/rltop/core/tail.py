@@ -93,6 +93,9 @@ class FileTail:
         self.ended = False
         self.size = 0
         self.mtime = 0.0
+        #: reads stop here (a line boundary; None: at the end of the file): the part of a file
+        #: before its end, which was read first (``Follower._newest_lines``)
+        self.limit: int | None = None
 
     def _check_replaced(self, st: os.stat_result, fh) -> bool:
         if self.ino is not None and st.st_ino != self.ino:
@@ -112,6 +115,7 @@ class FileTail:
         self.partial = b""
         self.skipping_long = False
         self.cold_start = None
+        self.limit = None  # a new file: read to its end
 
     def changed_on_disk(self) -> bool:
         """Cheap stat check used by the polling fallback."""
@@ -153,7 +157,10 @@ class FileTail:
             if self.skipping_long:
                 pos = self.partial_start
             want = self.chunk + (len(self.partial) if reread else 0)
-            if not self.skipping_long and want >= 4 * LINE_END_PROBE and pos + want < st.st_size:
+            limit = self.limit
+            if limit is not None and pos + want >= limit:
+                want = max(0, limit - pos)  # ends at a line boundary: no probe for one
+            elif not self.skipping_long and want >= 4 * LINE_END_PROBE and pos + want < st.st_size:
                 fh.seek(pos + want - LINE_END_PROBE)
                 nl = fh.read(LINE_END_PROBE).rfind(b"\n")
                 if nl >= 0:
@@ -188,6 +195,7 @@ class FileTail:
         self.ino, self.size, self.mtime = st.st_ino, st.st_size, st.st_mtime
         self.offset, self.line = consumed, 1 + lines
         self.partial, self.skipping_long, self.ended = b"", False, False
+        self.limit = None
 
     def _take(self, data: bytes, out: TailRead) -> None:
         if self.skipping_long:
@@ -220,7 +228,7 @@ class FileTail:
         if (
             self.max_line
             and len(block) > self.max_line
-            and _may_hold_long_line(block, self.max_line)
+            and may_hold_long_line(block, self.max_line)
         ):
             block = self._drop_long_lines(block, out)
         out.first_line = self.line
@@ -343,7 +351,7 @@ class FileTail:
         return out
 
 
-def _may_hold_long_line(block: bytes, limit: int) -> bool:
+def may_hold_long_line(block: bytes, limit: int) -> bool:
     """False when every line of ``block`` is surely at most ``limit`` bytes: each window of
     ``limit // 2`` bytes holds a newline (a longer line would cover a whole window). A few
     ``find`` calls instead of splitting a 128 MB block line by line."""

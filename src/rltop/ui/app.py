@@ -295,9 +295,10 @@ class RltopApp(App[int]):
         warnings strip says the rules wait for the catch-up."""
         if catching_up:
             read, total = self.follower.progress()
-            self.dashboard.catch_up_note = (
-                f"reading {_megabytes(read)} / {_megabytes(total)}" if total else "reading"
-            )
+            note = f"reading {_megabytes(read)} / {_megabytes(total)}" if total else "reading"
+            if self.follower.reading_older():
+                note += " (newest steps first, older ones still being read)"
+            self.dashboard.catch_up_note = note
         else:
             self.dashboard.catch_up_note = ""
         if catching_up != self._catching_up_shown:

@@ -1,0 +1,349 @@
+"""A large metrics JSONL on a screen: its end is read first from a line boundary (the newest steps
+at once), then the part before it as older rows, then its tail; the store ends up as a read from
+the start has it (frame, text values, skips with their line numbers, counts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from rltop.core import follow
+from rltop.core.follow import Follower
+from rltop.core.formats.jsonl import JsonlMetricsParser
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def small_end(monkeypatch):
+    """Any file is large enough to have its end read first; ``PREVIEW_BYTES`` set per test."""
+    monkeypatch.setattr(follow, "NEWEST_FIRST_MIN", 0)
+
+
+def _line(step: int, rng: random.Random, keys: list[str], **extra) -> bytes:
+    obj = {"step": step, **{k: round(rng.uniform(-2, 2), 4) for k in keys}, **extra}
+    return json.dumps(obj).encode()
+
+
+def _lines(n: int, seed: int = 0, *, bad: tuple[int, ...] = (), width: int = 6) -> list[bytes]:
+    """``n`` steps; some keys only in the first lines, some only in the last ones, a key that is
+    null at first, a text value, bad lines at the indexes in ``bad``."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    for i in range(n):
+        keys = [f"train/m{k}" for k in range(width)]
+        extra: dict = {}
+        if i < n // 5:
+            keys.append("early/only")
+        if i > n - n // 6:
+            keys.append("late/only")
+        extra["sparse"] = None if i < n // 2 else 0.5
+        if i % 97 == 0:
+            extra["note"] = f"text {i}"
+        out.append(_line(i + 1, rng, keys, **extra))
+    for at in bad:
+        kind = at % 4
+        out[at] = [
+            b'{"step": 3, "x": ',  # not JSON
+            b'{"loss": 1.0}',  # no step
+            b"",  # blank
+            b"[1, 2]",  # not an object
+        ][kind]
+    return out
+
+
+def _write(path: Path, lines: list[bytes], *, tail: bytes = b"") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join(lines) + b"\n" + tail)
+    return path
+
+
+def _straight(folder: Path) -> Follower:
+    follower = Follower([str(folder)])
+    follower.read_all()
+    return follower
+
+
+def _newest_first(folder: Path) -> Follower:
+    """A screen's follower that read the end of its file first, then the rest."""
+    follower = Follower([str(folder)], previews=True)
+    follower.first_frame_shown.set()
+    follower.scan()
+    for followed in follower.followed.values():
+        assert follower.read_source(followed) == (True, True)
+        assert followed.newer is not None  # the end was read first
+    follower.read_all()
+    assert all(f.newer is None for f in follower.followed.values())
+    return follower
+
+
+def _state(follower: Follower) -> list[tuple]:
+    snap = follower.store.snapshot()
+    out = []
+    for run, source in zip(snap.runs, snap.sources, strict=True):
+        out.append(
+            (
+                run.text_metrics,
+                source.lines_read,
+                source.rows,
+                source.skipped,
+                list(source.skip_reasons.items()),
+                list(source.recent_skips),
+                source.ignored,
+                dict(source.ignore_reasons),
+                source.bytes_read,
+                source.max_step,
+                source.restarts,
+                source.status,
+            )
+        )
+    return out
+
+
+def assert_same(got: Follower, want: Follower) -> None:
+    a, b = got.store.snapshot(), want.store.snapshot()
+    assert len(a.runs) == len(b.runs)
+    for x, y in zip(a.runs, b.runs, strict=True):
+        assert_frame_equal(x.metrics, y.metrics)  # columns, their order, dtypes and values
+    assert _state(got) == _state(want)
+
+
+def _read_end_first(folder: Path) -> tuple[Follower, object]:
+    """A screen's follower after its first read of the only file: its end, read first."""
+    follower = Follower([str(folder)], previews=True)
+    follower.first_frame_shown.set()
+    follower.scan()
+    (followed,) = follower.followed.values()
+    assert follower.read_source(followed) == (True, True)
+    assert followed.newer is not None
+    return follower, followed
+
+
+@pytest.mark.parametrize("preview", [200, 1000, 4097, 30_000, 400_000])
+@pytest.mark.parametrize("bad", [(), (5, 6, 7, 8), (2990, 2995, 2997, 2998), (10, 1500, 2996)])
+def test_same_as_a_straight_read(tmp_path, monkeypatch, small_end, preview, bad):
+    """Keys only in the first or the last lines, nulls, text values, bad lines in either part;
+    parts from a few lines to most of the file (small blocks line by line, large ones through
+    polars)."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", preview)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(3000, bad=bad))
+    want = _straight(path.parent)
+    got = _newest_first(path.parent)
+    (followed,) = got.followed.values()
+    assert followed.newest_tried and followed.newer is None
+    assert_same(got, want)
+    skips = want.store.snapshot().sources[0].recent_skips
+    assert len(skips) == sum(1 for at in bad if at % 4 != 2)  # blank lines are no skips
+
+
+def test_the_first_read_holds_the_newest_steps_only(tmp_path, monkeypatch, small_end):
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 20_000)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(3000, bad=(2999,)))
+    follower, followed = _read_end_first(path.parent)
+    (run,) = follower.store.snapshot().runs
+    steps = run.metrics.get_column("step")
+    assert steps.max() == 2999 and steps.min() > 2000  # the last line is a bad one
+    assert "late/only" in run.metrics.columns and "early/only" not in run.metrics.columns
+    info = follower.store.snapshot().sources[0]
+    # the end's skips and lines wait for the part before (their line numbers depend on it)
+    assert info.skipped == 0 and info.lines_read == 0
+    read, total = follower.progress()
+    assert 0 < read < total == path.stat().st_size
+    assert follower.reading_older()
+    while follower.read_source(followed)[1]:
+        pass
+    assert not follower.reading_older()
+    assert follower.progress() == (total, total)
+    assert_same(follower, _straight(path.parent))
+    assert follower.store.snapshot().sources[0].recent_skips[-1].line == 3000
+
+
+def test_a_line_being_written_at_the_end(tmp_path, monkeypatch, small_end):
+    """The last line has no newline yet: it is the tail's, once it has one."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 5000)
+    items = _lines(800)
+    path = _write(tmp_path / "run" / "metrics.jsonl", items, tail=b'{"step": 801, "train/m0": 0.')
+    follower = _newest_first(path.parent)
+    assert follower.store.snapshot().runs[0].last_step == 800
+    assert_same(follower, _straight(path.parent))
+    with open(path, "ab") as fh:
+        fh.write(b'5, "late/only": 2.0}\n' + _line(802, random.Random(1), ["train/m1"]) + b"\n")
+    while follower.poll_once():
+        pass
+    assert follower.store.snapshot().runs[0].last_step == 802
+    assert_same(follower, _straight(path.parent))
+
+
+def test_the_end_starts_on_a_line_boundary(tmp_path, monkeypatch, small_end):
+    """The end read first starting right at a line's first byte keeps that line (the byte
+    before it is looked at), one byte later drops it to the part before."""
+    items = _lines(400)
+    path = _write(tmp_path / "run" / "metrics.jsonl", items)
+    size = path.stat().st_size
+    last = len(items[-1]) + 1
+    for preview, first in ((last, 400), (last - 1, None)):
+        monkeypatch.setattr(follow, "PREVIEW_BYTES", preview)
+        follower = Follower([str(path.parent)], previews=True)
+        follower.scan()
+        (followed,) = follower.followed.values()
+        follower.read_source(followed)
+        if first is None:  # no complete line in the end: read from the start
+            assert followed.newer is None
+            continue
+        assert followed.newer is not None
+        assert (followed.newer.begin, followed.newer.stop) == (size - last, size)
+        assert follower.store.snapshot().runs[0].metrics.get_column("step").to_list() == [first]
+
+
+def test_a_short_file_is_read_from_the_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow, "NEWEST_FIRST_MIN", 1 << 20)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(300))
+    follower = Follower([str(path.parent)], previews=True)
+    follower.scan()
+    (followed,) = follower.followed.values()
+    follower.read_source(followed)
+    assert followed.newer is None
+    assert follower.store.snapshot().runs[0].metrics.get_column("step").min() == 1
+
+
+def test_headless_reads_are_unchanged(tmp_path, monkeypatch, small_end):
+    """``check`` wants the whole file in one pass: no end first."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 2000)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(500))
+    follower = Follower([str(path.parent)])
+    follower.scan()
+    (followed,) = follower.followed.values()
+    follower.read_source(followed)
+    assert followed.newer is None and not followed.newest_tried
+    assert follower.store.snapshot().runs[0].metrics.get_column("step").min() == 1
+
+
+def test_a_long_line_in_the_end_is_read_the_usual_way(tmp_path, monkeypatch, small_end):
+    """A line the tail passes over as too long (with a note): the end is not read first."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 3000)
+    items = _lines(300)
+    items[-3] = json.dumps({"step": 9999, "blob": "x" * 2000}).encode()
+    path = _write(tmp_path / "run" / "metrics.jsonl", items)
+    want = Follower([str(path.parent)], max_line=1000)
+    want.read_all()
+    got = Follower([str(path.parent)], previews=True, max_line=1000)
+    got.first_frame_shown.set()
+    got.scan()
+    (followed,) = got.followed.values()
+    got.read_source(followed)
+    assert followed.newest_tried and followed.newer is None
+    while got.read_source(followed)[1]:
+        pass
+    assert_same(got, want)
+    assert "over the 1,000-byte limit" in want.store.snapshot().sources[0].recent_skips[0].reason
+
+
+def test_a_step_logged_in_both_parts_keeps_the_later_values(tmp_path, monkeypatch, small_end):
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 3000)
+    items = _lines(600)
+    items.append(json.dumps({"step": 5, "train/m0": 123.0, "late/only": 7.0}).encode())
+    path = _write(tmp_path / "run" / "metrics.jsonl", items)
+    got = _newest_first(path.parent)
+    assert_same(got, _straight(path.parent))
+    frame = got.store.snapshot().runs[0].metrics
+    assert frame.filter(frame["step"] == 5)["train/m0"].item() == 123.0
+
+
+@pytest.mark.parametrize("how", ["replaced", "truncated", "shorter than its end"])
+def test_a_file_replaced_while_the_part_before_is_read(tmp_path, monkeypatch, small_end, how):
+    """Rotated (a new file under the name), truncated and written again: the end read first is
+    dropped with the rest, and the new file is read from its start."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 4000)
+    monkeypatch.setattr(follow, "METRICS_CHUNK", 8000)  # the part before: several reads
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(1000, seed=1))
+    follower, followed = _read_end_first(path.parent)
+    follower.read_source(followed)  # one read of the part before
+    fresh = _lines(900 if how != "shorter than its end" else 30, seed=2)
+    if how == "replaced":
+        other = tmp_path / "new.jsonl"
+        _write(other, fresh)
+        os.replace(other, path)
+    else:
+        path.write_bytes(b"")
+        _write(path, fresh)
+    while follower.read_source(followed)[1]:
+        pass
+    assert followed.newer is None
+    (run,) = follower.store.snapshot().runs
+    want = _straight(path.parent).store.snapshot().runs[0]
+    assert_frame_equal(run.metrics, want.metrics)
+
+
+def test_lines_appended_while_the_part_before_is_read(tmp_path, monkeypatch, small_end):
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 4000)
+    monkeypatch.setattr(follow, "METRICS_CHUNK", 8000)
+    items = _lines(1200, bad=(3, 1190))
+    path = _write(tmp_path / "run" / "metrics.jsonl", items[:1000])
+    follower, followed = _read_end_first(path.parent)
+    follower.read_source(followed)
+    with open(path, "ab") as fh:
+        fh.write(b"\n".join(items[1000:]) + b"\n")
+    while follower.read_source(followed)[1]:
+        pass
+    assert_same(follower, _straight(path.parent))
+
+
+@pytest.mark.parametrize(
+    "fixture", ["verl/filelogger_verl_examples_gsm8k.jsonl", "tinker/metrics.jsonl"]
+)
+def test_fixtures(tmp_path, monkeypatch, small_end, fixture):
+    """The metrics JSONL fixtures, their end read first from each of their line boundaries."""
+    src = FIXTURES / fixture
+    if not src.exists():
+        pytest.skip("shared fixtures not here")
+    run = tmp_path / "run"
+    run.mkdir()
+    path = run / os.path.basename(fixture)
+    shutil.copyfile(src, path)
+    want = _straight(run)
+    data = path.read_bytes()
+    ends = [i + 1 for i, byte in enumerate(data) if byte == 10][:-1]
+    assert len(ends) >= 3
+    for begin in ends:
+        monkeypatch.setattr(follow, "PREVIEW_BYTES", len(data) - begin)
+        got = _newest_first(run)
+        (followed,) = got.followed.values()
+        assert isinstance(followed.parser, JsonlMetricsParser)
+        assert_same(got, want)
+
+
+def test_the_part_before_waits_for_the_first_frame(tmp_path, monkeypatch, small_end):
+    """The end's rows are in the store before the part before them is read, which waits (at
+    most ``PREVIEW_HOLD``) for a screen to show them."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 3000)
+    monkeypatch.setattr(follow, "PREVIEW_HOLD", 30)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(900))
+    follower = Follower([str(path.parent)], previews=True)
+    done = threading.Event()
+
+    def read() -> None:
+        follower.read_all()
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        for _ in range(2000):
+            snap = follower.store.snapshot()
+            if snap.runs and snap.runs[0].last_step == 900:
+                break
+            done.wait(0.01)
+        assert not done.is_set()
+        assert follower.store.snapshot().runs[0].metrics.get_column("step").min() > 800
+    finally:
+        follower.first_frame_shown.set()
+    reader.join(20)
+    assert done.is_set()
+    assert_same(follower, _straight(path.parent))
