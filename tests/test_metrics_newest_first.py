@@ -347,3 +347,57 @@ def test_the_part_before_waits_for_the_first_frame(tmp_path, monkeypatch, small_
     reader.join(20)
     assert done.is_set()
     assert_same(follower, _straight(path.parent))
+
+
+# -- on screen ------------------------------------------------------------------------------------
+async def test_the_newest_step_is_on_screen_before_the_older_part_is_read(
+    tmp_path, monkeypatch, small_end
+):
+    from textual.widgets import Static
+
+    from rltop.core.tail import FileTail
+    from rltop.ui.app import make_app
+    from rltop.ui.widgets.status import StatusLine
+    from rltop.ui.widgets.warnings import CATCH_UP_NOTE, WarningsPane
+
+    from uihelp import wait_for
+
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 20_000)
+    monkeypatch.setattr(follow, "METRICS_CHUNK", 256 * 1024)
+    path = _write(tmp_path / "metrics.jsonl", _lines(3000, width=30))
+    size = path.stat().st_size
+    go_on = threading.Event()
+    real = FileTail.read_lines
+
+    def held(self):
+        if self.limit is not None:  # the part before the end read first waits for the test
+            go_on.wait(20)
+        return real(self)
+
+    monkeypatch.setattr(FileTail, "read_lines", held)
+    app = make_app([str(tmp_path)])
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.runs)
+        await wait_for(pilot, lambda: app.snapshot.runs[0].last_step == 3000)
+        title = app.screen.query_one("#title", Static)
+        await wait_for(pilot, lambda: "step 3000" in str(title.render()))
+        run = app.snapshot.runs[0]
+        assert 0 < run.metrics.height < 300  # the end only
+        assert run.metrics.get_column("step").min() > 2700
+        await wait_for(pilot, lambda: "older" in str(app.screen.query_one(StatusLine).render()))
+        status = str(app.screen.query_one(StatusLine).render())
+        assert "newest steps first, older ones still being read" in status
+        assert f"/ {size / 1e6:,.1f} MB" in status
+        pane = app.screen.query_one(WarningsPane)
+        assert CATCH_UP_NOTE in str(pane.render())
+        assert app.warnings_tracker.state.evaluated == 0  # the rules wait for the whole file
+        assert app.follower.caught_up_version is None
+        go_on.set()
+        await wait_for(pilot, lambda: app.follower.caught_up_version is not None)
+        await wait_for(pilot, lambda: app.snapshot.runs[0].metrics.height == 3000)
+        await wait_for(pilot, lambda: app.warnings_tracker.state.evaluated > 0)
+        assert "step 3000" in str(title.render())
+        assert "older" not in str(app.screen.query_one(StatusLine).render())
+        assert_frame_equal(
+            app.snapshot.runs[0].metrics, _straight(tmp_path).store.snapshot().runs[0].metrics
+        )
