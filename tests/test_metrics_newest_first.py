@@ -16,15 +16,36 @@ from polars.testing import assert_frame_equal
 
 from rltop.core import follow
 from rltop.core.follow import Follower
+from rltop.core.formats import jsonl
 from rltop.core.formats.jsonl import JsonlMetricsParser
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
-@pytest.fixture
-def small_end(monkeypatch):
-    """Any file is large enough to have its end read first; ``PREVIEW_BYTES`` set per test."""
+@pytest.fixture(params=["blocks", "one pass"])
+def small_end(request, monkeypatch) -> list[bool] | None:
+    """Any file is large enough to have its end read first (``PREVIEW_BYTES`` set per test);
+    the part before it read block by block, or (param "one pass") in one pass by polars when it
+    can (``catch_up_before``, 8 MB and more in real use). Gives whether each one-pass read
+    was used (None: "blocks")."""
     monkeypatch.setattr(follow, "NEWEST_FIRST_MIN", 0)
+    used: list[bool] = []
+    if request.param == "blocks":
+        return None
+    if request.param == "one pass":
+        monkeypatch.setattr(JsonlMetricsParser, "CATCH_UP_MIN_BYTES", 0)
+        monkeypatch.setattr(JsonlMetricsParser, "BULK_MIN_BYTES", 64 * 1024)
+        monkeypatch.setattr(jsonl, "SAMPLE_BYTES", 8 * 1024)
+        monkeypatch.setattr(jsonl, "SCAN_BYTES", 4099)
+        real = JsonlMetricsParser.catch_up_before
+
+        def spy(self, end, after=None):
+            caught = real(self, end, after)
+            used.append(caught is not None)
+            return caught
+
+        monkeypatch.setattr(JsonlMetricsParser, "catch_up_before", spy)
+    return used
 
 
 def _line(step: int, rng: random.Random, keys: list[str], **extra) -> bytes:
@@ -32,9 +53,11 @@ def _line(step: int, rng: random.Random, keys: list[str], **extra) -> bytes:
     return json.dumps(obj).encode()
 
 
-def _lines(n: int, seed: int = 0, *, bad: tuple[int, ...] = (), width: int = 6) -> list[bytes]:
+def _lines(
+    n: int, seed: int = 0, *, bad: tuple[int, ...] = (), width: int = 6, notes: bool = True
+) -> list[bytes]:
     """``n`` steps; some keys only in the first lines, some only in the last ones, a key that is
-    null at first, a text value, bad lines at the indexes in ``bad``."""
+    null at first, a text value (``notes``), bad lines at the indexes in ``bad``."""
     rng = random.Random(seed)
     out: list[bytes] = []
     for i in range(n):
@@ -45,7 +68,7 @@ def _lines(n: int, seed: int = 0, *, bad: tuple[int, ...] = (), width: int = 6) 
         if i > n - n // 6:
             keys.append("late/only")
         extra["sparse"] = None if i < n // 2 else 0.5
-        if i % 97 == 0:
+        if notes and i % 97 == 0:
             extra["note"] = f"text {i}"
         out.append(_line(i + 1, rng, keys, **extra))
     for at in bad:
@@ -133,7 +156,8 @@ def test_same_as_a_straight_read(tmp_path, monkeypatch, small_end, preview, bad)
     parts from a few lines to most of the file (small blocks line by line, large ones through
     polars)."""
     monkeypatch.setattr(follow, "PREVIEW_BYTES", preview)
-    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(3000, bad=bad))
+    # text values are read line by line: a clean file without them is read in one pass
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(3000, bad=bad, notes=bool(bad)))
     want = _straight(path.parent)
     got = _newest_first(path.parent)
     (followed,) = got.followed.values()
@@ -141,6 +165,29 @@ def test_same_as_a_straight_read(tmp_path, monkeypatch, small_end, preview, bad)
     assert_same(got, want)
     skips = want.store.snapshot().sources[0].recent_skips
     assert len(skips) == sum(1 for at in bad if at % 4 != 2)  # blank lines are no skips
+    if small_end is not None and not bad:  # a clean file's part before its end: one pass
+        assert small_end == [True]
+
+
+@pytest.mark.parametrize("where", ["end", "before"])
+def test_one_pass_with_blank_lines_or_lines_appended(tmp_path, monkeypatch, small_end, where):
+    """The part before the end in one pass, its rows told apart from the rest of the file's by
+    where its lines end: a blank line in the end, or lines appended since the end was read."""
+    if small_end is None:
+        pytest.skip("one pass only")
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 6000)
+    items = _lines(2000, seed=4, notes=False)
+    if where == "end":
+        items.insert(1995, b"")
+    path = _write(tmp_path / "run" / "metrics.jsonl", items)
+    follower, followed = _read_end_first(path.parent)
+    if where == "before":
+        with open(path, "ab") as fh:
+            fh.write(b"\n".join(_lines(2100, seed=5, notes=False)[2000:]) + b"\n")
+    while follower.read_source(followed)[1]:
+        pass
+    assert small_end == [True]
+    assert_same(follower, _straight(path.parent))
 
 
 def test_the_first_read_holds_the_newest_steps_only(tmp_path, monkeypatch, small_end):

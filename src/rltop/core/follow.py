@@ -75,6 +75,10 @@ class OlderPart:
     want: int = 0  # bytes for the next read (grows when a record is larger than a read)
 
 
+#: a line starting with one of these (blank, or white space first) may make no row in polars
+_BLANK_START = (b"\n", b"\r", b" ", b"\t")
+
+
 @dataclass(eq=False, repr=False)
 class NewerLines:
     """The end of a metrics file, read first (``Follower._newest_lines``): the rows of its lines
@@ -86,6 +90,7 @@ class NewerLines:
     begin: int
     stop: int
     lines: int  # newlines between begin and stop
+    rows: int | None  # rows polars makes of those lines (None: some are blank, it skips them)
     late: ParseResult
     ino: int  # the file read: another one by then is a new file, read from its start
     waited: bool = False  # held for the screen to show the newest steps first
@@ -550,6 +555,9 @@ class Follower:
             # PREVIEW_HOLD: a slow screen does not hold it up)
             self.first_frame_shown.wait(PREVIEW_HOLD)
             newer.waited = True
+            caught = self._catch_up_before(followed, newer)
+            if caught is not None:
+                return caught
         got_from = parser.consumed
         if parser.mode == "whole":
             got = tail.read_whole()
@@ -646,9 +654,37 @@ class Follower:
         )
         rows = ParseResult(metrics=result.metrics, metrics_frame=result.metrics_frame)
         begin, stop = start + cut, start + end
-        followed.newer = NewerLines(begin, stop, block.count(b"\n"), late, st.st_ino)
+        lines = block.count(b"\n")
+        blank = block.startswith(_BLANK_START) or any(b"\n" + c in block for c in _BLANK_START)
+        followed.newer = NewerLines(begin, stop, lines, None if blank else lines, late, st.st_ino)
         tail.ino, tail.limit, tail.chunk = st.st_ino, begin, followed.chunk
         return Taken("following", result=rows, nbytes=stop - begin, more=True)
+
+    def _catch_up_before(self, followed: Followed, newer: NewerLines) -> Taken | None:
+        """The part before a metrics file's end (read first) in one pass, when its parser can
+        (``Parser.catch_up_before``); None: block by block."""
+        parser, tail, path = followed.parser, followed.tail, followed.info.path
+        parser.max_line = tail.max_line
+        after = (newer.stop, newer.rows) if newer.rows is not None else None
+        try:
+            caught = parser.catch_up_before(newer.begin, after)
+        except Exception:  # the block-by-block read says what is wrong
+            log.debug("one-pass read of the part before the end of %s failed", path, exc_info=True)
+            caught = None
+        if caught is None or caught.consumed != newer.begin:
+            parser.reset()
+            return None
+        tail.offset, tail.line = caught.consumed, 1 + caught.lines
+        taken = Taken(
+            "following",
+            result=caught.result,
+            lines=caught.lines,
+            nbytes=caught.consumed,
+            caught=True,
+            older=True,
+        )
+        self._after_older_lines(followed, taken)
+        return taken
 
     def _after_older_lines(self, followed: Followed, taken: Taken) -> None:
         """The part before a metrics file's end (read first) is read: the end's skips and lines

@@ -118,6 +118,12 @@ class Parser:
         (the follower asks before the first read). None: read it block by block."""
         return None
 
+    def catch_up_before(self, end: int, after: tuple[int, int] | None = None) -> CatchUp | None:
+        """Like ``catch_up``, the lines before ``end`` only (a line boundary: the part before
+        a file's end that was read first). ``after``: (the file's size, the rows the lines
+        past ``end`` make), when known. None: read them block by block."""
+        return None
+
     def reread(self, raw: bytes) -> dict[str, Any]:
         """The row this parser made from ``raw``, the bytes a row's ``_offset``/``_len`` point at
         in this parser's file, made again as ``feed``/``parse_whole`` made it. Formats whose rows

@@ -53,6 +53,14 @@ class JsonlMetricsParser(Parser):
         least = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
         return catch_up_metrics(self.path, least, self.max_line)
 
+    def catch_up_before(self, end: int, after: tuple[int, int] | None = None) -> CatchUp | None:
+        """The file's lines before ``end`` (a line boundary) in one pass, as ``catch_up`` reads
+        a whole file: the part before its end, which a screen read first. ``after``: (the file's
+        size, the rows its lines past ``end`` make) when known, so the rows of the lines before
+        ``end`` are told apart without finding where each line ends."""
+        least = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
+        return catch_up_metrics(self.path, least, self.max_line, end=end, after=after)
+
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         if len(block) >= self.BULK_MIN_BYTES:
             frame = bulk_metrics(block)
@@ -431,14 +439,22 @@ _SAMPLE_SLACK = 64 * 1024
 _BLANK_START = b"\t\n\r "
 
 
-def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) -> CatchUp | None:
+def catch_up_metrics(
+    path: str,
+    least: int,
+    max_line: int = DEFAULT_MAX_LINE,
+    *,
+    end: int | None = None,
+    after: tuple[int, int] | None = None,
+) -> CatchUp | None:
     """Read a metrics file whole through polars (see ``JsonlMetricsParser.catch_up``).
 
     Polars reads the open file (memory-mapped by polars, never copied into Python) with the
     schema of its first lines while a thread counts the newlines and colons of its bytes, then
     the frame is checked as a block's is (``_all_read``, ``_metric_frame``). A key those first
     lines lack: read once more inferring from every line. Lines appended meanwhile are left to
-    the tail.
+    the tail. With ``end`` (a line boundary), only the lines before it (``catch_up_before``):
+    polars reads the whole file, the rows past ``end`` are dropped (a bad line there: None).
     """
     try:
         fh = open_regular(path)
@@ -447,6 +463,10 @@ def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) ->
     try:
         fd = fh.fileno()
         size = os.fstat(fd).st_size
+        if end is not None:
+            if end > size:
+                return None
+            size = end
         if size < least or 0 < max_line < SCAN_BYTES or os.pread(fd, 1, size - 1) != b"\n":
             return None  # small, or a line is being written: the block path waits for it
         head = os.pread(fd, SAMPLE_BYTES + _SAMPLE_SLACK, 0)
@@ -479,7 +499,14 @@ def catch_up_metrics(path: str, least: int, max_line: int = DEFAULT_MAX_LINE) ->
         if max_line and longest > max_line:
             return None  # the tail skips that line, with a note
         lines = _FileLines(fd, size)
-        if raw.height != newlines or os.fstat(fd).st_size != size:
+        if (
+            after is not None
+            and raw.height == newlines + after[1]
+            and os.fstat(fd).st_size == after[0]
+        ):
+            # the lines past ``end`` made their known rows: one row per line before it
+            raw = raw.head(newlines)
+        elif raw.height != newlines or os.fstat(fd).st_size != size:
             # blank lines (polars skips them), or lines appended while polars read (rows of
             # lines past ``size`` are the tail's): one row per line is checked on where each is
             ends = _line_ends(fd, size, strict=True)
