@@ -303,7 +303,7 @@ def test_a_step_logged_in_both_parts_keeps_the_later_values(tmp_path, monkeypatc
     assert frame.filter(frame["step"] == 5)["train/m0"].item() == 123.0
 
 
-@pytest.mark.parametrize("how", ["replaced", "truncated", "shorter than its end"])
+@pytest.mark.parametrize("how", ["replaced", "truncated", "shorter than its end", "longer"])
 def test_a_file_replaced_while_the_part_before_is_read(tmp_path, monkeypatch, small_end, how):
     """Rotated (a new file under the name), truncated and written again: the end read first is
     dropped with the rest, and the new file is read from its start."""
@@ -312,7 +312,8 @@ def test_a_file_replaced_while_the_part_before_is_read(tmp_path, monkeypatch, sm
     path = _write(tmp_path / "run" / "metrics.jsonl", _lines(1000, seed=1))
     follower, followed = _read_end_first(path.parent)
     follower.read_source(followed)  # one read of the part before
-    fresh = _lines(900 if how != "shorter than its end" else 30, seed=2)
+    count = {"shorter than its end": 30, "longer": 1100}.get(how, 900)
+    fresh = _lines(count, seed=2)
     if how == "replaced":
         other = tmp_path / "new.jsonl"
         _write(other, fresh)
@@ -448,3 +449,27 @@ async def test_the_newest_step_is_on_screen_before_the_older_part_is_read(
         assert_frame_equal(
             app.snapshot.runs[0].metrics, _straight(tmp_path).store.snapshot().runs[0].metrics
         )
+
+
+def test_written_anew_while_the_part_before_is_read_in_one_pass(tmp_path, monkeypatch, small_end):
+    """Cut and written again, as long or longer, while polars reads the part before the end:
+    the end's bytes are not there any more, so the file is read again from its start."""
+    if small_end is None:
+        pytest.skip("one pass only")
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 4000)
+    path = _write(tmp_path / "run" / "metrics.jsonl", _lines(1000, seed=1, notes=False))
+    real = JsonlMetricsParser.catch_up_before
+
+    def rewritten(self, end, after=None):
+        path.write_bytes(b"")
+        _write(path, _lines(1100, seed=2, notes=False))
+        return real(self, end, after)
+
+    monkeypatch.setattr(JsonlMetricsParser, "catch_up_before", rewritten)
+    follower, followed = _read_end_first(path.parent)
+    while follower.read_source(followed)[1]:
+        pass
+    (run,) = follower.store.snapshot().runs
+    want = _straight(path.parent).store.snapshot().runs[0]
+    assert_frame_equal(run.metrics, want.metrics)
+    assert follower.store.snapshot().sources[0].resets == 1

@@ -77,6 +77,9 @@ class OlderPart:
 
 #: a line starting with one of these (blank, or white space first) may make no row in polars
 _BLANK_START = (b"\n", b"\r", b" ", b"\t")
+#: bytes at the end of the part read first that must still be there once the part before it is
+#: read (a file cut and written again as long or longer is another file)
+_LAST_BYTES = 256
 
 
 @dataclass(eq=False, repr=False)
@@ -93,6 +96,7 @@ class NewerLines:
     rows: int | None  # rows polars makes of those lines (None: some are blank, it skips them)
     late: ParseResult
     ino: int  # the file read: another one by then is a new file, read from its start
+    last: bytes  # the end's last bytes: other bytes there by then, the file was written anew
     waited: bool = False  # held for the screen to show the newest steps first
 
 
@@ -610,7 +614,7 @@ class Follower:
             more=got.more,
             older=newer is not None,
         )
-        if newer is not None and (tail.offset >= newer.begin or not got.more):
+        if newer is not None and (tail.read_to() >= newer.begin or not got.more):
             # read up to the end read first (or the file is now shorter than that)
             self._after_older_lines(followed, taken)
         return taken
@@ -656,7 +660,9 @@ class Follower:
         begin, stop = start + cut, start + end
         lines = block.count(b"\n")
         blank = block.startswith(_BLANK_START) or any(b"\n" + c in block for c in _BLANK_START)
-        followed.newer = NewerLines(begin, stop, lines, None if blank else lines, late, st.st_ino)
+        followed.newer = NewerLines(
+            begin, stop, lines, None if blank else lines, late, st.st_ino, block[-_LAST_BYTES:]
+        )
         tail.ino, tail.limit, tail.chunk = st.st_ino, begin, followed.chunk
         return Taken("following", result=rows, nbytes=stop - begin, more=True)
 
@@ -695,8 +701,15 @@ class Follower:
         followed.newer = None
         older_lines = tail.line - 1
         try:
-            st = os.stat(followed.info.path)
-            same = st.st_ino == newer.ino and st.st_size >= newer.stop
+            with open_regular(followed.info.path) as fh:
+                st = os.fstat(fh.fileno())
+                at = newer.stop - len(newer.last)
+                same = (
+                    tail.offset == newer.begin  # else no line ends there now
+                    and st.st_ino == newer.ino
+                    and st.st_size >= newer.stop
+                    and os.pread(fh.fileno(), len(newer.last), at) == newer.last
+                )
         except OSError:
             same = False
         if not same:

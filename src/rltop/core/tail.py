@@ -186,6 +186,12 @@ class FileTail:
         self._take(data, out)
         return out
 
+    def read_to(self) -> int:
+        """Where the next read starts (past the line being waited for or passed over)."""
+        if self.skipping_long:
+            return self.partial_start
+        return self.offset + len(self.partial)
+
     def skip_to(self, consumed: int, lines: int) -> None:
         """Go on after ``consumed`` bytes (``lines`` newlines) that were read another way (a
         parser's one-pass catch-up of a large file, before the first ``read_lines``)."""
