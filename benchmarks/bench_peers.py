@@ -53,7 +53,8 @@ import gen_peers_data as gen  # noqa: E402
 RESULTS = HERE / "RESULTS-peers.md"
 COLS, ROWS = 160, 45
 TOOLONG_VENV = Path(os.environ.get("RLTOP_BENCH_TOOLONG_VENV", "/work/bench-venv-toolong"))
-TMUX_SOCKET = "rltop-bench-peers"  # a tmux server of our own: other sessions are left alone
+TMUX_SOCKET = f"rltop-bench-peers-{os.getpid()}"  # a tmux server of our own (per run: two
+# runs at once must not end each other's panes when one kills its server at the end)
 RARE_PHRASE = "reward hacking detected"
 PY = sys.executable
 
