@@ -434,7 +434,7 @@ async def test_the_newest_step_is_on_screen_before_the_older_part_is_read(
         assert run.metrics.get_column("step").min() > 2700
         await wait_for(pilot, lambda: "older" in str(app.screen.query_one(StatusLine).render()))
         status = str(app.screen.query_one(StatusLine).render())
-        assert "newest steps first, older ones still being read" in status
+        assert "older steps still being read" in status
         assert f"/ {size / 1e6:,.1f} MB" in status
         pane = app.screen.query_one(WarningsPane)
         assert CATCH_UP_NOTE in str(pane.render())

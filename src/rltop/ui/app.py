@@ -297,7 +297,7 @@ class RltopApp(App[int]):
             read, total = self.follower.progress()
             note = f"reading {_megabytes(read)} / {_megabytes(total)}" if total else "reading"
             if self.follower.reading_older():
-                note += " (newest steps first, older ones still being read)"
+                note += ", older steps still being read"  # a large file's end came first
             self.dashboard.catch_up_note = note
         else:
             self.dashboard.catch_up_note = ""
