@@ -427,13 +427,13 @@ def rows_toolong(rounds: int) -> list[Row]:
 
 SEARCH_CODE = """
 import sys, time, json
-which, path, phrase = sys.argv[1:4]
+which, path, pattern, query = sys.argv[1:5]
 if which == "polars":
     import polars as pl
     first = pl.read_ndjson(path, n_rows=1)
     text = [c for c, t in first.schema.items() if t == pl.String]
     t = time.perf_counter()
-    cond = pl.any_horizontal([pl.col(c).str.contains("(?i)" + phrase) for c in text])
+    cond = pl.any_horizontal([pl.col(c).str.contains(pattern) for c in text])
     n = pl.scan_ndjson(path).filter(cond).collect().height
     print(json.dumps({"complete": time.perf_counter() - t, "hits": n}))
 else:
@@ -444,7 +444,7 @@ else:
     frame = f.store.snapshot().runs[0].rollouts
     cold = frame.get_column("prompt").null_count()
     t = time.perf_counter(); first = None; n = 0
-    for part in iter_matches(frame, parse_query(phrase, dict(frame.schema)), loader=fill_text):
+    for part in iter_matches(frame, parse_query(query, dict(frame.schema)), loader=fill_text):
         n += len(part)
         if first is None:
             first = time.perf_counter() - t
@@ -454,37 +454,47 @@ else:
 
 
 def rows_search(rounds: int) -> list[Row]:
+    """A rare phrase searched as text and as a regular expression (polars: the same pattern)."""
     folder = gen.rollouts_jsonl(200_000)
     path = str(folder / "rollouts.jsonl")
-    firsts: list[float] = []
-    hits: dict[str, int] = {}
-
-    def peer() -> float:
-        got = child(SEARCH_CODE, "polars", path, RARE_PHRASE)
-        hits["polars"] = got["hits"]
-        return got["complete"]
-
-    def ours() -> float:
-        got = child(SEARCH_CODE, "rltop", path, RARE_PHRASE)
-        hits["rltop"] = got["hits"]
-        firsts.append(got["first"])
-        return got["complete"]
-
     grep = whole_process(["grep", "-c", "-i", RARE_PHRASE, path])
-    complete = interleave(
-        rounds,
-        peer,
-        ours,
-        Row(
-            f"search '{RARE_PHRASE}' over 200k rollouts, text on disk: complete",
-            "polars scan_ndjson+filter",
-            target="≤ 1.5",
-        ),
-    )
-    complete.note = f"matches: polars {hits.get('polars')}, rltop {hits.get('rltop')}"
-    first = Row("same, first part of the result (after Enter)", "", [], firsts[1:],
-                target="≤ 200 ms", unit="ms", note=f"`grep -c -i` {grep:.2f} s")  # fmt: skip
-    return [complete, first]
+    regex = r"reward\s+hacking\s+detected"
+    out: list[Row] = []
+    for label, pattern, query in (
+        (f"search '{RARE_PHRASE}'", "(?i)" + re.escape(RARE_PHRASE), RARE_PHRASE),
+        (f"search /{regex}/i", "(?i)" + regex, f"/{regex}/i"),
+    ):
+        firsts: list[float] = []
+        hits: dict[str, int] = {}
+
+        def peer(pattern: str = pattern, query: str = query, hits: dict = hits) -> float:
+            got = child(SEARCH_CODE, "polars", path, pattern, query)
+            hits["polars"] = got["hits"]
+            return got["complete"]
+
+        def ours(
+            pattern: str = pattern, query: str = query, hits: dict = hits, firsts: list = firsts
+        ) -> float:
+            got = child(SEARCH_CODE, "rltop", path, pattern, query)
+            hits["rltop"] = got["hits"]
+            firsts.append(got["first"])
+            return got["complete"]
+
+        complete = interleave(
+            rounds,
+            peer,
+            ours,
+            Row(
+                f"{label} over 200k rollouts, text on disk: complete",
+                "polars scan_ndjson+filter",
+                target="≤ 1.5",
+            ),
+        )
+        complete.note = f"matches: polars {hits.get('polars')}, rltop {hits.get('rltop')}"
+        first = Row(f"{label}: first part of the result (after Enter)", "", [], firsts[1:],
+                    target="≤ 200 ms", unit="ms", note=f"`grep -c -i` {grep:.2f} s")  # fmt: skip
+        out += [complete, first]
+    return out
 
 
 def rows_growth(rows: list[Row]) -> list[Row]:

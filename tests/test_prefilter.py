@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rltop.core.coldtext import fill_text
 from rltop.core.formats.rollouts import RolloutJsonlParser
-from rltop.core.prefilter import candidate_lines, needles
+from rltop.core.prefilter import candidate_lines, needles, regex_needles
 from rltop.core.search import iter_matches, parse_query
 
 TRICKY = [
@@ -160,6 +160,64 @@ def test_random_text_is_never_missed(
             assert kept
 
 
+def test_regex_needles_are_the_literal_runs_every_match_holds():
+    assert regex_needles(r"reward\s+hacking") == [b"hacking", b"reward"]
+    assert regex_needles(r"(?i)Reward hack(ing)?") == [b"reward", b"hac"]  # split at k, s
+    assert regex_needles(r"(?i:Kelvin) x") == [b"elvin", b"x"]  # a case-insensitive part
+    assert regex_needles(r"(foo|bar)baz") == [b"baz"]  # a branch: neither side is needed
+    assert regex_needles(r"foo|bar") == []
+    assert regex_needles(r"colou?r (of)+ x*yz") == [b"colo", b"of", b"yz"]
+    assert regex_needles(r"[ab]cde.fg{0,2}") == [b"cde", b"f"]
+    assert regex_needles("(") == []  # not a pattern: every line is kept
+
+
+def _regexes(phrase: str, draw: st.DataObject) -> str:
+    """A pattern every text holding ``phrase`` matches, made of its pieces."""
+    out = []
+    for ch in phrase:
+        kind = draw.draw(st.sampled_from(["lit", "lit", "lit", "dot", "class", "opt", "plus"]))
+        lit = re.escape(ch)
+        out.append(
+            {
+                "lit": lit,
+                "dot": ".",
+                "class": f"[{lit}#]",
+                "opt": f"(?:{lit})?",
+                "plus": f"(?:{lit})+",
+            }[kind]
+        )
+    body = "".join(out)
+    if draw.draw(st.booleans()):
+        body = f"(?:{body}|zzq)"
+    return body
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
+    pick=st.integers(0, 7),
+    start=st.integers(0, 20),
+    size=st.integers(1, 12),
+    ascii_only=st.booleans(),
+    ignore_case=st.booleans(),
+    data=st.data(),
+)
+def test_a_line_a_random_regex_matches_is_never_dropped(
+    tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case, data
+):
+    tmp = tmp_path_factory.mktemp("r")
+    objs = [{"prompt": t, "response": t[::-1]} for t in texts]
+    source = texts[pick % len(texts)]
+    phrase = source[start : start + size] or "x"
+    pattern = ("(?i)" if ignore_case else "") + _regexes(phrase, data)
+    path, lines, offsets = _write(tmp, objs, ascii_only=ascii_only)
+    keep = candidate_lines(path, offsets, [len(x) for x in lines], regex_needles(pattern))
+    for raw, kept in zip(lines, keep, strict=True):
+        texts_of = _texts(raw, path)
+        if any(pl.Series([t]).str.contains(pattern).item() for t in texts_of):
+            assert kept, (pattern, raw)
+
+
 def _cold_frame(
     path: str, lines: list[bytes], offsets: list[int], fmt: str = "rollouts-jsonl"
 ) -> pl.DataFrame:
@@ -190,7 +248,14 @@ def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
         parsed.append(part.height)
         return fill_text(part)
 
-    for text in ("reward hacking", "café", '"[user] hello"', "General Kenobi", "/Gen.ral/"):
+    for text in (
+        "reward hacking",
+        "café",
+        '"[user] hello"',
+        "General Kenobi",
+        "/Gen.ral/",
+        r"/REWARD\s+hack(ing)?/i",
+    ):
         query = parse_query(text, dict(frame.schema))
         parsed.clear()
         got = pl.concat(list(iter_matches(frame, query, loader=loader, batch=50))).sort()
@@ -198,8 +263,7 @@ def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
         expect = full.with_row_index("_r").filter(query.text_expr()).get_column("_r").sort()
         assert got.to_list() == expect.to_list(), text
         assert len(got) > 0
-        if not text.startswith("/"):  # a regex has nothing to look for in the raw bytes
-            assert sum(parsed) < frame.height / 2
+        assert sum(parsed) < frame.height / 2  # a regex's literal runs are looked for too
 
 
 def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):

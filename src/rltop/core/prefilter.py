@@ -84,6 +84,51 @@ def needles(phrase: str, ignore_case: bool) -> list[bytes]:
     return sorted(out, key=lambda b: (-len(b), b))
 
 
+def regex_needles(pattern: str) -> list[bytes]:
+    """``needles`` for a regular expression: those of the literal text any match must contain.
+
+    Read from the parsed pattern (``re._parser``, Python's own): runs of literal characters
+    outside alternatives and optional parts (``a*``, ``a?``, ``{0,n}``); groups and repeats of
+    at least one are looked into. Letters are compared without case as for a phrase; a pattern
+    with any case-insensitive part is split as a case-insensitive phrase is. An alternative
+    (``a|b``) gives nothing, since a line needs only one of its branches. A pattern that cannot
+    be parsed gives nothing (every line is kept)."""
+    import re._constants as sre
+    import re._parser as sre_parse
+
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return []
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    runs: list[str] = []
+
+    def walk(items: object) -> None:
+        nonlocal ignore_case
+        run: list[str] = []
+        for op, av in items:  # type: ignore[attr-defined]
+            if op is sre.LITERAL:
+                run.append(chr(av))
+                continue
+            runs.append("".join(run))
+            run = []
+            if op is sre.SUBPATTERN:
+                _group, add_flags, _del_flags, sub = av
+                ignore_case = ignore_case or bool(add_flags & re.IGNORECASE)
+                walk(sub)
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+                low, _high, sub = av
+                if low >= 1:
+                    walk(sub)
+            elif op is getattr(sre, "ATOMIC_GROUP", None):
+                walk(av)
+        runs.append("".join(run))
+
+    walk(parsed)
+    phrase = " ".join(run for run in runs if run)
+    return needles(phrase, ignore_case) if phrase else []
+
+
 def candidate_lines(
     path: str,
     starts: Sequence[int] | np.ndarray,
