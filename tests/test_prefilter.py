@@ -135,8 +135,8 @@ def test_lines_that_cannot_match_are_dropped(tmp_path):
     assert keep.sum() == 50  # the one line per copy that has it
 
 
-@settings(max_examples=60, deadline=None)
-@given(
+#: texts in rollouts, and a phrase cut from one of them (``pick``, ``start``, ``size``)
+RANDOM_CASE = dict(
     texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
     pick=st.integers(0, 7),
     start=st.integers(0, 20),
@@ -144,6 +144,10 @@ def test_lines_that_cannot_match_are_dropped(tmp_path):
     ascii_only=st.booleans(),
     ignore_case=st.booleans(),
 )
+
+
+@settings(max_examples=60, deadline=None)
+@given(**RANDOM_CASE)
 def test_random_text_is_never_missed(
     tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case
 ):
@@ -193,15 +197,7 @@ def _regexes(phrase: str, draw: st.DataObject) -> str:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
-    pick=st.integers(0, 7),
-    start=st.integers(0, 20),
-    size=st.integers(1, 12),
-    ascii_only=st.booleans(),
-    ignore_case=st.booleans(),
-    data=st.data(),
-)
+@given(**RANDOM_CASE, data=st.data())
 def test_a_line_a_random_regex_matches_is_never_dropped(
     tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case, data
 ):
