@@ -4,6 +4,7 @@ never drops one that does (JSON escapes, case folding, text the parser puts toge
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import numpy as np
@@ -372,3 +373,41 @@ def test_parts_after_the_first_end_after_a_batch_of_lines_to_read(tmp_path, monk
         rest = sum(loaded[1:])  # lines read back after the first part
         assert max(loaded[1:]) <= batch
         assert len(parts) - 1 == max(1, -(-rest // batch)), (text, batch, loaded)
+
+
+@pytest.mark.parametrize("span", [64, 257])
+def test_a_line_longer_than_a_span_is_searched_a_window_at_a_time(tmp_path, monkeypatch, span):
+    """A long line is never read whole: a needle or an escaped letter across a window's edge is
+    still seen, and a line without the needles is dropped."""
+    from rltop.core import prefilter
+
+    monkeypatch.setattr(prefilter, "SPAN_BYTES", span)
+    reads: list[int] = []
+    real_read = prefilter._Slot.read
+
+    def read(self, fh, lock, offset, length):
+        reads.append(length)
+        return real_read(self, fh, lock, offset, length)
+
+    monkeypatch.setattr(prefilter._Slot, "read", read)
+    filler = "lorem ipsum dolor " * 200
+    rng = random.Random(span)
+    lines = []
+    for i in range(40):
+        cut = rng.randrange(len(filler))
+        text = filler[:cut] + ("Reward HACKING" if i % 3 == 0 else "") + filler[cut:]
+        if i % 7 == 1:
+            text = filler[:cut] + "Reward hacking" + filler[cut:]
+        line = json.dumps({"step": i, "prompt": "p", "response": text})
+        if i % 7 == 1:  # the R as a JSON escape: the raw bytes cannot tell, the line is kept
+            line = line.replace("Reward", "\\u0052eward")
+        lines.append(line.encode() + b"\n")
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"".join(lines))
+    offsets = np.cumsum([0, *[len(x) for x in lines[:-1]]])
+    keep = candidate_lines(
+        str(path), offsets, [len(x) for x in lines], needles("reward hacking", True)
+    )
+    expect = [i % 3 == 0 or i % 7 == 1 for i in range(40)]
+    assert keep.tolist() == expect
+    assert max(reads) <= max(span, 4 * len(b"hacking"))

@@ -195,6 +195,9 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
         length = int(ends[hi - 1]) - base
         slot = slots.get()
         try:
+            if hi - lo == 1 and length > SPAN_BYTES:  # one long line: a window at a time
+                held = _long_line_holds(slot, fh, lock, base, length, wanted)
+                return None if held is None else np.array([held])
             if not slot.read(fh, lock, base, length):
                 return None  # the file changed under us: these lines stay kept
             begins, finish = starts[lo:hi] - base, ends[lo:hi] - base
@@ -222,6 +225,31 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
         while pending:
             _collect(keep, *pending.popleft())
     return keep
+
+
+def _long_line_holds(
+    slot: _Slot, fh, lock: threading.Lock, base: int, length: int, wanted: list[bytes]
+) -> bool | None:
+    """``candidate_lines`` for one line longer than ``SPAN_BYTES``, read ``SPAN_BYTES`` at a time
+    into the slot's buffer (a 50 MB completion is never held whole): windows overlap by the
+    longest needle (and an escape, ``\\u0041``) less a byte, so nothing is missed at their edges.
+    None when the file changed under us."""
+    overlap = max(6, *(len(needle) for needle in wanted)) - 1
+    window = max(SPAN_BYTES, 4 * (overlap + 1))  # a window always moves on
+    missing = list(wanted)
+    pos = 0
+    while True:
+        size = min(window, length - pos)
+        if not slot.read(fh, lock, base + pos, size):
+            return None
+        if len(_fold(slot.buffer, size, slot.scratch)):
+            return True  # an escaped letter: parsing the line tells
+        missing = [needle for needle in missing if slot.buffer.find(needle, 0, size) < 0]
+        if not missing:
+            return True
+        if pos + size >= length:
+            return False
+        pos += size - overlap
 
 
 def _mark_lines_at(out: np.ndarray, begins: np.ndarray, finish: np.ndarray, at: np.ndarray) -> None:
