@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import threading
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from rltop.core.formats.wandb import (
     WandbParser,
     frame_records,
 )
+from wandbhelp import chunks as chunks_of
+from wandbhelp import history
 
 pb = pytest.importorskip("wandb.proto.wandb_internal_pb2", reason="needs rltop[wandb]")
 
@@ -32,19 +33,10 @@ FIXTURE_RUN = "wandb/run-20241014_021059-7boci60w"
 
 def _history(step: int, width: int = 8, note: int = 0, **values: float) -> bytes:
     """A history record; ``note``: a text value of that many characters (not a metric)."""
-    record = pb.Record()
-    metrics = {f"train/m{i}": step * 0.01 + i for i in range(width)}
+    metrics: dict[str, object] = {f"train/m{i}": step * 0.01 + i for i in range(width)}
     if note:
         values["notes/text"] = "x" * note  # type: ignore[assignment]
-    for key, value in {**metrics, **values}.items():
-        item = record.history.item.add()
-        item.nested_key.append(key)
-        item.value_json = json.dumps(value)
-    item = record.history.item.add()
-    item.key = "_step"
-    item.value_json = str(step)
-    record.history.step.num = step
-    return record.SerializeToString()
+    return history(step, {**metrics, **values})
 
 
 def _config(**values) -> bytes:
@@ -97,20 +89,6 @@ def _records(steps: int, *, display_name: str = "", late_name: str = "") -> list
     return out
 
 
-def _chunks(data: bytes) -> list[tuple[int, int]]:
-    """(file offset, type) of every chunk of a framed log."""
-    pos, out = HEADER_LEN, []
-    while len(data) - pos >= HEADER_LEN:
-        left = BLOCK_LEN - pos % BLOCK_LEN
-        if left < HEADER_LEN:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        out.append((pos, kind))
-        pos += HEADER_LEN + length
-    return out
-
-
 def _write_run(root: Path, records: list[bytes]) -> Path:
     folder = root / "wandb" / "offline-run-20250101_000000-abc123"
     folder.mkdir(parents=True)
@@ -131,7 +109,7 @@ def _rows(result) -> list[dict]:
 # -- resync at a block boundary ------------------------------------------------------------------
 def test_resync_finds_the_next_record_start_from_every_block():
     data = frame_records(_records(400))
-    chunks = _chunks(data)
+    chunks = chunks_of(data)
     kinds = {kind for _pos, kind in chunks}
     assert {FULL, FIRST, MIDDLE, LAST} <= kinds
     starts = [pos for pos, kind in chunks if kind in (FULL, FIRST)]
@@ -164,7 +142,7 @@ def test_reading_from_a_resync_point_gives_exactly_the_records_after_it():
 
 def test_resync_passes_a_damaged_chunk():
     data = bytearray(frame_records(_records(200)))
-    chunks = _chunks(bytes(data))
+    chunks = chunks_of(bytes(data))
     starts = [pos for pos, kind in chunks if kind in (FULL, FIRST)]
     block = 3 * BLOCK_LEN
     found = next(s for s in starts if s >= block)
