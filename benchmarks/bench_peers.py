@@ -10,7 +10,8 @@ Rows (``--only`` takes a comma-separated subset of these names):
 - ``wandb``: W&B offline run, 10k steps x 150 metrics (``.wandb`` written by the ``wandb``
   package): ``wandb beta leet`` vs rltop, first data and last step on screen;
 - ``tfevents``: the same numbers as a TensorBoard event file: ``EventAccumulator`` with
-  ``size_guidance={'scalars': 0}`` (whole process) vs ``rltop check``;
+  ``size_guidance={'scalars': 0}`` (whole process) vs ``rltop check``; the dashboard's first
+  frame with data and with the last step;
 - ``jsonl10k``, ``jsonl100k``: metrics JSONL, 10k and 100k steps: ``polars.read_ndjson`` (whole
   process, and in the process) vs ``rltop check``, rltop's ingest in the process, the peak heap
   (RssAnon) of ``check`` against the file's size, and the first frame showing the last step;
@@ -301,7 +302,7 @@ def rows_tfevents(rounds: int) -> list[Row]:
     event_file = str(next(Path(folder).glob("*tfevents*")))
     row = Row("tfevents 10k×150: full load (whole process)", "TensorBoard EventAccumulator",
               target="≤ 0.2")  # fmt: skip
-    return [
+    out = [
         interleave(
             rounds,
             lambda: whole_process([PY, "-c", TB_CODE, event_file]),
@@ -309,6 +310,17 @@ def rows_tfevents(rounds: int) -> list[Row]:
             row,
         )
     ]
+    # the dashboard: the first frame with data and the one with the last step (no peer draws it)
+    first = Row("tfevents 10k: first data on screen (160×45)", "", target="≤ 1.0 s")
+    last = Row("tfevents 10k: last step on screen (160×45)", "")
+    final = rf"step {gen_last_step(Path(folder))}\b"
+    for i in range(rounds + 1):
+        seen, done = on_screen([*rltop_cmd(), folder], final, first=r"step \d+", env=_pp_env())
+        if i:
+            first.rltop_times.append(seen or done)
+            last.rltop_times.append(done)
+            print(f"  tfevents on screen: round {i}: first {seen:.2f} last {done:.2f}", flush=True)
+    return [*out, first, last]
 
 
 POLARS_READ = "import sys, polars; polars.read_ndjson(sys.argv[1])"
