@@ -16,6 +16,8 @@ Rows (``--only`` takes a comma-separated subset of these names):
   process, and in the process) vs ``rltop check``, rltop's ingest in the process, the peak heap
   (RssAnon) of ``check`` against the file's size, and the first frame showing the last step;
   with both, the growth of the ingest time from 10k to 100k steps;
+- ``csv``: a PyTorch Lightning ``metrics.csv``, 100k steps x 50 metrics: ``polars.read_csv``
+  (whole process) vs ``rltop check``;
 - ``toolong``: 200k rollouts (~470 MB): toolong's ``tl FILE`` first screen vs rltop's first frame
   (toolong lives in its own virtualenv, created here when missing: it pins its own Textual);
 - ``search``: a rare phrase over the same rollouts, text on disk: polars ``scan_ndjson`` + filter
@@ -526,6 +528,29 @@ def rows_growth(rows: list[Row]) -> list[Row]:
     ]
 
 
+def rows_csv(rounds: int) -> list[Row]:
+    """A Lightning ``metrics.csv``, 100k steps x 50 metrics: ``rltop check`` vs polars."""
+    folder = gen.metrics_csv(100_000, 50)
+    path = str(folder / "metrics.csv")
+    size = os.path.getsize(path) / 1e6
+    return [
+        interleave(
+            rounds,
+            lambda: whole_process(
+                [PY, "-c", "import sys, polars; polars.read_csv(sys.argv[1])", path]
+            ),
+            lambda: whole_process(
+                [*rltop_cmd(), "check", str(folder)], env=src_env(), ok=(0, 1, 2)
+            ),
+            Row(
+                f"metrics CSV 100k×50 ({size:.0f} MB, Lightning CSVLogger): `check` (whole process)",
+                "polars.read_csv",
+                target="≤ 2",
+            ),
+        )
+    ]
+
+
 def rows_memory(rounds: int) -> list[Row]:
     """``rltop check --max-memory 512M`` on the 1.9 GB rollout file: its peak heap."""
     folder = gen.rollouts_jsonl(800_000)
@@ -671,6 +696,7 @@ ALL = (
     "tfevents",
     "jsonl10k",
     "jsonl100k",
+    "csv",
     "toolong",
     "search",
     "startup",
@@ -737,6 +763,8 @@ def main() -> int:
             elif name == "jsonl100k":
                 rows += rows_jsonl(args.rounds, 100_000)
                 rows += rows_growth(rows)
+            elif name == "csv":
+                rows += rows_csv(args.rounds)
             elif name == "toolong":
                 rows += rows_toolong(args.rounds)
             elif name == "search":
