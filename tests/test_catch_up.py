@@ -289,3 +289,14 @@ def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkey
     monkeypatch.setattr(pl, "scan_ndjson", spy)
     assert RolloutJsonlParser(str(path)).catch_up() is not None
     assert len(given) == 1 and not isinstance(given[0], (str, os.PathLike))
+
+
+def test_without_posix_reads_the_block_path(tmp_path, small_threshold, monkeypatch):
+    """Where polars cannot map a descriptor (not POSIX) it would copy the file whole into
+    memory: the block path reads the file instead, with the same rows."""
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    monkeypatch.delattr(os, "pread")
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+    _follower, frame = read(path)
+    assert frame.height == 600 and frame.get_column("completion").null_count() < 600

@@ -581,6 +581,10 @@ class RolloutJsonlParser(RolloutFileParser):
         a glob pattern to polars: ``r[1].jsonl`` would be read as ``r1.jsonl``); polars maps the
         descriptor it is given (reading from its offset, so nothing here moves that offset while
         polars reads: the line spans are read with ``pread``)."""
+        if not hasattr(os, "pread"):
+            # not POSIX: polars copies a file object whole into memory there (it maps only a
+            # POSIX descriptor), which the memory budget cannot afford: the block path reads it
+            return None
         try:
             fh = open_regular(self.path)
         except OSError:
