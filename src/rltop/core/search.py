@@ -29,7 +29,7 @@ import polars as pl
 from rltop.core.cols import named
 from rltop.core.lazyre import lazy
 from rltop.core.model import ROW_LOCATION
-from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
+from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles, regex_needles
 
 #: names users type -> the frame's column
 ALIASES = {"len": "length", "score": "reward", "tokens_len": "tokens", "prompt_id": "group"}
@@ -404,8 +404,10 @@ def iter_matches(
 
 
 def _needles(query: RolloutQuery) -> list[bytes]:
-    """What the raw bytes of a line must hold for the query's phrase (``prefilter``)."""
-    if not query.phrase or query.regex is not None:
+    """What the raw bytes of a line must hold for the query's phrase or regex (``prefilter``)."""
+    if query.regex is not None:
+        return regex_needles(query.regex)
+    if not query.phrase:
         return []
     return needles(query.phrase, query.ignore_case)
 

@@ -43,6 +43,10 @@ class CsvMetricsParser(Parser):
         self.header = None
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
+        if len(block) >= COLUMNS_FROM:
+            fast = self._columns(block)
+            if fast is not None:
+                return fast
         result = ParseResult()
         text = block.decode("utf-8", errors="replace")
         lineno = first_line
@@ -90,6 +94,92 @@ class CsvMetricsParser(Parser):
             result.metrics.append(row)
         return result
 
+    def _columns(self, block: bytes) -> ParseResult | None:
+        """A large block read by columns (polars), as the line-by-line path reads it, or None
+        for that path: lines with quotes, NUL bytes, stray carriage returns, blank lines or a
+        count of cells other than the header's, a step that is not an integer, a cell that is
+        neither a number nor empty (a text), a header with an empty or repeated name."""
+        body = block
+        if self.header is None:
+            cut = block.find(b"\n")
+            line = block[:cut]
+            if cut < 0 or not line.strip() or b'"' in line or b"\x00" in line:
+                return None
+            self.header = [c.strip() for c in line.decode("utf-8", "replace").split(",")]
+            body = block[cut + 1 :]
+            fast = self._columns(body) if body else ParseResult()
+            if fast is None:
+                self.header = None  # the line-by-line path reads the header again
+            return fast
+        header = self.header
+        step_key = next((k for k in STEP_KEYS if k in header), None)
+        if (
+            step_key is None
+            or len(header) < 2
+            or "" in header
+            or len(set(header)) != len(header)
+            or b'"' in body
+            or b"\x00" in body
+        ):
+            return None
+        body = body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith(b"\n") else body
+        if not body:
+            return None
+        import numpy as np
+        import polars as pl
+
+        data = np.frombuffer(body, dtype=np.uint8)
+        returns = np.flatnonzero(data == 13)
+        if len(returns) and (
+            returns[-1] == len(body) - 1 or (data[returns + 1] != 10).any()
+        ):  # a CR that does not end a line (CR LF: Python's csv writer; polars reads those)
+            return None
+        ends = np.append(np.flatnonzero(data == 10), len(body))
+        commas = np.flatnonzero(data == 44)
+        cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
+        if (cells != len(header)).any():
+            return None  # blank lines among them (a blank line has one cell)
+        try:
+            raw = pl.read_csv(
+                body,
+                has_header=False,
+                new_columns=header,
+                infer_schema=False,
+                quote_char=None,
+                encoding="utf8-lossy",
+            )
+        except Exception:  # polars' errors vary: the line-by-line path says what is wrong
+            return None
+        if raw.height != len(ends):
+            return None
+        step = raw.get_column(step_key).str.strip_chars().cast(pl.Int64, strict=False)
+        if step.null_count():
+            return None
+        leaves: list[pl.Series] = []
+        for name in header:
+            if name == step_key:
+                continue
+            text = raw.get_column(name)
+            values = text.str.strip_chars().cast(pl.Float64, strict=False)
+            odd = (values.is_null() & (text != "")).fill_null(False)
+            if odd.any():  # True, 1_000, np.float64(2), ...: as the line-by-line path reads them
+                where = odd.arg_true()
+                parsed = [parse_number_text(t) for t in text.gather(where).to_list()]
+                if any(isinstance(v, str) for v in parsed):
+                    return None  # a text value: the line-by-line path keeps the latest
+                values = values.scatter(where, pl.Series(parsed, dtype=pl.Float64))
+            if values.null_count() < values.len():  # a column once a row has a number for it
+                leaves.append(values.alias(name))
+        columns = [step.alias("step")]
+        if leaves:
+            firsts = pl.DataFrame(leaves).select(pl.all().is_not_null().arg_max()).row(0)
+            order = sorted(range(len(leaves)), key=firsts.__getitem__)  # stable: header order
+            columns += [leaves[i] for i in order]
+        return ParseResult(metrics_frame=pl.DataFrame(columns))
+
+
+#: blocks this large are read by columns (``CsvMetricsParser._columns``), smaller ones line by line
+COLUMNS_FROM = 256 * 1024
 
 #: the legacy ``/v1/fine-tunes`` API (before August 2023); ``validation_*`` when a validation
 #: file was given
