@@ -545,7 +545,6 @@ def rows_csv(rounds: int) -> list[Row]:
             Row(
                 f"metrics CSV 100k×50 ({size:.0f} MB, Lightning CSVLogger): `check` (whole process)",
                 "polars.read_csv",
-                target="≤ 2",
             ),
         )
     ]
