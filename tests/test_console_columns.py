@@ -7,11 +7,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
+from columnhelp import assert_same_both_ways, read
 from rltop.core.follow import Follower
 from rltop.core.formats import console
 
@@ -47,28 +46,11 @@ OTHER = [
 
 
 def _read(path: Path, columns: bool) -> Follower:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(console, "COLUMNS_FROM", 0 if columns else 1 << 62)
-        follower = Follower([str(path.parent)])
-        follower.read_all()
-    return follower
+    return read(path, console, columns)
 
 
 def _same(path: Path) -> None:
-    a, b = _read(path, False).store.snapshot(), _read(path, True).store.snapshot()
-    assert len(a.runs) == len(b.runs)
-    for ra, rb in zip(a.runs, b.runs, strict=True):
-        assert_frame_equal(ra.metrics, rb.metrics)
-        assert ra.text_metrics == rb.text_metrics
-    for sa, sb in zip(a.sources, b.sources, strict=True):
-        assert (sa.rows, sa.skipped, sa.ignored, sa.lines_read) == (
-            sb.rows,
-            sb.skipped,
-            sb.ignored,
-            sb.lines_read,
-        )
-        assert sa.skip_reasons == sb.skip_reasons
-        assert sa.ignore_reasons == sb.ignore_reasons
+    assert_same_both_ways(path, console)
 
 
 @settings(max_examples=60, deadline=None)

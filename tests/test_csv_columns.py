@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
+from columnhelp import assert_same_both_ways, read
 from rltop.core.follow import Follower
 from rltop.core.formats import csv as csv_format
 from rltop.core.formats.csv import CsvMetricsParser
@@ -51,24 +51,11 @@ ODD_STEPS = ["{s}.0", "x", "", "99999999999999999999", "1e3", "١"]
 
 
 def _read(path: Path, columns: bool) -> Follower:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(csv_format, "COLUMNS_FROM", 0 if columns else 1 << 62)
-        follower = Follower([str(path.parent)])
-        follower.read_all()
-    return follower
+    return read(path, csv_format, columns)
 
 
 def _same(path: Path) -> None:
-    lines_path, columns_path = _read(path, False), _read(path, True)
-    a, b = lines_path.store.snapshot(), columns_path.store.snapshot()
-    assert len(a.runs) == len(b.runs)
-    for ra, rb in zip(a.runs, b.runs, strict=True):
-        assert_frame_equal(ra.metrics, rb.metrics)
-        assert ra.text_metrics == rb.text_metrics
-    for sa, sb in zip(a.sources, b.sources, strict=True):
-        assert (sa.rows, sa.skipped, sa.lines_read) == (sb.rows, sb.skipped, sb.lines_read)
-        assert sa.skip_reasons == sb.skip_reasons
-        assert list(sa.recent_skips) == list(sb.recent_skips)
+    assert_same_both_ways(path, csv_format)
 
 
 @settings(max_examples=80, deadline=None)

@@ -8,6 +8,7 @@ Other lines (warnings, progress bars, blank lines) are counted as ignored, by cl
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from rltop.core.formats.base import (
@@ -34,28 +35,33 @@ class VerlConsoleParser(Parser):
             if fast is not None:
                 return fast
         result = ParseResult()
-        lines = block.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()  # the block ends with a newline
-        for line in lines:
-            if not line.strip():
-                result.ignore(BLANK)
+        for raw, text in _pieces(block, result):
+            try:
+                row = parse_step_line(text) if b"step:" in raw else None
+            except StepOutOfRange as exc:
+                result.skips.append(Skip(str(exc), None, clip_sample(raw)))
                 continue
-            # progress bars rewrite a line with \r: each \r-separated piece is its own line
-            for raw in line.split(b"\r") if b"\r" in line else (line,):
-                if not raw.strip():
-                    continue
-                text = ANSI_RE.sub(b"", raw).decode("utf-8", errors="replace")
-                try:
-                    row = parse_step_line(text) if b"step:" in raw else None
-                except StepOutOfRange as exc:
-                    result.skips.append(Skip(str(exc), None, clip_sample(raw)))
-                    continue
-                if row is None:
-                    result.ignore(other_line_reason(text))
-                else:
-                    result.metrics.append(row)
+            if row is None:
+                result.ignore(other_line_reason(text))
+            else:
+                result.metrics.append(row)
         return result
+
+
+def _pieces(block: bytes, result: ParseResult) -> Iterator[tuple[bytes, str]]:
+    """The block's lines that are not blank, each with its text (ANSI codes taken out); a
+    progress bar rewrites a line with CR: each CR-separated piece is a line of its own. Blank
+    lines are counted in ``result`` as ignored."""
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the block ends with a newline
+    for line in lines:
+        if not line.strip():
+            result.ignore(BLANK)
+            continue
+        for raw in line.split(b"\r") if b"\r" in line else (line,):
+            if raw.strip():
+                yield raw, ANSI_RE.sub(b"", raw).decode("utf-8", errors="replace")
 
 
 #: blocks this large have their ``key:value`` parts read by columns (``_feed_columns``)
@@ -68,30 +74,20 @@ def _feed_columns(block: bytes) -> ParseResult | None:
     line-by-line path gives; None, for that path, when a step is out of range or a value is a
     text (the line path keeps the latest text per key)."""
     result = ParseResult()
-    lines = block.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
     steps: list[int] = []
     rests: list[str] = []
     texts: list[str] = []
-    for line in lines:  # classified as the line path does; only the parts wait
-        if not line.strip():
-            result.ignore(BLANK)
+    for raw, text in _pieces(block, result):  # classified as the line path does
+        m = STEP_LINE_RE.search(text) if b"step:" in raw else None
+        if m is None:
+            result.ignore(other_line_reason(text))
             continue
-        for raw in line.split(b"\r") if b"\r" in line else (line,):
-            if not raw.strip():
-                continue
-            text = ANSI_RE.sub(b"", raw).decode("utf-8", errors="replace")
-            m = STEP_LINE_RE.search(text) if b"step:" in raw else None
-            if m is None:
-                result.ignore(other_line_reason(text))
-                continue
-            try:
-                steps.append(checked_step(int(m.group(1))))
-            except StepOutOfRange:
-                return None
-            rests.append(m.group(2))
-            texts.append(text)
+        try:
+            steps.append(checked_step(int(m.group(1))))
+        except StepOutOfRange:
+            return None
+        rests.append(m.group(2))
+        texts.append(text)
     if not steps:
         return result
     frame, lines_with_parts = _parts_frame(steps, rests)
