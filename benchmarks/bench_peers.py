@@ -18,6 +18,7 @@ Rows (``--only`` takes a comma-separated subset of these names):
   with both, the growth of the ingest time from 10k to 100k steps;
 - ``csv``: a PyTorch Lightning ``metrics.csv``, 100k steps x 50 metrics: ``polars.read_csv``
   (whole process) vs ``rltop check``;
+- ``console``: a verl console log, 10k steps x 150 metrics: ``rltop check``;
 - ``toolong``: 200k rollouts (~470 MB): toolong's ``tl FILE`` first screen vs rltop's first frame
   (toolong lives in its own virtualenv, created here when missing: it pins its own Textual);
 - ``search``: a rare phrase over the same rollouts, text on disk: polars ``scan_ndjson`` + filter
@@ -550,6 +551,19 @@ def rows_csv(rounds: int) -> list[Row]:
     ]
 
 
+def rows_console(rounds: int) -> list[Row]:
+    """A verl console log of 10k steps x 150 metrics: ``rltop check`` (no peer reads it)."""
+    folder = gen.console_log(10_000, 150)
+    size = os.path.getsize(folder / "train.log") / 1e6
+    row = Row(f"verl console log 10k×150 ({size:.0f} MB): `check` (whole process)", "")
+    for i in range(rounds + 1):
+        took = whole_process([*rltop_cmd(), "check", str(folder)], env=src_env(), ok=(0, 1, 2))
+        if i:
+            row.rltop_times.append(took)
+            print(f"  {row.work}: round {i}: {took:.2f}", flush=True)
+    return [row]
+
+
 def rows_memory(rounds: int) -> list[Row]:
     """``rltop check --max-memory 512M`` on the 1.9 GB rollout file: its peak heap."""
     folder = gen.rollouts_jsonl(800_000)
@@ -696,6 +710,7 @@ ALL = (
     "jsonl10k",
     "jsonl100k",
     "csv",
+    "console",
     "toolong",
     "search",
     "startup",
@@ -764,6 +779,8 @@ def main() -> int:
                 rows += rows_growth(rows)
             elif name == "csv":
                 rows += rows_csv(args.rounds)
+            elif name == "console":
+                rows += rows_console(args.rounds)
             elif name == "toolong":
                 rows += rows_toolong(args.rounds)
             elif name == "search":
