@@ -10,11 +10,15 @@ Rows (``--only`` takes a comma-separated subset of these names):
 - ``wandb``: W&B offline run, 10k steps x 150 metrics (``.wandb`` written by the ``wandb``
   package): ``wandb beta leet`` vs rltop, first data and last step on screen;
 - ``tfevents``: the same numbers as a TensorBoard event file: ``EventAccumulator`` with
-  ``size_guidance={'scalars': 0}`` (whole process) vs ``rltop check``;
+  ``size_guidance={'scalars': 0}`` (whole process) vs ``rltop check``; the dashboard's first
+  frame with data and with the last step;
 - ``jsonl10k``, ``jsonl100k``: metrics JSONL, 10k and 100k steps: ``polars.read_ndjson`` (whole
   process, and in the process) vs ``rltop check``, rltop's ingest in the process, the peak heap
   (RssAnon) of ``check`` against the file's size, and the first frame showing the last step;
   with both, the growth of the ingest time from 10k to 100k steps;
+- ``csv``: a PyTorch Lightning ``metrics.csv``, 100k steps x 50 metrics: ``polars.read_csv``
+  (whole process) vs ``rltop check``;
+- ``console``: a verl console log, 10k steps x 150 metrics: ``rltop check``;
 - ``toolong``: 200k rollouts (~470 MB): toolong's ``tl FILE`` first screen vs rltop's first frame
   (toolong lives in its own virtualenv, created here when missing: it pins its own Textual);
 - ``search``: a rare phrase over the same rollouts, text on disk: polars ``scan_ndjson`` + filter
@@ -302,7 +306,7 @@ def rows_tfevents(rounds: int) -> list[Row]:
     event_file = str(next(Path(folder).glob("*tfevents*")))
     row = Row("tfevents 10k×150: full load (whole process)", "TensorBoard EventAccumulator",
               target="≤ 0.2")  # fmt: skip
-    return [
+    out = [
         interleave(
             rounds,
             lambda: whole_process([PY, "-c", TB_CODE, event_file]),
@@ -310,6 +314,17 @@ def rows_tfevents(rounds: int) -> list[Row]:
             row,
         )
     ]
+    # the dashboard: the first frame with data and the one with the last step (no peer draws it)
+    first = Row("tfevents 10k: first data on screen (160×45)", "", target="≤ 1.0 s")
+    last = Row("tfevents 10k: last step on screen (160×45)", "")
+    final = rf"step {gen_last_step(Path(folder))}\b"
+    for i in range(rounds + 1):
+        seen, done = on_screen([*rltop_cmd(), folder], final, first=r"step \d+", env=_pp_env())
+        if i:
+            first.rltop_times.append(seen or done)
+            last.rltop_times.append(done)
+            print(f"  tfevents on screen: round {i}: first {seen:.2f} last {done:.2f}", flush=True)
+    return [*out, first, last]
 
 
 POLARS_READ = "import sys, polars; polars.read_ndjson(sys.argv[1])"
@@ -439,13 +454,13 @@ def rows_toolong(rounds: int) -> list[Row]:
 
 SEARCH_CODE = """
 import sys, time, json
-which, path, phrase = sys.argv[1:4]
+which, path, pattern, query = sys.argv[1:5]
 if which == "polars":
     import polars as pl
     first = pl.read_ndjson(path, n_rows=1)
     text = [c for c, t in first.schema.items() if t == pl.String]
     t = time.perf_counter()
-    cond = pl.any_horizontal([pl.col(c).str.contains("(?i)" + phrase) for c in text])
+    cond = pl.any_horizontal([pl.col(c).str.contains(pattern) for c in text])
     n = pl.scan_ndjson(path).filter(cond).collect().height
     print(json.dumps({"complete": time.perf_counter() - t, "hits": n}))
 else:
@@ -456,7 +471,7 @@ else:
     frame = f.store.snapshot().runs[0].rollouts
     cold = frame.get_column("prompt").null_count()
     t = time.perf_counter(); first = None; n = 0
-    for part in iter_matches(frame, parse_query(phrase, dict(frame.schema)), loader=fill_text):
+    for part in iter_matches(frame, parse_query(query, dict(frame.schema)), loader=fill_text):
         n += len(part)
         if first is None:
             first = time.perf_counter() - t
@@ -466,37 +481,47 @@ else:
 
 
 def rows_search(rounds: int) -> list[Row]:
+    """A rare phrase searched as text and as a regular expression (polars: the same pattern)."""
     folder = gen.rollouts_jsonl(200_000)
     path = str(folder / "rollouts.jsonl")
-    firsts: list[float] = []
-    hits: dict[str, int] = {}
-
-    def peer() -> float:
-        got = child(SEARCH_CODE, "polars", path, RARE_PHRASE)
-        hits["polars"] = got["hits"]
-        return got["complete"]
-
-    def ours() -> float:
-        got = child(SEARCH_CODE, "rltop", path, RARE_PHRASE)
-        hits["rltop"] = got["hits"]
-        firsts.append(got["first"])
-        return got["complete"]
-
     grep = whole_process(["grep", "-c", "-i", RARE_PHRASE, path])
-    complete = interleave(
-        rounds,
-        peer,
-        ours,
-        Row(
-            f"search '{RARE_PHRASE}' over 200k rollouts, text on disk: complete",
-            "polars scan_ndjson+filter",
-            target="≤ 1.5",
-        ),
-    )
-    complete.note = f"matches: polars {hits.get('polars')}, rltop {hits.get('rltop')}"
-    first = Row("same, first part of the result (after Enter)", "", [], firsts[1:],
-                target="≤ 200 ms", unit="ms", note=f"`grep -c -i` {grep:.2f} s")  # fmt: skip
-    return [complete, first]
+    regex = r"reward\s+hacking\s+detected"
+    out: list[Row] = []
+    for label, pattern, query in (
+        (f"search '{RARE_PHRASE}'", "(?i)" + re.escape(RARE_PHRASE), RARE_PHRASE),
+        (f"search /{regex}/i", "(?i)" + regex, f"/{regex}/i"),
+    ):
+        firsts: list[float] = []
+        hits: dict[str, int] = {}
+
+        def peer(pattern: str = pattern, query: str = query, hits: dict = hits) -> float:
+            got = child(SEARCH_CODE, "polars", path, pattern, query)
+            hits["polars"] = got["hits"]
+            return got["complete"]
+
+        def ours(
+            pattern: str = pattern, query: str = query, hits: dict = hits, firsts: list = firsts
+        ) -> float:
+            got = child(SEARCH_CODE, "rltop", path, pattern, query)
+            hits["rltop"] = got["hits"]
+            firsts.append(got["first"])
+            return got["complete"]
+
+        complete = interleave(
+            rounds,
+            peer,
+            ours,
+            Row(
+                f"{label} over 200k rollouts, text on disk: complete",
+                "polars scan_ndjson+filter",
+                target="≤ 1.5",
+            ),
+        )
+        complete.note = f"matches: polars {hits.get('polars')}, rltop {hits.get('rltop')}"
+        first = Row(f"{label}: first part of the result (after Enter)", "", [], firsts[1:],
+                    target="≤ 200 ms", unit="ms", note=f"`grep -c -i` {grep:.2f} s")  # fmt: skip
+        out += [complete, first]
+    return out
 
 
 def rows_growth(rows: list[Row]) -> list[Row]:
@@ -514,6 +539,41 @@ def rows_growth(rows: list[Row]) -> list[Row]:
             target="≤ 11",
         )
     ]
+
+
+def rows_csv(rounds: int) -> list[Row]:
+    """A Lightning ``metrics.csv``, 100k steps x 50 metrics: ``rltop check`` vs polars."""
+    folder = gen.metrics_csv(100_000, 50)
+    path = str(folder / "metrics.csv")
+    size = os.path.getsize(path) / 1e6
+    return [
+        interleave(
+            rounds,
+            lambda: whole_process(
+                [PY, "-c", "import sys, polars; polars.read_csv(sys.argv[1])", path]
+            ),
+            lambda: whole_process(
+                [*rltop_cmd(), "check", str(folder)], env=src_env(), ok=(0, 1, 2)
+            ),
+            Row(
+                f"metrics CSV 100k×50 ({size:.0f} MB, Lightning CSVLogger): `check` (whole process)",
+                "polars.read_csv",
+            ),
+        )
+    ]
+
+
+def rows_console(rounds: int) -> list[Row]:
+    """A verl console log of 10k steps x 150 metrics: ``rltop check`` (no peer reads it)."""
+    folder = gen.console_log(10_000, 150)
+    size = os.path.getsize(folder / "train.log") / 1e6
+    row = Row(f"verl console log 10k×150 ({size:.0f} MB): `check` (whole process)", "")
+    for i in range(rounds + 1):
+        took = whole_process([*rltop_cmd(), "check", str(folder)], env=src_env(), ok=(0, 1, 2))
+        if i:
+            row.rltop_times.append(took)
+            print(f"  {row.work}: round {i}: {took:.2f}", flush=True)
+    return [row]
 
 
 def rows_memory(rounds: int) -> list[Row]:
@@ -661,6 +721,8 @@ ALL = (
     "tfevents",
     "jsonl10k",
     "jsonl100k",
+    "csv",
+    "console",
     "toolong",
     "search",
     "startup",
@@ -727,6 +789,10 @@ def main() -> int:
             elif name == "jsonl100k":
                 rows += rows_jsonl(args.rounds, 100_000)
                 rows += rows_growth(rows)
+            elif name == "csv":
+                rows += rows_csv(args.rounds)
+            elif name == "console":
+                rows += rows_console(args.rounds)
             elif name == "toolong":
                 rows += rows_toolong(args.rounds)
             elif name == "search":

@@ -9,6 +9,8 @@ Every generator returns the folder to point rltop (and the peer) at:
   mode (``wandb/offline-run-*/run-<id>.wandb``), one ``run.log`` per step;
 - ``tfevents(steps, keys)``: an event file written with TensorBoard's own ``EventFileWriter``, one
   event per scalar as PyTorch's ``SummaryWriter.add_scalar`` (TRL, transformers, verl) writes them;
+- ``console_log(steps, keys)``: a verl console log (step lines among other output);
+- ``metrics_csv(steps, keys)``: a PyTorch Lightning ``CSVLogger`` ``metrics.csv``;
 - ``rollouts_jsonl(rows)``: verl-style rollout lines (``bench_rollouts.generate``), ~2.4 KB each
   (200k rows ~ 480 MB; 800k rows ~ 1.9 GB).
 
@@ -75,6 +77,39 @@ def metrics_jsonl(steps: int = 10_000, keys: int = 150) -> Path:
                 fh.write(orjson.dumps({"step": step, "data": data}) + b"\n")
 
     return _cached(f"jsonl-{steps}x{keys}", {"steps": steps, "keys": keys, "v": 1}, make)
+
+
+def metrics_csv(steps: int = 100_000, keys: int = 50) -> Path:
+    """A folder with a ``metrics.csv`` as PyTorch Lightning's ``CSVLogger`` writes it (Python's
+    ``csv`` writer: CR LF line ends; ``epoch``, ``step``, then the metrics)."""
+
+    def make(folder: Path) -> None:
+        import csv
+
+        with open(folder / "metrics.csv", "w", newline="") as fh:
+            writer = None
+            for step, data in metric_rows(steps, keys):
+                if writer is None:
+                    writer = csv.DictWriter(fh, fieldnames=["epoch", "step", *data])
+                    writer.writeheader()
+                writer.writerow({"epoch": step // 1000, "step": step, **data})
+
+    return _cached(f"csv-{steps}x{keys}", {"steps": steps, "keys": keys, "v": 1}, make)
+
+
+def console_log(steps: int = 10_000, keys: int = 150) -> Path:
+    """A folder with a verl console log (``train.log``: what ``python -m verl... | tee`` keeps):
+    ``step:N - key:value - ...`` lines behind Ray's coloured actor prefix, among chatter."""
+
+    def make(folder: Path) -> None:
+        prefix = "\x1b[36m(TaskRunner pid=2741)\x1b[0m "
+        with open(folder / "train.log", "w") as fh:
+            for step, data in metric_rows(steps, keys):
+                fh.write(f"{prefix}INFO worker heartbeat at step {step}\n")
+                parts = " - ".join(f"{k}:{v!r}" for k, v in data.items())
+                fh.write(f"{prefix}step:{step} - {parts}\n")
+
+    return _cached(f"console-{steps}x{keys}", {"steps": steps, "keys": keys, "v": 1}, make)
 
 
 _WANDB_SCRIPT = r"""

@@ -189,7 +189,8 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
     )
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
-    got = file_line_spans(str(path), len(data), block=block)
+    with open(path, "rb") as fh:
+        got = file_line_spans(fh.fileno(), len(data), block=block)
     assert got is not None
     starts, lengths, newlines = got
     want_starts, want_lengths = line_spans(data)
@@ -200,7 +201,8 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
         nl = data.index(b"\n", at) + 1
         spaced = data[:nl] + b" " + data[nl:]
         path.write_bytes(spaced)
-        assert file_line_spans(str(path), len(spaced), block=block) is None
+        with open(path, "rb") as fh:
+            assert file_line_spans(fh.fileno(), len(spaced), block=block) is None
 
 
 def test_a_prompt_standing_for_its_group_stays_on_disk(tmp_path, small_threshold, monkeypatch):
@@ -245,12 +247,56 @@ def test_headless_reads_a_metrics_file_in_one_block(tmp_path, monkeypatch):
     assert screen.store.snapshot().runs[0].metrics.height == 2000
 
 
-def test_a_file_named_like_a_glob_pattern_is_read_as_itself(tmp_path, small_threshold):
-    """polars reads a path as a glob: ``r[1].jsonl`` would be ``r1.jsonl``, its neighbour."""
-    odd = tmp_path / "run" / "r[1].jsonl"
+@pytest.mark.parametrize("name", ["r[1].jsonl", "r*.jsonl", "r?.jsonl", "r{1}.jsonl"])
+def test_a_file_named_like_a_glob_pattern_is_read_as_itself(
+    tmp_path, small_threshold, monkeypatch, name
+):
+    """polars reads a path as a glob: ``r[1].jsonl`` would be ``r1.jsonl``, its neighbour (and
+    ``r*.jsonl`` both). The one-pass catch-up reads the open file, whatever its name."""
+    odd = tmp_path / "run" / name
     write(odd, rows(600, seed=0))
     write(tmp_path / "run" / "r1.jsonl", rows(900, seed=1, first_step=1000))
+    caught: dict[str, bool] = {}
+    catch_up = RolloutJsonlParser.catch_up
+
+    def spy(self):
+        got = catch_up(self)
+        caught[os.path.basename(self.path)] = got is not None
+        return got
+
+    monkeypatch.setattr(RolloutJsonlParser, "catch_up", spy)
     _follower, frame = read(odd)
+    assert caught == {name: True, "r1.jsonl": True}  # the one-pass path read both files
     assert frame.height == 1500
-    steps = frame.get_column("step")
-    assert int((steps < 1000).sum()) == 600 and int((steps >= 1000).sum()) == 900
+    assert frame.get_column("completion").null_count() == 1500  # text on disk: one pass
+    ours = frame.filter(pl.col("_path") == str(odd)).sort("_offset")
+    assert ours.height == 600 and ours.get_column("step").max() < 1000
+    want = [row["completion"] for row in rows(600, seed=0)]
+    assert coldtext.fill_text(ours).get_column("completion").to_list() == want
+
+
+def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkeypatch):
+    """polars is given the open file, not a name: every read of one catch-up sees one file."""
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    given = []
+    scan = pl.scan_ndjson
+
+    def spy(source, **kwargs):
+        given.append(source)
+        return scan(source, **kwargs)
+
+    monkeypatch.setattr(pl, "scan_ndjson", spy)
+    assert RolloutJsonlParser(str(path)).catch_up() is not None
+    assert len(given) == 1 and not isinstance(given[0], (str, os.PathLike))
+
+
+def test_without_posix_reads_the_block_path(tmp_path, small_threshold, monkeypatch):
+    """Where polars cannot map a descriptor (not POSIX) it would copy the file whole into
+    memory: the block path reads the file instead, with the same rows."""
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    monkeypatch.delattr(os, "pread")
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+    _follower, frame = read(path)
+    assert frame.height == 600 and frame.get_column("completion").null_count() < 600

@@ -100,6 +100,23 @@ def test_other_parquet_files_are_explained(tmp_path: Path):
     assert "still being written" in reasons["half.parquet"]
 
 
+@pytest.mark.parametrize("name", ["c[1].parquet", "c*.parquet", "c?.parquet", "c{1}.parquet"])
+def test_a_parquet_file_named_like_a_glob_pattern_is_read_as_itself(tmp_path: Path, name: str):
+    """polars reads a path as a glob (``c[1].parquet`` would be ``c1.parquet``): the columns
+    that decide the format come from the file itself."""
+    rollouts = pl.DataFrame(
+        {"step": [1, 1], "prompt": ["q", "r"], "completion": ["a", "b"], "reward": [1.0, 0.0]}
+    )
+    rollouts.write_parquet(tmp_path / name)
+    pl.DataFrame({"x": [1]}).write_parquet(tmp_path / "c1.parquet")
+    snap = read_snapshot(tmp_path)
+    assert _formats(snap) == {name: "parquet-rollouts"}
+    assert {Path(p).name for p, _r in snap.unrecognized} == {"c1.parquet"}
+    assert snap.runs[0].rollouts.height == 2
+    (tmp_path / "c1.parquet").unlink()  # alone: a pattern matching no file is no reason either
+    assert _formats(read_snapshot(tmp_path)) == {name: "parquet-rollouts"}
+
+
 # -- OpenPipe ART ---------------------------------------------------------------------------
 TOOL_CALL = {
     "id": "call_1",

@@ -26,6 +26,7 @@ from rltop.core.formats.wandb import (
     WandbParser,
     frame_records,
 )
+from wandbhelp import chunks, history
 
 pb = pytest.importorskip(
     "wandb.proto.wandb_internal_pb2", reason="needs the wandb package (rltop[wandb])"
@@ -131,31 +132,11 @@ def test_output_log_with_verl_step_lines_is_read(tmp_path: Path, fixtures: Path)
 
 
 def _history(step: int, **values: float) -> bytes:
-    record = pb.Record()
-    for key, value in values.items():
-        item = record.history.item.add()
-        item.nested_key.append(key)
-        item.value_json = json.dumps(value)
-    item = record.history.item.add()
-    item.key = "_step"
-    item.value_json = str(step)
-    record.history.step.num = step
-    return record.SerializeToString()
+    return history(step, values)
 
 
 def _chunk_types(data: bytes) -> list[int]:
-    import struct
-
-    pos, types = 7, []
-    while pos < len(data):
-        left = BLOCK_LEN - pos % BLOCK_LEN
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        types.append(kind)
-        pos += 7 + length
-    return types
+    return [kind for _pos, kind in chunks(data)]
 
 
 def test_live_follow_reads_only_new_records(tmp_path: Path):

@@ -4,6 +4,7 @@ never drops one that does (JSON escapes, case folding, text the parser puts toge
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from rltop.core.coldtext import fill_text
 from rltop.core.formats.rollouts import RolloutJsonlParser
-from rltop.core.prefilter import candidate_lines, needles
+from rltop.core.prefilter import candidate_lines, needles, regex_needles
 from rltop.core.search import iter_matches, parse_query
 
 TRICKY = [
@@ -135,8 +136,8 @@ def test_lines_that_cannot_match_are_dropped(tmp_path):
     assert keep.sum() == 50  # the one line per copy that has it
 
 
-@settings(max_examples=60, deadline=None)
-@given(
+#: texts in rollouts, and a phrase cut from one of them (``pick``, ``start``, ``size``)
+RANDOM_CASE = dict(
     texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
     pick=st.integers(0, 7),
     start=st.integers(0, 20),
@@ -144,6 +145,10 @@ def test_lines_that_cannot_match_are_dropped(tmp_path):
     ascii_only=st.booleans(),
     ignore_case=st.booleans(),
 )
+
+
+@settings(max_examples=60, deadline=None)
+@given(**RANDOM_CASE)
 def test_random_text_is_never_missed(
     tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case
 ):
@@ -158,6 +163,56 @@ def test_random_text_is_never_missed(
     for raw, kept in zip(lines, keep, strict=True):
         if any(_matches(t, phrase, ignore_case) for t in _texts(raw, path)):
             assert kept
+
+
+def test_regex_needles_are_the_literal_runs_every_match_holds():
+    assert regex_needles(r"reward\s+hacking") == [b"hacking", b"reward"]
+    assert regex_needles(r"(?i)Reward hack(ing)?") == [b"reward", b"hac"]  # split at k, s
+    assert regex_needles(r"(?i:Kelvin) x") == [b"elvin", b"x"]  # a case-insensitive part
+    assert regex_needles(r"(foo|bar)baz") == [b"baz"]  # a branch: neither side is needed
+    assert regex_needles(r"foo|bar") == []
+    assert regex_needles(r"colou?r (of)+ x*yz") == [b"colo", b"of", b"yz"]
+    assert regex_needles(r"[ab]cde.fg{0,2}") == [b"cde", b"f"]
+    assert regex_needles("(") == []  # not a pattern: every line is kept
+
+
+def _regexes(phrase: str, draw: st.DataObject) -> str:
+    """A pattern every text holding ``phrase`` matches, made of its pieces."""
+    out = []
+    for ch in phrase:
+        kind = draw.draw(st.sampled_from(["lit", "lit", "lit", "dot", "class", "opt", "plus"]))
+        lit = re.escape(ch)
+        out.append(
+            {
+                "lit": lit,
+                "dot": ".",
+                "class": f"[{lit}#]",
+                "opt": f"(?:{lit})?",
+                "plus": f"(?:{lit})+",
+            }[kind]
+        )
+    body = "".join(out)
+    if draw.draw(st.booleans()):
+        body = f"(?:{body}|zzq)"
+    return body
+
+
+@settings(max_examples=60, deadline=None)
+@given(**RANDOM_CASE, data=st.data())
+def test_a_line_a_random_regex_matches_is_never_dropped(
+    tmp_path_factory, texts, pick, start, size, ascii_only, ignore_case, data
+):
+    tmp = tmp_path_factory.mktemp("r")
+    objs = [{"prompt": t, "response": t[::-1]} for t in texts]
+    source = texts[pick % len(texts)]
+    phrase = source[start : start + size] or "x"
+    pattern = ("(?i)" if ignore_case else "") + _regexes(phrase, data)
+    path, lines, offsets = _write(tmp, objs, ascii_only=ascii_only)
+    keep = candidate_lines(path, offsets, [len(x) for x in lines], regex_needles(pattern))
+    for raw, kept in zip(lines, keep, strict=True):
+        texts_of = _texts(raw, path)
+        if any(pl.Series([t]).str.contains(pattern).item() for t in texts_of):
+            assert kept, (pattern, raw)
 
 
 def _cold_frame(
@@ -190,7 +245,14 @@ def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
         parsed.append(part.height)
         return fill_text(part)
 
-    for text in ("reward hacking", "café", '"[user] hello"', "General Kenobi", "/Gen.ral/"):
+    for text in (
+        "reward hacking",
+        "café",
+        '"[user] hello"',
+        "General Kenobi",
+        "/Gen.ral/",
+        r"/REWARD\s+hack(ing)?/i",
+    ):
         query = parse_query(text, dict(frame.schema))
         parsed.clear()
         got = pl.concat(list(iter_matches(frame, query, loader=loader, batch=50))).sort()
@@ -198,8 +260,7 @@ def test_search_over_cold_rows_parses_only_candidates(tmp_path, monkeypatch):
         expect = full.with_row_index("_r").filter(query.text_expr()).get_column("_r").sort()
         assert got.to_list() == expect.to_list(), text
         assert len(got) > 0
-        if not text.startswith("/"):  # a regex has nothing to look for in the raw bytes
-            assert sum(parsed) < frame.height / 2
+        assert sum(parsed) < frame.height / 2  # a regex's literal runs are looked for too
 
 
 def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
@@ -312,3 +373,41 @@ def test_parts_after_the_first_end_after_a_batch_of_lines_to_read(tmp_path, monk
         rest = sum(loaded[1:])  # lines read back after the first part
         assert max(loaded[1:]) <= batch
         assert len(parts) - 1 == max(1, -(-rest // batch)), (text, batch, loaded)
+
+
+@pytest.mark.parametrize("span", [64, 257])
+def test_a_line_longer_than_a_span_is_searched_a_window_at_a_time(tmp_path, monkeypatch, span):
+    """A long line is never read whole: a needle or an escaped letter across a window's edge is
+    still seen, and a line without the needles is dropped."""
+    from rltop.core import prefilter
+
+    monkeypatch.setattr(prefilter, "SPAN_BYTES", span)
+    reads: list[int] = []
+    real_read = prefilter._Slot.read
+
+    def read(self, fh, lock, offset, length):
+        reads.append(length)
+        return real_read(self, fh, lock, offset, length)
+
+    monkeypatch.setattr(prefilter._Slot, "read", read)
+    filler = "lorem ipsum dolor " * 200
+    rng = random.Random(span)
+    lines = []
+    for i in range(40):
+        cut = rng.randrange(len(filler))
+        text = filler[:cut] + ("Reward HACKING" if i % 3 == 0 else "") + filler[cut:]
+        if i % 7 == 1:
+            text = filler[:cut] + "Reward hacking" + filler[cut:]
+        line = json.dumps({"step": i, "prompt": "p", "response": text})
+        if i % 7 == 1:  # the R as a JSON escape: the raw bytes cannot tell, the line is kept
+            line = line.replace("Reward", "\\u0052eward")
+        lines.append(line.encode() + b"\n")
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"".join(lines))
+    offsets = np.cumsum([0, *[len(x) for x in lines[:-1]]])
+    keep = candidate_lines(
+        str(path), offsets, [len(x) for x in lines], needles("reward hacking", True)
+    )
+    expect = [i % 3 == 0 or i % 7 == 1 for i in range(40)]
+    assert keep.tolist() == expect
+    assert max(reads) <= max(span, 4 * len(b"hacking"))

@@ -131,3 +131,22 @@ def test_sort_order_is_stable_with_ties_and_nulls_last(text):
         return (value is None, 0 if value is None else (-value if desc else value), i)
 
     assert got == sorted(keep["_r"].to_list(), key=key)
+
+
+def test_columns_whose_names_are_no_identifiers_can_be_filtered():
+    odd = pl.DataFrame(
+        {
+            "step": [1, 2, 3],
+            "prompt": ["p", "q", "r"],
+            "completion": ["a", "b", "c"],
+            "^.*$": [0.1, 0.9, 0.5],
+            "pass rate": [0.0, 1.0, 0.5],
+            "1st": [3.0, 2.0, 1.0],
+        }
+    )
+    assert rows(odd, "^.*$>0.4") == [2, 1]
+    assert rows(odd, '"pass rate">=0.5') == [2, 1]
+    assert rows(odd, "'pass rate'<0.5 step<5") == [0]
+    assert rows(odd, "1st=2") == [1]
+    assert rows(odd, '"pass rate>=0.5"') == []  # quoted whole: free text, found nowhere
+    assert parse_query('"no such">1', dict(odd.schema)).phrase == "no such>1"  # not a column

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import threading
 from pathlib import Path
 
 import pytest
-from polars.testing import assert_frame_equal
 
+import newesthelp
+from newesthelp import assert_same, newest_first
+from newesthelp import straight as straight_read
 from rltop.core import follow
 from rltop.core.follow import Follower
 from rltop.core.formats.wandb import (
@@ -24,6 +25,8 @@ from rltop.core.formats.wandb import (
     WandbParser,
     frame_records,
 )
+from wandbhelp import chunks as chunks_of
+from wandbhelp import history
 
 pb = pytest.importorskip("wandb.proto.wandb_internal_pb2", reason="needs rltop[wandb]")
 
@@ -32,19 +35,10 @@ FIXTURE_RUN = "wandb/run-20241014_021059-7boci60w"
 
 def _history(step: int, width: int = 8, note: int = 0, **values: float) -> bytes:
     """A history record; ``note``: a text value of that many characters (not a metric)."""
-    record = pb.Record()
-    metrics = {f"train/m{i}": step * 0.01 + i for i in range(width)}
+    metrics: dict[str, object] = {f"train/m{i}": step * 0.01 + i for i in range(width)}
     if note:
         values["notes/text"] = "x" * note  # type: ignore[assignment]
-    for key, value in {**metrics, **values}.items():
-        item = record.history.item.add()
-        item.nested_key.append(key)
-        item.value_json = json.dumps(value)
-    item = record.history.item.add()
-    item.key = "_step"
-    item.value_json = str(step)
-    record.history.step.num = step
-    return record.SerializeToString()
+    return history(step, {**metrics, **values})
 
 
 def _config(**values) -> bytes:
@@ -97,20 +91,6 @@ def _records(steps: int, *, display_name: str = "", late_name: str = "") -> list
     return out
 
 
-def _chunks(data: bytes) -> list[tuple[int, int]]:
-    """(file offset, type) of every chunk of a framed log."""
-    pos, out = HEADER_LEN, []
-    while len(data) - pos >= HEADER_LEN:
-        left = BLOCK_LEN - pos % BLOCK_LEN
-        if left < HEADER_LEN:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        out.append((pos, kind))
-        pos += HEADER_LEN + length
-    return out
-
-
 def _write_run(root: Path, records: list[bytes]) -> Path:
     folder = root / "wandb" / "offline-run-20250101_000000-abc123"
     folder.mkdir(parents=True)
@@ -131,7 +111,7 @@ def _rows(result) -> list[dict]:
 # -- resync at a block boundary ------------------------------------------------------------------
 def test_resync_finds_the_next_record_start_from_every_block():
     data = frame_records(_records(400))
-    chunks = _chunks(data)
+    chunks = chunks_of(data)
     kinds = {kind for _pos, kind in chunks}
     assert {FULL, FIRST, MIDDLE, LAST} <= kinds
     starts = [pos for pos, kind in chunks if kind in (FULL, FIRST)]
@@ -164,7 +144,7 @@ def test_reading_from_a_resync_point_gives_exactly_the_records_after_it():
 
 def test_resync_passes_a_damaged_chunk():
     data = bytearray(frame_records(_records(200)))
-    chunks = _chunks(bytes(data))
+    chunks = chunks_of(bytes(data))
     starts = [pos for pos, kind in chunks if kind in (FULL, FIRST)]
     block = 3 * BLOCK_LEN
     found = next(s for s in starts if s >= block)
@@ -178,46 +158,7 @@ def test_resync_passes_a_damaged_chunk():
 # -- newest first, then the part before, on the follower -----------------------------------------
 @pytest.fixture
 def small_reads(monkeypatch):
-    """Reads small enough for small files to take the newest-first path in several reads."""
-    monkeypatch.setattr(follow, "PREVIEW_BYTES", 96 * 1024)
-    monkeypatch.setattr(follow, "FIRST_READ", 64 * 1024)
-    monkeypatch.setattr(follow, "RECORDS_CHUNK", 128 * 1024)
-
-
-def _straight(root: Path) -> Follower:
-    follower = Follower([str(root)])
-    follower.read_all()
-    return follower
-
-
-def _newest_first(root: Path, path: Path) -> tuple[Follower, list[tuple[int, int | None]]]:
-    """Read with previews (as the app does); (rows, last step) after each read."""
-    follower = Follower([str(root)], previews=True)
-    follower.first_frame_shown.set()
-    follower.scan()
-    followed = follower.followed[str(path)]
-    seen = []
-    while True:
-        _changed, more = follower.read_source(followed)
-        run = follower.store.snapshot().run(followed.info.run_id)
-        seen.append((run.metrics.height, run.last_step, follower.progress()[0]))
-        if not more:
-            break
-    return follower, seen
-
-
-def _assert_same(a: Follower, b: Follower) -> None:
-    (ra,), (rb,) = a.store.snapshot().runs, b.store.snapshot().runs
-    assert_frame_equal(ra.metrics, rb.metrics)
-    assert ra.config == rb.config
-    assert ra.name == rb.name
-    sa = {Path(s.path).name: s for s in a.store.snapshot().sources}
-    sb = {Path(s.path).name: s for s in b.store.snapshot().sources}
-    for name, info in sa.items():
-        other = sb[name]
-        assert (info.rows, info.ignored, info.skipped) == (other.rows, other.ignored, other.skipped)
-        assert info.ignore_reasons == other.ignore_reasons
-        assert info.skip_reasons == other.skip_reasons
+    newesthelp.small_reads(monkeypatch)
 
 
 @pytest.mark.usefixtures("small_reads")
@@ -231,8 +172,8 @@ def test_newest_first_then_older_gives_a_straight_read(
     path = _write_run(tmp_path, _records(2500, display_name=display_name, late_name=late_name))
     size = path.stat().st_size
     assert size > 8 * follow.PREVIEW_BYTES
-    straight = _straight(tmp_path)
-    newest, seen = _newest_first(tmp_path, path)
+    straight = straight_read(tmp_path)
+    newest, seen = newest_first(tmp_path, path)
     # the first read: only the newest steps, the last one among them, the rest still unread
     rows, last_step, read = seen[0]
     assert 0 < rows < 500 and last_step == 2499 and read < size // 4
@@ -241,7 +182,7 @@ def test_newest_first_then_older_gives_a_straight_read(
     assert all(step == 2499 for _rows, step, _read in seen)
     assert [r for r, _s, _b in seen] == sorted(r for r, _s, _b in seen)
     assert seen[-1][2] == size
-    _assert_same(straight, newest)
+    assert_same(straight, newest)
     (run,) = newest.store.snapshot().runs
     assert run.name.endswith(expected)
     assert run.config["batch"] == 64 and run.config["wandb/state"] == "finished"
@@ -250,18 +191,18 @@ def test_newest_first_then_older_gives_a_straight_read(
 
 
 @pytest.mark.usefixtures("small_reads")
-def test_the_fixture_newest_first(tmp_path: Path, fixtures: Path, monkeypatch):
+def test_the_fixturenewest_first(tmp_path: Path, fixtures: Path, monkeypatch):
     monkeypatch.setattr(follow, "PREVIEW_BYTES", 64 * 1024)
     monkeypatch.setattr(follow, "FIRST_READ", 32 * 1024)
     monkeypatch.setattr(follow, "RECORDS_CHUNK", 48 * 1024)
     shutil.copytree(fixtures / FIXTURE_RUN, tmp_path / FIXTURE_RUN)
     path = next((tmp_path / FIXTURE_RUN).glob("*.wandb"))
-    straight = _straight(tmp_path)
-    newest, seen = _newest_first(tmp_path, path)
+    straight = straight_read(tmp_path)
+    newest, seen = newest_first(tmp_path, path)
     total = straight.store.snapshot().runs[0].metrics.height
     assert 0 < seen[0][0] < total and seen[0][1] == straight.store.snapshot().runs[0].last_step
     assert len(seen) > 2
-    _assert_same(straight, newest)
+    assert_same(straight, newest)
 
 
 @pytest.mark.usefixtures("small_reads")
@@ -273,7 +214,7 @@ def test_following_goes_on_after_the_older_part(tmp_path: Path):
     more = frame_records([_history(s) for s in range(1500, 1503)], start=len(data))
     with path.open("ab") as fh:
         fh.write(more[:100])
-    newest, _seen = _newest_first(tmp_path, path)
+    newest, _seen = newest_first(tmp_path, path)
     followed = newest.followed[str(path)]
     assert followed.parser.consumed == len(data) and followed.older is None
     (run,) = newest.store.snapshot().runs
@@ -285,8 +226,8 @@ def test_following_goes_on_after_the_older_part(tmp_path: Path):
     (run,) = newest.store.snapshot().runs
     assert run.last_step == 1502 and run.metrics.height == 1503
     assert run.config["wandb/state"] == "finished"
-    straight = _straight(tmp_path)
-    _assert_same(straight, newest)
+    straight = straight_read(tmp_path)
+    assert_same(straight, newest)
 
 
 @pytest.mark.usefixtures("small_reads")

@@ -1,8 +1,9 @@
 """Object-store sources (``s3://``, ``gs://``, ``az://``): a prefix mirrored into a local folder.
 
 Why a mirror and not a reader per format: every format reads its file by path with random access
-(the one-pass catch-up hands the path to polars, rollout text stays on disk and is re-read from
-``(path, offset)``, TensorBoard re-checks record offsets, the whole-file formats stat the file).
+(the one-pass catch-up hands polars the open file to map, rollout text stays on disk and is
+re-read from ``(path, offset)``, TensorBoard re-checks record offsets, the whole-file formats stat
+the file).
 Appending the new bytes of an object to a local copy gives all of them, unchanged, exactly what a
 growing local log gives them, keeps the local path as fast as it is, and keeps rollout text on disk
 instead of in memory. The cost is disk space equal to the objects read (a temporary folder,

@@ -84,6 +84,51 @@ def needles(phrase: str, ignore_case: bool) -> list[bytes]:
     return sorted(out, key=lambda b: (-len(b), b))
 
 
+def regex_needles(pattern: str) -> list[bytes]:
+    """``needles`` for a regular expression: those of the literal text any match must contain.
+
+    Read from the parsed pattern (``re._parser``, Python's own): runs of literal characters
+    outside alternatives and optional parts (``a*``, ``a?``, ``{0,n}``); groups and repeats of
+    at least one are looked into. Letters are compared without case as for a phrase; a pattern
+    with any case-insensitive part is split as a case-insensitive phrase is. An alternative
+    (``a|b``) gives nothing, since a line needs only one of its branches. A pattern that cannot
+    be parsed gives nothing (every line is kept)."""
+    import re._constants as sre
+    import re._parser as sre_parse
+
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return []
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    runs: list[str] = []
+
+    def walk(items: object) -> None:
+        nonlocal ignore_case
+        run: list[str] = []
+        for op, av in items:  # type: ignore[attr-defined]
+            if op is sre.LITERAL:
+                run.append(chr(av))
+                continue
+            runs.append("".join(run))
+            run = []
+            if op is sre.SUBPATTERN:
+                _group, add_flags, _del_flags, sub = av
+                ignore_case = ignore_case or bool(add_flags & re.IGNORECASE)
+                walk(sub)
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+                low, _high, sub = av
+                if low >= 1:
+                    walk(sub)
+            elif op is getattr(sre, "ATOMIC_GROUP", None):
+                walk(av)
+        runs.append("".join(run))
+
+    walk(parsed)
+    phrase = " ".join(run for run in runs if run)
+    return needles(phrase, ignore_case) if phrase else []
+
+
 def candidate_lines(
     path: str,
     starts: Sequence[int] | np.ndarray,
@@ -150,6 +195,9 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
         length = int(ends[hi - 1]) - base
         slot = slots.get()
         try:
+            if hi - lo == 1 and length > SPAN_BYTES:  # one long line: a window at a time
+                held = _long_line_holds(slot, fh, lock, base, length, wanted)
+                return None if held is None else np.array([held])
             if not slot.read(fh, lock, base, length):
                 return None  # the file changed under us: these lines stay kept
             begins, finish = starts[lo:hi] - base, ends[lo:hi] - base
@@ -177,6 +225,31 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
         while pending:
             _collect(keep, *pending.popleft())
     return keep
+
+
+def _long_line_holds(
+    slot: _Slot, fh, lock: threading.Lock, base: int, length: int, wanted: list[bytes]
+) -> bool | None:
+    """``candidate_lines`` for one line longer than ``SPAN_BYTES``, read ``SPAN_BYTES`` at a time
+    into the slot's buffer (a 50 MB completion is never held whole): windows overlap by the
+    longest needle (and an escape, ``\\u0041``) less a byte, so nothing is missed at their edges.
+    None when the file changed under us."""
+    overlap = max(6, *(len(needle) for needle in wanted)) - 1
+    window = max(SPAN_BYTES, 4 * (overlap + 1))  # a window always moves on
+    missing = list(wanted)
+    pos = 0
+    while True:
+        size = min(window, length - pos)
+        if not slot.read(fh, lock, base + pos, size):
+            return None
+        if len(_fold(slot.buffer, size, slot.scratch)):
+            return True  # an escaped letter: parsing the line tells
+        missing = [needle for needle in missing if slot.buffer.find(needle, 0, size) < 0]
+        if not missing:
+            return True
+        if pos + size >= length:
+            return False
+        pos += size - overlap
 
 
 def _mark_lines_at(out: np.ndarray, begins: np.ndarray, finish: np.ndarray, at: np.ndarray) -> None:

@@ -29,7 +29,7 @@ import polars as pl
 from rltop.core.cols import named
 from rltop.core.lazyre import lazy
 from rltop.core.model import ROW_LOCATION
-from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles
+from rltop.core.prefilter import RAW_TEXT_FORMATS, candidate_lines, needles, regex_needles
 
 #: names users type -> the frame's column
 ALIASES = {"len": "length", "score": "reward", "tokens_len": "tokens", "prompt_id": "group"}
@@ -131,16 +131,11 @@ def parse_query(text: str, columns: list[str] | dict | None = None) -> RolloutQu
         query.regex = ("(?i)" if flags else "") + body
         query.ignore_case = bool(flags)
         rest = rest[: m.start()] + " " + rest[m.end() :]
-    try:
-        tokens = shlex.split(rest, posix=True)
-    except ValueError as exc:
-        raise QueryError(f"cannot read the query: {exc} (unbalanced quotes?)") from None
-    quoted = _quoted_tokens(rest)
     words: list[str] = []
-    for i, token in enumerate(tokens):
+    for token, quoted in _tokens(rest):
         if not token:
             continue
-        if i in quoted:
+        if quoted:
             words.append(token)
             continue
         if token.lower().startswith("sort:"):
@@ -154,7 +149,7 @@ def parse_query(text: str, columns: list[str] | dict | None = None) -> RolloutQu
                 raise QueryError(f"cannot sort by '{name}': no such column ({_names(known)})")
             query.sort = name
             continue
-        fm = _FILTER.match(token)
+        fm = _FILTER.match(token) or _known_filter(token, known)
         if fm and fm.group(1):
             name, op, value = fm.group(1), fm.group(2), fm.group(3)
             name = ALIASES.get(name, name)
@@ -176,17 +171,35 @@ def parse_query(text: str, columns: list[str] | dict | None = None) -> RolloutQu
     return query
 
 
-def _quoted_tokens(text: str) -> set[int]:
-    """Indexes of the tokens that were quoted (quoted text is always free text)."""
-    lexer = shlex.shlex(text, posix=False)
-    lexer.whitespace_split = True
-    out = set()
-    try:
-        for i, raw in enumerate(lexer):
-            if raw[:1] in "\"'":
-                out.add(i)
-    except ValueError:
-        pass
+def _known_filter(token: str, known: list[str] | None) -> re.Match[str] | None:
+    """A filter on a column whose name is no identifier (``^.*$>0``, ``"pass rate">0.5``): the
+    longest known name the token starts with, then an operator; None without one."""
+    if not known:
+        return None
+    for name in sorted((n for n in known if token.startswith(n)), key=len, reverse=True):
+        found = re.match(f"({re.escape(name)})(<=|>=|!=|==|=|<|>|~)(.*)$", token, re.S)
+        if found:
+            return found
+    return None
+
+
+#: a token of the query as typed: quoted strings, escaped and other characters up to white space
+_TOKEN = lazy(r"""(?:"(?:\\.|[^"\\])*"|'[^']*'|\\.|[^\s"'\\]|["'\\])+""")
+_QUOTED = lazy(r""""(?:\\.|[^"\\])*"|'[^']*'""")
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """The query's tokens as a shell reads them, each with whether it was quoted whole (quoted
+    text is always free text; a quoted column name followed by a filter, ``"pass rate">0.5``,
+    is a filter)."""
+    out = []
+    for found in _TOKEN.finditer(text):
+        raw = found.group(0)
+        try:
+            parts = shlex.split(raw, posix=True)
+        except ValueError as exc:
+            raise QueryError(f"cannot read the query: {exc} (unbalanced quotes?)") from None
+        out.append(("".join(parts), _QUOTED.fullmatch(raw) is not None))
     return out
 
 
@@ -404,8 +417,10 @@ def iter_matches(
 
 
 def _needles(query: RolloutQuery) -> list[bytes]:
-    """What the raw bytes of a line must hold for the query's phrase (``prefilter``)."""
-    if not query.phrase or query.regex is not None:
+    """What the raw bytes of a line must hold for the query's phrase or regex (``prefilter``)."""
+    if query.regex is not None:
+        return regex_needles(query.regex)
+    if not query.phrase:
         return []
     return needles(query.phrase, query.ignore_case)
 

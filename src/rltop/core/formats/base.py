@@ -282,6 +282,10 @@ def metric_value(value: Any) -> float | str | None:
 
 def parse_number_text(text: str) -> float | str | None:
     """A value printed as text (console logs): ``0.5``, ``np.float64(0.5)``, ``nan``, ``True``."""
+    try:  # the usual case first: what ``float`` reads is a number whatever follows would say
+        return float(text)
+    except ValueError:
+        pass
     text = text.strip().rstrip(",")
     if not text:
         return None

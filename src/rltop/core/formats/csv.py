@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rltop.core.formats.base import (
     STEP_KEYS,
@@ -43,6 +43,10 @@ class CsvMetricsParser(Parser):
         self.header = None
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
+        if len(block) >= COLUMNS_FROM:
+            fast = self._columns(block)
+            if fast is not None:
+                return fast
         result = ParseResult()
         text = block.decode("utf-8", errors="replace")
         lineno = first_line
@@ -90,6 +94,106 @@ class CsvMetricsParser(Parser):
             result.metrics.append(row)
         return result
 
+    def _columns(self, block: bytes) -> ParseResult | None:
+        """A large block read by columns (polars), as the line-by-line path reads it, or None
+        for that path: lines with quotes, NUL bytes, stray carriage returns, blank lines or a
+        count of cells other than the header's, a step that is not an integer, a cell that is
+        neither a number nor empty (a text), a header with an empty or repeated name."""
+        body = block
+        if self.header is None:
+            cut = block.find(b"\n")
+            line = block[:cut]
+            if cut < 0 or not line.strip() or b'"' in line or b"\x00" in line:
+                return None
+            self.header = [c.strip() for c in line.decode("utf-8", "replace").split(",")]
+            body = block[cut + 1 :]
+            fast = self._columns(body) if body else ParseResult()
+            if fast is None:
+                self.header = None  # the line-by-line path reads the header again
+            return fast
+        header = self.header
+        step_key = next((k for k in STEP_KEYS if k in header), None)
+        if (
+            step_key is None
+            or len(header) < 2
+            or "" in header
+            or len(set(header)) != len(header)
+            or b'"' in body
+            or b"\x00" in body
+        ):
+            return None
+        if not body or body.isspace():
+            return None
+        import polars as pl
+
+        ended = body.endswith(b"\n")  # no copy of the block to take its last newline off
+        if b"\r" in body:
+            import numpy as np
+
+            data = np.frombuffer(body, dtype=np.uint8)
+            returns = np.flatnonzero(data == 13)
+            if returns[-1] + 1 == len(body) or (data[returns + 1] != 10).any():
+                return None  # a CR that does not end a line (CR LF: Python's csv writer)
+        # every line has the header's cells: as many commas in all as that takes, and none with
+        # more (polars refuses those); a blank line has none, so another would need more
+        lines = body.count(b"\n") + (0 if ended else 1)
+        if body.count(b",") != lines * (len(header) - 1):
+            return None
+        leaves = _numbers(pl, body, header, step_key)
+        if leaves is None or leaves[0].len() != lines or leaves[0].null_count():
+            return None
+        step, leaves = leaves[0], [s for s in leaves[1:] if s.null_count() < s.len()]
+        columns = [step.alias("step")]
+        if leaves:
+            firsts = pl.DataFrame(leaves).select(pl.all().is_not_null().arg_max()).row(0)
+            order = sorted(range(len(leaves)), key=firsts.__getitem__)  # stable: header order
+            columns += [leaves[i] for i in order]
+        return ParseResult(metrics_frame=pl.DataFrame(columns))
+
+
+def _numbers(pl: Any, body: bytes, header: list[str], step_key: str) -> list[Any] | None:
+    """The step (Int64) and the other columns (Float64) of CSV lines by polars, as the line path
+    reads them; None when a cell is a text (the line path keeps its latest value) or polars
+    cannot read the lines. Numbers are parsed as numbers straight away; only when a cell is not
+    one (``True``, `` 2.5 ``, ``1_000``) are the cells read as text first."""
+    others = [name for name in header if name != step_key]
+    schema = {name: pl.Int64 if name == step_key else pl.Float64 for name in header}
+    try:
+        raw = pl.read_csv(body, has_header=False, schema=schema, quote_char=None)
+        return [raw.get_column(step_key), *(raw.get_column(name) for name in others)]
+    except Exception:  # a cell that is no plain number: read as text below
+        pass
+    try:
+        raw = pl.read_csv(
+            body,
+            has_header=False,
+            new_columns=header,
+            infer_schema=False,
+            quote_char=None,
+            encoding="utf8-lossy",
+        )
+    except Exception:  # polars' errors vary: the line-by-line path says what is wrong
+        return None
+    step = raw.get_column(step_key).str.strip_chars().cast(pl.Int64, strict=False)
+    texts = pl.DataFrame([raw.get_column(name) for name in others])
+    # all columns at once (polars spreads them over the cores)
+    numbers = texts.select(pl.all().str.strip_chars().cast(pl.Float64, strict=False))
+    unread = (numbers.null_count().row(0), texts.null_count().row(0))
+    out = [step]
+    for i, values in enumerate(numbers.get_columns()):
+        if unread[0][i] > unread[1][i]:  # True, 1_000, np.float64(2), ...: as the line path
+            text = texts.to_series(i)
+            where = (values.is_null() & text.is_not_null()).arg_true()
+            parsed = [parse_number_text(t) for t in text.gather(where).to_list()]
+            if any(isinstance(v, str) for v in parsed):
+                return None  # a text value: the line-by-line path keeps the latest
+            values = values.scatter(where, pl.Series(parsed, dtype=pl.Float64))
+        out.append(values)
+    return out
+
+
+#: blocks this large are read by columns (``CsvMetricsParser._columns``), smaller ones line by line
+COLUMNS_FROM = 256 * 1024
 
 #: the legacy ``/v1/fine-tunes`` API (before August 2023); ``validation_*`` when a validation
 #: file was given

@@ -169,10 +169,14 @@ class ArtTrajectoryParquetParser(ParquetRolloutParser):
 
 
 def parquet_columns(path: str) -> list[str] | None:
-    """Column names from the footer, or None when the file is not (yet) readable Parquet."""
+    """Column names from the footer, or None when the file is not (yet) readable Parquet.
+
+    Polars reads the open file (it maps the descriptor and reads the footer), never the path: a
+    path is a glob pattern to polars (``r[1].parquet`` would be ``r1.parquet``)."""
     try:
-        return list(pl.read_parquet_schema(path))
-    except Exception:  # not Parquet, or still being written
+        with open_regular(path) as fh:
+            return list(pl.read_parquet_schema(fh))
+    except Exception:  # not Parquet, still being written, or not readable
         return None
 
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import orjson
 import polars as pl
@@ -575,22 +575,36 @@ class RolloutJsonlParser(RolloutFileParser):
         """Read a large file from its start in one pass of polars' reader (both cores, the file
         memory-mapped), its text left on disk: ``coldtext`` reads a row's text back when it is
         looked at or searched. None when the file is small, does not end with a newline, or holds
-        anything the careful path must look at (bad lines, nested values, changing types)."""
-        threshold = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
-        if any(c in self.path for c in "*?[{"):
-            return None  # polars reads a path as a glob pattern: the block path reads this file
+        anything the careful path must look at (bad lines, nested values, changing types).
+
+        Everything reads one open file: polars gets the file object, never the path (a path is
+        a glob pattern to polars: ``r[1].jsonl`` would be read as ``r1.jsonl``); polars maps the
+        descriptor it is given (reading from its offset, so nothing here moves that offset while
+        polars reads: the line spans are read with ``pread``)."""
+        if not hasattr(os, "pread"):
+            # not POSIX: polars copies a file object whole into memory there (it maps only a
+            # POSIX descriptor), which the memory budget cannot afford: the block path reads it
+            return None
         try:
-            size = os.path.getsize(self.path)
-            if size < threshold:
-                return None
-            with open_regular(self.path) as fh:
-                head = fh.read(self.HEAD_BYTES)
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    return None  # a line is being written: the block path waits for it
+            fh = open_regular(self.path)
         except OSError:
             return None
-        if self.cold_lines and may_hold_long_line(self.path, size, self.COLD_LINE):
+        with fh:
+            return self._catch_up(fh)
+
+    def _catch_up(self, fh: BinaryIO) -> CatchUp | None:
+        threshold = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
+        fd = fh.fileno()
+        try:
+            size = os.fstat(fd).st_size
+            if size < threshold:
+                return None
+            if os.pread(fd, 1, size - 1) != b"\n":
+                return None  # a line is being written: the block path waits for it
+            head = os.pread(fd, self.HEAD_BYTES, 0)
+        except OSError:
+            return None
+        if self.cold_lines and may_hold_long_line(fd, size, self.COLD_LINE):
             return None  # polars would hold that line's text: the block path keeps it cold
         head = head[: head.rfind(b"\n") + 1]
         try:
@@ -603,10 +617,11 @@ class RolloutJsonlParser(RolloutFileParser):
         schema = keys.scan_schema(sample)
         # where each line is (for its text) is found while polars parses: both let go of the GIL
         with ThreadPoolExecutor(1, thread_name_prefix="rltop-spans") as pool:
-            spans_job = pool.submit(file_line_spans, self.path, size)
+            spans_job = pool.submit(file_line_spans, fd, size)
             try:
+                fh.seek(0)
                 frame: pl.DataFrame | None = (
-                    pl.scan_ndjson(self.path, schema=schema)
+                    pl.scan_ndjson(fh, schema=schema)
                     .select(keys.columns(self.split, self.default_step, list(schema), cold=True))
                     .collect()
                 )
@@ -745,12 +760,13 @@ class _BulkKeys:
 
 
 def file_line_spans(
-    path: str, end: int, *, block: int = 1024 * 1024
+    fd: int, end: int, *, block: int = 1024 * 1024
 ) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Offsets and lengths of the lines of ``path[:end]`` (which ends with a newline), and the
-    number of newlines, read in small blocks (nothing mapped: it runs beside polars' reader, whose
-    mapping of the file is the peak of a catch-up). None when a line is empty or starts with white
-    space (blank lines, which the one-pass reader skips)."""
+    """Offsets and lengths of the lines of the open file ``fd`` up to ``end`` (which ends with a
+    newline), and the number of newlines, read in small blocks with ``pread`` (nothing mapped: it
+    runs beside polars' reader, whose mapping of the file is the peak of a catch-up; the file's
+    offset, which polars reads from, is left alone). None when a line is empty or starts with
+    white space (blank lines, which the one-pass reader skips)."""
     import numpy as np  # rollout files only: a metrics-only `rltop check` never loads numpy
 
     space = np.array(_SPACE, dtype=np.uint8)
@@ -758,23 +774,22 @@ def file_line_spans(
     buf = bytearray(block)
     view = memoryview(buf)
     pos, line_start = 0, 0
-    with open_regular(path) as fh:
-        while pos < end:
-            got = fh.readinto(view[: min(len(buf), end - pos)])
-            if not got:
-                break
-            data = np.frombuffer(buf, dtype=np.uint8, count=got)
-            newlines = np.flatnonzero(data == 10)
-            # the first byte of every line that starts in this block
-            firsts = newlines[newlines + 1 < got] + 1
-            if line_start == pos:
-                firsts = np.concatenate(([0], firsts))
-            if len(firsts) and np.isin(data[firsts], space).any():
-                return None
-            if len(newlines):
-                found.append(newlines + pos)
-                line_start = pos + int(newlines[-1]) + 1
-            pos += got
+    while pos < end:
+        got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
+        if not got:
+            break
+        data = np.frombuffer(buf, dtype=np.uint8, count=got)
+        newlines = np.flatnonzero(data == 10)
+        # the first byte of every line that starts in this block
+        firsts = newlines[newlines + 1 < got] + 1
+        if line_start == pos:
+            firsts = np.concatenate(([0], firsts))
+        if len(firsts) and np.isin(data[firsts], space).any():
+            return None
+        if len(newlines):
+            found.append(newlines + pos)
+            line_start = pos + int(newlines[-1]) + 1
+        pos += got
     if pos != end or line_start != end:
         return None  # the file shrank under us
     ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
@@ -788,13 +803,13 @@ def file_line_spans(
 _SPACE = (9, 13, 32)  # tab, carriage return, space
 
 
-def may_hold_long_line(path: str, size: int, limit: int) -> bool:
-    """False when no line of ``path[:size]`` is longer than ``limit``: every window of
-    ``limit // 2`` bytes holds a newline, found at once near the window's start (a few pages of
-    the mapped file are touched, not the whole of it)."""
+def may_hold_long_line(fd: int, size: int, limit: int) -> bool:
+    """False when no line of the open file ``fd`` up to ``size`` is longer than ``limit``: every
+    window of ``limit // 2`` bytes holds a newline, found at once near the window's start (a few
+    pages of the mapped file are touched, not the whole of it)."""
     step = max(1, limit // 2)
     try:
-        with open_regular(path) as fh, mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ) as mm:
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
             return any(
                 mm.find(b"\n", start, min(start + step, size)) < 0 for start in range(0, size, step)
             )

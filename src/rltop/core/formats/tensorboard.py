@@ -34,6 +34,8 @@ CHECK_DATA_CRC_BELOW = 64 * 1024
 BULK_MIN_EVENTS = 64
 #: frames this large that do not fit in the bytes offered are stepped over once complete on disk
 SKIP_UNREAD_ABOVE = 1 << 20
+#: a resync looks this far for a frame boundary (frames of scalars are ~100 bytes)
+RESYNC_SCAN = 256 * 1024
 #: event files inside these folders are one of Keras' per-split writers: tags get the folder name
 SPLIT_DIRS = {"train", "validation", "eval", "val", "valid", "test"}
 
@@ -116,6 +118,8 @@ class TensorBoardParser(Parser):
     format: ClassVar[str] = "tensorboard"
     kind: ClassVar[str] = "metrics"
     mode = "records"
+    #: a frame may start at any byte: ``resync`` finds one by its checksums
+    RESYNC_ALIGN: ClassVar[int | None] = 1
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -130,6 +134,33 @@ class TensorBoardParser(Parser):
 
         self._event_cls = event_pb2.Event
         self._make_ndarray = tensor_util.make_ndarray
+
+    def resync(self, data: bytes, start: int) -> int | None:
+        """The first frame boundary in ``data`` (the file's bytes from ``start``): a header whose
+        length checksum holds, followed by a frame whose data checksum holds (small frames) and
+        by the next frame's good header, or by the end of ``data``. A chance match of both
+        checksums is ~2^-64. Looks at most ``RESYNC_SCAN`` bytes (a frame that large is no
+        scalar's): None past that, or without a boundary."""
+        crc = _c_crc32c() or _py_crc32c
+        unpack, unpack_crc, mask = _HEADER.unpack_from, _CRC.unpack_from, _mask
+        end = len(data)
+        for pos in range(min(end - HEADER + 1, RESYNC_SCAN)):
+            length, len_crc = unpack(data, pos)
+            if length > MAX_RECORD or mask(crc(data[pos : pos + 8])) != len_crc:
+                continue
+            frame_end = pos + HEADER + length + FOOTER
+            if frame_end > end:
+                return None  # a boundary, maybe, with its frame not whole: read from the start
+            if length < CHECK_DATA_CRC_BELOW:
+                body = data[pos + HEADER : pos + HEADER + length]
+                if mask(crc(body)) != unpack_crc(data, frame_end - FOOTER)[0]:
+                    continue
+            if end - frame_end >= HEADER:
+                _length, after_crc = unpack(data, frame_end)
+                if mask(crc(data[frame_end : frame_end + 8])) != after_crc:
+                    continue
+            return start + pos
+        return None
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         result = ParseResult()
