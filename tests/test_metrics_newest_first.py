@@ -473,3 +473,27 @@ def test_written_anew_while_the_part_before_is_read_in_one_pass(tmp_path, monkey
     want = _straight(path.parent).store.snapshot().runs[0]
     assert_frame_equal(run.metrics, want.metrics)
     assert follower.store.snapshot().sources[0].resets == 1
+
+
+def test_several_files_read_side_by_side(tmp_path, monkeypatch, small_end):
+    """Several runs' files (read in worker threads, ``ReadAhead``): each one's end first, the
+    store as a straight read leaves it."""
+    monkeypatch.setattr(follow, "PREVIEW_BYTES", 5000)
+    monkeypatch.setattr(follow, "READ_THREADS", 2)
+    for i in range(3):
+        _write(tmp_path / f"run{i}" / "metrics.jsonl", _lines(700 + 50 * i, seed=i, bad=(i * 300,)))
+    ends: list[int] = []
+    real = Follower._newest_lines
+
+    def spy(self, followed):
+        taken = real(self, followed)
+        ends.append(taken is not None)
+        return taken
+
+    monkeypatch.setattr(Follower, "_newest_lines", spy)
+    got = Follower([str(tmp_path)], previews=True)
+    got.first_frame_shown.set()
+    got.read_all()
+    assert ends == [True, True, True]
+    assert all(f.newer is None for f in got.followed.values())
+    assert_same(got, _straight(tmp_path))
