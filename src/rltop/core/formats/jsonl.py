@@ -456,6 +456,8 @@ def catch_up_metrics(
     the tail. With ``end`` (a line boundary), only the lines before it (``catch_up_before``):
     polars reads the whole file, the rows past ``end`` are dropped (a bad line there: None).
     """
+    if not hasattr(os, "preadv"):
+        return None  # not POSIX: polars would copy the file whole; the block path reads it
     try:
         fh = open_regular(path)
     except OSError:
