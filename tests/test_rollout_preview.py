@@ -13,7 +13,7 @@ from test_catch_up import NUMBERS, rows, small_threshold, write  # noqa: F401
 
 
 def test_newest_lines_first_then_the_whole_file(tmp_path, monkeypatch, small_threshold):  # noqa: F811
-    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(follow, "ROLLOUT_PREVIEW_BYTES", 40 * 1024)
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(1500))
     headless = Follower([str(path.parent)])
@@ -41,7 +41,7 @@ def test_newest_lines_first_then_the_whole_file(tmp_path, monkeypatch, small_thr
 
 
 def test_the_preview_holds_the_newest_steps(tmp_path, monkeypatch, small_threshold):  # noqa: F811
-    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(follow, "ROLLOUT_PREVIEW_BYTES", 40 * 1024)
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(1500))
     follower = Follower([str(path.parent)], previews=True)
@@ -60,7 +60,7 @@ def test_the_preview_holds_the_newest_steps(tmp_path, monkeypatch, small_thresho
 
 
 def test_headless_reads_have_no_preview(tmp_path, monkeypatch, small_threshold):  # noqa: F811
-    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(follow, "ROLLOUT_PREVIEW_BYTES", 40 * 1024)
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(600))
     follower = Follower([str(path.parent)])
@@ -75,7 +75,7 @@ def test_the_whole_read_waits_for_a_screen_to_show_the_preview(tmp_path, monkeyp
     (or after PREVIEW_HOLD at most): the two would otherwise share the cores."""
     import threading
 
-    monkeypatch.setattr(follow, "PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(follow, "ROLLOUT_PREVIEW_BYTES", 40 * 1024)
     monkeypatch.setattr(follow, "PREVIEW_HOLD", 30.0)
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(1500))

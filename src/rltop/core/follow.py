@@ -51,6 +51,9 @@ FIRST_READ = 8 * 1024 * 1024
 #: the end of a large rollout file read first (its newest steps), while the whole is read; a
 #: record stream that can start mid-file (``Parser.resync``) reads this much of its end first
 PREVIEW_BYTES = 4 * 1024 * 1024
+#: the end of a large rollout file shown while the whole is read in one pass: the preview is
+#: still held (on screen) while that read maps the file, so it is kept to a few screens of rows
+ROLLOUT_PREVIEW_BYTES = 2 * 1024 * 1024
 #: seconds the whole read of such a file waits for a screen to show those lines first
 PREVIEW_HOLD = 1.5
 #: a metrics file larger than this, read for a screen (``previews``), has its last
@@ -771,10 +774,9 @@ class Follower:
             size = os.path.getsize(path)
             if size < least:
                 return False
-            with open(path, "rb") as fh:
-                start = max(0, size - PREVIEW_BYTES)
-                fh.seek(start)
-                data = fh.read(size - start)
+            with open_regular(path) as fh:
+                start = max(0, size - ROLLOUT_PREVIEW_BYTES)
+                data = os.pread(fh.fileno(), size - start, start)
         except OSError:
             return False
         cut = data.find(b"\n") + 1 if start else 0
