@@ -300,3 +300,23 @@ def test_without_posix_reads_the_block_path(tmp_path, small_threshold, monkeypat
     assert RolloutJsonlParser(str(path)).catch_up() is None
     _follower, frame = read(path)
     assert frame.height == 600 and frame.get_column("completion").null_count() < 600
+
+
+def test_a_file_whose_mapping_would_not_fit_the_budget_is_read_block_by_block(
+    tmp_path, small_threshold, monkeypatch
+):
+    """The one-pass read maps the file (every page read stays resident until it ends): under a
+    --max-memory the file's size does not fit, the block path reads it, with the same rows."""
+    from rltop.core import coldtext
+
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    size = path.stat().st_size
+    _follower, whole = read(path)
+    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int(size / coldtext.MAP_SHARE) + 1)
+    assert RolloutJsonlParser(str(path)).catch_up() is not None
+    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int(size / coldtext.MAP_SHARE) - 1)
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+    _follower, frame = read(path)
+    assert frame.height == whole.height == 600
+    assert frame.get_column("step").to_list() == whole.get_column("step").to_list()

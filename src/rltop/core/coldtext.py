@@ -232,6 +232,17 @@ class MemoryBudget:
 BUDGET = MemoryBudget()
 
 
+#: share of ``--max-memory`` a file mapped whole may take (a one-pass read maps the file: every
+#: page read stays resident until the read ends, on top of the process itself)
+MAP_SHARE = 0.75
+
+
+def may_map(size: int) -> bool:
+    """Whether a file of ``size`` bytes may be read in one pass over its mapping within the
+    memory budget (else it is read block by block, the text of old steps moved to disk)."""
+    return size <= BUDGET.max_memory * MAP_SHARE
+
+
 def set_max_memory(max_memory: int | None) -> None:
     """Set the process-wide budget (``--max-memory``); applies to tables created from now on too."""
     BUDGET.max_memory = int(max_memory) if max_memory else DEFAULT_MAX_MEMORY
