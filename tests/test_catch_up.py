@@ -320,3 +320,42 @@ def test_a_file_whose_mapping_would_not_fit_the_budget_is_read_block_by_block(
     _follower, frame = read(path)
     assert frame.height == whole.height == 600
     assert frame.get_column("step").to_list() == whole.get_column("step").to_list()
+
+
+@pytest.mark.parametrize("kind", ["plain", "chat", "mixed"])
+def test_text_read_back_many_at_once_is_what_each_row_reads(
+    tmp_path, small_threshold, monkeypatch, kind
+):
+    """Rows read back in bulk (``reread_many``: one polars read of many lines) give the text the
+    row-by-row read gives; lines the bulk read cannot take go row by row."""
+    items = list(rows(600, seed=3))
+    if kind in ("chat", "mixed"):
+        for i, item in enumerate(items):
+            if kind == "chat" or i % 7 == 0:
+                item["messages"] = [
+                    {"role": "user", "content": item.pop("prompt")},
+                    {"role": "assistant", "content": [{"type": "text", "text": "ok é"}]},
+                ]
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, items)
+    _follower, frame = read(path)
+    cold = frame.select(pl.exclude("prompt", "completion", "messages", "extra"))
+    for name in ("prompt", "completion", "messages", "extra"):
+        if name in frame.columns:
+            cold = cold.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    monkeypatch.setattr(coldtext, "BULK_REREAD", 1 << 30)
+    one_by_one = coldtext.fill_text(cold)
+    monkeypatch.setattr(coldtext, "BULK_REREAD", 1)
+    took: list[bool] = []
+    real = RolloutJsonlParser.reread_many
+
+    def spy(self, raws, columns):
+        got = real(self, raws, columns)
+        took.append(got is not None)
+        return got
+
+    monkeypatch.setattr(RolloutJsonlParser, "reread_many", spy)
+    bulk = coldtext.fill_text(cold)
+    assert_frame_equal(bulk, one_by_one)
+    assert took and (all(took) if kind == "plain" else True)
+    assert one_by_one.get_column("completion").null_count() == 0

@@ -357,6 +357,7 @@ def test_parts_after_the_first_end_after_a_batch_of_lines_to_read(tmp_path, monk
     from rltop.core import search
 
     monkeypatch.setattr(search, "COLD_FIRST_BATCH", 40)
+    monkeypatch.setattr(search, "GROW_UNTIL", 0)  # no growing parts: the rest at once
     path, lines, offsets = _write(tmp_path, TRICKY * 30, ascii_only=True)
     frame = _cold_frame(path, lines, offsets)
     for text, batch in (("reward hacking", 10), ("reward hacking", 100), ("General Kenobi", 7)):
@@ -411,3 +412,27 @@ def test_a_line_longer_than_a_span_is_searched_a_window_at_a_time(tmp_path, monk
     expect = [i % 3 == 0 or i % 7 == 1 for i in range(40)]
     assert keep.tolist() == expect
     assert max(reads) <= max(span, 4 * len(b"hacking"))
+
+
+def test_parts_after_the_first_grow_twice_as_large(tmp_path, monkeypatch):
+    """A frequent phrase: after the first rows, parts of rows twice as large each (each searched
+    on its own) up to ``GROW_UNTIL``, so a page fills without searching the whole file first."""
+    from rltop.core import search
+
+    monkeypatch.setattr(search, "COLD_FIRST_BATCH", 20)
+    monkeypatch.setattr(search, "GROW_UNTIL", 80)
+    path, lines, offsets = _write(tmp_path, TRICKY * 40, ascii_only=True)
+    frame = _cold_frame(path, lines, offsets)
+    searched: list[int] = []
+    real = search._candidates
+
+    def spy(frame, positions, wanted):
+        searched.append(len(positions))
+        return real(frame, positions, wanted)
+
+    monkeypatch.setattr(search, "_candidates", spy)
+    query = parse_query("hello", dict(frame.schema))
+    parts = list(iter_matches(frame, query, loader=fill_text, batch=10_000))
+    expect = fill_text(frame).with_row_index("_r").filter(query.text_expr())["_r"]
+    assert sorted(pl.concat(parts).to_list()) == sorted(expect.to_list())
+    assert searched[:4] == [20, 40, 80, frame.height - 140]

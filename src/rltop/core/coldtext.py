@@ -161,6 +161,9 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
         if not getattr(parser, "cold_lines", False):
             limit = None
         with fh:
+            many = getattr(parser, "reread_many", None)
+            if many is not None and len(items) >= BULK_REREAD:
+                items = _reread_many(fh, many, items, limit, filled)
             for i, offset, length in items:
                 try:
                     if limit is not None and length > limit:
@@ -182,6 +185,39 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
         new = pl.lit(series)
         updates.append(pl.when(new.is_not_null()).then(new).otherwise(named(column)).alias(column))
     return part.with_columns(updates) if updates else part
+
+
+#: rows of one file read back together in one polars read (``Parser.reread_many``) from this many
+BULK_REREAD = 64
+
+
+def _reread_many(
+    fh: Any,
+    many: Any,
+    items: list[tuple[int, int, int]],
+    limit: int | None,
+    filled: dict[str, dict[int, Any]],
+) -> list[tuple[int, int, int]]:
+    """Read back the rows of ``items`` (sorted by offset) whose lines are read whole in one go
+    into ``filled``; returns the items left for the row-by-row read (lines too long, or all of
+    them when the bulk read cannot take them)."""
+    if not hasattr(os, "pread"):
+        return items
+    whole = [t for t in items if limit is None or t[2] <= limit]
+    rest = [t for t in items if not (limit is None or t[2] <= limit)]
+    try:
+        raws = [os.pread(fh.fileno(), length, offset) for _i, offset, length in whole]
+    except OSError:
+        return items
+    if any(len(raw) != length for raw, (_i, _o, length) in zip(raws, whole, strict=True)):
+        return items  # the file shrank: the row-by-row read says which rows are gone
+    got = many(raws, list(filled))
+    if got is None:
+        return items
+    rows = [i for i, _offset, _length in whole]
+    for column, values in filled.items():
+        values.update(zip(rows, got[column], strict=True))
+    return rest
 
 
 # -- the memory budget -----------------------------------------------------------------------

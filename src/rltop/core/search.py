@@ -333,6 +333,9 @@ TextLoader = Callable[[pl.DataFrame], pl.DataFrame]
 FIRST_BATCH = 16_000
 #: ... when their text is on disk (each is read back, or its raw bytes searched)
 COLD_FIRST_BATCH = 4_000
+#: after the first batch, parts of rows twice as large each up to this size, each searched on
+#: its own (a frequent phrase's first page), before the rest is searched in one pass
+GROW_UNTIL = 16_000
 
 
 def iter_matches(
@@ -393,16 +396,21 @@ def iter_matches(
             part_hits = part_hits.clone().scatter(where, found)
         return part_pos.filter(part_hits)
 
-    # the first rows in sort order on their own (the first page), then the rest: with a phrase,
-    # the raw bytes of all the rest's cold lines are searched in one pass first
+    # the first rows in sort order on their own (the first page), then parts twice as large
+    # each (a frequent phrase fills a page from them), then the rest: with a phrase, the raw
+    # bytes of all its cold lines are searched in one pass first
     head = order.slice(0, COLD_FIRST_BATCH)
     yield batch_hits(head, None)
-    rest = order.slice(COLD_FIRST_BATCH)
+    start, size = COLD_FIRST_BATCH, 2 * COLD_FIRST_BATCH
+    while wanted and size <= GROW_UNTIL and start < len(order):
+        yield batch_hits(order.slice(start, size), None)
+        start, size = start + size, 2 * size
+    rest = order.slice(start)
     if not len(rest):
         return
     if not wanted:
-        for start in range(0, len(rest), batch):
-            yield batch_hits(rest.slice(start, batch), None)
+        for first in range(0, len(rest), batch):
+            yield batch_hits(rest.slice(first, batch), None)
         return
     rest_cold = rest.filter(cold.gather(rest))
     candidates = pl.Series("maybe", np.zeros(frame.height, dtype=bool))
