@@ -313,11 +313,22 @@ def test_a_file_whose_mapping_would_not_fit_the_budget_is_read_block_by_block(
     write(path, rows(600))
     size = path.stat().st_size
     _follower, whole = read(path)
-    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int(size / coldtext.MAP_SHARE) + 1)
-    assert RolloutJsonlParser(str(path)).catch_up() is not None
-    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int(size / coldtext.MAP_SHARE) - 1)
-    assert RolloutJsonlParser(str(path)).catch_up() is None
+    parser = RolloutJsonlParser(str(path))
+    parser.map_limit = size
+    assert parser.catch_up() is not None
+    parser.map_limit = size - 1
+    assert parser.catch_up() is None
+    calls: list[int | None] = []
+    real = RolloutJsonlParser.catch_up
+
+    def spy(self):
+        calls.append(self.map_limit)
+        return real(self)
+
+    monkeypatch.setattr(RolloutJsonlParser, "catch_up", spy)
+    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int((size - 1) / coldtext.MAP_SHARE))
     _follower, frame = read(path)
+    assert calls and calls[0] is not None and calls[0] < size  # the follower set the limit
     assert frame.height == whole.height == 600
     assert frame.get_column("step").to_list() == whole.get_column("step").to_list()
 

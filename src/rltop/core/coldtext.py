@@ -273,10 +273,10 @@ BUDGET = MemoryBudget()
 MAP_SHARE = 0.75
 
 
-def may_map(size: int) -> bool:
-    """Whether a file of ``size`` bytes may be read in one pass over its mapping within the
-    memory budget (else it is read block by block, the text of old steps moved to disk)."""
-    return size <= BUDGET.max_memory * MAP_SHARE
+def map_limit() -> int:
+    """The largest file read in one pass over its mapping within the memory budget (a larger
+    one is read block by block, the text of old steps moved to disk): ``Parser.map_limit``."""
+    return int(BUDGET.max_memory * MAP_SHARE)
 
 
 def set_max_memory(max_memory: int | None) -> None:

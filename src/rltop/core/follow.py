@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rltop.core import discover, runconfig, startup
+from rltop.core import coldtext, discover, runconfig, startup
 from rltop.core.formats.base import Parser
 from rltop.core.formats.console import TEXT_LOG_EXTS
 from rltop.core.formats.registry import SNIFF_BYTES, Sniffed, sniff
@@ -872,6 +872,7 @@ class Follower:
             # one's first FIRST_READ bytes; the rest follows block by block
             return None
         parser.max_line = tail.max_line
+        parser.map_limit = coldtext.map_limit()
         try:
             caught = parser.catch_up()
             if caught is None:

@@ -82,6 +82,9 @@ class Parser:
     #: lines longer than this are skipped, with a note (the follower sets its tail's limit): a
     #: ``catch_up`` that cannot skip them leaves such a file to the tail
     max_line: int = 64 * 1024 * 1024
+    #: a ``catch_up`` that maps the file reads one of at most this many bytes (None: any); the
+    #: follower sets it from the memory budget (``coldtext.map_limit``)
+    map_limit: int | None = None
 
     def __init__(self, path: str) -> None:
         self.path = path

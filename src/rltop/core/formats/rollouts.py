@@ -606,13 +606,11 @@ class RolloutJsonlParser(RolloutFileParser):
             return self._catch_up(fh)
 
     def _catch_up(self, fh: BinaryIO) -> CatchUp | None:
-        from rltop.core import coldtext  # it imports the format registry, hence this module
-
         threshold = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
         fd = fh.fileno()
         try:
             size = os.fstat(fd).st_size
-            if size < threshold or not coldtext.may_map(size):
+            if size < threshold or (self.map_limit is not None and size > self.map_limit):
                 return None  # small; or its mapping would not fit --max-memory: block by block
             if os.pread(fd, 1, size - 1) != b"\n":
                 return None  # a line is being written: the block path waits for it
