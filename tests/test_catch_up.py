@@ -370,3 +370,26 @@ def test_text_read_back_many_at_once_is_what_each_row_reads(
     assert_frame_equal(bulk, one_by_one)
     assert took and (all(took) if kind == "plain" else True)
     assert one_by_one.get_column("completion").null_count() == 0
+
+
+def test_lines_read_back_close_together_are_read_with_one_call(tmp_path, monkeypatch):
+    data = bytes(range(256)) * 1000
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    monkeypatch.setattr(coldtext, "READ_GAP", 100)
+    calls: list[int] = []
+    real = os.pread
+
+    def pread(fd, n, at):
+        calls.append(n)
+        return real(fd, n, at)
+
+    monkeypatch.setattr(os, "pread", pread)
+    spans = [(0, 10), (50, 5), (60, 30), (5000, 7), (5050, 3), (200_000, 100)]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = coldtext._read_lines(fd, spans)
+    finally:
+        os.close(fd)
+    assert got == [data[o : o + n] for o, n in spans]
+    assert len(calls) == 3  # 0..90, 5000..5053, 200000..200100

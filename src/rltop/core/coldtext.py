@@ -146,9 +146,16 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
     cold = part.with_row_index("_i").filter(mask)
     wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
     has_format = "_format" in cold.columns
-    for row in cold.iter_rows(named=True):
-        key = (row["_path"], row["_format"] if has_format else None)
-        wanted[key].append((row["_i"], int(row["_offset"]), int(row["_len"])))
+    formats = cold.get_column("_format").to_list() if has_format else [None] * cold.height
+    for i, path, fmt, offset, length in zip(
+        cold.get_column("_i").to_list(),
+        cold.get_column("_path").to_list(),
+        formats,
+        cold.get_column("_offset").to_list(),
+        cold.get_column("_len").to_list(),
+        strict=True,
+    ):
+        wanted[(path, fmt)].append((i, int(offset), int(length)))
     filled: dict[str, dict[int, Any]] = {c: {} for c in TEXT_COLUMNS if c in part.columns}
     for (path, fmt), items in wanted.items():
         items.sort(key=lambda t: t[1])
@@ -206,7 +213,7 @@ def _reread_many(
     whole = [t for t in items if limit is None or t[2] <= limit]
     rest = [t for t in items if not (limit is None or t[2] <= limit)]
     try:
-        raws = [os.pread(fh.fileno(), length, offset) for _i, offset, length in whole]
+        raws = _read_lines(fh.fileno(), [(offset, length) for _i, offset, length in whole])
     except OSError:
         return items
     if any(len(raw) != length for raw, (_i, _o, length) in zip(raws, whole, strict=True)):
@@ -218,6 +225,27 @@ def _reread_many(
     for column, values in filled.items():
         values.update(zip(rows, got[column], strict=True))
     return rest
+
+
+#: lines closer than this are read with one call (reading a short gap beats another call)
+READ_GAP = 64 * 1024
+
+
+def _read_lines(fd: int, spans: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes at ``spans`` ((offset, length), sorted by offset), lines close together read
+    with one ``pread``."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(spans):
+        start, end, j = spans[i][0], spans[i][0] + spans[i][1], i + 1
+        while j < len(spans) and spans[j][0] - end < READ_GAP and spans[j][0] >= start:
+            end = max(end, spans[j][0] + spans[j][1])
+            j += 1
+        data = os.pread(fd, end - start, start)
+        view = memoryview(data)
+        out.extend(bytes(view[o - start : o - start + n]) for o, n in spans[i:j])
+        i = j
+    return out
 
 
 # -- the memory budget -----------------------------------------------------------------------
