@@ -378,3 +378,25 @@ def test_newlines_found_one_by_one_or_counted_give_the_same_scan(monkeypatch, wi
     assert got[0] == got[1 << 30]
     assert got[0][:2] == (block.count(b"\n"), block.count(b":"))
     assert got[0][3] >= max(len(line) for line in lines if len(line) > window)
+
+
+def test_a_file_whose_mapping_would_not_fit_the_budget_is_read_block_by_block(
+    tmp_path, small_threshold, monkeypatch
+):
+    """As the rollout reader: polars maps the whole file, so a file larger than the budget's
+    share for a mapping (``Parser.map_limit``, set by the follower) goes block by block."""
+    from rltop.core import coldtext
+
+    path = tmp_path / "run" / "metrics.jsonl"
+    write(path, lines(400, verl=False, spaced=False))
+    size = path.stat().st_size
+    parser = JsonlMetricsParser(str(path))
+    parser.map_limit = size
+    assert parser.catch_up() is not None
+    parser.map_limit = size - 1
+    assert parser.catch_up() is None
+    _f, whole, _s, _b = read(path, monkeypatch, "one pass")
+    monkeypatch.setattr(coldtext.BUDGET, "max_memory", int((size - 1) / coldtext.MAP_SHARE))
+    _f, run, _s, blocks = read(path, monkeypatch, "one pass")
+    assert blocks  # read block by block
+    assert_frame_equal(run.metrics, whole.metrics)

@@ -669,11 +669,18 @@ class Follower:
         tail.ino, tail.limit, tail.chunk = st.st_ino, begin, followed.chunk
         return Taken("following", result=rows, nbytes=stop - begin, more=True)
 
+    @staticmethod
+    def _one_pass_limits(followed: Followed) -> None:
+        """What a one-pass read (``Parser.catch_up``, ``catch_up_before``) must keep to: the
+        tail's longest line, and the file size whose mapping fits the memory budget."""
+        followed.parser.max_line = followed.tail.max_line
+        followed.parser.map_limit = coldtext.map_limit()
+
     def _catch_up_before(self, followed: Followed, newer: NewerLines) -> Taken | None:
         """The part before a metrics file's end (read first) in one pass, when its parser can
         (``Parser.catch_up_before``); None: block by block."""
         parser, tail, path = followed.parser, followed.tail, followed.info.path
-        parser.max_line = tail.max_line
+        self._one_pass_limits(followed)
         after = (newer.stop, newer.rows) if newer.rows is not None else None
         try:
             caught = parser.catch_up_before(newer.begin, after)
@@ -871,8 +878,7 @@ class Follower:
             # a screen shows a large file's newest steps at once (``_newest_lines``), a small
             # one's first FIRST_READ bytes; the rest follows block by block
             return None
-        parser.max_line = tail.max_line
-        parser.map_limit = coldtext.map_limit()
+        self._one_pass_limits(followed)
         try:
             caught = parser.catch_up()
             if caught is None:

@@ -51,7 +51,7 @@ class JsonlMetricsParser(Parser):
         Python), checked on its bytes as a block is; None (read block by block) when the file is
         small, does not end with a newline, or holds anything the careful path must look at."""
         least = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
-        return catch_up_metrics(self.path, least, self.max_line)
+        return catch_up_metrics(self.path, least, self.max_line, map_limit=self.map_limit)
 
     def catch_up_before(self, end: int, after: tuple[int, int] | None = None) -> CatchUp | None:
         """The file's lines before ``end`` (a line boundary) in one pass, as ``catch_up`` reads
@@ -59,7 +59,9 @@ class JsonlMetricsParser(Parser):
         size, the rows its lines past ``end`` make) when known, so the rows of the lines before
         ``end`` are told apart without finding where each line ends."""
         least = max(self.CATCH_UP_MIN_BYTES, self.BULK_MIN_BYTES)
-        return catch_up_metrics(self.path, least, self.max_line, end=end, after=after)
+        return catch_up_metrics(
+            self.path, least, self.max_line, end=end, after=after, map_limit=self.map_limit
+        )
 
     def feed(self, block: bytes, first_line: int) -> ParseResult:
         if len(block) >= self.BULK_MIN_BYTES:
@@ -446,6 +448,7 @@ def catch_up_metrics(
     *,
     end: int | None = None,
     after: tuple[int, int] | None = None,
+    map_limit: int | None = None,
 ) -> CatchUp | None:
     """Read a metrics file whole through polars (see ``JsonlMetricsParser.catch_up``).
 
@@ -469,6 +472,8 @@ def catch_up_metrics(
             if end > size:
                 return None
             size = end
+        if map_limit is not None and os.fstat(fd).st_size > map_limit:
+            return None  # polars maps the whole file: its mapping would not fit --max-memory
         if size < least or 0 < max_line < SCAN_BYTES or os.pread(fd, 1, size - 1) != b"\n":
             return None  # small, or a line is being written: the block path waits for it
         head = os.pread(fd, SAMPLE_BYTES + _SAMPLE_SLACK, 0)
