@@ -376,7 +376,9 @@ def test_lines_read_back_close_together_are_read_with_one_call(tmp_path, monkeyp
     data = bytes(range(256)) * 1000
     path = tmp_path / "f.bin"
     path.write_bytes(data)
-    monkeypatch.setattr(coldtext, "READ_GAP", 100)
+    from rltop.core import prefilter
+
+    monkeypatch.setattr(prefilter, "SPAN_GAP", 100)
     calls: list[int] = []
     real = os.pread
 

@@ -227,24 +227,21 @@ def _reread_many(
     return rest
 
 
-#: lines closer than this are read with one call (reading a short gap beats another call)
-READ_GAP = 64 * 1024
-
-
 def _read_lines(fd: int, spans: list[tuple[int, int]]) -> list[bytes]:
-    """The bytes at ``spans`` ((offset, length), sorted by offset), lines close together read
-    with one ``pread``."""
+    """The bytes at ``spans`` ((offset, length), sorted by offset): lines close together are
+    read with one ``pread``, in the runs the search's prefilter reads (``prefilter.line_runs``)."""
+    import numpy as np
+
+    from rltop.core.prefilter import line_runs
+
+    starts = np.fromiter((o for o, _n in spans), dtype=np.int64, count=len(spans))
+    ends = starts + np.fromiter((n for _o, n in spans), dtype=np.int64, count=len(spans))
     out: list[bytes] = []
-    i = 0
-    while i < len(spans):
-        start, end, j = spans[i][0], spans[i][0] + spans[i][1], i + 1
-        while j < len(spans) and spans[j][0] - end < READ_GAP and spans[j][0] >= start:
-            end = max(end, spans[j][0] + spans[j][1])
-            j += 1
-        data = os.pread(fd, end - start, start)
+    for lo, hi in line_runs(starts, ends):
+        start = int(starts[lo])
+        data = os.pread(fd, int(ends[lo:hi].max()) - start, start)
         view = memoryview(data)
-        out.extend(bytes(view[o - start : o - start + n]) for o, n in spans[i:j])
-        i = j
+        out.extend(bytes(view[o - start : o - start + n]) for o, n in spans[lo:hi])
     return out
 
 

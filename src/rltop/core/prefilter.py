@@ -182,7 +182,7 @@ def _search_file(fh, starts: np.ndarray, lengths: np.ndarray, wanted: list[bytes
     ends = starts + lengths
     keep = np.ones(n, dtype=bool)  # lines that cannot be read stay kept
     size = os.fstat(fh.fileno()).st_size
-    spans = [(lo, hi) for lo, hi in _spans(starts, ends) if int(ends[hi - 1]) <= size]
+    spans = [(lo, hi) for lo, hi in line_runs(starts, ends) if int(ends[hi - 1]) <= size]
     workers = min(WORKERS, len(spans))
     slots: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
     for _ in range(workers + 1):
@@ -385,7 +385,7 @@ def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
     return slashes
 
 
-def _spans(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
+def line_runs(starts: np.ndarray, ends: np.ndarray) -> list[tuple[int, int]]:
     """Runs ``[lo, hi)`` of sorted lines read together: gaps under SPAN_GAP, up to SPAN_BYTES."""
     n = len(starts)
     if n == 0:
