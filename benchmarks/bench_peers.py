@@ -84,12 +84,12 @@ def whole_process(
     cmd: list[str],
     env: dict | None = None,
     timeout: float = 600,
-    ok: tuple[int, ...] = (0,),
+    ok: tuple[int, ...] | None = (0,),
     heap: list[float] | None = None,
 ) -> float:
     """Wall-clock seconds of a command, start to exit (its output discarded); a failure (an exit
-    code not in ``ok``) raises rather than giving a number. With ``heap``, the process's peak
-    RssAnon (MB, /proc sampled every 10 ms) is appended to it."""
+    code not in ``ok``; None: any code) raises rather than giving a number. With ``heap``, the
+    process's peak RssAnon (MB, /proc sampled every 10 ms) is appended to it."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -117,7 +117,7 @@ def whole_process(
         err = proc.stderr.read() if proc.stderr else b""
         heap.append(peak / 1024)
     took = time.perf_counter() - start
-    if proc.returncode not in ok:
+    if ok is not None and proc.returncode not in ok:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-500:]!r}")
     return took
 

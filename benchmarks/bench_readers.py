@@ -49,23 +49,12 @@ ENV = dict(os.environ)
 
 # -- measuring ----------------------------------------------------------------------------------
 def whole(cmd: list[str], timeout: float = 600) -> tuple[float, float]:
-    """Wall seconds of a process and its peak RssAnon in MB (sampled every 10 ms)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("RssAnon:"):
-                        peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-        if time.perf_counter() - start > timeout:
-            proc.kill()
-            raise RuntimeError(f"timeout: {cmd}")
-        time.sleep(0.01)
-    return time.perf_counter() - start, peak / 1024
+    """Wall seconds of a process and its peak RssAnon in MB (``bench_peers.whole_process``)."""
+    from bench_peers import whole_process
+
+    heap: list[float] = []
+    took = whole_process(cmd, env=ENV, timeout=timeout, ok=None, heap=heap)
+    return took, heap[0]
 
 
 def child(mode: str, *args: str) -> dict:
