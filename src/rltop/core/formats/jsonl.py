@@ -555,23 +555,21 @@ def _read_file(fh: Any, schema: dict[str, Any] | None) -> pl.DataFrame | None:
     return frame.rechunk()
 
 
-def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, np.ndarray, int]]:
-    """The file's first ``end`` bytes as ``(offset, buffer, bytes, size)`` windows of
-    ``SCAN_BYTES``, each with the next ``_LOOKAHEAD`` bytes after it (past ``size``) while there
-    are any, read into one small buffer (nothing mapped or copied whole: this runs beside
-    polars' reader). Stops early when the file shrank."""
-    import numpy as np
-
+def _windows(fd: int, end: int) -> Iterator[tuple[int, bytearray, int, int]]:
+    """The file's first ``end`` bytes as ``(offset, buffer, got, size)`` windows of
+    ``SCAN_BYTES`` (``buffer[:size]``), each with the next ``_LOOKAHEAD`` bytes after it (up to
+    ``got``) while there are any, read into one small reused buffer (nothing mapped or copied
+    whole: this runs beside polars' reader). Stops early when the file shrank (the windows then
+    end before ``end``)."""
     buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
     view = memoryview(buf)
-    data = np.frombuffer(buf, dtype=np.uint8)
     pos = 0
     while pos < end:
         got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
         size = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
         if size <= 0:
             return  # the file shrank under us
-        yield pos, buf, data[:got], size
+        yield pos, buf, got, size
         pos += size
 
 
@@ -584,16 +582,10 @@ def _scan_file(fd: int, end: int, nulls: bool = True) -> tuple[int, int, int | N
     Counted by CPython's ``bytes.count`` in one reused window (it runs beside polars' reader,
     which does not need the interpreter lock): importing numpy for it would cost more than the
     count itself on a file read once."""
-    buf = bytearray(SCAN_BYTES + _LOOKAHEAD)
-    view = memoryview(buf)
     newlines = colons = literal_nulls = longest = 0
-    pos = run = 0  # run: bytes of the line that goes on into the next window
+    reached = run = 0  # run: bytes of the line that goes on into the next window
     count = -1  # newlines of the window before
-    while pos < end:
-        got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
-        size = min(SCAN_BYTES, got - _LOOKAHEAD) if pos + got < end else got
-        if size <= 0:
-            return None  # the file shrank under us
+    for pos, buf, got, size in _windows(fd, end):
         count, first, last = _newlines_in(buf, size, sparse=0 <= count < _SPARSE)
         newlines += count
         if count:
@@ -605,9 +597,9 @@ def _scan_file(fd: int, end: int, nulls: bool = True) -> tuple[int, int, int | N
         if nulls:  # a colon in the window, then ``n`` or `` n`` (those may be past ``size``)
             literal_nulls += buf.count(b":n", 0, min(size + 1, got))
             literal_nulls += buf.count(b": n", 0, min(size + 2, got))
-        pos += size
-    if pos != end:
-        return None
+        reached = pos + size
+    if reached != end:
+        return None  # the file shrank under us
     return newlines, colons, literal_nulls if nulls else None, max(longest, run)
 
 
@@ -643,7 +635,8 @@ def _line_ends(fd: int, end: int, *, strict: bool) -> np.ndarray | None:
 
     found: list[np.ndarray] = []
     pos = 0
-    for pos, _buf, part, size in _windows(fd, end):
+    for pos, buf, got, size in _windows(fd, end):
+        part = np.frombuffer(buf, dtype=np.uint8, count=got)
         newlines = np.flatnonzero(part[:size] == _NEWLINE)
         if strict:
             starts = newlines[newlines + 1 + pos < end] + 1  # the first byte of each next line
