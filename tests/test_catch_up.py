@@ -14,7 +14,14 @@ from polars.testing import assert_frame_equal
 
 from rltop.core import coldtext
 from rltop.core.follow import Follower
-from rltop.core.formats.rollouts import RolloutJsonlParser, file_line_spans, line_spans
+from rltop.core.formats import rollouts
+from rltop.core.formats.rollouts import (
+    LineScan,
+    RolloutJsonlParser,
+    line_blocks,
+    line_boundary,
+    line_spans,
+)
 
 #: columns both reads must agree on (the catch-up leaves prompt and completion on disk)
 NUMBERS = ["step", "reward", "group", "length", "tokens", "split", "_gid", "_offset", "_len"]
@@ -181,7 +188,16 @@ def test_small_files_are_read_block_by_block(tmp_path):
     assert RolloutJsonlParser(str(path)).catch_up() is None
 
 
-@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def file_line_spans(fd: int, end: int, block: int):
+    """The lines of a file as the one-pass read finds them: its blocks through ``LineScan``."""
+    lines = LineScan()
+    for pos, data in line_blocks(fd, end, block):
+        if not lines.add(data, pos):
+            return None
+    return lines.result(end)
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
 def test_file_line_spans_match_the_block_spans(tmp_path, block):
     rng = random.Random(block)
     data = b"".join(
@@ -203,6 +219,34 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
         path.write_bytes(spaced)
         with open(path, "rb") as fh:
             assert file_line_spans(fh.fileno(), len(spaced), block=block) is None
+
+
+@pytest.mark.parametrize("block", [1, 5, 100, 4096])
+def test_blocks_are_whole_lines_and_make_the_file(tmp_path, block):
+    rng = random.Random(block)
+    data = b"".join(b"x" * rng.choice([0, 1, 99, 100, 101, 5000]) + b"\n" for _ in range(200))
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        blocks = list(line_blocks(fd, len(data), block))
+        assert b"".join(b for _pos, b in blocks) == data
+        assert all(b.endswith(b"\n") for _pos, b in blocks)
+        assert [pos for pos, _b in blocks] == list(
+            np.cumsum([0] + [len(b) for _pos, b in blocks])[:-1]
+        )
+        # a block ends at the first line end at or after ``block`` bytes: its last line starts
+        # before that
+        assert all(b.rfind(b"\n", 0, len(b) - 1) + 1 < block for _pos, b in blocks)
+        # where a line starts, from any byte
+        for at in range(0, len(data), 37):
+            want = at if at == 0 or data[at - 1] == 10 else data.index(b"\n", at) + 1
+            assert line_boundary(fd, at, len(data)) == want
+        # a file shorter than the read expects (it shrank) is an error, never a short block
+        with pytest.raises(OSError):
+            list(line_blocks(fd, len(data) + 10, block))
+    finally:
+        os.close(fd)
 
 
 def test_a_prompt_standing_for_its_group_stays_on_disk(tmp_path, small_threshold, monkeypatch):
@@ -276,9 +320,12 @@ def test_a_file_named_like_a_glob_pattern_is_read_as_itself(
 
 
 def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkeypatch):
-    """polars is given the open file, not a name: every read of one catch-up sees one file."""
+    """polars is given the bytes of the open file, a block at a time, never a name (a glob
+    pattern to polars) nor the file (it would map it whole: every page it touches stays resident
+    until the read ends)."""
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(600))
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 64 * 1024)
     given = []
     scan = pl.scan_ndjson
 
@@ -288,7 +335,71 @@ def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkey
 
     monkeypatch.setattr(pl, "scan_ndjson", spy)
     assert RolloutJsonlParser(str(path)).catch_up() is not None
-    assert len(given) == 1 and not isinstance(given[0], (str, os.PathLike))
+    assert len(given) > 1 and all(isinstance(source, bytes) for source in given)
+    assert b"".join(given) == path.read_bytes()
+    longest = max(len(line) + 1 for line in path.read_bytes().split(b"\n"))
+    assert max(len(source) for source in given) < 64 * 1024 + longest
+
+
+@pytest.mark.parametrize("block", [1, 333, 4096, 50_000, 1 << 30])
+def test_the_read_in_blocks_is_the_read_in_one(tmp_path, small_threshold, monkeypatch, block):
+    """Wherever the blocks of the one-pass read end (in any line, or one block for the file),
+    its rows are the same: numbers, groups, extras and where each line is."""
+    path = tmp_path / "run" / "rollouts.jsonl"
+    items = list(rows(700, seed=5))
+    for i, item in enumerate(items):
+        if i % 3 == 0:
+            item["note"] = f"n{i}"  # an extra that comes and goes
+    write(path, items)
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 1 << 40)
+    whole = RolloutJsonlParser(str(path)).catch_up()
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", block)
+    blocks = RolloutJsonlParser(str(path)).catch_up()
+    assert whole is not None and blocks is not None
+    assert (
+        (blocks.consumed, blocks.lines)
+        == (whole.consumed, whole.lines)
+        == (
+            path.stat().st_size,
+            700,
+        )
+    )
+    assert_frame_equal(blocks.result.rollout_frame, whole.result.rollout_frame)
+    assert blocks.result.rollout_frame.get_column("note").to_list()[:4] == ["n0", None, None, "n3"]
+
+
+@pytest.mark.parametrize("at", ["first block", "a later block"])
+def test_a_bad_line_in_any_block_sends_the_file_to_the_careful_path(
+    tmp_path, small_threshold, monkeypatch, at
+):
+    items = list(rows(600))
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, items)
+    lines = path.read_bytes().split(b"\n")
+    lines.insert(60 if at == "first block" else 550, b"{oops")
+    path.write_bytes(b"\n".join(lines))
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 16 * 1024)
+    assert RolloutJsonlParser(str(path)).catch_up() is None
+    _follower, frame = read(path)
+    assert frame.height == 600
+
+
+def test_a_file_that_shrinks_during_the_read_is_left_to_the_tail(
+    tmp_path, small_threshold, monkeypatch
+):
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(600))
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 16 * 1024)
+    real = rollouts.line_blocks
+
+    def shrinking(fd, end, block):
+        for i, got in enumerate(real(fd, end, block)):
+            yield got
+            if i == 2:
+                os.truncate(path, 1000)
+
+    monkeypatch.setattr(rollouts, "line_blocks", shrinking)
+    assert RolloutJsonlParser(str(path)).catch_up() is None
 
 
 def test_without_posix_reads_the_block_path(tmp_path, small_threshold, monkeypatch):

@@ -16,7 +16,7 @@ import math
 import mmap
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
@@ -336,6 +336,8 @@ class RolloutJsonlParser(RolloutFileParser):
     CATCH_UP_MIN_BYTES = 64 * 1024 * 1024
     #: bytes at the start of a file whose lines decide the columns of a one-pass catch-up
     HEAD_BYTES = 256 * 1024
+    #: a one-pass catch-up reads the file in blocks of about this many bytes (whole lines)
+    PASS_BLOCK = 8 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -585,18 +587,18 @@ class RolloutJsonlParser(RolloutFileParser):
 
     # -- catching up with a large file in one pass -----------------------------------------------
     def catch_up(self) -> CatchUp | None:
-        """Read a large file from its start in one pass of polars' reader (both cores, the file
-        memory-mapped), its text left on disk: ``coldtext`` reads a row's text back when it is
-        looked at or searched. None when the file is small, does not end with a newline, or holds
-        anything the careful path must look at (bad lines, nested values, changing types).
+        """Read a large file from its start in one pass of polars' reader, its text left on disk:
+        ``coldtext`` reads a row's text back when it is looked at or searched. None when the file
+        is small, does not end with a newline, or holds anything the careful path must look at
+        (bad lines, nested values, changing types).
 
-        Everything reads one open file: polars gets the file object, never the path (a path is
-        a glob pattern to polars: ``r[1].jsonl`` would be read as ``r1.jsonl``); polars maps the
-        descriptor it is given (reading from its offset, so nothing here moves that offset while
-        polars reads: the line spans are read with ``pread``)."""
+        Everything reads one open file, a block at a time with ``pread`` (``_one_pass``): polars
+        gets each block's bytes, never the path (a path is a glob pattern to polars:
+        ``r[1].jsonl`` would be read as ``r1.jsonl``) nor the descriptor (it would map the whole
+        file, and every page it touches would stay resident until the read ends)."""
         if not hasattr(os, "pread"):
-            # not POSIX: polars copies a file object whole into memory there (it maps only a
-            # POSIX descriptor), which the memory budget cannot afford: the block path reads it
+            # not POSIX: the block path reads it (the one-pass read and ``coldtext``'s reading
+            # back both need ``pread``)
             return None
         try:
             fh = open_regular(self.path)
@@ -611,7 +613,7 @@ class RolloutJsonlParser(RolloutFileParser):
         try:
             size = os.fstat(fd).st_size
             if size < threshold or (self.map_limit is not None and size > self.map_limit):
-                return None  # small; or its mapping would not fit --max-memory: block by block
+                return None  # small; or larger than --max-memory allows: block by block
             if os.pread(fd, 1, size - 1) != b"\n":
                 return None  # a line is being written: the block path waits for it
             head = os.pread(fd, self.HEAD_BYTES, 0)
@@ -628,34 +630,97 @@ class RolloutJsonlParser(RolloutFileParser):
         if keys is None:
             return None
         schema = keys.scan_schema(sample)
-        # where each line is (for its text) is found while polars parses: both let go of the GIL
-        with ThreadPoolExecutor(1, thread_name_prefix="rltop-spans") as pool:
-            spans_job = pool.submit(file_line_spans, fd, size)
-            try:
-                fh.seek(0)
-                frame: pl.DataFrame | None = (
-                    pl.scan_ndjson(fh, schema=schema)
-                    .select(keys.columns(self.split, self.default_step, list(schema), cold=True))
-                    .collect()
-                )
-            except Exception:  # a bad line or a changing type further on: read block by block
-                frame = None
-            try:
-                spans = spans_job.result()
-            except OSError:
-                spans = None
-        if frame is None or spans is None:
+        columns = keys.columns(self.split, self.default_step, list(schema), cold=True)
+        try:
+            read = self._one_pass(fd, size, schema, columns)
+        except Exception:  # a bad line or a changing type further on: read block by block
             return None
-        starts, lengths, newlines = spans
-        if frame.height < len(starts):
+        if read is None:
             return None
-        # lines written since the size was taken are read again by the tail
-        frame = frame.head(len(starts))
-        if frame["step"].null_count():
+        frame, (starts, lengths, newlines) = read
+        if frame.height != len(starts) or frame["step"].null_count():
             return None
         frame = self.locate(frame, starts, lengths)
         self.offset = size
         return CatchUp(ParseResult(rollout_frame=frame), consumed=size, lines=newlines)
+
+    def _one_pass(
+        self, fd: int, size: int, schema: dict[str, pl.DataType], columns: list[pl.Expr]
+    ) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray, int]] | None:
+        """The rows of the open file ``fd`` up to ``size`` (whole lines) as polars reads them
+        with ``schema`` and ``columns``, and where each line is (``LineScan``); None when a line
+        is blank or starts with white space (which the one-pass reader would skip).
+
+        The file is read in blocks of whole lines (``line_blocks``, ``PASS_BLOCK`` bytes): a
+        thread reads the next block and finds its lines while polars parses this one (both let
+        go of the GIL). Two or three blocks are in memory at a time, not the file: a whole-file
+        read by polars maps it, and every page it touches stays resident until the read ends
+        (the peak of a large file's catch-up was the file's size on top of the screen)."""
+        lines = LineScan()
+
+        def take(blocks: Iterator[tuple[int, bytes]]) -> bytes | None:
+            got = next(blocks, None)
+            if got is None:
+                return None
+            pos, data = got
+            if not lines.add(data, pos):
+                raise _NeedsCare
+            return data
+
+        blocks = line_blocks(fd, size, self.PASS_BLOCK)
+        frames = []
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="rltop-read") as pool:
+                pending = pool.submit(take, blocks)
+                while (data := pending.result()) is not None:
+                    pending = pool.submit(take, blocks)
+                    frames.append(pl.scan_ndjson(data, schema=schema).select(columns).collect())
+                    del data  # the block leaves memory once parsed
+        except _NeedsCare:
+            return None
+        spans = lines.result(size)
+        if spans is None or not frames:
+            return None
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames).rechunk()
+        return frame, spans
+
+
+class _NeedsCare(Exception):
+    """A line the one-pass read would not read as the careful path does (blank, or starting
+    with white space)."""
+
+
+def line_boundary(fd: int, at: int, end: int, window: int = 4096) -> int:
+    """Where the first line of the open file ``fd`` that starts at or after ``at`` starts (a line
+    starts after each newline); ``end`` when none does before it."""
+    if at <= 0:
+        return 0
+    pos = at - 1  # a line starts at ``at`` when the byte before it ends a line
+    while pos < end:
+        data = os.pread(fd, min(window, end - pos), pos)
+        if not data:
+            raise OSError("the file shrank during the read")
+        found = data.find(b"\n")
+        if found >= 0:
+            return min(pos + found + 1, end)
+        pos += len(data)
+        window *= 2
+    return end
+
+
+def line_blocks(fd: int, end: int, block: int) -> Iterator[tuple[int, bytes]]:
+    """The bytes of the open file ``fd`` before ``end``, each block whole lines of about
+    ``block`` bytes (a longer line makes a longer block), with where it starts. Each is one
+    ``pread`` into its own ``bytes``, which polars reads as it is (no further copy). The file's
+    offset is left alone. A file that shrank under the read raises ``OSError``."""
+    pos = 0
+    while pos < end:
+        stop = line_boundary(fd, pos + block, end)
+        data = os.pread(fd, stop - pos, pos)
+        if len(data) != stop - pos:
+            raise OSError("the file shrank during the read")
+        yield pos, data
+        pos = stop
 
 
 @dataclass(eq=False, repr=False)
@@ -772,45 +837,53 @@ class _BulkKeys:
         return out + [named(c) for c in self.extras(columns)]
 
 
-def file_line_spans(
-    fd: int, end: int, *, block: int = 1024 * 1024
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Offsets and lengths of the lines of the open file ``fd`` up to ``end`` (which ends with a
-    newline), and the number of newlines, read in small blocks with ``pread`` (nothing mapped: it
-    runs beside polars' reader, whose mapping of the file is the peak of a catch-up; the file's
-    offset, which polars reads from, is left alone). None when a line is empty or starts with
-    white space (blank lines, which the one-pass reader skips)."""
-    import numpy as np  # rollout files only: a metrics-only `rltop check` never loads numpy
+class LineScan:
+    """Where the lines of a file are, found from its blocks in order (``add``): the offsets and
+    lengths of its lines and the number of newlines (``result``). The one-pass reader skips
+    blank lines, the careful path does not number them the same: a line that is empty or
+    starts with white space makes ``add`` return False."""
 
-    space = np.array(_SPACE, dtype=np.uint8)
-    found = []
-    buf = bytearray(block)
-    view = memoryview(buf)
-    pos, line_start = 0, 0
-    while pos < end:
-        got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
-        if not got:
-            break
-        data = np.frombuffer(buf, dtype=np.uint8, count=got)
+    def __init__(self) -> None:
+        import numpy as np  # rollout files only: a metrics-only `rltop check` never loads numpy
+
+        self._np = np
+        self._space = np.array(_SPACE, dtype=np.uint8)
+        self._found: list[np.ndarray] = []
+        self._line_start = 0  # where the line being read started
+        self._pos = 0  # where the next block starts
+
+    def add(self, block: bytes, pos: int) -> bool:
+        np = self._np
+        if pos != self._pos:
+            raise ValueError(f"blocks out of order: {pos} after {self._pos}")
+        data = np.frombuffer(block, dtype=np.uint8)
+        got = len(data)
         newlines = np.flatnonzero(data == 10)
         # the first byte of every line that starts in this block
         firsts = newlines[newlines + 1 < got] + 1
-        if line_start == pos:
+        if self._line_start == pos:
             firsts = np.concatenate(([0], firsts))
-        if len(firsts) and np.isin(data[firsts], space).any():
-            return None
+        if len(firsts) and np.isin(data[firsts], self._space).any():
+            return False
         if len(newlines):
-            found.append(newlines + pos)
-            line_start = pos + int(newlines[-1]) + 1
-        pos += got
-    if pos != end or line_start != end:
-        return None  # the file shrank under us
-    ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
-    starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
-    lengths = ends - starts
-    if (lengths == 0).any():
-        return None
-    return starts, lengths, len(lengths)
+            self._found.append(newlines + pos)
+            self._line_start = pos + int(newlines[-1]) + 1
+        self._pos = pos + got
+        return True
+
+    def result(self, end: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """The lines of the blocks added, which must be the file up to ``end``, ending with a
+        newline; None when not, or when a line is empty."""
+        np = self._np
+        if self._pos != end or self._line_start != end:
+            return None
+        found = self._found
+        ends = np.concatenate(found).astype(np.int64) if found else np.zeros(0, np.int64)
+        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else ends
+        lengths = ends - starts
+        if (lengths == 0).any():
+            return None
+        return starts, lengths, len(lengths)
 
 
 _SPACE = (9, 13, 32)  # tab, carriage return, space
