@@ -3,7 +3,9 @@ text left on disk and read back the same, and a safe fall back whenever the file
 
 from __future__ import annotations
 
+import itertools
 import json
+import mmap
 import os
 import random
 
@@ -18,6 +20,7 @@ from rltop.core.formats import rollouts
 from rltop.core.formats.rollouts import (
     LineScan,
     RolloutJsonlParser,
+    file_line_spans,
     line_blocks,
     line_boundary,
     line_spans,
@@ -188,8 +191,8 @@ def test_small_files_are_read_block_by_block(tmp_path):
     assert RolloutJsonlParser(str(path)).catch_up() is None
 
 
-def file_line_spans(fd: int, end: int, block: int):
-    """The lines of a file as the one-pass read finds them: its blocks through ``LineScan``."""
+def block_line_spans(fd: int, end: int, block: int):
+    """The lines of a file as the read in blocks finds them: its blocks through ``LineScan``."""
     lines = LineScan()
     for pos, data in line_blocks(fd, end, block):
         if not lines.add(data, pos):
@@ -197,8 +200,12 @@ def file_line_spans(fd: int, end: int, block: int):
     return lines.result(end)
 
 
+@pytest.mark.parametrize("how", ["mapped", "pread", "blocks"])
 @pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
-def test_file_line_spans_match_the_block_spans(tmp_path, block):
+def test_file_line_spans_match_the_block_spans(tmp_path, monkeypatch, block, how):
+    if how == "pread":  # where pages cannot be let go, the file is read with pread
+        monkeypatch.delattr(mmap, "MADV_DONTNEED")
+    spans = block_line_spans if how == "blocks" else file_line_spans
     rng = random.Random(block)
     data = b"".join(
         b"{" + b"a" * rng.choice([0, 1, 5, 63, 64, 65, 200]) + b"}\n" for _ in range(300)
@@ -206,7 +213,7 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     with open(path, "rb") as fh:
-        got = file_line_spans(fh.fileno(), len(data), block=block)
+        got = spans(fh.fileno(), len(data), block=block)
     assert got is not None
     starts, lengths, newlines = got
     want_starts, want_lengths = line_spans(data)
@@ -218,7 +225,34 @@ def test_file_line_spans_match_the_block_spans(tmp_path, block):
         spaced = data[:nl] + b" " + data[nl:]
         path.write_bytes(spaced)
         with open(path, "rb") as fh:
-            assert file_line_spans(fh.fileno(), len(spaced), block=block) is None
+            assert spans(fh.fileno(), len(spaced), block=block) is None
+
+
+@pytest.mark.parametrize("block", [100, 4096, 3 * 4096 + 5, 1 << 20])
+def test_the_line_scan_lets_go_of_each_block_it_mapped(tmp_path, monkeypatch, block):
+    """``file_line_spans`` runs beside polars' mapping of the file: its own mapping's pages are
+    let go as it goes (page-aligned, in order, to the end), so it adds about a block to the
+    read's peak, not a second copy of the file's pages."""
+    data = b"".join(b"x" * (1 + i % 500) + b"\n" for i in range(2000))
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    released: list[tuple[int, int]] = []
+    real = rollouts.release_pages
+
+    def spy(mm, start, end):
+        stop = real(mm, start, end)
+        if stop > start:
+            released.append((start, stop))
+        return stop
+
+    monkeypatch.setattr(rollouts, "release_pages", spy)
+    with open(path, "rb") as fh:
+        assert file_line_spans(fh.fileno(), len(data), block=block) is not None
+    assert released and released[0][0] == 0 and released[-1][1] == len(data)
+    page = mmap.PAGESIZE
+    for (_a, b), (c, _d) in itertools.pairwise(released):
+        assert b == c and b % page == 0  # each range goes on from the last, from a page start
+    assert max(b - a for a, b in released) <= block + page
 
 
 @pytest.mark.parametrize("block", [1, 5, 100, 4096])
@@ -319,10 +353,10 @@ def test_a_file_named_like_a_glob_pattern_is_read_as_itself(
     assert coldtext.fill_text(ours).get_column("completion").to_list() == want
 
 
-def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkeypatch):
-    """polars is given the bytes of the open file, a block at a time, never a name (a glob
-    pattern to polars) nor the file (it would map it whole: every page it touches stays resident
-    until the read ends)."""
+@pytest.mark.parametrize("map_whole", [True, False])
+def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkeypatch, map_whole):
+    """polars is given the open file (it maps it), or with ``map_whole`` unset the bytes of the
+    open file a block at a time; never a name (a glob pattern to polars)."""
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(600))
     monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 64 * 1024)
@@ -334,7 +368,13 @@ def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkey
         return scan(source, **kwargs)
 
     monkeypatch.setattr(pl, "scan_ndjson", spy)
-    assert RolloutJsonlParser(str(path)).catch_up() is not None
+    parser = RolloutJsonlParser(str(path))
+    parser.map_whole = map_whole
+    assert parser.catch_up() is not None
+    if map_whole:
+        assert len(given) == 1 and not isinstance(given[0], (str, os.PathLike, bytes))
+        return
+    # a few blocks, never the file: a block is read, parsed and let go
     assert len(given) > 1 and all(isinstance(source, bytes) for source in given)
     assert b"".join(given) == path.read_bytes()
     longest = max(len(line) + 1 for line in path.read_bytes().split(b"\n"))
@@ -343,17 +383,17 @@ def test_the_catch_up_reads_the_file_it_opened(tmp_path, small_threshold, monkey
 
 @pytest.mark.parametrize("block", [1, 333, 4096, 50_000, 1 << 30])
 def test_the_read_in_blocks_is_the_read_in_one(tmp_path, small_threshold, monkeypatch, block):
-    """Wherever the blocks of the one-pass read end (in any line, or one block for the file),
-    its rows are the same: numbers, groups, extras and where each line is."""
+    """Wherever the blocks of the one-pass read in blocks end (in any line, or one block for the
+    file), its rows are the mapped read's: numbers, groups, extras and where each line is."""
     path = tmp_path / "run" / "rollouts.jsonl"
     items = list(rows(700, seed=5))
     for i, item in enumerate(items):
         if i % 3 == 0:
             item["note"] = f"n{i}"  # an extra that comes and goes
     write(path, items)
-    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 1 << 40)
-    whole = RolloutJsonlParser(str(path)).catch_up()
+    whole = RolloutJsonlParser(str(path)).catch_up()  # mapped whole by polars
     monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", block)
+    monkeypatch.setattr(RolloutJsonlParser, "map_whole", False)
     blocks = RolloutJsonlParser(str(path)).catch_up()
     assert whole is not None and blocks is not None
     assert (
@@ -379,6 +419,7 @@ def test_a_bad_line_in_any_block_sends_the_file_to_the_careful_path(
     lines.insert(60 if at == "first block" else 550, b"{oops")
     path.write_bytes(b"\n".join(lines))
     monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 16 * 1024)
+    monkeypatch.setattr(RolloutJsonlParser, "map_whole", False)
     assert RolloutJsonlParser(str(path)).catch_up() is None
     _follower, frame = read(path)
     assert frame.height == 600
@@ -390,6 +431,7 @@ def test_a_file_that_shrinks_during_the_read_is_left_to_the_tail(
     path = tmp_path / "run" / "rollouts.jsonl"
     write(path, rows(600))
     monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 16 * 1024)
+    monkeypatch.setattr(RolloutJsonlParser, "map_whole", False)
     real = rollouts.line_blocks
 
     def shrinking(fd, end, block):

@@ -91,3 +91,34 @@ def test_the_whole_read_waits_for_a_screen_to_show_the_preview(tmp_path, monkeyp
     assert done.wait(30)
     worker.join()
     assert next(iter(follower.store.runs.values())).rollouts.frame().height == 1500
+
+
+@pytest.mark.usefixtures("small_threshold")
+@pytest.mark.parametrize("screen", [True, False])
+def test_a_screen_reads_the_whole_file_in_blocks(tmp_path, monkeypatch, screen):
+    """Behind a screen the whole read goes a block at a time (its peak would come on top of the
+    drawn screen); headless, polars maps the file (the fastest read). Same rows either way."""
+    monkeypatch.setattr(follow, "ROLLOUT_PREVIEW_BYTES", 40 * 1024)
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 64 * 1024)
+    path = tmp_path / "run" / "rollouts.jsonl"
+    write(path, rows(1500))
+    reads: list[str] = []
+    for name in ("_mapped_pass", "_pass_in_blocks"):
+        real = getattr(RolloutJsonlParser, name)
+
+        def spy(self, *args, _real=real, _name=name):
+            reads.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(RolloutJsonlParser, name, spy)
+    follower = Follower([str(path.parent)], previews=screen)
+    follower.first_frame_shown.set()
+    follower.read_all()
+    assert reads == (["_pass_in_blocks"] if screen else ["_mapped_pass"])
+    frame = next(iter(follower.store.runs.values())).rollouts.frame()
+    assert frame.height == 1500
+    assert frame.get_column("completion").null_count() == 1500  # one pass: text on disk
+    headless = Follower([str(path.parent)])
+    headless.read_all()
+    whole = next(iter(headless.store.runs.values())).rollouts.frame()
+    assert_frame_equal(frame.select(NUMBERS), whole.select(NUMBERS))

@@ -669,12 +669,13 @@ class Follower:
         tail.ino, tail.limit, tail.chunk = st.st_ino, begin, followed.chunk
         return Taken("following", result=rows, nbytes=stop - begin, more=True)
 
-    @staticmethod
-    def _one_pass_limits(followed: Followed) -> None:
+    def _one_pass_limits(self, followed: Followed) -> None:
         """What a one-pass read (``Parser.catch_up``, ``catch_up_before``) must keep to: the
-        tail's longest line, and the file size whose mapping fits the memory budget."""
+        tail's longest line, the file size whose mapping fits the memory budget, and, for a
+        screen, a read in blocks rather than the file mapped whole (``Parser.map_whole``)."""
         followed.parser.max_line = followed.tail.max_line
         followed.parser.map_limit = coldtext.map_limit()
+        followed.parser.map_whole = not self.previews
 
     def _catch_up_before(self, followed: Followed, newer: NewerLines) -> Taken | None:
         """The part before a metrics file's end (read first) in one pass, when its parser can

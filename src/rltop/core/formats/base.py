@@ -85,6 +85,11 @@ class Parser:
     #: a ``catch_up`` that maps the file reads one of at most this many bytes (None: any); the
     #: follower sets it from the memory budget (``coldtext.map_limit``)
     map_limit: int | None = None
+    #: a ``catch_up`` that can read in blocks (the rollout reader) hands polars the whole file
+    #: to map only when this is set: the fastest read, but every page it reads stays resident
+    #: until it ends. The follower clears it for a screen (``previews``): the read runs behind
+    #: the rows already shown, and its peak would come on top of the drawn screen
+    map_whole: bool = True
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -336,7 +336,8 @@ class RolloutJsonlParser(RolloutFileParser):
     CATCH_UP_MIN_BYTES = 64 * 1024 * 1024
     #: bytes at the start of a file whose lines decide the columns of a one-pass catch-up
     HEAD_BYTES = 256 * 1024
-    #: a one-pass catch-up reads the file in blocks of about this many bytes (whole lines)
+    #: a one-pass catch-up in blocks (not ``map_whole``) reads blocks of about this many bytes
+    #: (whole lines)
     PASS_BLOCK = 8 * 1024 * 1024
 
     def __init__(self, path: str) -> None:
@@ -592,13 +593,13 @@ class RolloutJsonlParser(RolloutFileParser):
         is small, does not end with a newline, or holds anything the careful path must look at
         (bad lines, nested values, changing types).
 
-        Everything reads one open file, a block at a time with ``pread`` (``_one_pass``): polars
-        gets each block's bytes, never the path (a path is a glob pattern to polars:
-        ``r[1].jsonl`` would be read as ``r1.jsonl``) nor the descriptor (it would map the whole
-        file, and every page it touches would stay resident until the read ends)."""
+        Everything reads one open file; polars never gets the path (a path is a glob pattern to
+        polars: ``r[1].jsonl`` would be read as ``r1.jsonl``). With ``map_whole`` polars gets the
+        file and maps it (``_mapped_pass``: the fastest read, the file's pages resident at its
+        peak), else the bytes of a block at a time (``_pass_in_blocks``: a few blocks resident)."""
         if not hasattr(os, "pread"):
-            # not POSIX: the block path reads it (the one-pass read and ``coldtext``'s reading
-            # back both need ``pread``)
+            # not POSIX: the block path reads it (polars copies a file object whole into memory
+            # there, and the reads in blocks and ``coldtext``'s reading back need ``pread``)
             return None
         try:
             fh = open_regular(self.path)
@@ -631,31 +632,53 @@ class RolloutJsonlParser(RolloutFileParser):
             return None
         schema = keys.scan_schema(sample)
         columns = keys.columns(self.split, self.default_step, list(schema), cold=True)
+        one_pass = self._mapped_pass if self.map_whole else self._pass_in_blocks
         try:
-            read = self._one_pass(fd, size, schema, columns)
+            read = one_pass(fh, size, schema, columns)
         except Exception:  # a bad line or a changing type further on: read block by block
             return None
         if read is None:
             return None
         frame, (starts, lengths, newlines) = read
-        if frame.height != len(starts) or frame["step"].null_count():
+        if frame["step"].null_count():
             return None
         frame = self.locate(frame, starts, lengths)
         self.offset = size
         return CatchUp(ParseResult(rollout_frame=frame), consumed=size, lines=newlines)
 
-    def _one_pass(
-        self, fd: int, size: int, schema: dict[str, pl.DataType], columns: list[pl.Expr]
+    def _mapped_pass(
+        self, fh: BinaryIO, size: int, schema: dict[str, pl.DataType], columns: list[pl.Expr]
     ) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray, int]] | None:
-        """The rows of the open file ``fd`` up to ``size`` (whole lines) as polars reads them
-        with ``schema`` and ``columns``, and where each line is (``LineScan``); None when a line
-        is blank or starts with white space (which the one-pass reader would skip).
+        """The rows of the open file ``fh`` up to ``size`` (whole lines) as polars reads them
+        with ``schema`` and ``columns``, and where each line is; None when a line is blank or
+        starts with white space (which the one-pass reader would skip).
+
+        polars is given the file and maps it (both cores; it reads from the file's offset, so
+        nothing here moves that offset: the lines are found by ``file_line_spans``, in a thread
+        meanwhile, through a mapping of its own). Every page polars reads stays resident until
+        the read ends: the file's size is the peak."""
+        with ThreadPoolExecutor(1, thread_name_prefix="rltop-spans") as pool:
+            spans_job = pool.submit(file_line_spans, fh.fileno(), size)
+            try:
+                fh.seek(0)
+                frame = pl.scan_ndjson(fh, schema=schema).select(columns).collect()
+            finally:
+                spans = spans_job.result()
+        if spans is None or frame.height < len(spans[0]):
+            return None
+        # lines written since the size was taken are read again by the tail
+        return frame.head(len(spans[0])), spans
+
+    def _pass_in_blocks(
+        self, fh: BinaryIO, size: int, schema: dict[str, pl.DataType], columns: list[pl.Expr]
+    ) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray, int]] | None:
+        """What ``_mapped_pass`` reads, a block at a time: a few blocks resident, not the file.
 
         The file is read in blocks of whole lines (``line_blocks``, ``PASS_BLOCK`` bytes): a
-        thread reads the next block and finds its lines while polars parses this one (both let
-        go of the GIL). Two or three blocks are in memory at a time, not the file: a whole-file
-        read by polars maps it, and every page it touches stays resident until the read ends
-        (the peak of a large file's catch-up was the file's size on top of the screen)."""
+        thread reads the next block and finds its lines (``LineScan``) while polars parses this
+        one (both let go of the GIL); a block leaves memory once parsed. A little slower than
+        the mapped read (polars waits for both cores at the end of each block)."""
+        fd = fh.fileno()
         lines = LineScan()
 
         def take(blocks: Iterator[tuple[int, bytes]]) -> bytes | None:
@@ -682,6 +705,8 @@ class RolloutJsonlParser(RolloutFileParser):
         if spans is None or not frames:
             return None
         frame = frames[0] if len(frames) == 1 else pl.concat(frames).rechunk()
+        if frame.height != len(spans[0]):
+            return None
         return frame, spans
 
 
@@ -837,6 +862,63 @@ class _BulkKeys:
         return out + [named(c) for c in self.extras(columns)]
 
 
+def file_line_spans(
+    fd: int, end: int, *, block: int = 4 * 1024 * 1024
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Offsets and lengths of the lines of the open file ``fd`` up to ``end`` (which ends with a
+    newline), and the number of newlines, found a block at a time (``LineScan``); the file's
+    offset, which polars reads from, is left alone. The file is read through a mapping of its
+    own whose pages are let go (``release_pages``) as each block is done: it runs beside
+    polars' reader, whose mapping of the file is the peak of the read, and adds a block to it,
+    without copying the file (a copy with ``pread`` cost as much system time as polars' whole
+    parse). Without ``madvise`` the blocks are read with ``pread``. None when a line is empty
+    or starts with white space."""
+    lines = LineScan()
+    pos = 0
+    mapped = _mapped(fd, end) if end and hasattr(mmap, "MADV_DONTNEED") else None
+    if mapped is not None:
+        with mapped as mm, memoryview(mm) as view:
+            released = 0
+            while pos < end:
+                got = min(block, end - pos)
+                ok = lines.add(view[pos : pos + got], pos)
+                pos += got
+                released = release_pages(mm, released, pos)
+                if not ok:
+                    return None
+    else:
+        buf = bytearray(block)
+        view = memoryview(buf)
+        while pos < end:
+            got = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos)
+            if not got:
+                return None  # the file shrank under us
+            if not lines.add(view[:got], pos):
+                return None
+            pos += got
+    return lines.result(end)
+
+
+def _mapped(fd: int, size: int) -> mmap.mmap | None:
+    """The open file ``fd`` mapped read-only up to ``size``; None when it cannot be (it shrank)."""
+    try:
+        return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def release_pages(mm: mmap.mmap, start: int, end: int) -> int:
+    """Let go of the pages of the read-only mapping ``mm`` from ``start`` (a page boundary) to
+    the last page boundary at or before ``end`` (or to ``end`` at the mapping's end): they leave
+    the process's resident set and stay in the page cache (a read-only file mapping has nothing
+    to lose: a page touched again is mapped again). Returns where the next release starts."""
+    stop = end if end >= len(mm) else end - end % mmap.PAGESIZE
+    if stop > start:
+        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        return stop
+    return start
+
+
 class LineScan:
     """Where the lines of a file are, found from its blocks in order (``add``): the offsets and
     lengths of its lines and the number of newlines (``result``). The one-pass reader skips
@@ -852,7 +934,9 @@ class LineScan:
         self._line_start = 0  # where the line being read started
         self._pos = 0  # where the next block starts
 
-    def add(self, block: bytes, pos: int) -> bool:
+    def add(self, block: bytes | memoryview, pos: int) -> bool:
+        """The lines of ``block``, the file's bytes from ``pos``; False when a line starts with
+        white space."""
         np = self._np
         if pos != self._pos:
             raise ValueError(f"blocks out of order: {pos} after {self._pos}")
