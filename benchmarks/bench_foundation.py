@@ -874,16 +874,19 @@ def render(rows: list[Row], notes: str, size_a: int, size_b: int, quick: bool) -
         "",
         "Notes:",
         "- *ingest ratio*: a rollout file of 64 MB or more that is already there when rltop starts"
-        " is caught up in one pass of polars' own NDJSON reader (memory-mapped, both cores),"
-        " reading the numbers, groups and lengths while the lines' offsets are found in a second"
-        " thread; the text stays on disk and is read back for the rows on screen or searched."
+        " is caught up in one pass of polars' own NDJSON reader (headless: memory-mapped, both"
+        " cores), reading the numbers, groups and lengths while the lines' offsets are found in a"
+        " second thread (through a mapping of its own, its pages let go block by block); the text"
+        " stays on disk and is read back for the rows on screen or searched."
         " Lines written later are read block by block as before. The `reference` row is the"
         " limit of the earlier design: `read` + `polars.read_ndjson` of 32 MB blocks, nothing else.",
-        "- *peak RSS*: `polars.read_ndjson` alone peaks at ~2.3× the file. The one-pass read's"
-        " peak is the file's pages mapped while polars reads them (~1.0×, released right after)"
-        " plus the interpreter and libraries (~65 MB headless, more with the UI); afterwards the"
-        " follower's resident memory is ~0.3× (numbers, offsets and the interpreter). The app"
-        " row also holds (a)'s metrics and Textual.",
+        "- *peak RSS*: `polars.read_ndjson` alone peaks at ~2.3× the file. The headless one-pass"
+        " read's peak is the file's pages mapped while polars reads them (~1.0×, released right"
+        " after) plus the interpreter and libraries (~65 MB); afterwards the follower's resident"
+        " memory is ~0.3× (numbers, offsets and the interpreter). The app reads the file behind"
+        " its drawn screen in 16 MB blocks instead (a few resident at a time: ~0.4× with the UI,"
+        " a little slower than the mapped read). The app row also holds (a)'s metrics and"
+        " Textual.",
         "- *CPU under a writer*: while the store changes continuously the screen is redrawn every"
         " 2 s (like top), the large chart and the warning rules every 4 s, and the last state is"
         " drawn once the stream pauses (a single new line after a quiet spell shows at once: the"

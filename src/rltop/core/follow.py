@@ -52,7 +52,7 @@ FIRST_READ = 8 * 1024 * 1024
 #: record stream that can start mid-file (``Parser.resync``) reads this much of its end first
 PREVIEW_BYTES = 4 * 1024 * 1024
 #: the end of a large rollout file shown while the whole is read in one pass: the preview is
-#: still held (on screen) while that read maps the file, so it is kept to a few screens of rows
+#: still held (on screen) during that read, so it is kept to a few screens of rows
 ROLLOUT_PREVIEW_BYTES = 2 * 1024 * 1024
 #: seconds the whole read of such a file waits for a screen to show those lines first
 PREVIEW_HOLD = 1.5
