@@ -10,9 +10,10 @@ only ever opened for reading.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import polars as pl
@@ -144,21 +145,71 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
     if not mask.any():
         return part
     cold = part.with_row_index("_i").filter(mask)
-    wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
     has_format = "_format" in cold.columns
-    formats = cold.get_column("_format").to_list() if has_format else [None] * cold.height
-    for i, path, fmt, offset, length in zip(
+    located = zip(
         cold.get_column("_i").to_list(),
         cold.get_column("_path").to_list(),
-        formats,
+        cold.get_column("_format").to_list() if has_format else itertools.repeat(None),
         cold.get_column("_offset").to_list(),
         cold.get_column("_len").to_list(),
-        strict=True,
-    ):
-        wanted[(path, fmt)].append((i, int(offset), int(length)))
+        strict=False,
+    )
     columns = [c for c in TEXT_COLUMNS if c in part.columns]
-    bulk: list[pl.DataFrame] = []  # "_i" and ``columns``, from reads of many rows at once
-    filled: dict[str, dict[int, Any]] = {c: {} for c in columns}  # from row-by-row reads
+    bulk, filled = _read_back(located, columns, heads)
+    rows = sorted({i for values in filled.values() for i in values})
+    if rows:
+        one_by_one = {"_i": pl.Series("_i", rows, dtype=pl.UInt32)}
+        for column, values in filled.items():
+            one_by_one[column] = pl.Series(
+                column, [values.get(i) for i in rows], dtype=pl.String, strict=False
+            )
+        bulk.append(pl.DataFrame(one_by_one))
+    return _put_back(part, bulk)
+
+
+def fill_rows(rows: list[dict[str, Any]], *, heads: bool = False) -> list[dict[str, Any]]:
+    """``fill_text`` for rows as dicts (a list page: no frame is made), filled in place."""
+    located = [
+        (i, row["_path"], row.get("_format"), row["_offset"], row["_len"])
+        for i, row in enumerate(rows)
+        if row.get("_path") is not None
+        and row.get("prompt") is None
+        and row.get("completion") is None
+        and ("prompt" in row or "completion" in row)
+    ]
+    if not located:
+        return rows
+    columns = [c for c in TEXT_COLUMNS if c in rows[located[0][0]]]
+    bulk, filled = _read_back(located, columns, heads)
+    for frame in bulk:
+        where = frame.get_column("_i").to_list()
+        for column in columns:
+            for i, value in zip(where, frame.get_column(column).to_list(), strict=True):
+                if value is not None:
+                    rows[i][column] = value
+    for column, values in filled.items():
+        for i, value in values.items():
+            if value is not None:
+                rows[i][column] = value
+    return rows
+
+
+def fill_row_heads(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``fill_rows`` for a list: the heads of texts too long to read whole (``fill_heads``)."""
+    return fill_rows(rows, heads=True)
+
+
+def _read_back(
+    located: Iterable[tuple[int, str, str | None, int, int]], columns: list[str], heads: bool
+) -> tuple[list[pl.DataFrame], dict[str, dict[int, Any]]]:
+    """Read back the text ``columns`` of the rows ``located`` ((row, path, format, offset,
+    length)): as frames ("_i", the row, and ``columns``) for rows read many at once, and as
+    column -> row -> value for rows read one by one. One open per file, in offset order."""
+    wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
+    for i, path, fmt, offset, length in located:
+        wanted[(path, fmt)].append((i, int(offset), int(length)))
+    bulk: list[pl.DataFrame] = []
+    filled: dict[str, dict[int, Any]] = {c: {} for c in columns}
     for (path, fmt), items in wanted.items():
         items.sort(key=lambda t: t[1])
         try:
@@ -184,15 +235,7 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
                     continue
                 for column, values in filled.items():
                     values[i] = full.get(column)
-    rows = sorted({i for values in filled.values() for i in values})
-    if rows:
-        one_by_one = {"_i": pl.Series("_i", rows, dtype=pl.UInt32)}
-        for column, values in filled.items():
-            one_by_one[column] = pl.Series(
-                column, [values.get(i) for i in rows], dtype=pl.String, strict=False
-            )
-        bulk.append(pl.DataFrame(one_by_one))
-    return _put_back(part, bulk)
+    return bulk, filled
 
 
 def _put_back(part: pl.DataFrame, pieces: list[pl.DataFrame]) -> pl.DataFrame:
