@@ -356,7 +356,10 @@ def test_text_read_back_many_at_once_is_what_each_row_reads(
             cold = cold.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     monkeypatch.setattr(coldtext, "BULK_REREAD", 1 << 30)
     one_by_one = coldtext.fill_text(cold)
+    # a list page's rows, as dicts, read back one by one and many at once: the same text
+    assert coldtext.fill_rows(cold.to_dicts()) == one_by_one.to_dicts()
     monkeypatch.setattr(coldtext, "BULK_REREAD", 1)
+    assert coldtext.fill_rows(cold.to_dicts()) == one_by_one.to_dicts()
     took: list[bool] = []
     real = RolloutJsonlParser.reread_many
 
