@@ -108,10 +108,10 @@ def _matches(text: str, phrase: str, ignore_case: bool) -> bool:
     return phrase in text
 
 
-def test_needles_are_letter_runs_without_none():
+def test_needles_are_letter_runs_without_none_and_split_at_k_s_ignoring_case():
     assert needles("Reward hacking, 42!", False) == [b"hacking", b"reward"]
     assert needles("none, None", False) == []  # could be Python's None for a JSON null
-    assert needles("kelvin sign", True) == [b"kelvin", b"sign"]  # K and ſ: the line is kept
+    assert needles("kelvin sign", True) == [b"elvin", b"ign"]
     assert needles("12 / 34", False) == []
 
 
@@ -133,21 +133,12 @@ def test_no_matching_line_is_dropped(tmp_path):
 def test_lines_that_cannot_match_are_dropped(tmp_path):
     path, lines, offsets = _write(tmp_path, TRICKY * 50, ascii_only=False)
     keep = candidate_lines(path, offsets, [len(x) for x in lines], needles("reward hacking", True))
-    # per copy: the line that has it, and the one with the Kelvin sign and the long s
-    assert keep.sum() == 100
+    assert keep.sum() == 50  # the one line per copy that has it
 
 
 #: texts in rollouts, and a phrase cut from one of them (``pick``, ``start``, ``size``)
 RANDOM_CASE = dict(
-    texts=st.lists(
-        st.one_of(
-            st.text(min_size=0, max_size=30),
-            # letters that case folding takes for others: the Kelvin sign and the long s
-            st.text(alphabet="kKsS\u212a\u017f ab", min_size=0, max_size=30),
-        ),
-        min_size=1,
-        max_size=8,
-    ),
+    texts=st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8),
     pick=st.integers(0, 7),
     start=st.integers(0, 20),
     size=st.integers(1, 12),
@@ -176,8 +167,8 @@ def test_random_text_is_never_missed(
 
 def test_regex_needles_are_the_literal_runs_every_match_holds():
     assert regex_needles(r"reward\s+hacking") == [b"hacking", b"reward"]
-    assert regex_needles(r"(?i)Reward hack(ing)?") == [b"reward", b"hack"]
-    assert regex_needles(r"(?i:Kelvin) x") == [b"kelvin", b"x"]  # a case-insensitive part
+    assert regex_needles(r"(?i)Reward hack(ing)?") == [b"reward", b"hac"]  # split at k, s
+    assert regex_needles(r"(?i:Kelvin) x") == [b"elvin", b"x"]  # a case-insensitive part
     assert regex_needles(r"(foo|bar)baz") == [b"baz"]  # a branch: neither side is needed
     assert regex_needles(r"foo|bar") == []
     assert regex_needles(r"colou?r (of)+ x*yz") == [b"colo", b"of", b"yz"]
@@ -286,15 +277,13 @@ def test_rows_of_other_formats_are_all_read_back(tmp_path, monkeypatch):
 def _reference(line: bytes, wanted: list[bytes]) -> bool:
     """What the prefilter must say about one line, written the slow, obvious way."""
     folded = bytes(b | 0x20 for b in line)
-    escaped = re.search(rb"\\u(00[4-7]|212[aA]|017[fF])", line) is not None
-    folding = "\u212a".encode() in line or "\u017f".encode() in line
-    return escaped or folding or all(needle in folded for needle in wanted)
+    escaped = re.search(rb"\\u00[4-7]", line) is not None
+    return escaped or all(needle in folded for needle in wanted)
 
 
 #: pieces of lines: letters of the phrase in any case, escapes that do and do not hide a letter
 PIECES = ["Reward", "HACKING", "detected", " ", "\\n", "\\u0041", "\\u006F", "\\u00e9", "x", "é"]
 PIECES += ["\\\\", "\\u00", "\\u004", "\\U006f"]
-PIECES += ["\\u212A", "\\u017f", "\\u212", "\u212a", "\u017f", "\u212b"]  # K, ſ: kept
 
 
 @settings(max_examples=80, deadline=None)

@@ -16,9 +16,10 @@ keep lines that do not match (they are parsed and dropped) but never drops one t
   ``null``, or of ``part``, a content part without a type) is not used.
 - Only for formats whose rows are JSON documents read back this way (``RAW_TEXT_FORMATS``); rows
   of other formats are all parsed.
+- A case-insensitive search also splits runs at ``k`` and ``s``: the Kelvin sign and the long s
+  match them under Unicode case folding.
 - A line with an escaped ASCII letter (``\\u0041`` .. ``\\u007a``, which no common writer makes)
-  is always kept; so is a line with the Kelvin sign or the long s (U+212A, U+017F, raw
-  or escaped): a case-insensitive search matches them as ``k`` and ``s``.
+  is always kept.
 """
 
 from __future__ import annotations
@@ -65,10 +66,6 @@ _PREADV = hasattr(os, "preadv")
 #: ``\\u`` as one 16-bit word in this machine's byte order
 _BACKSLASH_U = np.frombuffer(b"\\u", dtype=np.uint16)[0]
 _ZERO = 0x30
-#: characters a case-insensitive search takes for ASCII letters (the Kelvin sign, the long s):
-#: as the hex digits of their escapes (lower case), and as UTF-8
-_FOLDING_ESCAPES = (b"212a", b"017f")
-_FOLDING_UTF8 = ("\u212a".encode(), "\u017f".encode())
 
 
 def needles(phrase: str, ignore_case: bool) -> list[bytes]:
@@ -77,6 +74,8 @@ def needles(phrase: str, ignore_case: bool) -> list[bytes]:
     An empty list: the phrase has nothing that can be looked for in the raw bytes.
     """
     runs = _LETTERS.findall(phrase)
+    if ignore_case:
+        runs = [part for run in runs for part in re.split("[ksKS]", run)]
     out = {
         run.lower().encode()
         for run in runs
@@ -355,14 +354,11 @@ def _lines_with_find(
 
 
 def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
-    """Case-fold ``buf[:length]`` in place; return where a line must be kept whatever it holds:
-    an ASCII letter may be escaped there, or a character a case-insensitive search takes for
-    one is there (the Kelvin sign and the long s: ``k`` and ``s`` under Unicode case folding).
+    """Case-fold ``buf[:length]`` in place; return where an ASCII letter may be escaped.
 
-    Escapes are looked for first, on the raw bytes: the offsets of every ``\\u004`` ..
-    ``\\u007``, ``\\u212a`` and ``\\u017f`` (hex digits in either case). A ``\\u`` is found
-    as one 16-bit word, at even and at odd offsets (``scratch[0]``: a reused mask, so no span
-    allocates one). The two characters written raw are found by their UTF-8 bytes. Then ASCII
+    An escaped letter (``\\u0041`` .. ``\\u007a``) is looked for first, on the raw bytes: the
+    offsets of every ``\\u004`` .. ``\\u007``. A ``\\u`` is found as one 16-bit word, at even
+    and at odd offsets (``scratch[0]``: a reused mask, so no span allocates one). Then ASCII
     letters become lower case by setting bit 5 (other bytes change too: the needles are letters
     only, so a byte that was no letter can only add candidates).
     """
@@ -379,24 +375,12 @@ def _fold(buf: bytearray, length: int, scratch: list[np.ndarray]) -> np.ndarray:
         found.append(np.flatnonzero(hit) * 2 + first)
     slashes = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     if len(slashes):
-        letter = (
+        escaped = (
             (raw[slashes + 2] == _ZERO)
             & (raw[slashes + 3] == _ZERO)
             & ((raw[slashes + 4] & 0xFC) == 0x34)  # 4, 5, 6 or 7
         )
-        whole = slashes + 5 < length  # room for the escape's last hex digit
-        folding = np.zeros(len(slashes), dtype=bool)
-        for digits in _FOLDING_ESCAPES:
-            same = whole.copy()
-            for at, digit in enumerate(digits, 2):
-                same &= (raw[np.minimum(slashes + at, length - 1)] | 0x20) == digit
-            folding |= same
-        slashes = slashes[letter | folding]
-    for character in _FOLDING_UTF8:
-        at = buf.find(character, 0, length)
-        while at >= 0:
-            slashes = np.append(slashes, at)
-            at = buf.find(character, at + 1, length)
+        slashes = slashes[escaped]
     np.bitwise_or(raw, 0x20, out=raw)
     return slashes
 
