@@ -509,12 +509,15 @@ def test_text_read_back_many_at_once_is_what_each_row_reads(
             cold = cold.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     monkeypatch.setattr(coldtext, "BULK_REREAD", 1 << 30)
     one_by_one = coldtext.fill_text(cold)
+    # a list page's rows, as dicts, read back one by one and many at once: the same text
+    assert coldtext.fill_rows(cold.to_dicts()) == one_by_one.to_dicts()
     monkeypatch.setattr(coldtext, "BULK_REREAD", 1)
+    assert coldtext.fill_rows(cold.to_dicts()) == one_by_one.to_dicts()
     took: list[bool] = []
     real = RolloutJsonlParser.reread_many
 
-    def spy(self, raws, columns):
-        got = real(self, raws, columns)
+    def spy(self, block, count, columns):
+        got = real(self, block, count, columns)
         took.append(got is not None)
         return got
 
@@ -526,7 +529,9 @@ def test_text_read_back_many_at_once_is_what_each_row_reads(
 
 
 def test_lines_read_back_close_together_are_read_with_one_call(tmp_path, monkeypatch):
-    data = bytes(range(256)) * 1000
+    data = bytearray(bytes(range(256)) * 1000)
+    data[5007] = ord("\n")
+    data = bytes(data)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     from rltop.core import prefilter
@@ -540,11 +545,16 @@ def test_lines_read_back_close_together_are_read_with_one_call(tmp_path, monkeyp
         return real(fd, n, at)
 
     monkeypatch.setattr(os, "pread", pread)
-    spans = [(0, 10), (50, 5), (60, 30), (5000, 7), (5050, 3), (200_000, 100)]
+    spans = [(0, 10), (50, 5), (60, 30), (5000, 7), (5008, 3), (5012, 2), (200_000, 100)]
     fd = os.open(path, os.O_RDONLY)
     try:
-        got = coldtext._read_lines(fd, spans)
+        got = coldtext._read_block(fd, spans)
+        reads = len(calls)
+        past_end = coldtext._read_block(fd, [(0, 10), (len(data) - 5, 10)])
+        unended = coldtext._read_block(fd, [(len(data) - 7, 7)])  # the last line, no newline
     finally:
         os.close(fd)
-    assert got == [data[o : o + n] for o, n in spans]
-    assert len(calls) == 3  # 0..90, 5000..5053, 200000..200100
+    assert got == b"".join(data[o : o + n] + b"\n" for o, n in spans)
+    assert reads == 3  # 0..90, 5000..5014, 200000..200100
+    assert past_end is None  # the file ends before the last span does
+    assert unended == data[-7:] + b"\n"

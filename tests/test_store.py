@@ -94,6 +94,29 @@ def test_rollouts_in_chunks_equal_rollouts_at_once():
     assert stats["rollouts/count"].to_list()[0] == 8
 
 
+def test_rollout_stats_read_only_the_columns_they_need(monkeypatch):
+    """Per-step statistics made again for new steps copy the numbers they read, not the rows'
+    texts (the newest steps' texts are the bulk of a rollout frame), and equal a full pass."""
+    from rltop.core import derive
+    from rltop.core import store as store_module
+
+    seen: list[list[str]] = []
+    real = derive.rollout_step_stats
+
+    def spy(frame):
+        seen.append(frame.columns)
+        return real(frame)
+
+    monkeypatch.setattr(store_module, "rollout_step_stats", spy)
+    data = _rollout_lines(160)
+    chunked = _store_from_chunks(data, RolloutJsonlParser, [40, 100])
+    run = chunked.snapshot().runs[0]
+    assert seen and all("completion" not in c and "prompt" not in c for c in seen)
+    full = real(run.rollouts)
+    got = run.metrics.select(full.columns).filter(pl.col("step").is_in(full["step"].implode()))
+    assert_frame_equal(got, full)
+
+
 def test_out_of_order_steps_merge():
     store = Store()
     store.add_run("r", "r", "/")

@@ -10,9 +10,10 @@ only ever opened for reading.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import polars as pl
@@ -144,19 +145,71 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
     if not mask.any():
         return part
     cold = part.with_row_index("_i").filter(mask)
-    wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
     has_format = "_format" in cold.columns
-    formats = cold.get_column("_format").to_list() if has_format else [None] * cold.height
-    for i, path, fmt, offset, length in zip(
+    located = zip(
         cold.get_column("_i").to_list(),
         cold.get_column("_path").to_list(),
-        formats,
+        cold.get_column("_format").to_list() if has_format else itertools.repeat(None),
         cold.get_column("_offset").to_list(),
         cold.get_column("_len").to_list(),
-        strict=True,
-    ):
+        strict=False,
+    )
+    columns = [c for c in TEXT_COLUMNS if c in part.columns]
+    bulk, filled = _read_back(located, columns, heads)
+    rows = sorted({i for values in filled.values() for i in values})
+    if rows:
+        one_by_one = {"_i": pl.Series("_i", rows, dtype=pl.UInt32)}
+        for column, values in filled.items():
+            one_by_one[column] = pl.Series(
+                column, [values.get(i) for i in rows], dtype=pl.String, strict=False
+            )
+        bulk.append(pl.DataFrame(one_by_one))
+    return _put_back(part, bulk)
+
+
+def fill_rows(rows: list[dict[str, Any]], *, heads: bool = False) -> list[dict[str, Any]]:
+    """``fill_text`` for rows as dicts (a list page: no frame is made), filled in place."""
+    located = [
+        (i, row["_path"], row.get("_format"), row["_offset"], row["_len"])
+        for i, row in enumerate(rows)
+        if row.get("_path") is not None
+        and row.get("prompt") is None
+        and row.get("completion") is None
+        and ("prompt" in row or "completion" in row)
+    ]
+    if not located:
+        return rows
+    columns = [c for c in TEXT_COLUMNS if c in rows[located[0][0]]]
+    bulk, filled = _read_back(located, columns, heads)
+    for frame in bulk:
+        where = frame.get_column("_i").to_list()
+        for column in columns:
+            for i, value in zip(where, frame.get_column(column).to_list(), strict=True):
+                if value is not None:
+                    rows[i][column] = value
+    for column, values in filled.items():
+        for i, value in values.items():
+            if value is not None:
+                rows[i][column] = value
+    return rows
+
+
+def fill_row_heads(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``fill_rows`` for a list: the heads of texts too long to read whole (``fill_heads``)."""
+    return fill_rows(rows, heads=True)
+
+
+def _read_back(
+    located: Iterable[tuple[int, str, str | None, int, int]], columns: list[str], heads: bool
+) -> tuple[list[pl.DataFrame], dict[str, dict[int, Any]]]:
+    """Read back the text ``columns`` of the rows ``located`` ((row, path, format, offset,
+    length)): as frames ("_i", the row, and ``columns``) for rows read many at once, and as
+    column -> row -> value for rows read one by one. One open per file, in offset order."""
+    wanted: dict[tuple[str, str | None], list[tuple[int, int, int]]] = defaultdict(list)
+    for i, path, fmt, offset, length in located:
         wanted[(path, fmt)].append((i, int(offset), int(length)))
-    filled: dict[str, dict[int, Any]] = {c: {} for c in TEXT_COLUMNS if c in part.columns}
+    bulk: list[pl.DataFrame] = []
+    filled: dict[str, dict[int, Any]] = {c: {} for c in columns}
     for (path, fmt), items in wanted.items():
         items.sort(key=lambda t: t[1])
         try:
@@ -170,7 +223,7 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
         with fh:
             many = getattr(parser, "reread_many", None)
             if many is not None and len(items) >= BULK_REREAD:
-                items = _reread_many(fh, many, items, limit, filled)
+                items = _reread_many(fh, many, items, limit, columns, bulk)
             for i, offset, length in items:
                 try:
                     if limit is not None and length > limit:
@@ -182,16 +235,35 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
                     continue
                 for column, values in filled.items():
                     values[i] = full.get(column)
+    return bulk, filled
+
+
+def _put_back(part: pl.DataFrame, pieces: list[pl.DataFrame]) -> pl.DataFrame:
+    """``part`` with the texts read back (``pieces``: "_i", the row in ``part``, and text
+    columns) put in their rows; a text that came back null keeps what the row had."""
+    if not pieces:
+        return part
+    new = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical")
+    where = new.get_column("_i")
     updates = []
-    for column, values in filled.items():
-        if not values:
+    for column in new.columns[1:]:
+        old = part.get_column(column)
+        if old.dtype not in (pl.String, pl.Null):  # not text: let polars find the common type
+            fresh = pl.lit(
+                pl.Series(column, [None] * part.height, dtype=pl.String).scatter(
+                    where, new.get_column(column)
+                )
+            )
+            updates.append(
+                pl.when(fresh.is_not_null()).then(fresh).otherwise(named(column)).alias(column)
+            )
             continue
-        series = pl.Series(
-            column, [values.get(i) for i in range(part.height)], dtype=pl.String, strict=False
-        )
-        new = pl.lit(series)
-        updates.append(pl.when(new.is_not_null()).then(new).otherwise(named(column)).alias(column))
-    return part.with_columns(updates) if updates else part
+        old = old.cast(pl.String)
+        got = new.get_column(column)
+        if got.null_count():
+            got = got.fill_null(old.gather(where))
+        updates.append(old.clone().scatter(where, got))
+    return part.with_columns(updates)
 
 
 #: rows of one file read back together in one polars read (``Parser.reread_many``) from this many
@@ -203,46 +275,75 @@ def _reread_many(
     many: Any,
     items: list[tuple[int, int, int]],
     limit: int | None,
-    filled: dict[str, dict[int, Any]],
+    columns: list[str],
+    into: list[pl.DataFrame],
 ) -> list[tuple[int, int, int]]:
-    """Read back the rows of ``items`` (sorted by offset) whose lines are read whole in one go
-    into ``filled``; returns the items left for the row-by-row read (lines too long, or all of
-    them when the bulk read cannot take them)."""
+    """Read back the rows of ``items`` (sorted by offset) whose lines are read whole in one go,
+    as a frame ("_i" and ``columns``) added to ``into``; returns the items left for the
+    row-by-row read (lines too long, or all of them when the bulk read cannot take them)."""
     if not hasattr(os, "pread"):
         return items
     whole = [t for t in items if limit is None or t[2] <= limit]
     rest = [t for t in items if not (limit is None or t[2] <= limit)]
+    if not whole:
+        return items
     try:
-        raws = _read_lines(fh.fileno(), [(offset, length) for _i, offset, length in whole])
+        block = _read_block(fh.fileno(), [(offset, length) for _i, offset, length in whole])
     except OSError:
         return items
-    if any(len(raw) != length for raw, (_i, _o, length) in zip(raws, whole, strict=True)):
+    if block is None:
         return items  # the file shrank: the row-by-row read says which rows are gone
-    got = many(raws, list(filled))
+    got = many(block, len(whole), columns)
     if got is None:
         return items
-    rows = [i for i, _offset, _length in whole]
-    for column, values in filled.items():
-        values.update(zip(rows, got[column], strict=True))
+    rows = pl.Series("_i", [i for i, _offset, _length in whole], dtype=pl.UInt32)
+    into.append(got.select(columns).with_columns(rows).select("_i", *columns))
     return rest
 
 
-def _read_lines(fd: int, spans: list[tuple[int, int]]) -> list[bytes]:
-    """The bytes at ``spans`` ((offset, length), sorted by offset): lines close together are
-    read with one ``pread``, in the runs the search's prefilter reads (``prefilter.line_runs``)."""
+NEWLINE = ord("\n")
+
+
+def _read_block(fd: int, spans: list[tuple[int, int]]) -> bytes | None:
+    """The bytes at ``spans`` ((offset, length) of lines, sorted by offset), each followed by a
+    newline, in one buffer (None when the file ends before a span does).
+
+    Lines that follow each other in the file are read as they are, in one piece (no copy per
+    line: the newest rows of a file are one stretch of it); stretches close together are read
+    with one ``pread``, in the runs the search's prefilter reads (``prefilter.line_runs``)."""
     import numpy as np
 
     from rltop.core.prefilter import line_runs
 
-    starts = np.fromiter((o for o, _n in spans), dtype=np.int64, count=len(spans))
-    ends = starts + np.fromiter((n for _o, n in spans), dtype=np.int64, count=len(spans))
-    out: list[bytes] = []
-    for lo, hi in line_runs(starts, ends):
-        start = int(starts[lo])
-        data = os.pread(fd, int(ends[lo:hi].max()) - start, start)
+    if not spans:
+        return b""
+    table = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    starts, ends = table[:, 0], table[:, 0] + table[:, 1]
+    # stretches of lines back to back (a line, one byte, the next line)
+    bounds = np.concatenate(([0], np.flatnonzero(starts[1:] != ends[:-1] + 1) + 1, [len(spans)]))
+    first, last = bounds[:-1], bounds[1:] - 1
+    g_start, g_end = starts[first], ends[last] + 1  # a stretch with its last line's newline
+    chunks: list[Any] = []
+    for lo, hi in line_runs(g_start, g_end):
+        start = int(g_start[lo])
+        size = int(g_end[lo:hi].max()) - start
+        data = os.pread(fd, size, start)
+        if len(data) < size:
+            if len(data) < size - 1 or os.fstat(fd).st_size != start + len(data):
+                return None
+            data += b"\n"  # the file's last line, not ended by a newline
         view = memoryview(data)
-        out.extend(bytes(view[o - start : o - start + n]) for o, n in spans[lo:hi])
-    return out
+        raw = np.frombuffer(data, dtype=np.uint8)
+        for g in range(lo, hi):
+            lines = slice(int(first[g]), int(last[g]) + 1)
+            if (raw[ends[lines] - start] == NEWLINE).all():
+                chunks.append(view[int(g_start[g]) - start : int(g_end[g]) - start])
+                continue
+            for a, b in zip(starts[lines].tolist(), ends[lines].tolist(), strict=True):
+                chunks.extend((view[a - start : b - start], b"\n"))
+    if len(chunks) == 1 and len(chunks[0]) == len(chunks[0].obj):
+        return chunks[0].obj
+    return b"".join(chunks)
 
 
 # -- the memory budget -----------------------------------------------------------------------

@@ -31,6 +31,14 @@ STAT_NAMES = (
 )
 
 
+def stats_columns(columns: Sequence[str]) -> list[str]:
+    """The columns of a rollout frame ``rollout_step_stats`` reads (the rest, texts above all,
+    need not be copied when only some steps' statistics are made again)."""
+    key = "_gid" if "_gid" in columns else "group"
+    wanted = ("step", "split", key, "reward", "length", "tokens")
+    return [c for c in columns if c in wanted or c.startswith("score/")]
+
+
 def rollout_step_stats(rollouts: pl.DataFrame) -> pl.DataFrame:
     """Per-step statistics of rollouts: one row per step, columns ``rollouts/<stat>``.
 

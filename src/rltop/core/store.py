@@ -24,7 +24,7 @@ import polars as pl
 
 from rltop.core import coldtext
 from rltop.core.cols import named
-from rltop.core.derive import rollout_step_stats
+from rltop.core.derive import rollout_step_stats, stats_columns
 from rltop.core.model import MetricRow, ParseResult, Skip
 from rltop.core.roles import WALL_TIME_KEYS
 
@@ -339,7 +339,13 @@ class RolloutTable:
 
     def _update_stats(self, steps: pl.Series) -> None:
         frame = self.frame()
-        touched = frame.filter(pl.col("step").is_in(steps.implode()))
+        # only the columns the statistics read are copied (not the texts of the newest steps)
+        touched = (
+            frame.lazy()
+            .select(stats_columns(frame.columns))
+            .filter(pl.col("step").is_in(steps.implode()))
+            .collect()
+        )
         fresh = rollout_step_stats(touched)
         if self._stats is None or self._stats.is_empty():
             self._stats = fresh

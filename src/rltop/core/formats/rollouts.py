@@ -559,18 +559,15 @@ class RolloutJsonlParser(RolloutFileParser):
             raise ValueError(f"the line holds {len(rows)} rollouts, not one")
         return rows[0]
 
-    def reread_many(self, raws: list[bytes], columns: list[str]) -> dict[str, list[Any]] | None:
-        """``reread`` of many lines at once, ``columns`` only, column by column: one polars read
-        of them all (the block path's reader), or None when they need the line-by-line read (a
-        line that is not one plain rollout, a column the bulk read does not make)."""
-        frame = self._bulk(b"\n".join(raws) + b"\n")
-        if (
-            frame is None
-            or frame.height != len(raws)
-            or any(c not in frame.columns for c in columns)
-        ):
+    def reread_many(self, block: bytes, count: int, columns: list[str]) -> pl.DataFrame | None:
+        """``reread`` of ``count`` lines at once (``block``: each line followed by a newline),
+        ``columns`` only, as a frame of a row per line: one polars read of them all (the block
+        path's reader), or None when they need the line-by-line read (a line that is not one
+        plain rollout, a column the bulk read does not make)."""
+        frame = self._bulk(block)
+        if frame is None or frame.height != count or any(c not in frame.columns for c in columns):
             return None
-        return {c: frame.get_column(c).to_list() for c in columns}
+        return frame.select(columns)
 
     def _bulk(self, block: bytes) -> pl.DataFrame | None:
         """Read a large block with polars; None when it needs the careful per-line path."""

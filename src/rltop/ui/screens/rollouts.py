@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from rltop.core.coldtext import fill_heads, fill_text
+from rltop.core.coldtext import fill_row_heads, fill_text
 from rltop.core.search import (
     QueryError,
     RolloutQuery,
@@ -127,7 +127,7 @@ class RolloutsScreen(Screen):
 
     def on_mount(self) -> None:
         rlist = self.query_one(RolloutList)
-        rlist.loader = fill_heads  # a very long line: the head of its text, read in windows
+        rlist.loader = fill_row_heads  # a very long line: the head of its text, read in windows
         rlist.focus()
         snap = rltop_app(self).snapshot
         if snap is not None:

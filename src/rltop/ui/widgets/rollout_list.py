@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from typing import NamedTuple
 
 import polars as pl
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -29,6 +30,17 @@ from rltop.ui.safe import clean
 ROLE_LINES = {"system", "user", "assistant", "<|im_start|>system", "<|im_start|>user", "human"}
 USER_MARKERS = {"user", "<|im_start|>user", "human", "[user]"}
 LIST_COLUMNS = ("step", "reward", "group", "length", "prompt", "completion")
+#: a run of a list line's text and its style (None: the widget's own)
+Piece = tuple[str, Style | None]
+
+
+class _Look(NamedTuple):
+    """What every line of one drawing pass shares (``RolloutList.render_lines``)."""
+
+    base: Style  # the widget's own style
+    region: Region  # where lines go (its width: a line's)
+    components: dict[str, Style]  # component class -> its style, looked up when first used
+    combined: dict[Style | None, Style]  # a piece's style -> it on top of ``base``
 
 
 def first_line(text: str | None, query: RolloutQuery | None = None, width: int = 200) -> str:
@@ -123,9 +135,12 @@ class RolloutList(ScrollView, can_focus=True):
         self.frame: pl.DataFrame = pl.DataFrame()
         self.positions: pl.Series = pl.Series("_row", [], dtype=pl.UInt32)
         self.search_query: RolloutQuery | None = None
-        self.loader: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+        #: reads back the text of a page's rows held on disk (``coldtext.fill_row_heads``)
+        self.loader: Callable[[list[dict]], list[dict]] | None = None
         self._cache: dict[int, dict] = {}
         self._cache_key: tuple | None = None
+        self._pass: _Look | None = None  # while ``render_lines`` draws
+        self._listed: pl.DataFrame | None = None  # the columns of ``frame`` a line shows
 
     # -- data ----------------------------------------------------------------------------------
     def set_rows(
@@ -138,6 +153,7 @@ class RolloutList(ScrollView, can_focus=True):
     ) -> None:
         """Show ``positions`` of ``frame``; the cursor stays on ``keep_row`` when still listed."""
         self.frame = frame
+        self._listed = None
         self.positions = positions
         self.search_query = query
         self._cache = {}
@@ -168,94 +184,147 @@ class RolloutList(ScrollView, can_focus=True):
         if not missing:
             return
         lo, hi = missing[0], missing[-1] + 1
-        pos = self.positions.slice(lo, hi - lo)
-        cols = [c for c in LIST_COLUMNS if c in self.frame.columns]
-        cols += [c for c in ("_gid", *ROW_LOCATION) if c in self.frame.columns]
-        part = self.frame.select(cols)[pos]
-        if self.loader is not None and "_path" in part.columns:
-            part = self.loader(part)
-        for i, row in enumerate(part.iter_rows(named=True), lo):
-            self._cache[i] = row
+        if self._listed is None:  # the columns a line shows, picked once per frame
+            cols = [c for c in LIST_COLUMNS if c in self.frame.columns]
+            cols += [c for c in ("_gid", *ROW_LOCATION) if c in self.frame.columns]
+            self._listed = self.frame.select(cols)
+        rows = self._listed[self.positions.slice(lo, hi - lo)].to_dicts()
+        if self.loader is not None and "_path" in self._listed.columns:
+            rows = self.loader(rows)
+        self._cache.update(enumerate(rows, lo))
         if len(self._cache) > 2000:
             keep = range(max(0, lo - 200), hi + 200)
             self._cache = {k: v for k, v in self._cache.items() if k in keep}
 
     # -- drawing -------------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the lines of one pass share the widget's style, size and component styles: looked up
+        # once per pass, not once per line
+        self._pass = self._look()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    def _look(self) -> _Look:
+        return _Look(self.rich_style, self.scrollable_content_region, {}, {})
+
+    def _style(self, look: _Look, name: str) -> Style:
+        style = look.components.get(name)
+        if style is None:
+            style = look.components[name] = self.get_component_rich_style(name)
+        return style
+
     def render_line(self, y: int) -> Strip:
+        look = self._pass or self._look()
+        width = look.region.width
         _sx, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self.rich_style
         if y == 0:
-            header = Text(
-                f"  {'step':>6} {'reward':>7} {'group':<7} {'length':>7}  prompt │ completion",
-                style=self.get_component_rich_style("rollout-list--header"),
-            )
-            return self._strip(header, width, base)
+            header = f"  {'step':>6} {'reward':>7} {'group':<7} {'length':>7}  prompt │ completion"
+            header += " " * max(0, width - len(header))  # the whole line in the header's style
+            return self._strip([(header, self._style(look, "rollout-list--header"))], look)
         index = y - 1 + scroll_y
         if index >= len(self.positions):
-            return Strip.blank(width, base)
-        height = self.scrollable_content_region.height
-        self._rows(max(0, scroll_y - 5), scroll_y + height + 5)
+            return Strip.blank(width, look.base)
         row = self._cache.get(index)
         if row is None:
-            return Strip.blank(width, base)
-        return self._strip(self._line(row, width, index == self.cursor), width, base)
+            self._rows(max(0, scroll_y - 5), scroll_y + look.region.height + 5)
+            row = self._cache.get(index)
+            if row is None:
+                return Strip.blank(width, look.base)
+        return self._strip(self._line(row, look, index == self.cursor), look)
 
-    def _strip(self, text: Text, width: int, base: Style) -> Strip:
-        text.truncate(width, overflow="ellipsis")
-        segments = [
-            Segment(s.text, base + s.style if s.style else base)
-            for s in text.render(self.app.console)
-            if s.text != "\n"
-        ]
-        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+    @staticmethod
+    def _strip(pieces: list[Piece], look: _Look) -> Strip:
+        """A line as wide as the list from styled pieces: cut with an ellipsis when too long
+        (in the style of the piece it cuts), padded when short."""
+        width, base = look.region.width, look.base
+        if width < 1:
+            return Strip([], 0)
+        sizes = [cell_len(text) for text, _style in pieces]
+        used = sum(sizes)
+        if used > width:  # as Rich's ``Text.truncate(overflow="ellipsis")`` cuts
+            room, kept = width - 1, []
+            for (text, style), size in zip(pieces, sizes, strict=True):
+                if size <= room:
+                    kept.append((text, style))
+                    room -= size
+                    continue
+                kept += [(set_cell_size(text, room), style), ("…", style)]
+                break
+            pieces, used = kept, width
+        runs: list[list] = []  # [text, style]: runs of one style in one segment, as Rich makes
+        for text, style in pieces:
+            if not text:
+                continue
+            if runs and (runs[-1][1] is style or runs[-1][1] == style):
+                runs[-1][0] += text
+            else:
+                runs.append([text, style])
+        combined = look.combined
+        segments = []
+        for text, style in runs:
+            full = combined.get(style)
+            if full is None:
+                full = combined[style] = base + style if style else base
+            segments.append(Segment(text, full))
+        return Strip(segments, used).extend_cell_length(width, base)
 
-    def _line(self, row: dict, width: int, selected: bool) -> Text:
-        dim = self.get_component_rich_style("rollout-list--dim")
+    def _line(self, row: dict, look: _Look, selected: bool) -> list[Piece]:
+        width = look.region.width
+        dim = self._style(look, "rollout-list--dim")
         reward = row.get("reward")
         if reward is None:
             reward_style = dim
         elif reward > 0:
-            reward_style = self.get_component_rich_style("rollout-list--good")
+            reward_style = self._style(look, "rollout-list--good")
         else:
-            reward_style = self.get_component_rich_style("rollout-list--bad")
-        text = Text(no_wrap=True)
-        text.append("▶ " if selected else "  ")
-        text.append(f"{row.get('step', ''):>6} ")
-        text.append(f"{fmt_value(reward) if reward is not None else '—':>7} ", style=reward_style)
-        text.append(
-            f"{clean(short_group(row.get('group'), row.get('_gid')), keep_newlines=False):<7} ",
-            style=dim,
-        )
+            reward_style = self._style(look, "rollout-list--bad")
+        group = clean(short_group(row.get("group"), row.get("_gid")), keep_newlines=False)
         length = row.get("length")
-        text.append(f"{length if length is not None else '':>7}  ", style=dim)
-        room = max(10, width - text.cell_len)
+        pieces: list[Piece] = [
+            ("▶ " if selected else "  ", None),
+            (f"{row.get('step', ''):>6} ", None),
+            (f"{fmt_value(reward) if reward is not None else '—':>7} ", reward_style),
+            (f"{group:<7} ", dim),
+            (f"{length if length is not None else '':>7}  ", dim),
+        ]
+        room = max(10, width - sum(cell_len(text) for text, _style in pieces))
         prompt, completion = row.get("prompt"), row.get("completion")
         if prompt is None and completion is None and row.get("_path"):
-            text.append("(on disk)", style=dim)
-            return self._cursor(text, selected)
+            pieces.append(("(on disk)", dim))
+            return self._cursor(pieces, look, selected)
         p_room = max(8, room * 2 // 5)
         p = clean(first_line(prompt, self.search_query, p_room * 2), keep_newlines=False)
         c = clean(first_line(completion, self.search_query, room * 2), keep_newlines=False)
-        self._append_highlighted(text, p[:p_room])
-        text.append(" │ ", style=dim)
-        self._append_highlighted(text, c)
-        return self._cursor(text, selected)
+        pieces += self._highlighted(p[:p_room], look)
+        pieces.append((" │ ", dim))
+        pieces += self._highlighted(c, look)
+        return self._cursor(pieces, look, selected)
 
-    def _cursor(self, text: Text, selected: bool) -> Text:
-        if selected and self.has_focus:
-            text.stylize(self.get_component_rich_style("rollout-list--cursor"))
-        elif selected:
-            text.stylize("underline")
-        return text
+    def _cursor(self, pieces: list[Piece], look: _Look, selected: bool) -> list[Piece]:
+        if not selected:
+            return pieces
+        mark = (
+            self._style(look, "rollout-list--cursor") if self.has_focus else Style(underline=True)
+        )
+        return [(text, style + mark if style else mark) for text, style in pieces]
 
-    def _append_highlighted(self, text: Text, part: str) -> None:
-        start = text.cell_len if False else len(text.plain)
-        text.append(part)
-        if self.search_query is not None and self.search_query.has_text:
-            style = self.get_component_rich_style("rollout-list--match")
-            for a, b in match_spans(part, self.search_query, limit=20):
-                text.stylize(style, start + a, start + b)
+    def _highlighted(self, part: str, look: _Look) -> list[Piece]:
+        """``part`` in pieces, the search's matches in the match style."""
+        if self.search_query is None or not self.search_query.has_text:
+            return [(part, None)]
+        style = self._style(look, "rollout-list--match")
+        out: list[Piece] = []
+        at = 0
+        for a, b in match_spans(part, self.search_query, limit=20):
+            if b <= at:
+                continue
+            a = max(a, at)
+            out += [(part[at:a], None), (part[a:b], style)]
+            at = b
+        out.append((part[at:], None))
+        return [piece for piece in out if piece[0]]
 
     # -- moving --------------------------------------------------------------------------------
     def watch_cursor(self, _old: int, new: int) -> None:
