@@ -139,7 +139,10 @@ def test_lines_appended_after_the_catch_up_are_followed(tmp_path, small_threshol
         "step missing",
     ],
 )
-def test_files_that_need_care_are_read_line_by_line(tmp_path, small_threshold, damage):
+@pytest.mark.parametrize("map_whole", [True, False])
+def test_files_that_need_care_are_read_line_by_line(
+    tmp_path, small_threshold, monkeypatch, damage, map_whole
+):
     items = list(rows(600))
     end = b""
     if damage == "chat messages":
@@ -160,7 +163,9 @@ def test_files_that_need_care_are_read_line_by_line(tmp_path, small_threshold, d
         else:
             lines.insert(200, extra)
         path.write_bytes(b"\n".join(lines))
+    monkeypatch.setattr(RolloutJsonlParser, "PASS_BLOCK", 16 * 1024)  # the damage in a later block
     parser = RolloutJsonlParser(str(path))
+    parser.map_whole = map_whole
     assert parser.catch_up() is None
     follower, frame = read(path)
     expected = 599 if damage == "step missing" else 600
