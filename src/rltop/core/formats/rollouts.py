@@ -929,6 +929,9 @@ class LineScan:
         self._found: list[np.ndarray] = []
         self._line_start = 0  # where the line being read started
         self._pos = 0  # where the next block starts
+        # which bytes of a block are newlines, one buffer for every block: a new array per
+        # block of megabytes is fresh memory each time (page faults cost as much as the scan)
+        self._is_newline = np.zeros(0, dtype=bool)
 
     def add(self, block: bytes | memoryview, pos: int) -> bool:
         """The lines of ``block``, the file's bytes from ``pos``; False when a line starts with
@@ -938,7 +941,11 @@ class LineScan:
             raise ValueError(f"blocks out of order: {pos} after {self._pos}")
         data = np.frombuffer(block, dtype=np.uint8)
         got = len(data)
-        newlines = np.flatnonzero(data == 10)
+        if len(self._is_newline) < got:
+            self._is_newline = np.empty(got, dtype=bool)
+        is_newline = self._is_newline[:got]
+        np.equal(data, 10, out=is_newline)
+        newlines = np.flatnonzero(is_newline)
         # the first byte of every line that starts in this block
         firsts = newlines[newlines + 1 < got] + 1
         if self._line_start == pos:
