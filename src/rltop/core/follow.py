@@ -48,9 +48,12 @@ METRICS_CHUNK = 128 * 1024 * 1024
 RECORDS_CHUNK = 8 * 1024 * 1024
 #: the first read of a metrics file: its first steps are on screen while the rest is read
 FIRST_READ = 8 * 1024 * 1024
-#: the end of a large rollout file read first (its newest steps), while the whole is read; a
-#: record stream that can start mid-file (``Parser.resync``) reads this much of its end first
-PREVIEW_BYTES = 4 * 1024 * 1024
+#: the end of a large metrics file read first (its newest steps), while the whole is read; a
+#: record stream that can start mid-file (``Parser.resync``) reads this much of its end first.
+#: Its decoding shares the interpreter with the UI's start-up, so it is kept to what the first
+#: frame needs: 2 MB is the last ~130 steps of a 150-metric W&B run (~400 of tfevents), more than
+#: the sparklines show
+PREVIEW_BYTES = 2 * 1024 * 1024
 #: the end of a large rollout file shown while the whole is read in one pass: the preview is
 #: still held (on screen) during that read, so it is kept to a few screens of rows
 ROLLOUT_PREVIEW_BYTES = 2 * 1024 * 1024
