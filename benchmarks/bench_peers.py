@@ -155,6 +155,7 @@ def on_screen(
     seen_first: float | None = None
     done: float | None = None
     rx_last, rx_first = re.compile(last), re.compile(first) if first else None
+    pane = tmux("display-message", "-p", "-t", name, "#{pane_pid}").stdout.strip()
     try:
         while time.perf_counter() - start < timeout:
             text = tmux("capture-pane", "-p", "-t", name).stdout
@@ -168,10 +169,49 @@ def on_screen(
                 break
             time.sleep(0.05)
     finally:
+        left = _descendants(int(pane)) if pane.isdigit() else []
         tmux("kill-session", "-t", name)
+        _wait_gone(left)
     if done is None:
         raise RuntimeError(f"never showed {last!r}: {' '.join(cmd)}")
     return seen_first, done
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def _wait_gone(pids: list[int], timeout: float = 15.0) -> None:
+    """Wait until the processes ``pids`` have exited (a zombie counts as gone): a measured
+    command's helpers that outlive its pane (``wandb beta leet``'s ``wandb-core`` takes ~1.5 s
+    to shut down, using CPU) must not run beside the next measured command."""
+    deadline = time.perf_counter() + timeout
+    for pid in pids:
+        while time.perf_counter() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    state = fh.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                break
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.02)
 
 
 def _quote(arg: str) -> str:
