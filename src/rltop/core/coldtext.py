@@ -169,17 +169,14 @@ def fill_text(part: pl.DataFrame, *, heads: bool = False) -> pl.DataFrame:
 
 def fill_rows(rows: list[dict[str, Any]], *, heads: bool = False) -> list[dict[str, Any]]:
     """``fill_text`` for rows as dicts (a list page: no frame is made), filled in place."""
+    columns = [c for c in TEXT_COLUMNS if rows and c in rows[0]]
     located = [
         (i, row["_path"], row.get("_format"), row["_offset"], row["_len"])
         for i, row in enumerate(rows)
-        if row.get("_path") is not None
-        and row.get("prompt") is None
-        and row.get("completion") is None
-        and ("prompt" in row or "completion" in row)
+        if is_cold(row)
     ]
-    if not located:
+    if not located or not columns:
         return rows
-    columns = [c for c in TEXT_COLUMNS if c in rows[located[0][0]]]
     bulk, filled = _read_back(located, columns, heads)
     for frame in bulk:
         where = frame.get_column("_i").to_list()

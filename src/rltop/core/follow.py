@@ -252,6 +252,23 @@ class ReadAhead:
         self.close()
 
 
+def _lines_at_end(fd: int, size: int, nbytes: int) -> tuple[int, bytes] | None:
+    """The complete lines in the last ``nbytes`` of the open file ``fd`` (``size`` bytes long):
+    where they start, and their bytes. A line cut by the window's start is left out, and so is
+    a line still being written (the tail's, later); None when no whole line is there."""
+    start = max(0, size - nbytes - 1)  # the byte before the window: does a line start at once?
+    data = os.pread(fd, size - start, start)
+    cut = 0
+    if start:
+        cut = data.find(b"\n") + 1
+        if not cut:
+            return None
+    end = data.rfind(b"\n") + 1
+    if end <= cut:
+        return None
+    return start + cut, data[cut:end]
+
+
 class Follower:
     """Finds and follows every source under ``paths``."""
 
@@ -635,18 +652,14 @@ class Follower:
         try:
             with open_regular(path) as fh:
                 st = os.fstat(fh.fileno())
-                size = st.st_size
-                if size <= max(NEWEST_FIRST_MIN, PREVIEW_BYTES, 1):
+                if st.st_size <= max(NEWEST_FIRST_MIN, PREVIEW_BYTES, 1):
                     return None
-                start = size - PREVIEW_BYTES - 1  # the byte before: does a line start at once?
-                data = os.pread(fh.fileno(), size - start, start)
+                at_end = _lines_at_end(fh.fileno(), st.st_size, PREVIEW_BYTES)
         except OSError:
             return None
-        cut = data.find(b"\n") + 1
-        end = data.rfind(b"\n") + 1  # a line still being written is the tail's, later
-        if cut <= 0 or end <= cut:
+        if at_end is None:
             return None
-        block = data[cut:end]
+        begin, block = at_end
         limit = tail.max_line
         if limit and len(block) > limit and may_hold_long_line(block, limit):
             return None  # the tail skips such a line with a note: read the usual way
@@ -663,7 +676,7 @@ class Follower:
             run_name=result.run_name,
         )
         rows = ParseResult(metrics=result.metrics, metrics_frame=result.metrics_frame)
-        begin, stop = start + cut, start + end
+        stop = begin + len(block)
         lines = block.count(b"\n")
         blank = block.startswith(_BLANK_START) or any(b"\n" + c in block for c in _BLANK_START)
         followed.newer = NewerLines(
@@ -782,21 +795,18 @@ class Follower:
         ):
             return False
         try:
-            size = os.path.getsize(path)
-            if size < least:
-                return False
             with open_regular(path) as fh:
-                start = max(0, size - ROLLOUT_PREVIEW_BYTES)
-                data = os.pread(fh.fileno(), size - start, start)
+                size = os.fstat(fh.fileno()).st_size
+                if size < least:
+                    return False
+                at_end = _lines_at_end(fh.fileno(), size, ROLLOUT_PREVIEW_BYTES)
         except OSError:
             return False
-        cut = data.find(b"\n") + 1 if start else 0
-        end = data.rfind(b"\n") + 1
-        if cut <= 0 or end <= cut:
+        if at_end is None:
             return False
         try:
-            parser.offset = start + cut  # rows know where their lines are
-            result = parser.feed(data[cut:end], 1)
+            parser.offset, block = at_end  # rows know where their lines are
+            result = parser.feed(block, 1)
         except Exception:  # the careful read from the start says what is wrong
             log.debug("preview of %s failed", path, exc_info=True)
             return False

@@ -38,7 +38,9 @@ TEXT_COLUMNS = ("prompt", "completion")
 #: columns that are bookkeeping, not something to filter or sort by
 HIDDEN = (*ROW_LOCATION, "_gid", "_row")
 _OPS = ("<=", ">=", "!=", "==", "=", "<", ">", "~")
-_FILTER = lazy(r"^([A-Za-z_][\w/@.\-]*?)(<=|>=|!=|==|=|<|>|~)(.*)$", re.S)
+#: a filter's operator, longest first (``<=`` before ``<``)
+_OP = "(" + "|".join(re.escape(op) for op in _OPS) + ")"
+_FILTER = lazy(r"^([A-Za-z_][\w/@.\-]*?)" + _OP + r"(.*)$", re.S)
 _REGEX = lazy(r"(?:^|(?<=\s))/((?:\\.|[^/\\])+)/(i?)(?=\s|$)")
 _TRUE = {"true", "yes", "1", "t", "y"}
 _FALSE = {"false", "no", "0", "f", "n"}
@@ -177,7 +179,7 @@ def _known_filter(token: str, known: list[str] | None) -> re.Match[str] | None:
     if not known:
         return None
     for name in sorted((n for n in known if token.startswith(n)), key=len, reverse=True):
-        found = re.match(f"({re.escape(name)})(<=|>=|!=|==|=|<|>|~)(.*)$", token, re.S)
+        found = re.match(f"({re.escape(name)}){_OP}(.*)$", token, re.S)
         if found:
             return found
     return None
