@@ -41,6 +41,7 @@ from rltop.core.jsonscan import COLD_LINE, ColdValue, Scanned, scan_object, stri
 from rltop.core.lazyre import lazy
 from rltop.core.messages import chat_text, dump_json, dump_messages, messages_of, split_chat
 from rltop.core.model import LONG_STRING, ParseResult, Skip, clip_sample
+from rltop.core.tail import may_hold_long_line as block_may_hold_long_line
 from rltop.core.tail import open_regular
 
 if TYPE_CHECKING:
@@ -980,12 +981,9 @@ def may_hold_long_line(fd: int, size: int, limit: int) -> bool:
     """False when no line of the open file ``fd`` up to ``size`` is longer than ``limit``: every
     window of ``limit // 2`` bytes holds a newline, found at once near the window's start (a few
     pages of the mapped file are touched, not the whole of it)."""
-    step = max(1, limit // 2)
     try:
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
-            return any(
-                mm.find(b"\n", start, min(start + step, size)) < 0 for start in range(0, size, step)
-            )
+            return block_may_hold_long_line(mm, limit)  # type: ignore[arg-type]
     except (OSError, ValueError):
         return True  # cannot tell: the careful path
 
